@@ -1,0 +1,1309 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * nsdpctl: inspect and change a running nsdp-dataplane over its control
+ * socket. Human output is aligned tables; --json prints one JSON document
+ * (an object) per command, for scripts and tests.
+ *
+ * Changes are committed at the dataplane's effective generation + 1, so an
+ * operator's change is ordered after everything already enforced; the
+ * generation that made it effective is printed. If another client commits
+ * in between (the dataplane answers -ESTALE), the change is resent once at
+ * the newer generation + 1.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <nsdp/drop.h>
+#include <nsdp/proto.h>
+
+#include "ctlclient.h"
+
+#define REPLY_TIMEOUT_MS 30000
+
+static bool json;
+static const char *sock_path;
+
+/*
+ * Conntrack states by the dataplane's enum ct_state value (nsdp_flow.state).
+ * The dataplane's own list is in dataplane/conntrack.c; nsdpctl does not
+ * link the dataplane, so the names are repeated here (test_proto checks
+ * that both agree).
+ */
+static const char *const ct_states[] = {
+	"none", "syn-sent", "syn-recv", "established", "fin-wait", "time-wait",
+	"closed", "udp-new", "udp-stream", "icmp", "other",
+};
+
+static const char *ct_state_str(unsigned s)
+{
+	return s < sizeof(ct_states) / sizeof(ct_states[0]) ? ct_states[s] : "unknown";
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: nsdpctl [-s SOCKET] [--json] COMMAND\n"
+		"\n"
+		"queries:\n"
+		"  info                      node, generation, overlay, conntrack fill\n"
+		"  ports                     ports: driver, link, hardware counters\n"
+		"  stats                     per-lcore packets/bytes per port, cycles/packet\n"
+		"  drops [--all]             drops by reason (--all: zero counts too)\n"
+		"  endpoints | routes | vteps\n"
+		"  flows [--max N]           conntrack entries\n"
+		"changes (committed at the effective generation + 1):\n"
+		"  ep add IP PORT MAC [--identity N] [--name NS/POD]\n"
+		"  ep del IP\n"
+		"  route add CIDR (local | via VTEP_IP)\n"
+		"  route del CIDR\n"
+		"  vtep add IP MAC [--name NODE]\n"
+		"  vtep del IP\n"
+		"  ct flush\n"
+		"  commit-check              commit nothing, print the effective generation\n"
+		"\n"
+		"SOCKET defaults to $NSDP_SOCKET, else %s.\n",
+		NSDP_DEFAULT_SOCKET);
+}
+
+static int die_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int die_usage(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "nsdpctl: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\n(nsdpctl --help for usage)\n");
+	return 2;
+}
+
+static int fail_client(const struct nsdp_client *c)
+{
+	fprintf(stderr, "nsdpctl: %s\n", nsdp_client_error(c));
+	return 1;
+}
+
+/* ---- JSON output ------------------------------------------------------ */
+
+/* A minimal streaming writer: tracks commas per nesting level. */
+static struct {
+	int depth;
+	bool more[32]; /* something was written at this level: comma first */
+} jw;
+
+static void j_str_raw(const char *s)
+{
+	putchar('"');
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			printf("\\%c", *p);
+		else if (*p < 0x20)
+			printf("\\u%04x", *p);
+		else
+			putchar(*p);
+	}
+	putchar('"');
+}
+
+/* Separator and key (key NULL inside arrays). */
+static void j_key(const char *key)
+{
+	if (jw.more[jw.depth])
+		putchar(',');
+	jw.more[jw.depth] = true;
+	if (key) {
+		j_str_raw(key);
+		putchar(':');
+	}
+}
+
+static void j_open(const char *key, char ch)
+{
+	j_key(key);
+	putchar(ch);
+	jw.more[++jw.depth] = false;
+}
+
+static void j_obj(const char *key) { j_open(key, '{'); }
+static void j_arr(const char *key) { j_open(key, '['); }
+
+static void j_close(char ch)
+{
+	jw.depth--;
+	putchar(ch);
+	if (jw.depth == 0)
+		putchar('\n');
+}
+
+static void j_end_obj(void) { j_close('}'); }
+static void j_end_arr(void) { j_close(']'); }
+
+static void j_u64(const char *key, uint64_t v)
+{
+	j_key(key);
+	printf("%" PRIu64, v);
+}
+
+static void j_i64(const char *key, int64_t v)
+{
+	j_key(key);
+	printf("%" PRId64, v);
+}
+
+static void j_dbl(const char *key, double v)
+{
+	j_key(key);
+	printf("%.2f", v);
+}
+
+static void j_bool(const char *key, bool v)
+{
+	j_key(key);
+	fputs(v ? "true" : "false", stdout);
+}
+
+static void j_null(const char *key)
+{
+	j_key(key);
+	fputs("null", stdout);
+}
+
+static void j_str(const char *key, const char *s)
+{
+	j_key(key);
+	j_str_raw(s);
+}
+
+/* A fixed-size char array that may lack its NUL. */
+static void j_strn(const char *key, const char *s, size_t n)
+{
+	char buf[256];
+
+	snprintf(buf, sizeof(buf), "%.*s", (int)n, s);
+	j_str(key, buf);
+}
+
+/* ---- table output ----------------------------------------------------- */
+
+#define TBL_MAX_COLS 16
+
+struct table {
+	unsigned ncol, nrow, cap;
+	const char *hdr[TBL_MAX_COLS];
+	bool right[TBL_MAX_COLS];
+	char **cells; /* nrow * ncol */
+};
+
+/* Columns: "NAME" left-aligned, ">NAME" right-aligned (numbers). */
+static void tbl_init(struct table *t, const char *const *cols, unsigned n)
+{
+	memset(t, 0, sizeof(*t));
+	t->ncol = n;
+	for (unsigned i = 0; i < n; i++) {
+		t->right[i] = cols[i][0] == '>';
+		t->hdr[i] = cols[i] + t->right[i];
+	}
+}
+
+/* Add a row: ncol printf-formatted cells, each given as (fmt, args...) via a
+ * single pre-formatted string array. */
+static void tbl_row(struct table *t, char **vals)
+{
+	if (t->nrow == t->cap) {
+		t->cap = t->cap ? 2 * t->cap : 64;
+		t->cells = realloc(t->cells, (size_t)t->cap * t->ncol * sizeof(char *));
+		if (!t->cells) {
+			perror("nsdpctl");
+			exit(1);
+		}
+	}
+	for (unsigned i = 0; i < t->ncol; i++)
+		t->cells[(size_t)t->nrow * t->ncol + i] = vals[i];
+	t->nrow++;
+}
+
+static char *fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
+static char *fmt(const char *f, ...)
+{
+	va_list ap;
+	char *s;
+
+	va_start(ap, f);
+	if (vasprintf(&s, f, ap) < 0) {
+		perror("nsdpctl");
+		exit(1);
+	}
+	va_end(ap);
+	return s;
+}
+
+static void tbl_print(struct table *t, const char *indent)
+{
+	size_t w[TBL_MAX_COLS];
+
+	for (unsigned c = 0; c < t->ncol; c++) {
+		w[c] = strlen(t->hdr[c]);
+		for (unsigned r = 0; r < t->nrow; r++) {
+			size_t l = strlen(t->cells[(size_t)r * t->ncol + c]);
+			if (l > w[c])
+				w[c] = l;
+		}
+	}
+	for (unsigned r = 0; r <= t->nrow; r++) {
+		fputs(indent, stdout);
+		for (unsigned c = 0; c < t->ncol; c++) {
+			const char *s = r == 0 ? t->hdr[c]
+					       : t->cells[(size_t)(r - 1) * t->ncol + c];
+			bool last = c + 1 == t->ncol;
+			if (t->right[c])
+				printf("%*s", (int)w[c], s);
+			else
+				printf("%-*s", last ? 0 : (int)w[c], s);
+			if (!last)
+				fputs("  ", stdout);
+		}
+		putchar('\n');
+	}
+	for (size_t i = 0; i < (size_t)t->nrow * t->ncol; i++)
+		free(t->cells[i]);
+	free(t->cells);
+	t->cells = NULL;
+	t->nrow = t->cap = 0;
+}
+
+/* ---- helpers ---------------------------------------------------------- */
+
+static char *ipstr(const struct nsdp_ip *ip)
+{
+	char b[INET6_ADDRSTRLEN];
+
+	return fmt("%s", nsdp_format_ip(ip, b, sizeof(b)));
+}
+
+static char *macstr(const uint8_t *mac)
+{
+	char b[18];
+
+	return fmt("%s", nsdp_format_mac(mac, b, sizeof(b)));
+}
+
+static const char *proto_name(uint8_t p, char *buf, size_t len)
+{
+	switch (p) {
+	case 1: return "icmp";
+	case 6: return "tcp";
+	case 17: return "udp";
+	case 58: return "icmpv6";
+	case 132: return "sctp";
+	}
+	snprintf(buf, len, "%u", p);
+	return buf;
+}
+
+static const char *drop_name(unsigned r, char *buf, size_t len)
+{
+	if (r < NSDP_DROP_MAX)
+		return nsdp_drop_name(r);
+	/* A newer dataplane: the name is not known here, the number is. */
+	snprintf(buf, len, "drop-%u", r);
+	return buf;
+}
+
+static int connect_dp(struct nsdp_client *c)
+{
+	if (nsdp_client_connect(c, sock_path, REPLY_TIMEOUT_MS) < 0)
+		return fail_client(c);
+	return 0;
+}
+
+/* Request `type`; the reply must be at least `min` bytes and, after `hdr`
+ * bytes, a whole number of `elem` records. */
+static int query(struct nsdp_client *c, uint16_t type, const void *req, uint32_t req_len,
+		 size_t hdr, size_t elem, void **reply, uint32_t *len)
+{
+	if (nsdp_client_request(c, type, req, req_len, reply, len) < 0)
+		return fail_client(c);
+	if (*len < hdr || (elem && (*len - hdr) % elem)) {
+		fprintf(stderr, "nsdpctl: %s: reply of type %u has %u bytes, not %zu + n x %zu\n",
+			sock_path, type, *len, hdr, elem);
+		free(*reply);
+		return 1;
+	}
+	return 0;
+}
+
+/* ---- queries ---------------------------------------------------------- */
+
+static int cmd_info(struct nsdp_client *c)
+{
+	void *buf;
+	uint32_t len;
+	int rc = query(c, NSDP_MSG_GET_INFO, NULL, 0, sizeof(struct nsdp_info), 0, &buf, &len);
+
+	if (rc)
+		return rc;
+	struct nsdp_info in;
+	memcpy(&in, buf, sizeof(in));
+	free(buf);
+	in.node[sizeof(in.node) - 1] = '\0';
+	char vtep[INET6_ADDRSTRLEN], ver[16];
+	const char *ov = in.overlay == NSDP_OVERLAY_GENEVE ? "geneve" :
+			 in.overlay == NSDP_OVERLAY_VXLAN ? "vxlan" : "none";
+	nsdp_format_ip(&in.vtep, vtep, sizeof(vtep));
+	snprintf(ver, sizeof(ver), "%u.%u", in.version >> 8, in.version & 0xff);
+
+	if (json) {
+		j_obj(NULL);
+		j_str("node", in.node);
+		j_str("version", ver);
+		j_u64("pid", c->server.pid);
+		j_u64("generation", in.generation);
+		j_u64("uptime_ms", in.uptime_ms);
+		j_u64("n_workers", in.n_workers);
+		j_u64("n_ports", in.n_ports);
+		j_str("overlay", ov);
+		j_u64("vni", in.vni);
+		j_str("vtep", vtep);
+		j_u64("mtu", in.mtu);
+		j_u64("ct_size", in.ct_size);
+		j_u64("ct_used", in.ct_used);
+		j_end_obj();
+		return 0;
+	}
+	uint64_t s = in.uptime_ms / 1000;
+	printf("node        %s\n", in.node);
+	printf("dataplane   pid %u, protocol %s\n", c->server.pid, ver);
+	printf("generation  %" PRIu64 "\n", in.generation);
+	printf("uptime      %" PRIu64 "d %02" PRIu64 ":%02" PRIu64 ":%02" PRIu64 "\n",
+	       s / 86400, s / 3600 % 24, s / 60 % 60, s % 60);
+	printf("workers     %u\n", in.n_workers);
+	printf("ports       %u\n", in.n_ports);
+	printf("overlay     %s, vni %u, vtep %s, mtu %u\n", ov, in.vni, vtep, in.mtu);
+	printf("conntrack   %u used of %u (%.1f%%)\n", in.ct_used, in.ct_size,
+	       in.ct_size ? 100.0 * in.ct_used / in.ct_size : 0.0);
+	return 0;
+}
+
+static const char *role_name(uint8_t role)
+{
+	return role == NSDP_ROLE_UPLINK ? "uplink" : role == NSDP_ROLE_POD ? "pod" : "?";
+}
+
+static int get_ports(struct nsdp_client *c, struct nsdp_port_info **ports, unsigned *n)
+{
+	void *buf;
+	uint32_t len;
+	int rc = query(c, NSDP_MSG_GET_PORTS, NULL, 0, 0, sizeof(**ports), &buf, &len);
+
+	if (rc)
+		return rc;
+	*ports = buf;
+	*n = len / sizeof(**ports);
+	for (unsigned i = 0; i < *n; i++) {
+		(*ports)[i].name[NSDP_PORT_NAME_LEN - 1] = '\0';
+		(*ports)[i].driver[NSDP_PORT_NAME_LEN - 1] = '\0';
+	}
+	return 0;
+}
+
+static int cmd_ports(struct nsdp_client *c)
+{
+	struct nsdp_port_info *p;
+	unsigned n;
+	int rc = get_ports(c, &p, &n);
+
+	if (rc)
+		return rc;
+	if (json) {
+		j_obj(NULL);
+		j_arr("ports");
+		for (unsigned i = 0; i < n; i++) {
+			char *mac = macstr(p[i].mac);
+			j_obj(NULL);
+			j_str("name", p[i].name);
+			j_u64("port_id", p[i].port_id);
+			j_str("role", role_name(p[i].role));
+			j_str("driver", p[i].driver);
+			j_str("mac", mac);
+			j_bool("link_up", p[i].link_up);
+			j_u64("speed_mbps", p[i].speed_mbps);
+			j_u64("mtu", p[i].mtu);
+			j_u64("rx_queues", p[i].rx_queues);
+			j_u64("tx_queues", p[i].tx_queues);
+			j_u64("hw_ipackets", p[i].hw_ipackets);
+			j_u64("hw_opackets", p[i].hw_opackets);
+			j_u64("hw_imissed", p[i].hw_imissed);
+			j_u64("hw_ierrors", p[i].hw_ierrors);
+			j_u64("hw_oerrors", p[i].hw_oerrors);
+			j_end_obj();
+			free(mac);
+		}
+		j_end_arr();
+		j_end_obj();
+		free(p);
+		return 0;
+	}
+	static const char *const cols[] = { ">ID", "NAME", "ROLE", "DRIVER", "MAC", "LINK",
+					    ">SPEED", ">MTU", ">RXQ", ">TXQ", ">HW-RX",
+					    ">HW-TX", ">MISSED", ">RX-ERR", ">TX-ERR" };
+	struct table t;
+	tbl_init(&t, cols, 15);
+	for (unsigned i = 0; i < n; i++) {
+		char *v[] = {
+			fmt("%u", p[i].port_id), fmt("%s", p[i].name),
+			fmt("%s", role_name(p[i].role)),
+			fmt("%s", p[i].driver[0] ? p[i].driver : "-"), macstr(p[i].mac),
+			fmt("%s", p[i].link_up ? "up" : "down"),
+			p[i].speed_mbps ? fmt("%uM", p[i].speed_mbps) : fmt("-"),
+			fmt("%u", p[i].mtu), fmt("%u", p[i].rx_queues), fmt("%u", p[i].tx_queues),
+			fmt("%" PRIu64, p[i].hw_ipackets), fmt("%" PRIu64, p[i].hw_opackets),
+			fmt("%" PRIu64, p[i].hw_imissed), fmt("%" PRIu64, p[i].hw_ierrors),
+			fmt("%" PRIu64, p[i].hw_oerrors),
+		};
+		tbl_row(&t, v);
+	}
+	tbl_print(&t, "");
+	free(p);
+	return 0;
+}
+
+/* GET_STATS, unpacked. */
+struct stats {
+	struct nsdp_stats_hdr h;
+	void *buf;
+	size_t per; /* bytes per lcore record */
+	struct nsdp_port_info *ports;
+	unsigned n_port_names;
+};
+
+static const struct nsdp_lcore_stats *st_lcore(const struct stats *s, unsigned l,
+					       struct nsdp_lcore_stats *out)
+{
+	memcpy(out, (uint8_t *)s->buf + sizeof(s->h) + l * s->per, sizeof(*out));
+	return out;
+}
+
+static void st_port(const struct stats *s, unsigned l, unsigned p, struct nsdp_port_counters *out)
+{
+	memcpy(out, (uint8_t *)s->buf + sizeof(s->h) + l * s->per +
+			    sizeof(struct nsdp_lcore_stats) + p * sizeof(*out),
+	       sizeof(*out));
+}
+
+static uint64_t st_drop(const struct stats *s, unsigned l, unsigned r)
+{
+	uint64_t v;
+
+	memcpy(&v, (uint8_t *)s->buf + sizeof(s->h) + l * s->per +
+			   sizeof(struct nsdp_lcore_stats) +
+			   s->h.n_ports * sizeof(struct nsdp_port_counters) + r * sizeof(v),
+	       sizeof(v));
+	return v;
+}
+
+static const char *st_port_name(const struct stats *s, unsigned p, char *buf, size_t len)
+{
+	if (p < s->n_port_names)
+		return s->ports[p].name;
+	snprintf(buf, len, "port%u", p);
+	return buf;
+}
+
+static int get_stats(struct nsdp_client *c, struct stats *s, bool want_ports)
+{
+	uint32_t len;
+	int rc;
+
+	memset(s, 0, sizeof(*s));
+	if (want_ports && (rc = get_ports(c, &s->ports, &s->n_port_names)))
+		return rc;
+	rc = query(c, NSDP_MSG_GET_STATS, NULL, 0, sizeof(s->h), 0, &s->buf, &len);
+	if (rc)
+		return rc;
+	memcpy(&s->h, s->buf, sizeof(s->h));
+	s->per = sizeof(struct nsdp_lcore_stats) +
+		 s->h.n_ports * sizeof(struct nsdp_port_counters) + s->h.n_drops * sizeof(uint64_t);
+	if (len != sizeof(s->h) + s->h.n_lcores * s->per) {
+		fprintf(stderr, "nsdpctl: %s: GET_STATS reply of %u bytes does not match "
+				"%u lcores x %u ports x %u drops\n",
+			sock_path, len, s->h.n_lcores, s->h.n_ports, s->h.n_drops);
+		free(s->buf);
+		free(s->ports);
+		return 1;
+	}
+	return 0;
+}
+
+static void stats_free(struct stats *s)
+{
+	free(s->buf);
+	free(s->ports);
+}
+
+static double cycles_per_pkt(const struct nsdp_lcore_stats *lc)
+{
+	return lc->busy_packets ? (double)lc->busy_cycles / (double)lc->busy_packets : 0.0;
+}
+
+static int cmd_stats(struct nsdp_client *c)
+{
+	struct stats s;
+	char nb[32];
+	int rc = get_stats(c, &s, true);
+
+	if (rc)
+		return rc;
+	unsigned np = s.h.n_ports;
+	struct nsdp_port_counters *tot = calloc(np ? np : 1, sizeof(*tot));
+	if (!tot) {
+		stats_free(&s);
+		return 1;
+	}
+	for (unsigned l = 0; l < s.h.n_lcores; l++)
+		for (unsigned p = 0; p < np; p++) {
+			struct nsdp_port_counters pc;
+			st_port(&s, l, p, &pc);
+			tot[p].rx_pkts += pc.rx_pkts;
+			tot[p].rx_bytes += pc.rx_bytes;
+			tot[p].tx_pkts += pc.tx_pkts;
+			tot[p].tx_bytes += pc.tx_bytes;
+		}
+
+	if (json) {
+		j_obj(NULL);
+		j_u64("tsc_hz", s.h.tsc_hz);
+		j_arr("lcores");
+		for (unsigned l = 0; l < s.h.n_lcores; l++) {
+			struct nsdp_lcore_stats lc;
+			st_lcore(&s, l, &lc);
+			j_obj(NULL);
+			j_u64("lcore", lc.lcore_id);
+			j_u64("polls", lc.polls);
+			j_u64("idle_polls", lc.idle_polls);
+			j_u64("busy_cycles", lc.busy_cycles);
+			j_u64("busy_packets", lc.busy_packets);
+			j_dbl("cycles_per_packet", cycles_per_pkt(&lc));
+			j_u64("ct_created", lc.ct_created);
+			j_obj("ports");
+			for (unsigned p = 0; p < np; p++) {
+				struct nsdp_port_counters pc;
+				st_port(&s, l, p, &pc);
+				j_obj(st_port_name(&s, p, nb, sizeof(nb)));
+				j_u64("rx_pkts", pc.rx_pkts);
+				j_u64("rx_bytes", pc.rx_bytes);
+				j_u64("tx_pkts", pc.tx_pkts);
+				j_u64("tx_bytes", pc.tx_bytes);
+				j_end_obj();
+			}
+			j_end_obj();
+			j_end_obj();
+		}
+		j_end_arr();
+		j_obj("ports");
+		for (unsigned p = 0; p < np; p++) {
+			j_obj(st_port_name(&s, p, nb, sizeof(nb)));
+			j_u64("rx_pkts", tot[p].rx_pkts);
+			j_u64("rx_bytes", tot[p].rx_bytes);
+			j_u64("tx_pkts", tot[p].tx_pkts);
+			j_u64("tx_bytes", tot[p].tx_bytes);
+			j_end_obj();
+		}
+		j_end_obj();
+		j_end_obj();
+		goto out;
+	}
+
+	static const char *const cols[] = { "PORT", ">RX-PKTS", ">RX-BYTES", ">TX-PKTS",
+					    ">TX-BYTES" };
+	struct table t;
+	tbl_init(&t, cols, 5);
+	for (unsigned l = 0; l < s.h.n_lcores; l++) {
+		struct nsdp_lcore_stats lc;
+		st_lcore(&s, l, &lc);
+		char cpp[32] = "-";
+		if (lc.busy_packets)
+			snprintf(cpp, sizeof(cpp), "%.1f", cycles_per_pkt(&lc));
+		printf("lcore %u: %" PRIu64 " polls (%" PRIu64 " idle), %" PRIu64
+		       " packets in busy polls, %s cycles/packet, %" PRIu64 " flows created\n",
+		       lc.lcore_id, lc.polls, lc.idle_polls, lc.busy_packets, cpp, lc.ct_created);
+		for (unsigned p = 0; p < np; p++) {
+			struct nsdp_port_counters pc;
+			st_port(&s, l, p, &pc);
+			char *v[] = { fmt("%s", st_port_name(&s, p, nb, sizeof(nb))),
+				      fmt("%" PRIu64, pc.rx_pkts), fmt("%" PRIu64, pc.rx_bytes),
+				      fmt("%" PRIu64, pc.tx_pkts), fmt("%" PRIu64, pc.tx_bytes) };
+			tbl_row(&t, v);
+		}
+		tbl_print(&t, "  ");
+		putchar('\n');
+	}
+	printf("total:\n");
+	for (unsigned p = 0; p < np; p++) {
+		char *v[] = { fmt("%s", st_port_name(&s, p, nb, sizeof(nb))),
+			      fmt("%" PRIu64, tot[p].rx_pkts), fmt("%" PRIu64, tot[p].rx_bytes),
+			      fmt("%" PRIu64, tot[p].tx_pkts), fmt("%" PRIu64, tot[p].tx_bytes) };
+		tbl_row(&t, v);
+	}
+	tbl_print(&t, "  ");
+out:
+	free(tot);
+	stats_free(&s);
+	return 0;
+}
+
+static int cmd_drops(struct nsdp_client *c, bool all)
+{
+	struct stats s;
+	char nb[32];
+	int rc = get_stats(c, &s, false);
+
+	if (rc)
+		return rc;
+	unsigned nd = s.h.n_drops;
+	uint64_t *tot = calloc(nd ? nd : 1, sizeof(*tot));
+	if (!tot) {
+		stats_free(&s);
+		return 1;
+	}
+	for (unsigned l = 0; l < s.h.n_lcores; l++)
+		for (unsigned r = 0; r < nd; r++)
+			tot[r] += st_drop(&s, l, r);
+
+	/* Reason 0 is "not dropped" and never counted. */
+	if (json) {
+		j_obj(NULL);
+		j_obj("drops");
+		for (unsigned r = 1; r < nd; r++)
+			j_u64(drop_name(r, nb, sizeof(nb)), tot[r]);
+		j_end_obj();
+		j_arr("lcores");
+		for (unsigned l = 0; l < s.h.n_lcores; l++) {
+			struct nsdp_lcore_stats lc;
+			st_lcore(&s, l, &lc);
+			j_obj(NULL);
+			j_u64("lcore", lc.lcore_id);
+			j_obj("drops");
+			for (unsigned r = 1; r < nd; r++)
+				j_u64(drop_name(r, nb, sizeof(nb)), st_drop(&s, l, r));
+			j_end_obj();
+			j_end_obj();
+		}
+		j_end_arr();
+		j_end_obj();
+	} else {
+		static const char *const cols[] = { "REASON", ">TOTAL", "DESCRIPTION" };
+		struct table t;
+		tbl_init(&t, cols, 3);
+		for (unsigned r = 1; r < nd; r++) {
+			if (!tot[r] && !all)
+				continue;
+			char *v[] = { fmt("%s", drop_name(r, nb, sizeof(nb))),
+				      fmt("%" PRIu64, tot[r]),
+				      fmt("%s", r < NSDP_DROP_MAX ? nsdp_drop_desc(r) : "") };
+			tbl_row(&t, v);
+		}
+		if (t.nrow)
+			tbl_print(&t, "");
+		else
+			printf("no drops\n");
+	}
+	free(tot);
+	stats_free(&s);
+	return 0;
+}
+
+static int cmp_ip(const struct nsdp_ip *a, const struct nsdp_ip *b)
+{
+	if (a->family != b->family)
+		return a->family - b->family;
+	return memcmp(a->addr, b->addr, sizeof(a->addr));
+}
+
+static int cmp_ep(const void *a, const void *b)
+{
+	const struct nsdp_endpoint *x = a, *y = b;
+
+	return cmp_ip(&x->ip, &y->ip);
+}
+
+static int cmp_route(const void *a, const void *b)
+{
+	const struct nsdp_route *x = a, *y = b;
+	int d = cmp_ip(&x->prefix, &y->prefix);
+
+	return d ? d : x->prefix_len - y->prefix_len;
+}
+
+static int cmp_vtep(const void *a, const void *b)
+{
+	const struct nsdp_vtep *x = a, *y = b;
+
+	return cmp_ip(&x->ip, &y->ip);
+}
+
+static int cmd_endpoints(struct nsdp_client *c)
+{
+	void *buf;
+	uint32_t len;
+	int rc = query(c, NSDP_MSG_GET_ENDPOINTS, NULL, 0, 0, sizeof(struct nsdp_endpoint), &buf,
+		       &len);
+
+	if (rc)
+		return rc;
+	struct nsdp_endpoint *e = buf;
+	unsigned n = len / sizeof(*e);
+	qsort(e, n, sizeof(*e), cmp_ep);
+	if (json) {
+		j_obj(NULL);
+		j_u64("generation", c->server.generation);
+		j_arr("endpoints");
+		for (unsigned i = 0; i < n; i++) {
+			char *ip = ipstr(&e[i].ip), *mac = macstr(e[i].mac);
+			j_obj(NULL);
+			j_str("ip", ip);
+			j_strn("port", e[i].port, sizeof(e[i].port));
+			j_str("mac", mac);
+			j_u64("identity", e[i].identity);
+			j_u64("flags", e[i].flags);
+			j_strn("name", e[i].name, sizeof(e[i].name));
+			j_end_obj();
+			free(ip);
+			free(mac);
+		}
+		j_end_arr();
+		j_end_obj();
+	} else {
+		static const char *const cols[] = { "IP", "PORT", "MAC", ">IDENTITY", "NAME" };
+		struct table t;
+		tbl_init(&t, cols, 5);
+		for (unsigned i = 0; i < n; i++) {
+			char *v[] = { ipstr(&e[i].ip),
+				      fmt("%.*s", (int)sizeof(e[i].port), e[i].port),
+				      macstr(e[i].mac), fmt("%u", e[i].identity),
+				      fmt("%.*s", (int)sizeof(e[i].name), e[i].name) };
+			tbl_row(&t, v);
+		}
+		tbl_print(&t, "");
+	}
+	free(buf);
+	return 0;
+}
+
+static int cmd_routes(struct nsdp_client *c)
+{
+	void *buf;
+	uint32_t len;
+	int rc = query(c, NSDP_MSG_GET_ROUTES, NULL, 0, 0, sizeof(struct nsdp_route), &buf, &len);
+
+	if (rc)
+		return rc;
+	struct nsdp_route *r = buf;
+	unsigned n = len / sizeof(*r);
+	qsort(r, n, sizeof(*r), cmp_route);
+	if (json) {
+		j_obj(NULL);
+		j_u64("generation", c->server.generation);
+		j_arr("routes");
+		for (unsigned i = 0; i < n; i++) {
+			char *p = ipstr(&r[i].prefix);
+			char *cidr = fmt("%s/%u", p, r[i].prefix_len);
+			j_obj(NULL);
+			j_str("prefix", cidr);
+			j_bool("local", r[i].vtep.family == 0);
+			if (r[i].vtep.family) {
+				char *v = ipstr(&r[i].vtep);
+				j_str("vtep", v);
+				free(v);
+			} else {
+				j_null("vtep");
+			}
+			j_end_obj();
+			free(p);
+			free(cidr);
+		}
+		j_end_arr();
+		j_end_obj();
+	} else {
+		/* Name the node behind each VTEP, and flag routes to VTEPs the
+		 * dataplane does not know (their packets are dropped no-vtep). */
+		void *vb = NULL;
+		uint32_t vlen = 0;
+		if (nsdp_client_request(c, NSDP_MSG_GET_VTEPS, NULL, 0, &vb, &vlen) < 0)
+			vlen = 0;
+		const struct nsdp_vtep *vt = vb;
+		unsigned nv = vlen / sizeof(*vt);
+		static const char *const cols[] = { "PREFIX", "VIA", "NODE" };
+		struct table t;
+		tbl_init(&t, cols, 3);
+		for (unsigned i = 0; i < n; i++) {
+			char *p = ipstr(&r[i].prefix);
+			const char *node = r[i].vtep.family ? "(unknown vtep)" : "-";
+			for (unsigned k = 0; r[i].vtep.family && k < nv; k++)
+				if (!cmp_ip(&vt[k].ip, &r[i].vtep))
+					node = vt[k].name;
+			char *v[] = { fmt("%s/%u", p, r[i].prefix_len),
+				      r[i].vtep.family ? ipstr(&r[i].vtep) : fmt("local"),
+				      fmt("%.*s", NSDP_NAME_LEN, node) };
+			free(p);
+			tbl_row(&t, v);
+		}
+		tbl_print(&t, "");
+		free(vb);
+	}
+	free(buf);
+	return 0;
+}
+
+static int cmd_vteps(struct nsdp_client *c)
+{
+	void *buf;
+	uint32_t len;
+	int rc = query(c, NSDP_MSG_GET_VTEPS, NULL, 0, 0, sizeof(struct nsdp_vtep), &buf, &len);
+
+	if (rc)
+		return rc;
+	struct nsdp_vtep *v = buf;
+	unsigned n = len / sizeof(*v);
+	qsort(v, n, sizeof(*v), cmp_vtep);
+	if (json) {
+		j_obj(NULL);
+		j_u64("generation", c->server.generation);
+		j_arr("vteps");
+		for (unsigned i = 0; i < n; i++) {
+			char *ip = ipstr(&v[i].ip), *mac = macstr(v[i].mac);
+			j_obj(NULL);
+			j_str("ip", ip);
+			j_str("mac", mac);
+			j_strn("name", v[i].name, sizeof(v[i].name));
+			j_end_obj();
+			free(ip);
+			free(mac);
+		}
+		j_end_arr();
+		j_end_obj();
+	} else {
+		static const char *const cols[] = { "IP", "MAC", "NODE" };
+		struct table t;
+		tbl_init(&t, cols, 3);
+		for (unsigned i = 0; i < n; i++) {
+			char *row[] = { ipstr(&v[i].ip), macstr(v[i].mac),
+					fmt("%.*s", (int)sizeof(v[i].name), v[i].name) };
+			tbl_row(&t, row);
+		}
+		tbl_print(&t, "");
+	}
+	free(buf);
+	return 0;
+}
+
+static int cmd_flows(struct nsdp_client *c, uint64_t max)
+{
+	struct nsdp_flow *all = NULL;
+	size_t n = 0, cap = 0;
+	struct nsdp_flows_req req = { .offset = 0 };
+
+	/* Page through the table; the dataplane answers at most 4096 a time. */
+	do {
+		void *buf;
+		uint32_t len;
+		req.max = max - n < 4096 ? (uint32_t)(max - n) : 4096;
+		int rc = query(c, NSDP_MSG_GET_FLOWS, &req, sizeof(req),
+			       sizeof(struct nsdp_flows_hdr), sizeof(struct nsdp_flow), &buf, &len);
+		if (rc) {
+			free(all);
+			return rc;
+		}
+		struct nsdp_flows_hdr fh;
+		memcpy(&fh, buf, sizeof(fh));
+		uint32_t got = (len - sizeof(fh)) / sizeof(struct nsdp_flow);
+		if (n + got > cap) {
+			cap = (n + got) * 2;
+			struct nsdp_flow *a = realloc(all, cap * sizeof(*a));
+			if (!a) {
+				free(buf);
+				free(all);
+				fprintf(stderr, "nsdpctl: out of memory\n");
+				return 1;
+			}
+			all = a;
+		}
+		memcpy(all + n, (uint8_t *)buf + sizeof(fh), (size_t)got * sizeof(*all));
+		n += got;
+		free(buf);
+		if (fh.next_offset != 0 && fh.next_offset <= req.offset)
+			break; /* no progress: a confused dataplane */
+		req.offset = fh.next_offset;
+	} while (req.offset != 0 && n < max);
+
+	char pb[8];
+	if (json) {
+		j_obj(NULL);
+		j_u64("count", n);
+		j_arr("flows");
+		for (size_t i = 0; i < n; i++) {
+			const struct nsdp_flow *f = &all[i];
+			char *s = ipstr(&f->src), *d = ipstr(&f->dst);
+			j_obj(NULL);
+			j_str("proto", proto_name(f->proto, pb, sizeof(pb)));
+			j_str("src", s);
+			j_u64("sport", f->sport);
+			j_str("dst", d);
+			j_u64("dport", f->dport);
+			j_str("state", ct_state_str(f->state));
+			j_u64("age_s", f->age_s);
+			j_u64("expires_s", f->expires_s);
+			j_u64("policy_gen", f->policy_gen);
+			j_u64("verdict", f->verdict);
+			j_u64("flags", f->flags);
+			j_end_obj();
+			free(s);
+			free(d);
+		}
+		j_end_arr();
+		j_end_obj();
+	} else {
+		static const char *const cols[] = { "PROTO", "SOURCE", "DESTINATION", "STATE",
+						    ">AGE", ">EXPIRES", ">GEN", ">VERDICT" };
+		struct table t;
+		tbl_init(&t, cols, 8);
+		for (size_t i = 0; i < n; i++) {
+			const struct nsdp_flow *f = &all[i];
+			char *s = ipstr(&f->src), *d = ipstr(&f->dst);
+			bool v6 = f->src.family == AF_INET6;
+			char *v[] = {
+				fmt("%s", proto_name(f->proto, pb, sizeof(pb))),
+				fmt(v6 ? "[%s]:%u" : "%s:%u", s, f->sport),
+				fmt(v6 ? "[%s]:%u" : "%s:%u", d, f->dport),
+				fmt("%s", ct_state_str(f->state)), fmt("%us", f->age_s),
+				fmt("%us", f->expires_s), fmt("%u", f->policy_gen),
+				fmt("%u", f->verdict),
+			};
+			free(s);
+			free(d);
+			tbl_row(&t, v);
+		}
+		tbl_print(&t, "");
+		printf("%zu flows\n", n);
+	}
+	free(all);
+	return 0;
+}
+
+/* ---- changes ---------------------------------------------------------- */
+
+enum chg_kind { EP_ADD, EP_DEL, ROUTE_ADD, ROUTE_DEL, VTEP_ADD, VTEP_DEL, NO_CHANGE };
+
+struct change {
+	enum chg_kind kind;
+	struct nsdp_endpoint ep;
+	struct nsdp_route route;
+	struct nsdp_vtep vtep;
+};
+
+static int send_change(struct nsdp_client *c, const struct change *ch)
+{
+	switch (ch->kind) {
+	case EP_ADD: return nsdp_client_ep_add(c, &ch->ep);
+	case EP_DEL: return nsdp_client_ep_del(c, &ch->ep.ip);
+	case ROUTE_ADD: return nsdp_client_route_add(c, &ch->route);
+	case ROUTE_DEL:
+		return nsdp_client_route_del(c, &ch->route.prefix, ch->route.prefix_len);
+	case VTEP_ADD: return nsdp_client_vtep_add(c, &ch->vtep);
+	case VTEP_DEL: return nsdp_client_vtep_del(c, &ch->vtep.ip);
+	case NO_CHANGE: return 0;
+	}
+	return -EINVAL;
+}
+
+static void print_ack(const struct nsdp_ack *a)
+{
+	if (json) {
+		j_obj(NULL);
+		j_u64("generation", a->generation);
+		j_u64("applied", a->applied);
+		j_u64("rejected", a->rejected);
+		j_i64("status", a->status);
+		j_str("error", a->error);
+		j_end_obj();
+	}
+}
+
+static int apply_change(struct nsdp_client *c, const struct change *ch)
+{
+	struct nsdp_ack ack;
+	/* A no-op commit re-publishes at the effective generation (allowed:
+	 * equal generations are accepted) and so checks the commit path
+	 * without moving the generation. */
+	uint64_t gen = c->server.generation + (ch->kind != NO_CHANGE);
+
+	for (int attempt = 0;; attempt++) {
+		if (send_change(c, ch) < 0 || nsdp_client_commit(c, gen, &ack) < 0)
+			return fail_client(c);
+		if (ack.status != -ESTALE || attempt > 0)
+			break;
+		gen = ack.generation + (ch->kind != NO_CHANGE);
+	}
+	print_ack(&ack);
+	if (ack.rejected || ack.status) {
+		fprintf(stderr, "nsdpctl: rejected by the dataplane: %s\n",
+			ack.error[0] ? ack.error : strerror(-ack.status));
+		return 1;
+	}
+	if (!json)
+		printf("generation %" PRIu64 " effective\n", ack.generation);
+	return 0;
+}
+
+static int parse_u32(const char *s, uint32_t *v)
+{
+	char *end;
+
+	errno = 0;
+	unsigned long long x = strtoull(s, &end, 0);
+	if (errno || end == s || *end || x > UINT32_MAX || s[0] == '-')
+		return -EINVAL;
+	*v = (uint32_t)x;
+	return 0;
+}
+
+/* Options after the positional arguments of a change: --identity N, --name S. */
+static int change_opts(int argc, char **argv, int first, struct change *ch)
+{
+	for (int i = first; i < argc; i++) {
+		const char *o = argv[i];
+		if (i + 1 >= argc)
+			return die_usage("%s: needs a value", o);
+		const char *v = argv[++i];
+		if (ch->kind == EP_ADD && !strcmp(o, "--identity")) {
+			if (parse_u32(v, &ch->ep.identity) < 0)
+				return die_usage("--identity %s: not a number 0..4294967295", v);
+		} else if (ch->kind == EP_ADD && !strcmp(o, "--name")) {
+			if (strlen(v) >= sizeof(ch->ep.name))
+				return die_usage("--name: longer than %zu characters",
+						 sizeof(ch->ep.name) - 1);
+			snprintf(ch->ep.name, sizeof(ch->ep.name), "%s", v);
+		} else if (ch->kind == VTEP_ADD && !strcmp(o, "--name")) {
+			if (strlen(v) >= sizeof(ch->vtep.name))
+				return die_usage("--name: longer than %zu characters",
+						 sizeof(ch->vtep.name) - 1);
+			snprintf(ch->vtep.name, sizeof(ch->vtep.name), "%s", v);
+		} else {
+			return die_usage("unknown option %s", o);
+		}
+	}
+	return 0;
+}
+
+static int need_args(int argc, int n, const char *what)
+{
+	return argc < n ? die_usage("usage: nsdpctl %s", what) : 0;
+}
+
+static int bad_arg(const char *what, const char *val)
+{
+	return die_usage("%s \"%s\" is not valid", what, val);
+}
+
+/* argv[0] is "ep" / "route" / "vtep". Returns 0 with *ch filled or an exit code. */
+static int parse_change(int argc, char **argv, struct change *ch)
+{
+	memset(ch, 0, sizeof(*ch));
+	if (argc < 2)
+		return die_usage("%s: add or del?", argv[0]);
+	bool add = !strcmp(argv[1], "add");
+	if (!add && strcmp(argv[1], "del"))
+		return die_usage("%s %s: expected add or del", argv[0], argv[1]);
+	int rc;
+
+	if (!strcmp(argv[0], "ep")) {
+		if (!add) {
+			if ((rc = need_args(argc, 3, "ep del IP")))
+				return rc;
+			ch->kind = EP_DEL;
+			if (nsdp_parse_ip(argv[2], &ch->ep.ip) < 0)
+				return bad_arg("IP", argv[2]);
+			return argc > 3 ? die_usage("ep del: unexpected %s", argv[3]) : 0;
+		}
+		if ((rc = need_args(argc, 5, "ep add IP PORT MAC [--identity N] [--name NS/POD]")))
+			return rc;
+		ch->kind = EP_ADD;
+		if (nsdp_parse_ip(argv[2], &ch->ep.ip) < 0)
+			return bad_arg("IP", argv[2]);
+		if (strlen(argv[3]) >= sizeof(ch->ep.port))
+			return bad_arg("PORT", argv[3]);
+		snprintf(ch->ep.port, sizeof(ch->ep.port), "%s", argv[3]);
+		if (nsdp_parse_mac(argv[4], ch->ep.mac) < 0)
+			return bad_arg("MAC", argv[4]);
+		return change_opts(argc, argv, 5, ch);
+	}
+	if (!strcmp(argv[0], "route")) {
+		if ((rc = need_args(argc, 3, add ? "route add CIDR (local | via VTEP_IP)"
+						 : "route del CIDR")))
+			return rc;
+		ch->kind = add ? ROUTE_ADD : ROUTE_DEL;
+		if (nsdp_parse_prefix(argv[2], &ch->route.prefix, &ch->route.prefix_len) < 0)
+			return bad_arg("CIDR", argv[2]);
+		if (!add)
+			return argc > 3 ? die_usage("route del: unexpected %s", argv[3]) : 0;
+		if (argc == 4 && !strcmp(argv[3], "local"))
+			return 0;
+		if (argc == 5 && !strcmp(argv[3], "via")) {
+			if (nsdp_parse_ip(argv[4], &ch->route.vtep) < 0)
+				return bad_arg("VTEP_IP", argv[4]);
+			return 0;
+		}
+		return die_usage("usage: nsdpctl route add CIDR (local | via VTEP_IP)");
+	}
+	if (!strcmp(argv[0], "vtep")) {
+		if (!add) {
+			if ((rc = need_args(argc, 3, "vtep del IP")))
+				return rc;
+			ch->kind = VTEP_DEL;
+			if (nsdp_parse_ip(argv[2], &ch->vtep.ip) < 0)
+				return bad_arg("IP", argv[2]);
+			return argc > 3 ? die_usage("vtep del: unexpected %s", argv[3]) : 0;
+		}
+		if ((rc = need_args(argc, 4, "vtep add IP MAC [--name NODE]")))
+			return rc;
+		ch->kind = VTEP_ADD;
+		if (nsdp_parse_ip(argv[2], &ch->vtep.ip) < 0)
+			return bad_arg("IP", argv[2]);
+		if (nsdp_parse_mac(argv[3], ch->vtep.mac) < 0)
+			return bad_arg("MAC", argv[3]);
+		return change_opts(argc, argv, 4, ch);
+	}
+	return die_usage("unknown command %s", argv[0]);
+}
+
+static int cmd_ct_flush(struct nsdp_client *c)
+{
+	void *buf;
+	uint32_t len;
+
+	/* Answered by an ACK whose `applied` counts the flows flushed. */
+	int rc = query(c, NSDP_MSG_CT_FLUSH, NULL, 0, sizeof(struct nsdp_ack), 0, &buf, &len);
+	if (rc)
+		return rc;
+	struct nsdp_ack ack;
+	memcpy(&ack, buf, sizeof(ack));
+	free(buf);
+	ack.error[sizeof(ack.error) - 1] = '\0';
+	if (json)
+		print_ack(&ack);
+	else
+		printf("%u flows flushed\n", ack.applied);
+	return 0;
+}
+
+/* ---- main ------------------------------------------------------------- */
+
+int main(int argc, char **argv)
+{
+	char *args[256];
+	int n = 0;
+
+	sock_path = getenv("NSDP_SOCKET");
+	if (!sock_path || !sock_path[0])
+		sock_path = NSDP_DEFAULT_SOCKET;
+
+	/* Global options may appear anywhere; the rest is the command. */
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--json")) {
+			json = true;
+		} else if (!strcmp(argv[i], "-s") || !strcmp(argv[i], "--socket")) {
+			if (++i >= argc)
+				return die_usage("%s needs a path", argv[i - 1]);
+			sock_path = argv[i];
+		} else if (!strncmp(argv[i], "--socket=", 9)) {
+			sock_path = argv[i] + 9;
+		} else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			usage(stdout);
+			return 0;
+		} else if (n < (int)(sizeof(args) / sizeof(args[0]))) {
+			args[n++] = argv[i];
+		} else {
+			return die_usage("too many arguments");
+		}
+	}
+	if (n == 0) {
+		usage(stderr);
+		return 2;
+	}
+
+	const char *cmd = args[0];
+	bool all = false;
+	uint64_t max = UINT64_MAX;
+	struct change ch = { .kind = NO_CHANGE };
+	enum { Q_INFO, Q_PORTS, Q_STATS, Q_DROPS, Q_EPS, Q_ROUTES, Q_VTEPS, Q_FLOWS,
+	       Q_FLUSH, Q_CHANGE } what;
+
+	if (!strcmp(cmd, "info") || !strcmp(cmd, "ports") || !strcmp(cmd, "stats") ||
+	    !strcmp(cmd, "endpoints") || !strcmp(cmd, "routes") || !strcmp(cmd, "vteps") ||
+	    !strcmp(cmd, "commit-check")) {
+		if (n > 1)
+			return die_usage("%s: unexpected argument %s", cmd, args[1]);
+		what = !strcmp(cmd, "info") ? Q_INFO : !strcmp(cmd, "ports") ? Q_PORTS :
+		       !strcmp(cmd, "stats") ? Q_STATS : !strcmp(cmd, "endpoints") ? Q_EPS :
+		       !strcmp(cmd, "routes") ? Q_ROUTES : !strcmp(cmd, "vteps") ? Q_VTEPS :
+		       Q_CHANGE;
+	} else if (!strcmp(cmd, "drops")) {
+		for (int i = 1; i < n; i++) {
+			if (strcmp(args[i], "--all"))
+				return die_usage("drops: unexpected argument %s", args[i]);
+			all = true;
+		}
+		what = Q_DROPS;
+	} else if (!strcmp(cmd, "flows")) {
+		for (int i = 1; i < n; i++) {
+			uint32_t v;
+			if (strcmp(args[i], "--max") || i + 1 >= n ||
+			    parse_u32(args[i + 1], &v) < 0 || v == 0)
+				return die_usage("usage: nsdpctl flows [--max N] (N >= 1)");
+			max = v;
+			i++;
+		}
+		what = Q_FLOWS;
+	} else if (!strcmp(cmd, "ct")) {
+		if (n != 2 || strcmp(args[1], "flush"))
+			return die_usage("usage: nsdpctl ct flush");
+		what = Q_FLUSH;
+	} else if (!strcmp(cmd, "ep") || !strcmp(cmd, "route") || !strcmp(cmd, "vtep")) {
+		int rc = parse_change(n, args, &ch);
+		if (rc)
+			return rc;
+		what = Q_CHANGE;
+	} else {
+		return die_usage("unknown command %s", cmd);
+	}
+
+	struct nsdp_client c;
+	if (connect_dp(&c))
+		return 1;
+	int rc = 0;
+	switch (what) {
+	case Q_INFO: rc = cmd_info(&c); break;
+	case Q_PORTS: rc = cmd_ports(&c); break;
+	case Q_STATS: rc = cmd_stats(&c); break;
+	case Q_DROPS: rc = cmd_drops(&c, all); break;
+	case Q_EPS: rc = cmd_endpoints(&c); break;
+	case Q_ROUTES: rc = cmd_routes(&c); break;
+	case Q_VTEPS: rc = cmd_vteps(&c); break;
+	case Q_FLOWS: rc = cmd_flows(&c, max); break;
+	case Q_FLUSH: rc = cmd_ct_flush(&c); break;
+	case Q_CHANGE: rc = apply_change(&c, &ch); break;
+	}
+	nsdp_client_close(&c);
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		perror("nsdpctl: stdout");
+		return 1;
+	}
+	return rc;
+}

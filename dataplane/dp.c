@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <errno.h>
+#include <string.h>
+
+#include <rte_cycles.h>
+#include <rte_log.h>
+#include <rte_malloc.h>
+#include <rte_rcu_qsbr.h>
+
+#include "dp.h"
+
+struct dp *dp_global;
+
+int dp_port_by_name(void *arg, const char *name)
+{
+	const struct dp *dp = arg;
+	for (unsigned i = 0; i < dp->n_ports; i++)
+		if (dp->ports[i].role == NSDP_ROLE_POD &&
+		    strncmp(dp->ports[i].name, name, NSDP_PORT_NAME_LEN) == 0)
+			return (int)i;
+	return -1;
+}
+
+int dp_publish(struct dp *dp, uint64_t generation)
+{
+	struct dp_tables *t = dp_tables_build(&dp->state, dp_port_by_name, dp,
+					      generation, SOCKET_ID_ANY);
+	if (!t)
+		return -errno;
+	struct dp_tables *old = atomic_exchange_explicit(&dp->tables, t,
+							 memory_order_acq_rel);
+	/* Workers may still hold `old` until their next quiescent state. */
+	if (dp->qsv)
+		rte_rcu_qsbr_synchronize(dp->qsv, RTE_QSBR_THRID_INVALID);
+	dp_tables_free(old);
+	dp->generation = generation;
+	return 0;
+}
+
+int dp_init_tables(struct dp *dp, int socket_id)
+{
+	const struct dp_config *c = &dp->cfg;
+	int rc;
+
+	unsigned nw = dp->n_workers ? dp->n_workers : 1;
+	size_t sz = rte_rcu_qsbr_get_memsize(nw);
+	dp->qsv = rte_zmalloc_socket("dp_qsv", sz, RTE_CACHE_LINE_SIZE, socket_id);
+	if (!dp->qsv)
+		return -ENOMEM;
+	rc = rte_rcu_qsbr_init(dp->qsv, nw);
+	if (rc)
+		return rc;
+	dp->ct = ct_create(c->ct_size, &c->timeouts, dp->qsv, socket_id);
+	if (!dp->ct)
+		return -errno;
+	rc = dp_state_init(&dp->state, c->max_endpoints, c->max_routes, c->max_vteps);
+	if (rc)
+		return rc;
+
+	/* Static tables from the configuration form generation 1. */
+	char err[256];
+	for (unsigned i = 0; i < c->n_vteps; i++)
+		if ((rc = dp_state_vtep_add(&dp->state, &c->vteps[i], err, sizeof(err))))
+			goto bad;
+	for (unsigned i = 0; i < c->n_routes; i++)
+		if ((rc = dp_state_route_add(&dp->state, &c->routes[i], err, sizeof(err))))
+			goto bad;
+	for (unsigned i = 0; i < c->n_endpoints; i++)
+		if ((rc = dp_state_ep_add(&dp->state, &c->endpoints[i], dp_port_by_name, dp,
+					  err, sizeof(err))))
+			goto bad;
+	dp->start_tsc = rte_get_tsc_cycles();
+	return dp_publish(dp, c->n_endpoints + c->n_routes + c->n_vteps ? 1 : 0);
+bad:
+	RTE_LOG(ERR, USER1, "%s: static tables: %s\n", c->source, err);
+	return rc;
+}

@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The dataplane instance: configuration, ports, workers, tables, conntrack.
+ *
+ * Thread safety:
+ *  - `cfg`, `ports`, `workers[].rxq` and everything set up before the workers
+ *    are launched are read-only afterwards.
+ *  - `tables` is the RCU-published table set (see tables.h): workers load it
+ *    with acquire once per burst; only the control thread stores it.
+ *  - `state` and `generation` belong to the control thread (main lcore).
+ *  - `stats[w]` is written by worker w only (see stats.h).
+ *  - `quit` is set by the signal handler / main and polled by workers.
+ */
+#ifndef NSDP_DP_DP_H
+#define NSDP_DP_DP_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <rte_ether.h>
+#include <rte_mbuf.h>
+
+#include "config.h"
+#include "conntrack.h"
+#include "stats.h"
+#include "tables.h"
+
+struct rte_mempool;
+struct rte_rcu_qsbr;
+
+#define DP_MAX_BURST 256
+#define DP_TX_BUF 64
+
+struct dp_port {
+	uint16_t port_id; /* DPDK port id */
+	uint8_t role;     /* enum nsdp_port_role */
+	uint16_t n_rxq, n_txq;
+	struct rte_ether_addr mac;
+	uint32_t mtu;
+	char name[NSDP_PORT_NAME_LEN];
+};
+
+struct dp_txbuf {
+	uint16_t n;
+	struct rte_mbuf *pkts[DP_TX_BUF];
+};
+
+struct dp_rxq {
+	uint16_t port; /* index in dp->ports */
+	uint16_t queue;
+};
+
+struct dp_worker {
+	unsigned idx;      /* 0..n_workers-1: RCU thread id and TX queue id */
+	unsigned lcore_id;
+	unsigned n_rxq;
+	struct dp_rxq rxq[DP_MAX_PORTS];
+	struct dp_lcore_stats *stats;
+	uint32_t now; /* ct_now() at the start of the burst */
+	struct dp_txbuf tx[DP_MAX_PORTS];
+} __rte_cache_aligned;
+
+struct dp {
+	struct dp_config cfg;
+	struct rte_mempool *pool;
+	unsigned n_ports;
+	struct dp_port ports[DP_MAX_PORTS];
+	int uplink; /* index in ports of the uplink, -1 when none */
+	/* DPDK port id -> index in ports (0xffff: not ours) */
+	uint16_t port_index[RTE_MAX_ETHPORTS];
+
+	struct rte_rcu_qsbr *qsv;
+	_Atomic(struct dp_tables *) tables;
+	struct conntrack *ct;
+
+	unsigned n_workers;
+	struct dp_worker *workers;    /* n_workers, cache aligned */
+	struct dp_lcore_stats *stats; /* n_workers */
+
+	/* control thread only */
+	struct dp_table_state state;
+	uint64_t generation;
+	uint64_t start_tsc;
+
+	volatile bool quit;
+};
+
+/*
+ * Build tables from dp->state and publish them at `generation`, then wait
+ * for every worker to quiesce and free the previous version. Control thread
+ * only. Returns 0 or -errno.
+ */
+int dp_publish(struct dp *dp, uint64_t generation);
+
+/* Port-name resolver for dp_state_ep_add / dp_tables_build (arg = dp). */
+int dp_port_by_name(void *dp, const char *name);
+
+/* Set up everything that does not need ports (tests use this with no ports). */
+int dp_init_tables(struct dp *dp, int socket_id);
+
+/* Worker main loop (rte_eal_remote_launch target; arg = struct dp_worker *). */
+int dp_worker_main(void *arg);
+
+/* The dataplane instance the worker entry points use. */
+extern struct dp *dp_global;
+
+/*
+ * Process a burst that arrived on port index `in` (index into dp->ports).
+ * Packets are either queued on w->tx[] or freed and counted as drops.
+ * Exposed for unit tests, which call it without running ports.
+ */
+void dp_process_burst(struct dp *dp, struct dp_worker *w, const struct dp_tables *t,
+		      unsigned in, struct rte_mbuf **pkts, unsigned n);
+
+/* Send what w->tx[] holds; unsent packets are freed and counted tx-full. */
+void dp_tx_flush(struct dp *dp, struct dp_worker *w);
+
+#endif

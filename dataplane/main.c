@@ -1,0 +1,224 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * nsdp-dataplane: configuration, EAL, ports, workers, then the control loop
+ * on the main lcore (control socket, conntrack aging) until SIGINT/SIGTERM.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rte_eal.h>
+#include <rte_ethdev.h>
+#include <rte_launch.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
+#include <rte_mbuf.h>
+#include <rte_rcu_qsbr.h>
+
+#include "ctl.h"
+#include "dp.h"
+#include "overlay.h"
+#include "port.h"
+
+static struct dp the_dp;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	the_dp.quit = true;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: nsdp-dataplane [-c FILE] [--check-config] [--print-default-config]\n"
+		"  -c, --config FILE        libconfig file (default: the embedded default)\n"
+		"  --check-config           parse the configuration, report, exit\n"
+		"  --print-default-config   print the embedded default configuration\n"
+		"Exit status: 0 ok, 1 runtime failure, 2 bad configuration or usage.\n");
+}
+
+static bool eal_has(const struct dp_config *c, const char *opt)
+{
+	size_t n = strlen(opt);
+	for (int i = 0; i < c->eal_argc; i++)
+		if (strncmp(c->eal_argv[i], opt, n) == 0)
+			return true;
+	return false;
+}
+
+static unsigned mbuf_count(const struct dp *dp)
+{
+	const struct dp_config *c = &dp->cfg;
+	if (c->mbufs)
+		return c->mbufs;
+	unsigned n = 0;
+	for (unsigned i = 0; i < c->n_ports; i++) {
+		unsigned q = c->ports[i].queues ? c->ports[i].queues : dp->n_workers;
+		n += q * c->ports[i].rx_desc + dp->n_workers * c->ports[i].tx_desc;
+	}
+	n += dp->n_workers * (c->burst + DP_TX_BUF * c->n_ports) + 4096;
+	return n;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"config", required_argument, NULL, 'c'},
+		{"check-config", no_argument, NULL, 'k'},
+		{"print-default-config", no_argument, NULL, 'p'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *file = NULL;
+	bool check = false;
+	int o;
+
+	while ((o = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+		switch (o) {
+		case 'c':
+			file = optarg;
+			break;
+		case 'k':
+			check = true;
+			break;
+		case 'p':
+			fputs(dp_default_config, stdout);
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+
+	struct dp *dp = &the_dp;
+	char err[512];
+	if (dp_config_load(file, &dp->cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "nsdp-dataplane: %s\n", err);
+		return 2;
+	}
+	if (check) {
+		printf("%s: ok (%u ports, %u workers)\n", dp->cfg.source, dp->cfg.n_ports,
+		       dp->cfg.n_workers);
+		return 0;
+	}
+	dp->n_workers = dp->cfg.n_workers;
+	dp_global = dp;
+
+	/* EAL arguments: ours first, then the configuration's, then ports. */
+	char *eargv[DP_MAX_EAL_ARGS + 2 * DP_MAX_PORTS + 8];
+	int eargc = 0;
+	char lcores[512], mainl[16];
+	eargv[eargc++] = argv[0];
+	if (!eal_has(&dp->cfg, "-l") && !eal_has(&dp->cfg, "--lcores")) {
+		int n = snprintf(lcores, sizeof(lcores), "%u", dp->cfg.main_lcore);
+		for (unsigned i = 0; i < dp->cfg.n_workers; i++)
+			n += snprintf(lcores + n, sizeof(lcores) - (size_t)n, ",%u",
+				      dp->cfg.worker_lcores[i]);
+		eargv[eargc++] = (char *)"-l";
+		eargv[eargc++] = lcores;
+		snprintf(mainl, sizeof(mainl), "%u", dp->cfg.main_lcore);
+		eargv[eargc++] = (char *)"--main-lcore";
+		eargv[eargc++] = mainl;
+	}
+	for (int i = 0; i < dp->cfg.eal_argc; i++)
+		eargv[eargc++] = dp->cfg.eal_argv[i];
+	eargc = dp_port_eal_args(dp, eargv, eargc, (int)RTE_DIM(eargv) - 1);
+	if (eargc < 0) {
+		fprintf(stderr, "nsdp-dataplane: too many EAL arguments\n");
+		return 2;
+	}
+	eargv[eargc] = NULL;
+
+	if (rte_eal_init(eargc, eargv) < 0) {
+		fprintf(stderr, "nsdp-dataplane: EAL init failed: %s\n", rte_strerror(rte_errno));
+		return 1;
+	}
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	signal(SIGPIPE, SIG_IGN);
+
+	int rc = 1;
+	for (unsigned i = 0; i < dp->cfg.n_workers; i++) {
+		if (!rte_lcore_is_enabled(dp->cfg.worker_lcores[i])) {
+			fprintf(stderr, "nsdp-dataplane: %s: worker lcore %u is not enabled in EAL\n",
+				dp->cfg.source, dp->cfg.worker_lcores[i]);
+			goto out;
+		}
+	}
+	dp->workers = rte_zmalloc("dp_workers", sizeof(*dp->workers) * dp->n_workers,
+				  RTE_CACHE_LINE_SIZE);
+	dp->stats = rte_zmalloc("dp_stats", sizeof(*dp->stats) * dp->n_workers,
+				RTE_CACHE_LINE_SIZE);
+	if (!dp->workers || !dp->stats)
+		goto out;
+	for (unsigned i = 0; i < dp->n_workers; i++) {
+		dp->workers[i].idx = i;
+		dp->workers[i].lcore_id = dp->cfg.worker_lcores[i];
+		dp->workers[i].stats = &dp->stats[i];
+		dp->stats[i].lc.lcore_id = dp->cfg.worker_lcores[i];
+	}
+
+	uint16_t room = RTE_MBUF_DEFAULT_BUF_SIZE;
+	if (dp->cfg.mtu + RTE_ETHER_HDR_LEN + 4 + RTE_PKTMBUF_HEADROOM > room)
+		room = (uint16_t)(dp->cfg.mtu + RTE_ETHER_HDR_LEN + 4 + RTE_PKTMBUF_HEADROOM);
+	dp->pool = rte_pktmbuf_pool_create("dp_mbufs", mbuf_count(dp), 256, 0, room,
+					   (int)rte_socket_id());
+	if (!dp->pool) {
+		fprintf(stderr, "nsdp-dataplane: mbuf pool of %u: %s\n", mbuf_count(dp),
+			rte_strerror(rte_errno));
+		goto out;
+	}
+	if (dp_ports_start(dp) < 0)
+		goto out;
+	rc = dp_init_tables(dp, (int)rte_socket_id());
+	if (rc < 0) {
+		fprintf(stderr, "nsdp-dataplane: tables: %s\n", strerror(-rc));
+		rc = 1;
+		goto out_ports;
+	}
+	rc = 1;
+	struct ctl_server *cs = ctl_open(dp);
+	if (!cs) {
+		fprintf(stderr, "nsdp-dataplane: control socket %s: %s\n", dp->cfg.ctl_socket,
+			strerror(errno));
+		goto out_ports;
+	}
+	ctl_register_telemetry(dp);
+
+	for (unsigned i = 0; i < dp->n_workers; i++)
+		rte_eal_remote_launch(dp_worker_main, &dp->workers[i], dp->workers[i].lcore_id);
+	printf("nsdp-dataplane: node %s: %u ports, %u workers, control socket %s\n",
+	       dp->cfg.node_name, dp->n_ports, dp->n_workers, dp->cfg.ctl_socket);
+	fflush(stdout);
+
+	/* Scan the whole conntrack table about once a second. */
+	unsigned age_slots = ct_capacity(dp->ct) / 100 + 64;
+	while (!dp->quit) {
+		if (ctl_poll(cs, 10) < 0)
+			break;
+		ct_age(dp->ct, ct_now(), age_slots);
+	}
+	dp->quit = true;
+	rte_eal_mp_wait_lcore();
+	ctl_close(cs);
+	rc = 0;
+out_ports:
+	dp->quit = true;
+	rte_eal_mp_wait_lcore();
+	dp_ports_stop(dp);
+out:
+	rte_eal_cleanup();
+	dp_config_release(&dp->cfg);
+	return rc;
+}

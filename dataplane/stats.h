@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Per-lcore counters.
+ *
+ * Thread safety: each worker owns one `struct dp_lcore_stats` (cache
+ * aligned, never shared) and increments it with plain stores. Readers (the
+ * control thread answering GET_STATS, telemetry callbacks) read the 64-bit
+ * counters without locks; on x86-64 an aligned 64-bit load is atomic, so a
+ * reader sees a value that was true at some instant; totals are sums of such
+ * values.
+ */
+#ifndef NSDP_DP_STATS_H
+#define NSDP_DP_STATS_H
+
+#include <stdint.h>
+
+#include <rte_common.h>
+
+#include <nsdp/drop.h>
+#include <nsdp/proto.h>
+
+#include "config.h"
+
+struct dp_lcore_stats {
+	struct nsdp_lcore_stats lc;
+	struct nsdp_port_counters port[DP_MAX_PORTS];
+	uint64_t drops[NSDP_DROP_MAX];
+} __rte_cache_aligned;
+
+static inline void dp_count_drop(struct dp_lcore_stats *s, unsigned reason)
+{
+	s->drops[reason]++;
+}
+
+#endif

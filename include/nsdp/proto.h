@@ -1,0 +1,214 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The control protocol between nsdp-agent/nsdpctl and nsdp-dataplane.
+ *
+ * Transport: a SOCK_STREAM Unix socket. Every message is a fixed header
+ * followed by `len` payload bytes. All integers are in host byte order (both
+ * ends run on the same node); addresses are in network byte order.
+ *
+ * Session:
+ *   client: HELLO{version}           dataplane: HELLO{version, generation}
+ *   client: SNAPSHOT_BEGIN           (optional: what follows replaces all tables)
+ *   client: EP_ADD / EP_DEL / ROUTE_* / VTEP_* ...   (no reply each)
+ *   client: COMMIT (hdr.generation = G)
+ *   dataplane: ACK{generation = G, applied, rejected, first error}
+ * An ACK is sent only after the new tables are published and every worker has
+ * passed a quiescent state, i.e. when G is enforced on every packet.
+ * A change that fails validation is rejected alone; the rest of the batch is
+ * applied and the ACK says how many were rejected and why the first one was.
+ *
+ * Queries (GET_*) are answered by a message of the same type with the
+ * NSDP_MSG_REPLY bit set. A request the dataplane cannot parse is answered by
+ * NSDP_MSG_ERROR and the connection stays open.
+ *
+ * Compatibility: a dataplane accepts clients with the same major version
+ * (hdr.version >> 8) and answers HELLO with its own version; new message
+ * types and new trailing fields bump the minor version.
+ */
+#ifndef NSDP_PROTO_H
+#define NSDP_PROTO_H
+
+#include <stdint.h>
+
+#define NSDP_PROTO_MAGIC 0x5044534eu /* "NSDP" little-endian */
+#define NSDP_PROTO_VERSION 0x0100u   /* major 1, minor 0 */
+#define NSDP_PROTO_MAX_PAYLOAD (4u << 20)
+#define NSDP_NAME_LEN 64
+#define NSDP_PORT_NAME_LEN 32
+
+struct nsdp_msg_hdr {
+	uint32_t magic;
+	uint16_t version;
+	uint16_t type;
+	uint32_t len;        /* payload bytes following this header */
+	uint32_t seq;        /* chosen by the client, echoed in the reply */
+	uint64_t generation; /* changes: the generation they belong to */
+};
+
+#define NSDP_MSG_REPLY 0x8000u
+
+enum nsdp_msg_type {
+	NSDP_MSG_HELLO = 1,
+	NSDP_MSG_SNAPSHOT_BEGIN = 2,
+	NSDP_MSG_EP_ADD = 3,
+	NSDP_MSG_EP_DEL = 4,
+	NSDP_MSG_ROUTE_ADD = 5,
+	NSDP_MSG_ROUTE_DEL = 6,
+	NSDP_MSG_VTEP_ADD = 7,
+	NSDP_MSG_VTEP_DEL = 8,
+	NSDP_MSG_COMMIT = 9,
+	NSDP_MSG_ACK = 10,
+	NSDP_MSG_ERROR = 11,
+	NSDP_MSG_GET_INFO = 20,
+	NSDP_MSG_GET_PORTS = 21,
+	NSDP_MSG_GET_STATS = 22,
+	NSDP_MSG_GET_ENDPOINTS = 23,
+	NSDP_MSG_GET_ROUTES = 24,
+	NSDP_MSG_GET_VTEPS = 25,
+	NSDP_MSG_GET_FLOWS = 26,
+	NSDP_MSG_CT_FLUSH = 27,
+};
+
+/* An IPv4 or IPv6 address. IPv4 lives in addr[0..3]. */
+struct nsdp_ip {
+	uint8_t family; /* AF_INET or AF_INET6 */
+	uint8_t pad[3];
+	uint8_t addr[16];
+};
+
+struct nsdp_hello {
+	uint16_t version;
+	uint16_t pad;
+	uint32_t pid;
+	uint64_t generation; /* dataplane: the generation now effective */
+	char name[NSDP_NAME_LEN];
+};
+
+/* A pod on this node. Key: ip. */
+struct nsdp_endpoint {
+	struct nsdp_ip ip;
+	char port[NSDP_PORT_NAME_LEN]; /* the dataplane port name the pod sits on */
+	uint8_t mac[6];                /* the pod's interface MAC */
+	uint16_t flags;
+	uint32_t identity;             /* security identity (policy) */
+	char name[NSDP_NAME_LEN];      /* "namespace/pod", for display */
+};
+
+/*
+ * A route. vtep.family == 0: prefix is this node's pod CIDR, delivered
+ * locally by endpoint lookup (a miss is dropped as no-endpoint).
+ * Otherwise: encapsulate to the node VTEP `vtep`. Key: prefix/len.
+ */
+struct nsdp_route {
+	struct nsdp_ip prefix;
+	uint8_t prefix_len;
+	uint8_t pad[3];
+	struct nsdp_ip vtep;
+};
+
+/* A node's tunnel endpoint. Key: ip. */
+struct nsdp_vtep {
+	struct nsdp_ip ip;
+	uint8_t mac[6]; /* underlay next-hop MAC for this VTEP */
+	uint16_t pad;
+	char name[NSDP_NAME_LEN]; /* node name, for display */
+};
+
+struct nsdp_ack {
+	uint64_t generation; /* now effective */
+	uint32_t applied;
+	uint32_t rejected;
+	int32_t status; /* 0 or -errno of the first rejected change */
+	char error[192];
+};
+
+struct nsdp_error {
+	int32_t status;
+	char error[192];
+};
+
+struct nsdp_info {
+	uint16_t version;
+	uint16_t n_ports;
+	uint16_t n_workers;
+	uint8_t overlay; /* enum nsdp_overlay */
+	uint8_t pad;
+	uint32_t vni;
+	uint32_t mtu;
+	struct nsdp_ip vtep;
+	uint64_t generation;
+	uint64_t uptime_ms;
+	uint32_t ct_size;
+	uint32_t ct_used;
+	char node[NSDP_NAME_LEN];
+};
+
+enum nsdp_overlay { NSDP_OVERLAY_VXLAN = 1, NSDP_OVERLAY_GENEVE = 2 };
+enum nsdp_port_role { NSDP_ROLE_UPLINK = 1, NSDP_ROLE_POD = 2 };
+
+struct nsdp_port_info {
+	uint16_t port_id;
+	uint8_t role;
+	uint8_t link_up;
+	uint16_t rx_queues;
+	uint16_t tx_queues;
+	uint32_t speed_mbps;
+	uint32_t mtu;
+	uint8_t mac[6];
+	uint16_t pad;
+	char name[NSDP_PORT_NAME_LEN];
+	char driver[NSDP_PORT_NAME_LEN];
+	uint64_t hw_ipackets, hw_opackets, hw_imissed, hw_ierrors, hw_oerrors;
+};
+
+/*
+ * GET_STATS reply: nsdp_stats_hdr, then n_lcores times
+ *   nsdp_lcore_stats, n_ports x nsdp_port_counters, n_drops x uint64_t.
+ */
+struct nsdp_stats_hdr {
+	uint16_t n_lcores;
+	uint16_t n_ports;
+	uint16_t n_drops;
+	uint16_t pad;
+	uint64_t tsc_hz;
+};
+
+struct nsdp_lcore_stats {
+	uint32_t lcore_id;
+	uint32_t pad;
+	uint64_t busy_cycles;  /* cycles spent in bursts that had packets */
+	uint64_t busy_packets; /* packets processed in those bursts */
+	uint64_t polls;
+	uint64_t idle_polls;
+	uint64_t ct_created;
+};
+
+struct nsdp_port_counters {
+	uint64_t rx_pkts, rx_bytes, tx_pkts, tx_bytes;
+};
+
+/* GET_FLOWS request payload; the reply is nsdp_flows_hdr + count x nsdp_flow. */
+struct nsdp_flows_req {
+	uint32_t offset; /* table slot to start from */
+	uint32_t max;
+};
+
+struct nsdp_flows_hdr {
+	uint32_t count;
+	uint32_t next_offset; /* 0 when the scan is complete */
+};
+
+struct nsdp_flow {
+	struct nsdp_ip src, dst;
+	uint16_t sport, dport; /* host order */
+	uint8_t proto;
+	uint8_t state; /* enum ct_state of the dataplane, printed by name */
+	uint16_t flags;
+	uint32_t age_s;     /* seconds since last packet */
+	uint32_t expires_s; /* seconds until it expires if idle */
+	uint32_t policy_gen;
+	uint8_t verdict;
+	uint8_t pad[3];
+};
+
+#endif /* NSDP_PROTO_H */

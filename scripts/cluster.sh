@@ -1,0 +1,167 @@
+#!/usr/bin/env bash
+# A small nsdp cluster on one machine, built from network namespaces.
+#
+#   scripts/cluster.sh up [N_PODS_PER_NODE]   build it and start the dataplanes
+#   scripts/cluster.sh down                   remove every trace of it
+#   scripts/cluster.sh env                    print the variables tests use
+#
+# Topology (NSDP_PREFIX, default "nsdp", keeps parallel clusters apart):
+#
+#   ${P}p11 eth0 ─┐                           ┌─ eth0 ${P}p21
+#   ${P}p12 eth0 ─┤ p1,p2  [${P}n1]  ul ═══ ul  [${P}n2]  p1,p2 ├─ eth0 ${P}p22
+#                 nsdp-dataplane (af_packet)     nsdp-dataplane
+#
+# Node n: VTEP 192.168.100.n on its underlay veth "ul" (the address lives in
+# the dataplane, not in the kernel), pod CIDR 10.244.n.0/24. Pod k on node n:
+# 10.244.n.(k+1)/32 with default route via 169.254.1.1 (answered by the
+# dataplane's ARP responder). Overlay: NSDP_OVERLAY=vxlan|geneve.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+P=${NSDP_PREFIX:-nsdp}
+BUILD=${BUILD:-$ROOT/build}
+STATE=${NSDP_STATE:-/tmp/nsdp-cluster-$P}
+OVERLAY=${NSDP_OVERLAY:-vxlan}
+NODES=2
+DP=${NSDP_DATAPLANE:-$BUILD/nsdp-dataplane}
+CTL=${NSDP_CTL:-$BUILD/nsdpctl}
+
+node_ns() { echo "${P}n$1"; }
+pod_ns() { echo "${P}p$1$2"; }
+pod_ip() { echo "10.244.$1.$(($2 + 1))"; }
+pod_mac() { printf '02:00:0a:f4:%02x:%02x' "$1" "$(($2 + 1))"; }
+ul_mac() { printf '02:00:c0:a8:64:%02x' "$1"; }
+vtep_ip() { echo "192.168.100.$1"; }
+sock() { echo "$STATE/n$1.sock"; }
+
+# Offloads off: af_packet sees frames as the kernel hands them to the veth,
+# so they must be real-sized with real checksums (no TSO/GSO, no partial csum).
+no_offload() {
+	local ns=$1 dev=$2
+	ip netns exec "$ns" ethtool -K "$dev" tx off rx off tso off gso off gro off \
+		>/dev/null 2>&1 || true
+}
+
+write_config() {
+	local n=$1 pods=$2 peer=$((3 - $1)) f="$STATE/n$1.conf"
+	{
+		echo "node = { name = \"node-$n\"; vtep = \"$(vtep_ip "$n")\"; overlay = \"$OVERLAY\"; vni = 42; mtu = 1500; };"
+		echo "eal = [\"--no-pci\", \"--in-memory\", \"-m\", \"256\", \"--file-prefix=${P}n$n\", \"--log-level=*:warning\"];"
+		echo "workers = [1];"
+		echo "main_lcore = 0;"
+		echo "idle_sleep_us = ${NSDP_IDLE_US:-20};"
+		echo "control_socket = \"$(sock "$n")\";"
+		echo "tables = { conntrack = 65536; };"
+		echo "ports = ("
+		echo "  { name = \"uplink\"; devargs = \"net_af_packet${n}0,iface=ul,qdisc_bypass=1\"; role = \"uplink\"; },"
+		for k in $(seq 1 "$pods"); do
+			sep=","; [ "$k" = "$pods" ] && sep=""
+			echo "  { name = \"p$k\"; devargs = \"net_af_packet${n}$k,iface=p$k,qdisc_bypass=1\"; role = \"pod\"; }$sep"
+		done
+		echo ");"
+		echo "endpoints = ("
+		for k in $(seq 1 "$pods"); do
+			sep=","; [ "$k" = "$pods" ] && sep=""
+			echo "  { ip = \"$(pod_ip "$n" "$k")\"; port = \"p$k\"; mac = \"$(pod_mac "$n" "$k")\"; name = \"default/pod-$n$k\"; }$sep"
+		done
+		echo ");"
+		echo "vteps = ( { ip = \"$(vtep_ip $peer)\"; mac = \"$(ul_mac $peer)\"; name = \"node-$peer\"; } );"
+		echo "routes = ( { prefix = \"10.244.$n.0/24\"; local = true; },"
+		echo "           { prefix = \"10.244.$peer.0/24\"; vtep = \"$(vtep_ip $peer)\"; } );"
+	} >"$f"
+}
+
+up() {
+	local pods=${1:-2}
+	mkdir -p "$STATE"
+	echo "$pods" >"$STATE/pods"
+	for n in $(seq 1 $NODES); do
+		ip netns add "$(node_ns "$n")"
+		ip -n "$(node_ns "$n")" link set lo up
+		ip netns exec "$(node_ns "$n")" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
+	done
+	# The underlay: one veth pair between the two nodes.
+	ip link add "${P}u1" type veth peer name "${P}u2"
+	for n in 1 2; do
+		ip link set "${P}u$n" netns "$(node_ns "$n")"
+		ip -n "$(node_ns "$n")" link set "${P}u$n" name ul
+		ip -n "$(node_ns "$n")" link set ul address "$(ul_mac "$n")" mtu 1500 up
+		no_offload "$(node_ns "$n")" ul
+	done
+	for n in $(seq 1 $NODES); do
+		for k in $(seq 1 "$pods"); do
+			local pns
+			pns=$(pod_ns "$n" "$k")
+			ip netns add "$pns"
+			ip -n "$pns" link set lo up
+			# IPv4-only cluster for now: no router solicitations to count.
+			ip netns exec "$pns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
+			ip link add "${P}h$n$k" type veth peer name "${P}c$n$k"
+			ip link set "${P}h$n$k" netns "$(node_ns "$n")"
+			ip -n "$(node_ns "$n")" link set "${P}h$n$k" name "p$k"
+			ip -n "$(node_ns "$n")" link set "p$k" mtu 1450 up
+			ip link set "${P}c$n$k" netns "$pns"
+			ip -n "$pns" link set "${P}c$n$k" name eth0
+			ip -n "$pns" link set eth0 address "$(pod_mac "$n" "$k")" mtu 1450 up
+			ip -n "$pns" addr add "$(pod_ip "$n" "$k")/32" dev eth0
+			ip -n "$pns" route add 169.254.1.1 dev eth0 scope link
+			ip -n "$pns" route add default via 169.254.1.1 dev eth0 src "$(pod_ip "$n" "$k")"
+			no_offload "$pns" eth0
+			no_offload "$(node_ns "$n")" "p$k"
+		done
+		write_config "$n" "$pods"
+	done
+	for n in $(seq 1 $NODES); do
+		ip netns exec "$(node_ns "$n")" "$DP" -c "$STATE/n$n.conf" \
+			>"$STATE/n$n.log" 2>&1 &
+		echo $! >"$STATE/n$n.pid"
+	done
+	for n in $(seq 1 $NODES); do
+		local ok=0
+		for _ in $(seq 1 150); do
+			if "$CTL" -s "$(sock "$n")" info >/dev/null 2>&1; then ok=1; break; fi
+			if ! kill -0 "$(cat "$STATE/n$n.pid")" 2>/dev/null; then break; fi
+			sleep 0.2
+		done
+		if [ $ok != 1 ]; then
+			echo "cluster: dataplane of node $n did not start; its log:" >&2
+			cat "$STATE/n$n.log" >&2
+			return 1
+		fi
+	done
+	echo "cluster: 2 nodes x $pods pods up ($OVERLAY), state in $STATE"
+}
+
+down() {
+	for n in $(seq 1 $NODES); do
+		local pidf="$STATE/n$n.pid"
+		if [ -f "$pidf" ]; then
+			local pid
+			pid=$(cat "$pidf")
+			kill -TERM "$pid" 2>/dev/null || true
+			for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+			kill -KILL "$pid" 2>/dev/null || true
+		fi
+	done
+	local ns
+	for ns in $(ip netns list | awk '{print $1}' | grep -E "^${P}(n[0-9]+|p[0-9]+)$" || true); do
+		# Anything still running inside (iperf3 servers, captures) goes too.
+		ip netns pids "$ns" 2>/dev/null | xargs -r kill -KILL 2>/dev/null || true
+		ip netns del "$ns" 2>/dev/null || true
+	done
+	ip link del "${P}u1" 2>/dev/null || true
+	rm -rf "$STATE"
+	for n in $(seq 1 $NODES); do rm -rf "/var/run/dpdk/${P}n$n"; done
+}
+
+case "${1:-}" in
+up) shift; up "$@" ;;
+down) down ;;
+env)
+	echo "P=$P STATE=$STATE OVERLAY=$OVERLAY"
+	;;
+*)
+	echo "usage: $0 up [PODS_PER_NODE] | down | env" >&2
+	exit 2
+	;;
+esac
