@@ -138,6 +138,9 @@ static int uplink_decap(struct dp *dp, const struct dp_tables *t, struct rte_mbu
 		return rc;
 	if (pi->family == 0) /* ARP inside the tunnel: we never flood it */
 		return NSDP_DROP_ARP_INVALID;
+	/* RFC 7348 6.1: VLAN-tagged inner frames are discarded. */
+	if (pi->l3_off != RTE_ETHER_HDR_LEN)
+		return NSDP_DROP_OVERLAY_INNER;
 	return 0;
 }
 
@@ -287,6 +290,10 @@ static void forward(struct dp *dp, struct dp_worker *w, const struct dp_tables *
 		return;
 	}
 
+	/* Ethernet padding of short frames is not forwarded (nor encapsulated). */
+	uint32_t frame_len = (uint32_t)pi->l3_off + pi->l3_len;
+	if (rte_pktmbuf_pkt_len(m) > frame_len)
+		rte_pktmbuf_trim(m, (uint16_t)(rte_pktmbuf_pkt_len(m) - frame_len));
 	strip_vlan(m, pi);
 	uint8_t *l3 = rte_pktmbuf_mtod_offset(m, uint8_t *, pi->l3_off);
 	pkt_ipv4_dec_ttl(l3);

@@ -33,6 +33,13 @@ pod_mac() { printf '02:00:0a:f4:%02x:%02x' "$1" "$(($2 + 1))"; }
 ul_mac() { printf '02:00:c0:a8:64:%02x' "$1"; }
 vtep_ip() { echo "192.168.100.$1"; }
 sock() { echo "$STATE/n$1.sock"; }
+# NSDP_POD_NAMES: "ns/pod" names in order n1p1 n1p2 ... n2p1 ... (display only).
+pod_name() {
+	local pods=$(cat "$STATE/pods") i names
+	i=$((($1 - 1) * pods + $2))
+	read -r -a names <<<"${NSDP_POD_NAMES:-}"
+	echo "${names[$((i - 1))]:-default/pod-$1$2}"
+}
 
 # Offloads off: af_packet sees frames as the kernel hands them to the veth,
 # so they must be real-sized with real checksums (no TSO/GSO, no partial csum).
@@ -62,7 +69,7 @@ write_config() {
 		echo "endpoints = ("
 		for k in $(seq 1 "$pods"); do
 			sep=","; [ "$k" = "$pods" ] && sep=""
-			echo "  { ip = \"$(pod_ip "$n" "$k")\"; port = \"p$k\"; mac = \"$(pod_mac "$n" "$k")\"; name = \"default/pod-$n$k\"; }$sep"
+			echo "  { ip = \"$(pod_ip "$n" "$k")\"; port = \"p$k\"; mac = \"$(pod_mac "$n" "$k")\"; name = \"$(pod_name "$n" "$k")\"; }$sep"
 		done
 		echo ");"
 		echo "vteps = ( { ip = \"$(vtep_ip $peer)\"; mac = \"$(ul_mac $peer)\"; name = \"node-$peer\"; } );"

@@ -23,7 +23,6 @@
 	X(IP_BAD_CSUM, "ip-bad-csum", "IPv4 header checksum wrong")               \
 	X(IP_FRAGMENT, "ip-fragment", "IPv4 fragment (not reassembled)")           \
 	X(IP_TTL, "ip-ttl", "TTL/hop limit exhausted")                            \
-	X(IP_OPTIONS, "ip-options", "IPv4 options on overlay outer header")       \
 	X(IPV6_UNSUPPORTED, "ipv6-unsupported", "IPv6 not enabled on this node")  \
 	X(L4_TRUNCATED, "l4-truncated", "TCP/UDP/SCTP/ICMP header truncated")     \
 	X(L4_BAD_LEN, "l4-bad-len", "UDP length inconsistent with IP length")     \
@@ -32,7 +31,7 @@
 	X(OVERLAY_BAD_VNI, "overlay-bad-vni", "VNI is not this cluster's VNI")    \
 	X(OVERLAY_UNKNOWN_VTEP, "overlay-unknown-vtep",                            \
 	  "outer source is not a known node VTEP")                                 \
-	X(OVERLAY_INNER, "overlay-inner", "decapsulated frame is malformed")      \
+	X(OVERLAY_INNER, "overlay-inner", "inner frame too short or VLAN-tagged")  \
 	X(NO_ENDPOINT, "no-endpoint", "destination in this node's pod CIDR but no pod") \
 	X(NO_ROUTE, "no-route", "no route to the destination")                    \
 	X(NO_VTEP, "no-vtep", "route points to a VTEP that does not exist")       \

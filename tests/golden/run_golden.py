@@ -17,6 +17,8 @@ Scenarios:
                VTEP (uplink) answered; other ARP dropped
   malformed    every malformed input counted under its exact drop reason,
                nothing delivered, and the boundaries that must pass
+  jumbo        node MTU 9000: 8950-byte packets encapsulated, delivered;
+               larger ones dropped as mtu-exceeded
 """
 import os
 import struct
@@ -63,9 +65,10 @@ POD_PORT = {POD0_IP: "pod0", POD1_IP: "pod1"}
 MTU = 1500
 
 
-def node_a(overlay="vxlan"):
+def node_a(overlay="vxlan", mtu=MTU, burst=None):
     return Dataplane(
-        node=dict(name="node-a", vtep=A_IP, overlay=overlay, vni=VNI, mtu=MTU),
+        burst=burst,
+        node=dict(name="node-a", vtep=A_IP, overlay=overlay, vni=VNI, mtu=mtu),
         ports=[("uplink", "uplink"), ("pod0", "pod"), ("pod1", "pod")],
         endpoints=[(POD0_IP, "pod0", POD0_MAC), (POD1_IP, "pod1", POD1_MAC)],
         vteps=[(B_IP, B_MAC), (C_IP, C_MAC)],
@@ -191,7 +194,9 @@ SYM_FLOWS = [  # (key, l4, pod-side port, remote port, icmp id)
 
 
 def sc_encap(tap):
-    s = Scenario(tap, "encap", node_a())
+    # RX bursts of 256: a port's burst is handled in groups of 64 (the bulk
+    # lookup limit), and the spread flows below put more than 64 on pod0.
+    s = Scenario(tap, "encap", node_a(burst=256))
     B, C = (B_IP, B_MAC), (C_IP, C_MAC)
 
     def add(desc, port, dst, vtep, l4="udp", flow=None, group=None, **kw):
@@ -215,10 +220,10 @@ def sc_encap(tap):
             kw["tcp_flags"] = "S"
         add("flow %s pod0 -> %s (forward direction)" % (key, B_POD), "pod0", B_POD, B, l4,
             flow="sym-" + key, **kw)
-    n_spread = 64
+    n_spread = 160
     for i in range(n_spread):
         dst, vtep = (B_POD, B) if i % 2 == 0 else (C_POD, C)
-        add("spread flow %d" % i, "pod0" if i % 4 < 2 else "pod1", dst, vtep,
+        add("spread flow %d" % i, "pod0" if i % 4 < 3 else "pod1", dst, vtep,
             flow="spread-%d" % i, sport=20000 + i, dport=8080,
             group="%d flows from pod0/pod1 to nodes B and C, encapsulated" % n_spread)
 
@@ -302,7 +307,8 @@ def sc_geneve(tap):
     s.send("uplink", tunnel(pkt("10.244.2.9", POD0_IP, t), overlay="vxlan"),
            "VXLAN (UDP 4789) on a Geneve node", Drop("not-for-us"), t)
     t = s.tag()
-    inner = mangle(pkt("10.244.2.9", POD1_IP, t), lambda b: put16(b, 24, 0xbad0), csum=False)
+    inner = mangle(pkt("10.244.2.9", POD1_IP, t), lambda b: put16(b, 24, int.from_bytes(b[24:26], "big") ^ 0xbad0),
+                   csum=False)
     s.send("uplink", tunnel(inner, overlay="geneve", hdr=geneve_hdr(VNI, opts=opt8)),
            "Geneve with options, inner IPv4 checksum bad", Drop("ip-bad-csum"), t)
 
@@ -378,7 +384,7 @@ def sc_local_arp(tap):
 # ---- 5. malformed input ------------------------------------------------------
 
 def sc_malformed(tap):
-    s = Scenario(tap, "malformed", node_a())
+    s = Scenario(tap, "malformed", node_a(burst=256))
     B = (B_IP, B_MAC)
 
     def drop(port, desc, reason, fr, t=None):
@@ -510,8 +516,8 @@ def sc_malformed(tap):
     t = s.tag()
     fr = base(t, "pod0", POD1_IP)
     padded = fr + b"\0" * 20
-    s.send("pod0", padded, "frame with Ethernet padding after the IP packet",
-           Deliver("pod1", forwarded(fr, POD1_MAC, GW_MAC), prefix_only=True), t)
+    s.send("pod0", padded, "frame with Ethernet padding: forwarded without it",
+           Deliver("pod1", forwarded(fr, POD1_MAC, GW_MAC)), t)
 
     # --- uplink: outer headers
     def inner(t, dst=POD0_IP, **kw):
@@ -595,6 +601,10 @@ def sc_malformed(tap):
     drop("uplink", "inner frame of 10 bytes (no Ethernet header)", "overlay-inner",
          tunnel(b"\x02" * 10))
     t = s.tag()
+    iv = inner(t)
+    drop("uplink", "inner 802.1Q-tagged frame (discarded, RFC 7348 6.1)", "overlay-inner",
+         tunnel(iv[:12] + bytes([0x81, 0x00, 0x00, 0x05]) + iv[12:]), t)
+    t = s.tag()
     drop("uplink", "inner to 10.244.1.99 (no such local pod)", "no-endpoint",
          tunnel(inner(t, "10.244.1.99")), t)
     t = s.tag()
@@ -607,12 +617,36 @@ def sc_malformed(tap):
     s.check()
 
 
+# ---- 6. jumbo MTU --------------------------------------------------------------
+
+def sc_jumbo(tap):
+    """node.mtu 9000: the encapsulation limit moves with it (9000 - 50)."""
+    s = Scenario(tap, "jumbo", node_a(mtu=9000))
+    for size, fits in ((8950, True), (8951, False), (9000, False)):
+        t = s.tag()
+        fr = from_pod("pod0", B_POD, t, size=size)
+        if fits:
+            s.send("pod0", fr, "%d-byte packet to a remote pod (fits 9000 - 50)" % size,
+                   Encap("uplink", forwarded(fr, GW_MAC, GW_MAC), B_IP, B_MAC), t)
+        else:
+            s.send("pod0", fr, "%d-byte packet to a remote pod" % size, Drop("mtu-exceeded"), t)
+    t = s.tag()
+    inner = pkt("10.244.2.9", POD1_IP, t, size=8950)
+    s.send("uplink", tunnel(inner), "8950-byte packet from VTEP B to pod1",
+           delivered(inner, POD1_IP), t)
+    t = s.tag()
+    fr = from_pod("pod1", POD0_IP, t, "tcp", size=8950)
+    s.send("pod1", fr, "8950-byte packet pod1 -> pod0", delivered(fr, POD0_IP), t)
+    s.check()
+
+
 SCENARIOS = {
     "vxlan-decap": sc_vxlan_decap,
     "encap": sc_encap,
     "geneve": sc_geneve,
     "local-arp": sc_local_arp,
     "malformed": sc_malformed,
+    "jumbo": sc_jumbo,
 }
 
 

@@ -592,6 +592,7 @@ protected:
 TEST_P(WorkerOverlay, PodToRemotePodIsEncapsulated)
 {
 	Bytes f = pod_tcp(kPod0Mac, kPod0, kRemote, 40000, 443, SYN, 64, 100);
+	f[0] = 0x02; // a stale neighbour entry in the pod: any dst MAC is routed
 	struct pkt_info pi;
 	ASSERT_EQ(pkt_parse(f.data(), (uint32_t)f.size(), &pi), 0);
 	const uint32_t hash = pkt_flow_hash(&pi);
