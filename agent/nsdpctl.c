@@ -30,22 +30,6 @@
 static bool json;
 static const char *sock_path;
 
-/*
- * Conntrack states by the dataplane's enum ct_state value (nsdp_flow.state).
- * The dataplane's own list is in dataplane/conntrack.c; nsdpctl does not
- * link the dataplane, so the names are repeated here (test_proto checks
- * that both agree).
- */
-static const char *const ct_states[] = {
-	"none", "syn-sent", "syn-recv", "established", "fin-wait", "time-wait",
-	"closed", "udp-new", "udp-stream", "icmp", "other",
-};
-
-static const char *ct_state_str(unsigned s)
-{
-	return s < sizeof(ct_states) / sizeof(ct_states[0]) ? ct_states[s] : "unknown";
-}
-
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -957,7 +941,7 @@ static int cmd_flows(struct nsdp_client *c, uint64_t max)
 			j_u64("sport", f->sport);
 			j_str("dst", d);
 			j_u64("dport", f->dport);
-			j_str("state", ct_state_str(f->state));
+			j_str("state", nsdp_ct_state_name(f->state));
 			j_u64("age_s", f->age_s);
 			j_u64("expires_s", f->expires_s);
 			j_u64("policy_gen", f->policy_gen);
@@ -982,7 +966,7 @@ static int cmd_flows(struct nsdp_client *c, uint64_t max)
 				fmt("%s", proto_name(f->proto, pb, sizeof(pb))),
 				fmt(v6 ? "[%s]:%u" : "%s:%u", s, f->sport),
 				fmt(v6 ? "[%s]:%u" : "%s:%u", d, f->dport),
-				fmt("%s", ct_state_str(f->state)), fmt("%us", f->age_s),
+				fmt("%s", nsdp_ct_state_name(f->state)), fmt("%us", f->age_s),
 				fmt("%us", f->expires_s), fmt("%u", f->policy_gen),
 				fmt("%u", f->verdict),
 			};

@@ -80,23 +80,9 @@ struct conntrack {
 	unsigned batch_head, batch_n;
 };
 
-static const char *const ct_state_names[CT_STATE_MAX] = {
-	[CT_NONE] = "none",
-	[CT_TCP_SYN_SENT] = "syn-sent",
-	[CT_TCP_SYN_RECV] = "syn-recv",
-	[CT_TCP_ESTABLISHED] = "established",
-	[CT_TCP_FIN_WAIT] = "fin-wait",
-	[CT_TCP_TIME_WAIT] = "time-wait",
-	[CT_TCP_CLOSED] = "closed",
-	[CT_UDP_NEW] = "udp-new",
-	[CT_UDP_STREAM] = "udp-stream",
-	[CT_ICMP] = "icmp",
-	[CT_OTHER] = "other",
-};
-
 const char *ct_state_name(unsigned state)
 {
-	return state < CT_STATE_MAX ? ct_state_names[state] : "unknown";
+	return nsdp_ct_state_name(state);
 }
 
 /* murmur3 finaliser: a bijection, so the secondary is independent of p. */

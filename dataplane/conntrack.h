@@ -51,17 +51,9 @@ struct rte_rcu_qsbr;
 #define CT_BUCKET_SLOTS 15
 
 enum ct_state {
-	CT_NONE = 0,
-	CT_TCP_SYN_SENT,
-	CT_TCP_SYN_RECV,
-	CT_TCP_ESTABLISHED,
-	CT_TCP_FIN_WAIT,  /* one side sent FIN */
-	CT_TCP_TIME_WAIT, /* both sides sent FIN */
-	CT_TCP_CLOSED,    /* RST seen */
-	CT_UDP_NEW,       /* one direction seen */
-	CT_UDP_STREAM,    /* both directions seen */
-	CT_ICMP,
-	CT_OTHER,
+#define CT_X_ENUM(e, name) CT_##e,
+	NSDP_CT_STATES(CT_X_ENUM)
+#undef CT_X_ENUM
 	CT_STATE_MAX
 };
 

@@ -292,6 +292,7 @@ struct dp_tables *dp_tables_build(const struct dp_table_state *s,
 	if (!t)
 		goto fail;
 	t->generation = generation;
+	t->default_nh = -1;
 	t->eps = rte_zmalloc_socket("dp_eps", sizeof(*t->eps) * (s->n_eps + 1), 64, socket_id);
 	t->vteps = rte_zmalloc_socket("dp_vteps", sizeof(*t->vteps) * (s->n_vteps + 1), 64,
 				      socket_id);
@@ -341,6 +342,10 @@ struct dp_tables *dp_tables_build(const struct dp_table_state *s,
 			nh = rte_hash_lookup_data(t->vtep4, &vip, &data) >= 0 ?
 				     (uint32_t)(uintptr_t)data : DP_ROUTE_NO_VTEP;
 		}
+		if (r->prefix_len == 0) {
+			t->default_nh = nh;
+			continue;
+		}
 		rc = rte_lpm_add(t->lpm4, ntohl(ip4(&r->prefix)), r->prefix_len, nh);
 		if (rc < 0)
 			goto fail;
@@ -378,7 +383,7 @@ int64_t dp_route_lookup(const struct dp_tables *t, uint32_t ip)
 {
 	uint32_t nh;
 	if (rte_lpm_lookup(t->lpm4, ntohl(ip), &nh) != 0)
-		return -1;
+		return t->default_nh;
 	return nh;
 }
 

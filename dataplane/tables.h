@@ -50,6 +50,7 @@ struct dp_tables {
 	struct dp_endpoint *eps;
 	uint32_t n_eps;
 	struct rte_lpm *lpm4;   /* prefix -> vtep index or DP_ROUTE_LOCAL */
+	int64_t default_nh;     /* next hop of 0.0.0.0/0 (rte_lpm has no depth 0), -1: none */
 	struct rte_hash *vtep4; /* ip -> index in vteps */
 	struct dp_vtep *vteps;
 	uint32_t n_vteps;

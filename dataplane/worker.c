@@ -35,6 +35,7 @@
 
 struct pkt_ctx {
 	struct pkt_info pi;
+	int64_t vtep; /* uplink: index of the VTEP that sent the packet */
 	struct ct_key key;
 	uint32_t hash;
 	uint8_t side;
@@ -113,7 +114,7 @@ static int arp_reply(struct rte_mbuf *m, const struct pkt_info *pi, uint32_t our
 
 /* Uplink: validate the outer headers and tunnel, strip them. */
 static int uplink_decap(struct dp *dp, const struct dp_tables *t, struct rte_mbuf *m,
-			struct pkt_info *pi)
+			struct pkt_info *pi, int64_t *vtep_idx)
 {
 	const struct dp_config *c = &dp->cfg;
 	const uint8_t *frame = rte_pktmbuf_mtod(m, const uint8_t *);
@@ -125,8 +126,10 @@ static int uplink_decap(struct dp *dp, const struct dp_tables *t, struct rte_mbu
 	if (pi->dst4 != c->vtep_ip || pi->proto != IPPROTO_UDP ||
 	    pi->dport != rte_cpu_to_be_16(c->overlay_port))
 		return NSDP_DROP_NOT_FOR_US;
-	if (!dp_vtep_lookup(t, pi->src4))
+	const struct dp_vtep *v = dp_vtep_lookup(t, pi->src4);
+	if (!v)
 		return NSDP_DROP_OVERLAY_UNKNOWN_VTEP;
+	*vtep_idx = v - t->vteps;
 	uint16_t off, ilen;
 	int rc = overlay_decap_parse(frame, len, pi, c->overlay, c->vni, &off, &ilen);
 	if (rc)
@@ -184,7 +187,7 @@ static void classify(struct dp *dp, struct dp_worker *w, const struct dp_tables 
 		return;
 	}
 	if (in->role == NSDP_ROLE_UPLINK) {
-		rc = uplink_decap(dp, t, m, pi);
+		rc = uplink_decap(dp, t, m, pi, &x->vtep);
 		if (rc) {
 			x->drop = (uint8_t)rc;
 			return;
@@ -256,6 +259,18 @@ static void forward(struct dp *dp, struct dp_worker *w, const struct dp_tables *
 	if (in->role == NSDP_ROLE_POD && (!src_ep || src_ep->port != in_idx)) {
 		dp_drop(w, m, NSDP_DROP_SRC_SPOOF);
 		return;
+	}
+	if (in->role == NSDP_ROLE_UPLINK) {
+		/*
+		 * The tunnel is not trusted alone: an inner source inside a pod
+		 * CIDR must belong to the node that sent it (never one of ours).
+		 */
+		int64_t snh = dp_route_lookup(t, pi->src4);
+		if (snh == DP_ROUTE_LOCAL || (snh >= 0 && snh != DP_ROUTE_NO_VTEP &&
+					     snh != x->vtep)) {
+			dp_drop(w, m, NSDP_DROP_SRC_SPOOF);
+			return;
+		}
 	}
 	if (!dst_ep) {
 		if (in->role == NSDP_ROLE_UPLINK) {

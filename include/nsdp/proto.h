@@ -198,11 +198,38 @@ struct nsdp_flows_hdr {
 	uint32_t next_offset; /* 0 when the scan is complete */
 };
 
+/*
+ * Connection states, reported in nsdp_flow.state: X(ENUM_SUFFIX, "name").
+ * The dataplane's enum ct_state is generated from this list.
+ */
+#define NSDP_CT_STATES(X)                                                      \
+	X(NONE, "none")                                                        \
+	X(TCP_SYN_SENT, "syn-sent")                                            \
+	X(TCP_SYN_RECV, "syn-recv")                                            \
+	X(TCP_ESTABLISHED, "established")                                      \
+	X(TCP_FIN_WAIT, "fin-wait")   /* one side sent FIN */                  \
+	X(TCP_TIME_WAIT, "time-wait") /* both sides sent FIN */                \
+	X(TCP_CLOSED, "closed")       /* RST seen */                           \
+	X(UDP_NEW, "udp-new")         /* one direction seen */                 \
+	X(UDP_STREAM, "udp-stream")   /* both directions seen */               \
+	X(ICMP, "icmp")                                                        \
+	X(OTHER, "other")
+
+static inline const char *nsdp_ct_state_name(unsigned s)
+{
+	static const char *const names[] = {
+#define NSDP_X_CT_NAME(e, name) name,
+		NSDP_CT_STATES(NSDP_X_CT_NAME)
+#undef NSDP_X_CT_NAME
+	};
+	return s < sizeof(names) / sizeof(names[0]) ? names[s] : "unknown";
+}
+
 struct nsdp_flow {
 	struct nsdp_ip src, dst;
 	uint16_t sport, dport; /* host order */
 	uint8_t proto;
-	uint8_t state; /* enum ct_state of the dataplane, printed by name */
+	uint8_t state; /* NSDP_CT_STATES order; nsdp_ct_state_name() */
 	uint16_t flags;
 	uint32_t age_s;     /* seconds since last packet */
 	uint32_t expires_s; /* seconds until it expires if idle */

@@ -601,6 +601,12 @@ def sc_malformed(tap):
     drop("uplink", "inner frame of 10 bytes (no Ethernet header)", "overlay-inner",
          tunnel(b"\x02" * 10))
     t = s.tag()
+    drop("uplink", "inner source is a pod of this node (spoofed through the tunnel)",
+         "src-spoof", tunnel(pkt(POD1_IP, POD0_IP, t)), t)
+    t = s.tag()
+    drop("uplink", "inner source in node C's pod CIDR sent by VTEP B", "src-spoof",
+         tunnel(pkt(C_POD, POD0_IP, t)), t)
+    t = s.tag()
     iv = inner(t)
     drop("uplink", "inner 802.1Q-tagged frame (discarded, RFC 7348 6.1)", "overlay-inner",
          tunnel(iv[:12] + bytes([0x81, 0x00, 0x00, 0x05]) + iv[12:]), t)

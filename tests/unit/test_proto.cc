@@ -25,19 +25,12 @@
 #include <thread>
 #include <vector>
 
-// dp.h declares the published table pointer with C11 _Atomic, which C++17
-// lacks; the tests never touch that field, and an _Atomic pointer has the
-// layout of a plain one on every ABI DPDK supports.
-#define _Atomic(T) T
-extern "C" {
 #include <rte_malloc.h>
 
-#include "shim.h"
-#include "ctl.h"
+#include "shim_dp.h"
+extern "C" {
 #include "ctlclient.h"
-#include "dp.h"
 }
-#undef _Atomic
 
 namespace {
 

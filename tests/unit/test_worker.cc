@@ -29,19 +29,7 @@
 
 #include "shim.h"
 
-// dp.h declares the published table pointer with C11 _Atomic(), which C++17
-// does not have. The tests are single-threaded and an atomic pointer has the
-// layout of a plain one, so read it as a plain pointer.
-#ifndef _Atomic
-#define _Atomic(T) T
-#endif
-
-extern "C" {
-#include "dp.h"
-#include "overlay.h"
-#include "pkt.h"
-#include "tables.h"
-}
+#include "shim_dp.h"
 
 namespace {
 
