@@ -848,7 +848,8 @@ int main(int argc, char **argv)
 	eargv[eargc++] = (char *)"-l";
 	eargv[eargc++] = lc;
 	eargv[eargc++] = (char *)"--no-pci";
-	eargv[eargc++] = (char *)"--in-memory";
+	if (!o.no_huge) /* --no-huge has no shared files anyway */
+		eargv[eargc++] = (char *)"--in-memory";
 	eargv[eargc++] = prefix;
 	eargv[eargc++] = (char *)"--log-level=lib.eal:error";
 	if (o.no_huge) {

@@ -419,8 +419,12 @@ again:
 			__atomic_store_n(&e->policy_gen, 0, __ATOMIC_RELAXED);
 			goto touch;
 		}
-		if (st == CT_TCP_CLOSED && !rst)
-			return NSDP_DROP_CT_INVALID;
+		/*
+		 * Packets after a RST are accepted: without sequence tracking a
+		 * RST cannot be validated, and an off-path or stale RST must not
+		 * cut a live connection. The entry stays CLOSED (short timeout)
+		 * and, once expired, live traffic is picked up mid-stream.
+		 */
 		/* Loose pickup (nf_conntrack_tcp_loose): survive a restart. */
 		if (seen == 0 && orig && !pure_syn)
 			add |= CT_SEEN_MIDSTREAM;

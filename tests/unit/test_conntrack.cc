@@ -245,12 +245,15 @@ TEST_F(CtTest, TcpRstAndClosedRules)
 	ASSERT_EQ(pkt(c, F_SYN, 10, &e), 0);
 	ASSERT_EQ(pkt(reversed(c), F_RST | F_ACK, 11), 0);
 	EXPECT_EQ(ct_entry_state(e), CT_TCP_CLOSED);
-	uint32_t seen = e->seen;
-	EXPECT_EQ(pkt(c, F_ACK, 12), NSDP_DROP_CT_INVALID);
-	EXPECT_EQ(pkt(reversed(c), F_SYN | F_ACK, 12), NSDP_DROP_CT_INVALID);
-	EXPECT_EQ(pkt(c, F_FIN | F_ACK, 12), NSDP_DROP_CT_INVALID);
-	EXPECT_EQ(e->seen, seen);
-	EXPECT_EQ(e->last_seen, 11u);
+	// Packets after a RST pass (a RST cannot be validated without sequence
+	// tracking, so it must not cut a live connection); the entry stays
+	// CLOSED and keeps its short timeout.
+	EXPECT_EQ(pkt(c, F_ACK, 12), 0);
+	EXPECT_EQ(pkt(reversed(c), F_SYN | F_ACK, 12), 0);
+	EXPECT_EQ(pkt(c, F_FIN | F_ACK, 12), 0);
+	EXPECT_EQ(ct_entry_state(e), CT_TCP_CLOSED);
+	EXPECT_EQ(e->last_seen, 12u);
+	EXPECT_EQ(ct_timeout(ct, ct_entry_state(e)), kTo.tcp_closed);
 	EXPECT_EQ(pkt(c, F_RST, 13), 0);
 	EXPECT_EQ(e->last_seen, 13u);
 	EXPECT_EQ(ct_entry_state(e), CT_TCP_CLOSED);
@@ -853,10 +856,6 @@ int model_update(MEnt &m, uint8_t proto, unsigned side, uint8_t fl, uint32_t now
 		m.last = now;
 		st.reopen++;
 		return 0;
-	}
-	if (cur == CT_TCP_CLOSED && !rst) {
-		st.invalid++;
-		return NSDP_DROP_CT_INVALID;
 	}
 	bool mid = s == 0 && from_orig && !pure;
 	if (syn && ack && from_orig && !(s & CT_SEEN_SYN_REPLY) &&
