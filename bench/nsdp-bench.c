@@ -31,7 +31,9 @@
  *
  * Output: a table on stdout and, with --json FILE, one JSON document.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -92,6 +94,7 @@ struct opts {
 	bool no_huge;
 	unsigned mem_mb;
 	uint64_t seed;
+	double outlier_us;
 	const char *json;
 };
 
@@ -332,9 +335,19 @@ static char *config_text(const struct opts *o)
 
 struct sample {
 	uint64_t pkts;
-	uint64_t gen, proc, tx, total; /* cycles */
+	uint64_t gen, proc, tx, total; /* cycles, polls not preempted */
+	uint64_t raw_pkts, raw_total;  /* every poll */
+	uint64_t preempted;            /* polls longer than the outlier cap */
 	double wall_s;
 };
+
+/*
+ * A poll that takes longer than this was preempted (the machine is shared:
+ * a time slice elsewhere is milliseconds, a poll is microseconds). Such
+ * polls are left out of the per-phase figures and counted; the raw figure
+ * keeps them.
+ */
+static uint64_t outlier_cycles;
 
 struct result {
 	unsigned sc;
@@ -411,6 +424,12 @@ static inline int poll_once(struct dp *dp, struct dp_worker *w, const struct opt
 	dp_tx_flush(dp, w);
 	rte_rcu_qsbr_quiescent(dp->qsv, w->idx);
 	uint64_t t3 = rte_rdtsc();
+	s->raw_pkts += n;
+	s->raw_total += t3 - t0;
+	if (unlikely(t3 - t0 > outlier_cycles)) {
+		s->preempted++;
+		return 0;
+	}
 	s->pkts += n;
 	s->gen += t1 - t0;
 	s->proc += t2 - t1;
@@ -444,35 +463,10 @@ static int run_timed(struct dp *dp, struct dp_worker *w, const struct opts *o,
 	return 0;
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return x < y ? -1 : x > y;
-}
-
 static double cpp(uint64_t cyc, uint64_t pkts)
 {
 	return pkts ? (double)cyc / (double)pkts : 0;
 }
-
-/* Median over the samples of one per-packet figure (selected by offset). */
-static double median_cpp(const struct result *r, size_t field_off)
-{
-	/* scale to fixed point to sort integers */
-	uint64_t v[MAX_REPS];
-	for (unsigned i = 0; i < r->n; i++) {
-		uint64_t cyc = *(const uint64_t *)((const char *)&r->s[i] + field_off);
-		v[i] = (uint64_t)(cpp(cyc, r->s[i].pkts) * 1000.0);
-	}
-	qsort(v, r->n, sizeof(v[0]), cmp_u64);
-	if (!r->n)
-		return 0;
-	if (r->n % 2)
-		return (double)v[r->n / 2] / 1000.0;
-	return ((double)v[r->n / 2 - 1] + (double)v[r->n / 2]) / 2000.0;
-}
-
-#define MED(r, f) median_cpp(r, offsetof(struct sample, f))
 
 static int bench_one(struct dp *dp, struct dp_worker *w, const struct opts *o,
 		     unsigned sc, uint32_t nflows, const uint32_t *seq, struct result *r)
@@ -557,7 +551,7 @@ static int bench_one(struct dp *dp, struct dp_worker *w, const struct opts *o,
 	r->run_tx = sum_tx(w->stats);
 	uint64_t sent = 0;
 	for (unsigned i = 0; i < r->n; i++)
-		sent += r->s[i].pkts;
+		sent += r->s[i].raw_pkts;
 	if (r->run_drops || r->run_created || r->run_tx != sent) {
 		fprintf(stderr,
 			"nsdp-bench: %s %u flows: measured runs created %" PRIu64
@@ -592,6 +586,8 @@ static void usage(FILE *f)
 		"  --no-huge           anonymous memory instead of hugepages (with --mem MB)\n"
 		"  --mem MB            memory for --no-huge (default 1024)\n"
 		"  --seed N            random seed (default 1)\n"
+		"  --outlier-us US     polls longer than this count as preempted and are left\n"
+		"                      out of the per-phase figures (default 100)\n"
 		"  --json FILE         write results as JSON\n");
 }
 
@@ -631,6 +627,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{"mem", required_argument, NULL, 'm'},
 		{"seed", required_argument, NULL, 'S'},
 		{"json", required_argument, NULL, 'j'},
+		{"outlier-us", required_argument, NULL, 'O'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -649,6 +646,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		.lcore = 1,
 		.mem_mb = 1024,
 		.seed = 1,
+		.outlier_us = 100,
 	};
 	int c;
 	unsigned v;
@@ -725,6 +723,9 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case 'j':
 			o->json = optarg;
 			break;
+		case 'O':
+			o->outlier_us = atof(optarg);
+			break;
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -758,6 +759,65 @@ static const char *sc_name(unsigned sc)
 	return sc == SC_DECAP ? "decap" : "encap";
 }
 
+struct summary {
+	double gen, proc, tx, dp, total, raw; /* median cycles/packet */
+	uint64_t pkts, preempted, polls;
+};
+
+static double median(double *v, unsigned n)
+{
+	for (unsigned i = 1; i < n; i++) /* insertion sort: n <= MAX_REPS */
+		for (unsigned j = i; j > 0 && v[j - 1] > v[j]; j--) {
+			double t = v[j];
+			v[j] = v[j - 1];
+			v[j - 1] = t;
+		}
+	if (!n)
+		return 0;
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static void summarize(const struct result *r, const struct opts *o, struct summary *m)
+{
+	double g[MAX_REPS], p[MAX_REPS], t[MAX_REPS], d[MAX_REPS], a[MAX_REPS], w[MAX_REPS];
+	memset(m, 0, sizeof(*m));
+	for (unsigned i = 0; i < r->n; i++) {
+		const struct sample *s = &r->s[i];
+		g[i] = cpp(s->gen, s->pkts);
+		p[i] = cpp(s->proc, s->pkts);
+		t[i] = cpp(s->tx, s->pkts);
+		d[i] = cpp(s->proc + s->tx, s->pkts);
+		a[i] = cpp(s->total, s->pkts);
+		w[i] = cpp(s->raw_total, s->raw_pkts);
+		m->pkts += s->raw_pkts;
+		m->preempted += s->preempted;
+		m->polls += s->raw_pkts / o->burst;
+	}
+	m->gen = median(g, r->n);
+	m->proc = median(p, r->n);
+	m->tx = median(t, r->n);
+	m->dp = median(d, r->n);
+	m->total = median(a, r->n);
+	m->raw = median(w, r->n);
+}
+
+static void print_header(void)
+{
+	printf("%-6s %8s | %7s %8s %7s %8s %8s %8s | %7s %7s %7s\n", "case", "flows", "gen",
+	       "process", "tx", "dp", "total", "raw", "Mpps", "dp-Mpps", "preempt");
+}
+
+static void print_result(const struct result *r, const struct opts *o, double hz)
+{
+	struct summary m;
+	summarize(r, o, &m);
+	printf("%-6s %8u | %7.1f %8.1f %7.1f %8.1f %8.1f %8.1f | %7.2f %7.2f %6.2f%%\n",
+	       sc_name(r->sc), r->flows, m.gen, m.proc, m.tx, m.dp, m.total, m.raw,
+	       hz / m.total / 1e6, hz / m.dp / 1e6,
+	       m.polls ? 100.0 * (double)m.preempted / (double)m.polls : 0);
+	fflush(stdout);
+}
+
 static void write_json(const struct opts *o, const struct dp *dp, const struct result *res,
 		       unsigned nres, const char *file)
 {
@@ -776,44 +836,63 @@ static void write_json(const struct opts *o, const struct dp *dp, const struct r
 	fprintf(f,
 		"  \"params\": {\"burst\": %u, \"pods\": %u, \"nodes\": %u, \"remote_pods\": %u, "
 		"\"ct_size\": %u, \"ct_slots\": %u, \"payload\": %u, \"overlay\": \"%s\", "
-		"\"seconds\": %g, \"reps\": %u, \"hugepages\": %s},\n",
+		"\"seconds\": %g, \"reps\": %u, \"hugepages\": %s, \"outlier_us\": %g},\n",
 		o->burst, o->pods, o->nodes, o->rpods, o->ct_size, ct_capacity(dp->ct),
 		o->payload, o->geneve ? "geneve" : "vxlan", o->seconds, o->reps,
-		o->no_huge ? "false" : "true");
+		o->no_huge ? "false" : "true", o->outlier_us);
 	fprintf(f, "  \"results\": [\n");
 	for (unsigned i = 0; i < nres; i++) {
 		const struct result *r = &res[i];
-		double tot = MED(r, total), dpc = 0;
-		/* dataplane-only: process + tx flush, median of the per-rep sums */
-		uint64_t v[MAX_REPS];
-		for (unsigned k = 0; k < r->n; k++)
-			v[k] = (uint64_t)(cpp(r->s[k].proc + r->s[k].tx, r->s[k].pkts) * 1000.0);
-		qsort(v, r->n, sizeof(v[0]), cmp_u64);
-		dpc = r->n % 2 ? (double)v[r->n / 2] / 1000.0 :
-				 ((double)v[r->n / 2 - 1] + (double)v[r->n / 2]) / 2000.0;
+		struct summary m;
+		summarize(r, o, &m);
 		fprintf(f,
 			"    {\"scenario\": \"%s\", \"flows\": %u, \"ct_entries\": %" PRIu64
 			", \"frame_len\": %u,\n"
 			"     \"median\": {\"gen_cpp\": %.1f, \"process_cpp\": %.1f, \"tx_cpp\": %.1f, "
-			"\"dp_cpp\": %.1f, \"total_cpp\": %.1f, \"total_mpps\": %.2f, \"dp_mpps\": %.2f},\n"
-			"     \"drops\": %" PRIu64 ", \"created_while_measuring\": %" PRIu64
+			"\"dp_cpp\": %.1f, \"total_cpp\": %.1f, \"raw_total_cpp\": %.1f, "
+			"\"total_mpps\": %.3f, \"dp_mpps\": %.3f},\n"
+			"     \"packets\": %" PRIu64 ", \"polls\": %" PRIu64 ", \"preempted_polls\": %" PRIu64
+			", \"drops\": %" PRIu64 ", \"created_while_measuring\": %" PRIu64
 			", \"warm_pass_cpp\": %.1f,\n     \"reps\": [",
 			sc_name(r->sc), r->flows, r->ct_entries,
-			r->sc == SC_DECAP ? 50 + 54 + o->payload : 54 + o->payload, MED(r, gen),
-			MED(r, proc), MED(r, tx), dpc, tot, tot ? hz / tot / 1e6 : 0,
-			dpc ? hz / dpc / 1e6 : 0, r->run_drops, r->run_created, r->warm_total_cpp);
+			r->sc == SC_DECAP ? 50 + 54 + o->payload : 54 + o->payload, m.gen, m.proc,
+			m.tx, m.dp, m.total, m.raw, hz / m.total / 1e6, hz / m.dp / 1e6, m.pkts,
+			m.polls, m.preempted, r->run_drops, r->run_created, r->warm_total_cpp);
 		for (unsigned k = 0; k < r->n; k++) {
 			const struct sample *s = &r->s[k];
 			fprintf(f,
 				"%s\n       {\"pkts\": %" PRIu64 ", \"wall_s\": %.3f, \"gen_cpp\": %.1f, "
-				"\"process_cpp\": %.1f, \"tx_cpp\": %.1f, \"total_cpp\": %.1f}",
-				k ? "," : "", s->pkts, s->wall_s, cpp(s->gen, s->pkts),
-				cpp(s->proc, s->pkts), cpp(s->tx, s->pkts), cpp(s->total, s->pkts));
+				"\"process_cpp\": %.1f, \"tx_cpp\": %.1f, \"total_cpp\": %.1f, "
+				"\"raw_total_cpp\": %.1f, \"preempted_polls\": %" PRIu64 "}",
+				k ? "," : "", s->raw_pkts, s->wall_s, cpp(s->gen, s->pkts),
+				cpp(s->proc, s->pkts), cpp(s->tx, s->pkts), cpp(s->total, s->pkts),
+				cpp(s->raw_total, s->raw_pkts), s->preempted);
 		}
 		fprintf(f, "]}%s\n", i + 1 < nres ? "," : "");
 	}
 	fprintf(f, "  ]\n}\n");
 	fclose(f);
+}
+
+/* Remove EAL's runtime directory for our file prefix (and only that). */
+static void remove_runtime_dir(const char *dir)
+{
+	if (!dir[0] || !strstr(dir, "/nsdp-bench-"))
+		return;
+	DIR *d = opendir(dir);
+	if (d) {
+		struct dirent *e;
+		while ((e = readdir(d)) != NULL) {
+			if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+				continue;
+			char path[PATH_MAX + 256];
+			if (snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) <
+			    (int)sizeof(path))
+				unlink(path);
+		}
+		closedir(d);
+	}
+	rmdir(dir);
 }
 
 /* ---- main --------------------------------------------------------------- */
@@ -863,6 +942,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "nsdp-bench: EAL init failed: %s\n", rte_strerror(rte_errno));
 		return 1;
 	}
+	static char rundir[PATH_MAX];
+	snprintf(rundir, sizeof(rundir), "%s", rte_eal_get_runtime_dir());
 
 	int rc = 1;
 	int socket = (int)rte_socket_id();
@@ -914,12 +995,12 @@ int main(int argc, char **argv)
 	}
 
 	double hz = (double)rte_get_tsc_hz();
+	outlier_cycles = (uint64_t)(hz * o.outlier_us / 1e6);
 	printf("nsdp-bench: DPDK %s, lcore %u, TSC %.3f GHz, burst %u, conntrack %u slots, "
 	       "%s, %u local pods, %u nodes x %u remote pods\n",
 	       rte_version(), rte_lcore_id(), hz / 1e9, o.burst, ct_capacity(dp->ct),
 	       o.geneve ? "geneve" : "vxlan", o.pods, o.nodes, o.rpods);
-	printf("%-6s %8s %6s | %8s %8s %8s %8s %8s | %8s %8s\n", "case", "flows", "reps",
-	       "gen", "process", "tx", "dp", "total", "Mpps", "dp-Mpps");
+	print_header();
 	fflush(stdout);
 
 	unsigned nres = 0;
@@ -934,21 +1015,14 @@ int main(int argc, char **argv)
 			if (bench_one(dp, w, &o, sc, nf, seq, r))
 				goto out_ports;
 			nres++;
-			uint64_t v[MAX_REPS];
-			for (unsigned k = 0; k < r->n; k++)
-				v[k] = (uint64_t)(cpp(r->s[k].proc + r->s[k].tx, r->s[k].pkts) * 1000.0);
-			qsort(v, r->n, sizeof(v[0]), cmp_u64);
-			double dpc = r->n % 2 ? (double)v[r->n / 2] / 1000.0 :
-					       ((double)v[r->n / 2 - 1] + (double)v[r->n / 2]) / 2000.0;
-			double tot = MED(r, total);
-			printf("%-6s %8u %6u | %8.1f %8.1f %8.1f %8.1f %8.1f | %8.2f %8.2f\n",
-			       sc_name(sc), nf, r->n, MED(r, gen), MED(r, proc), MED(r, tx), dpc, tot,
-			       hz / tot / 1e6, hz / dpc / 1e6);
-			fflush(stdout);
+			print_result(r, &o, hz);
 		}
 	}
-	printf("cycles/packet medians; gen = mbuf alloc + frame copy/patch (the PMD's RX work), "
-	       "process = dp_process_burst, tx = dp_tx_flush (net_null frees), dp = process + tx\n");
+	printf("cycles/packet, medians over %u repetitions of %gs: gen = mbuf alloc + frame "
+	       "copy/patch (the PMD's RX work),\nprocess = dp_process_burst, tx = dp_tx_flush "
+	       "(net_null frees), dp = process + tx, total = gen + dp (preempted polls left out),\n"
+	       "raw = total over every poll; Mpps = TSC Hz / total, dp-Mpps = TSC Hz / dp\n",
+	       o.reps, o.seconds);
 	if (o.json)
 		write_json(&o, dp, res, nres, o.json);
 	rc = 0;
@@ -960,6 +1034,7 @@ out:
 	free(seq);
 	free(res);
 	rte_eal_cleanup();
+	remove_runtime_dir(rundir);
 	dp_config_release(&dp->cfg);
 	return rc;
 }
