@@ -383,6 +383,23 @@ class RunResult:
         self.log = ""
 
 
+def telemetry(prefix, cmd):
+    """Ask a DPDK process's telemetry socket (v2 protocol) one command.
+    Returns (data, None) or (None, error)."""
+    import socket
+    path = "/var/run/dpdk/%s/dpdk_telemetry.v2" % prefix
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as s:
+            s.settimeout(5)
+            s.connect(path)
+            json.loads(s.recv(16384).decode())  # greeting
+            s.send(cmd.encode())
+            reply = json.loads(s.recv(1 << 20).decode())
+        return reply.get(cmd), None
+    except (OSError, ValueError) as e:
+        return None, "%s: %s" % (path, e)
+
+
 class Dataplane:
     """One nsdp-dataplane process with net_pcap ports.
 
@@ -552,6 +569,7 @@ class Dataplane:
             if st is not None:
                 res.port_stats = st
                 res.drops = drops
+                res.telemetry_drops, res.telemetry_err = telemetry(prefix, "/nsdp/drops")
             # 3. stop: net_pcap completes its tx files on close
             proc.send_signal(signal.SIGTERM)
             try:
@@ -781,6 +799,16 @@ class Scenario:
         if missing:
             others.append("nsdpctl drops lacks reasons: %s" % ", ".join(missing))
         tap.case("%s: every other drop counter is 0" % self.name, others)
+
+        # DPDK telemetry reports the same counters (names use '_' for '-').
+        tel = getattr(res, "telemetry_drops", None)
+        if tel is None:
+            tel_errs = ["/nsdp/drops: %s" % getattr(res, "telemetry_err", "no answer")]
+        else:
+            tel = {k.replace("_", "-"): v for k, v in tel.items()}
+            tel_errs = ["%s: telemetry %s, nsdpctl %s" % (r, tel.get(r), got_drops.get(r))
+                        for r in DROP_REASONS if tel.get(r) != got_drops.get(r)]
+        tap.case("%s: telemetry /nsdp/drops equals nsdpctl drops" % self.name, tel_errs)
 
         # Accounting and port statistics.
         n_out = sum(len(v) for v in res.outputs.values())
