@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <rte_eal.h>
 #include <rte_ethdev.h>
@@ -118,14 +119,32 @@ int main(int argc, char **argv)
 	/* EAL arguments: ours first, then the configuration's, then ports. */
 	char *eargv[DP_MAX_EAL_ARGS + 2 * DP_MAX_PORTS + 8];
 	int eargc = 0;
-	char lcores[512], mainl[16];
+	char lcores[2048], mainl[16];
 	eargv[eargc++] = argv[0];
 	if (!eal_has(&dp->cfg, "-l") && !eal_has(&dp->cfg, "--lcores")) {
-		int n = snprintf(lcores, sizeof(lcores), "%u", dp->cfg.main_lcore);
+		/*
+		 * lcore L runs on CPU L. A machine with fewer CPUs than the
+		 * highest lcore id still starts (lcores share CPUs, wrapped
+		 * modulo the CPU count), so small test machines can run
+		 * several workers; say so, since it costs performance.
+		 */
+		long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+		unsigned ids[DP_MAX_WORKERS + 1];
+		unsigned n_ids = 0;
+		ids[n_ids++] = dp->cfg.main_lcore;
 		for (unsigned i = 0; i < dp->cfg.n_workers; i++)
-			n += snprintf(lcores + n, sizeof(lcores) - (size_t)n, ",%u",
-				      dp->cfg.worker_lcores[i]);
-		eargv[eargc++] = (char *)"-l";
+			ids[n_ids++] = dp->cfg.worker_lcores[i];
+		int n = 0;
+		for (unsigned i = 0; i < n_ids; i++) {
+			unsigned cpu = ncpu > 0 ? ids[i] % (unsigned)ncpu : ids[i];
+			if (cpu != ids[i])
+				fprintf(stderr,
+					"nsdp-dataplane: lcore %u runs on CPU %u (only %ld CPUs online)\n",
+					ids[i], cpu, ncpu);
+			n += snprintf(lcores + n, sizeof(lcores) - (size_t)n, "%s%u@%u",
+				      i ? "," : "", ids[i], cpu);
+		}
+		eargv[eargc++] = (char *)"--lcores";
 		eargv[eargc++] = lcores;
 		snprintf(mainl, sizeof(mainl), "%u", dp->cfg.main_lcore);
 		eargv[eargc++] = (char *)"--main-lcore";

@@ -54,16 +54,20 @@ write_config() {
 	{
 		echo "node = { name = \"node-$n\"; vtep = \"$(vtep_ip "$n")\"; overlay = \"$OVERLAY\"; vni = 42; mtu = 1500; };"
 		echo "eal = [\"--no-pci\", \"--in-memory\", \"-m\", \"256\", \"--file-prefix=${P}n$n\", \"--log-level=*:warning\"];"
-		echo "workers = [1];"
+		# NSDP_WORKERS=2: two workers (lcores 1 and 2; they share CPUs on a
+		# small machine), two queue pairs per port (af_packet fanout).
+		local nw=${NSDP_WORKERS:-1} wl="1" q=""
+		[ "$nw" -gt 1 ] && { wl=$(seq -s, 1 "$nw"); q=",qpairs=$nw"; }
+		echo "workers = [$wl];"
 		echo "main_lcore = 0;"
 		echo "idle_sleep_us = ${NSDP_IDLE_US:-20};"
 		echo "control_socket = \"$(sock "$n")\";"
 		echo "tables = { conntrack = 65536; };"
 		echo "ports = ("
-		echo "  { name = \"uplink\"; devargs = \"net_af_packet${n}0,iface=ul,qdisc_bypass=1\"; role = \"uplink\"; },"
+		echo "  { name = \"uplink\"; devargs = \"net_af_packet${n}0,iface=ul,qdisc_bypass=1$q\"; role = \"uplink\"; },"
 		for k in $(seq 1 "$pods"); do
 			sep=","; [ "$k" = "$pods" ] && sep=""
-			echo "  { name = \"p$k\"; devargs = \"net_af_packet${n}$k,iface=p$k,qdisc_bypass=1\"; role = \"pod\"; }$sep"
+			echo "  { name = \"p$k\"; devargs = \"net_af_packet${n}$k,iface=p$k,qdisc_bypass=1$q\"; role = \"pod\"; }$sep"
 		done
 		echo ");"
 		echo "endpoints = ("

@@ -9,8 +9,10 @@
 set -uo pipefail
 
 OVERLAY=${1:-vxlan}
+WORKERS=${2:-1} # >1: several workers per node, af_packet fanout queues
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-export NSDP_PREFIX="e2${OVERLAY:0:1}$$"
+export NSDP_PREFIX="e2${OVERLAY:0:1}$WORKERS$$"
+export NSDP_WORKERS=$WORKERS
 export NSDP_OVERLAY=$OVERLAY
 export BUILD=${BUILD:-$ROOT/build}
 export NSDP_DATAPLANE=${NSDP_DATAPLANE:-$BUILD/nsdp-dataplane}
@@ -42,13 +44,13 @@ for tool in iperf3 tcpdump ping ethtool; do
 	command -v "$tool" >/dev/null || { echo "Bail out! $tool is not installed (scripts/deps.sh)"; exit 1; }
 done
 
-echo "1..9"
+echo "1..10"
 if ! bash "$CLUSTER" up 2 >"$TMP/up.log" 2>&1; then
 	not_ok "cluster up ($OVERLAY)"
 	sed 's/^/# /' "$TMP/up.log"
 	exit 1
 fi
-ok "cluster up: 2 nodes x 2 pods, $OVERLAY"
+ok "cluster up: 2 nodes x 2 pods, $OVERLAY, $WORKERS worker(s) per node"
 
 pexec() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
 
@@ -145,6 +147,21 @@ if [ "$loss" = "0% packet loss" ] && [ $((gen1 - gen0)) -ge 200 ]; then
 else
 	not_ok "pings during table updates: $loss, $((gen1 - gen0)) generations (want 0% and >= 200)"
 	sed 's/^/# /' "$TMP/ping.txt"
+fi
+
+# Every configured worker runs and reports its counters (which flows a
+# worker gets depends on the af_packet fanout hash, so only print those).
+nl=$("$NSDP_CTL" -s "$SOCK1" --json stats | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+for lc in d["lcores"]:
+    rx = sum(p["rx_pkts"] for p in lc["ports"].values())
+    print("# lcore %d: %d packets received" % (lc["lcore"], rx), file=sys.stderr)
+print(len(d["lcores"]))')
+if [ "$nl" = "$WORKERS" ]; then
+	ok "node-1 runs $nl worker(s)"
+else
+	not_ok "node-1 reports $nl workers, configured $WORKERS"
 fi
 
 echo "# node-1 drops after the run:"

@@ -1,0 +1,509 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
+"""Same-run peer comparison of the packet path on virtual devices.
+
+For each scenario (decap, encap) and flow count F this script
+
+  1. writes a pcap of F TCP ACKs of established flows, one per flow, in
+     random order (decap: VXLAN from a remote VTEP, remote pod -> local pod;
+     encap: local pod -> remote pod), with the flow model of nsdp-bench;
+  2. runs, alternately and REPS times each,
+       dpdk-testpmd --forward-mode=io   net_pcap0(rx_pcap, infinite_rx) -> net_null0
+       nsdp-dataplane                   the same devices in the same roles
+     for a warm-up and a measured window, on lcore 1 (main lcore 0);
+  3. reports per run the forwarded packet rate (delta of TX counters over
+     the window), nsdp's cycles/packet (busy_cycles / busy_packets deltas
+     from `nsdpctl --json stats`), testpmd's cycles/packet
+     (--record-core-cycles), nsdp's drops and flows created while
+     measuring (must be 0), and the medians and the nsdp/testpmd ratio.
+
+The net_pcap PMD in infinite_rx mode keeps the whole pcap in mbufs and
+copies each packet into a fresh mbuf on RX (ring dequeue + copy + enqueue),
+so both programs pay the same RX cost; net_null frees on TX. F is limited by
+memory: every pcap packet holds a 2.3 KB mbuf (100k flows: about 230 MB of
+hugepages per process), so 1M flows are measured only in-process
+(nsdp-bench).
+
+Writes one JSON document (--json) and prints a table. Needs root (hugepages),
+the build directory (--build) with nsdp-dataplane and nsdpctl, and
+dpdk-testpmd.
+"""
+import argparse
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+# ---- flow model (keep in step with bench/nsdp-bench.c) --------------------
+
+SERVER_PORTS = (80, 443, 8080, 5432)
+GW_MAC = bytes([0xEE] * 6)
+VNI = 7
+VXLAN_PORT = 4789
+
+
+class Model:
+    def __init__(self, pods=128, nodes=16, rpods=64):
+        self.pods, self.nodes, self.rpods = pods, nodes, rpods
+
+    def flow(self, f):
+        pairs = self.nodes * self.rpods
+        local = f % self.pods
+        q = f // self.pods
+        r = q % pairs
+        return (local, r % self.nodes, r // self.nodes, 20000 + q // pairs,
+                SERVER_PORTS[(f >> 3) & 3])
+
+
+def ip_local(l):
+    return bytes([10, 244, 1, 10 + l])
+
+
+def ip_remote(n, r):
+    return bytes([10, 244, 2 + n, 10 + r])
+
+
+def ip_vtep(n):
+    return bytes([192, 168, 100, 2 + n])
+
+
+def mac_local(l):
+    return bytes([2, 0, 0, 0, 1, 10 + l])
+
+
+def mac_vtep(n):
+    return bytes([2, 0, 0, 0, 0, 2 + n])
+
+
+def fmt_mac(m):
+    return ":".join("%02x" % b for b in m)
+
+
+def fmt_ip(b):
+    return ".".join(str(x) for x in b)
+
+
+def csum(b):
+    if len(b) % 2:
+        b += b"\0"
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return (~s) & 0xFFFF
+
+
+def ipv4(src, dst, proto, payload):
+    h = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(payload), 0x1234, 0x4000, 64,
+                    proto, 0, src, dst)
+    h = h[:10] + struct.pack("!H", csum(h)) + h[12:]
+    return h + payload
+
+
+def tcp_ack(sport, dport):
+    # No TCP checksum: nsdp does not verify it and neither does testpmd io.
+    return struct.pack("!HHIIBBHHH", sport, dport, 0x11000000, 0x22000000, 0x50, 0x10,
+                       0xFFFF, 0, 0)
+
+
+def frame(model, scenario, f, uplink_mac):
+    local, node, rpod, cport, sport = model.flow(f)
+    if scenario == "encap":
+        ip = ipv4(ip_local(local), ip_remote(node, rpod), 6, tcp_ack(cport, sport))
+        return GW_MAC + mac_local(local) + b"\x08\x00" + ip
+    inner_ip = ipv4(ip_remote(node, rpod), ip_local(local), 6, tcp_ack(cport, sport))
+    inner = GW_MAC + b"\x02" * 6 + b"\x08\x00" + inner_ip
+    vx = struct.pack("!BBBBI", 0x08, 0, 0, 0, VNI << 8)
+    usport = 49152 | (((f * 2654435761) & 0xFFFFFFFF) >> 18)
+    udp = struct.pack("!HHHH", usport, VXLAN_PORT, 8 + len(vx) + len(inner), 0) + vx + inner
+    outer = ipv4(ip_vtep(node), bytes([192, 168, 100, 1]), 17, udp)
+    return uplink_mac + mac_vtep(node) + b"\x08\x00" + outer
+
+
+def write_pcap(path, model, scenario, nflows, seed, uplink_mac):
+    order = list(range(nflows))
+    random.Random(seed).shuffle(order)
+    with open(path, "wb") as fp:
+        fp.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+        ts = 0
+        for f in order:
+            fr = frame(model, scenario, f, uplink_mac)
+            fp.write(struct.pack("<IIII", ts // 1000000, ts % 1000000, len(fr), len(fr)))
+            fp.write(fr)
+            ts += 1
+    return len(frame(model, scenario, 0, uplink_mac))
+
+
+def check_pcap(path, scenario, count=4):
+    """Decode the first packets with scapy where it is installed (sanity)."""
+    code = (
+        "import sys\n"
+        "from scapy.all import rdpcap, IP, TCP, UDP\n"
+        "from scapy.layers.vxlan import VXLAN\n"
+        "pk = rdpcap(sys.argv[1], count=int(sys.argv[2]))\n"
+        "for p in pk:\n"
+        "    ips = [l for l in p.layers() if l is IP]\n"
+        "    ip = p[IP]\n"
+        "    c = ip.chksum; del ip.chksum; ip2 = IP(bytes(ip)); assert ip2.chksum == c, 'csum'\n"
+        "    if sys.argv[3] == 'decap':\n"
+        "        assert p.haslayer(VXLAN) and p[VXLAN].vni == 7, 'vxlan'\n"
+        "        inner = p[VXLAN].payload\n"
+        "        assert inner[TCP].flags == 'A', 'flags'\n"
+        "    else:\n"
+        "        assert p[TCP].flags == 'A', 'flags'\n"
+        "print('ok', len(pk))\n")
+    for py in ("/usr/bin/python3", sys.executable):
+        try:
+            r = subprocess.run([py, "-c", "import scapy"], capture_output=True, timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        if r.returncode == 0:
+            r = subprocess.run([py, "-c", code, path, str(count), scenario],
+                               capture_output=True, text=True, timeout=120)
+            if r.returncode != 0:
+                raise RuntimeError("pcap check failed: " + r.stderr.strip()[-500:])
+            return True
+    return False
+
+
+# ---- nsdp-dataplane --------------------------------------------------------
+
+UPLINK_MAC = bytes([2, 0, 0, 0, 0, 1])  # any unicast MAC: nsdp does not filter on it
+
+
+def nsdp_config(model, scenario, pcap, nflows, sock, prefix, ct_size):
+    pcap_dev = "net_pcap0,rx_pcap=%s,infinite_rx=1" % pcap
+    if scenario == "decap":
+        ports = [("uplink", pcap_dev, "uplink"), ("pod0", "net_null0,no-rx=1", "pod"),
+                 ("pod1", "net_null1,no-rx=1", "pod")]
+        pod_of = lambda l: "pod%d" % (l & 1)
+    else:
+        ports = [("uplink", "net_null0,no-rx=1", "uplink"), ("pod0", pcap_dev, "pod")]
+        pod_of = lambda l: "pod0"
+    out = []
+    out.append('node = { name = "bench"; vtep = "192.168.100.1"; overlay = "vxlan"; '
+               'vni = %d; };' % VNI)
+    out.append('eal = ["--no-pci", "--in-memory", "--file-prefix=%s", '
+               '"--log-level=lib.eal:error"];' % prefix)
+    out.append("workers = [1];\nmain_lcore = 0;\nburst = 32;")
+    out.append("ports = (\n" + ",\n".join(
+        '  { name = "%s"; devargs = "%s"; role = "%s"; }' % p for p in ports) + "\n);")
+    out.append("tables = { conntrack = %d; endpoints = 4096; mbufs = %d; };"
+               % (ct_size, nflows + 16384))
+    out.append('control_socket = "%s";' % sock)
+    eps = []
+    for l in range(model.pods):
+        eps.append('  { ip = "%s"; port = "%s"; mac = "%s"; identity = %d; }'
+                   % (fmt_ip(ip_local(l)), pod_of(l), fmt_mac(mac_local(l)), 1000 + l))
+    out.append("endpoints = (\n" + ",\n".join(eps) + "\n);")
+    out.append("vteps = (\n" + ",\n".join(
+        '  { ip = "%s"; mac = "%s"; }' % (fmt_ip(ip_vtep(n)), fmt_mac(mac_vtep(n)))
+        for n in range(model.nodes)) + "\n);")
+    routes = ['  { prefix = "10.244.1.0/24"; local = true; }']
+    for n in range(model.nodes):
+        routes.append('  { prefix = "10.244.%d.0/24"; vtep = "%s"; }'
+                      % (2 + n, fmt_ip(ip_vtep(n))))
+    out.append("routes = (\n" + ",\n".join(routes) + "\n);")
+    return "\n".join(out) + "\n"
+
+
+class Proc:
+    """A child process whose output a thread collects (no pipe stalls)."""
+
+    def __init__(self, argv, stdin=False, log=None):
+        self.p = subprocess.Popen(argv, stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                  text=True, bufsize=1, start_new_session=True)
+        self.lines = []
+        self.log = log
+        self.t = threading.Thread(target=self._read, daemon=True)
+        self.t.start()
+
+    def _read(self):
+        for line in self.p.stdout:
+            self.lines.append(line)
+            if self.log:
+                self.log.write(line)
+
+    def text(self):
+        return "".join(self.lines)
+
+    def wait_for(self, pattern, timeout):
+        end = time.monotonic() + timeout
+        rx = re.compile(pattern)
+        while time.monotonic() < end:
+            if rx.search(self.text()):
+                return True
+            if self.p.poll() is not None:
+                time.sleep(0.2)
+                return bool(rx.search(self.text()))
+            time.sleep(0.05)
+        return False
+
+    def send(self, cmd):
+        self.p.stdin.write(cmd + "\n")
+        self.p.stdin.flush()
+
+    def stop(self, timeout=20):
+        if self.p.poll() is None:
+            try:
+                os.killpg(self.p.pid, signal.SIGINT)
+            except ProcessLookupError:
+                pass
+            try:
+                self.p.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.p.pid, signal.SIGKILL)
+                self.p.wait()
+        self.t.join(5)
+        return self.p.returncode
+
+
+def nsdpctl(ctl, sock, *args):
+    r = subprocess.run([ctl, "-s", sock, "--json"] + list(args), capture_output=True,
+                       text=True, timeout=30)
+    if r.returncode != 0:
+        raise RuntimeError("nsdpctl %s: %s" % (" ".join(args), r.stderr.strip()))
+    return json.loads(r.stdout)
+
+
+def run_nsdp(a, model, scenario, pcap, nflows, tmp, log):
+    prefix = "nsdpbench-dp-%d" % os.getpid()
+    sock = os.path.join(tmp, "dp.sock")
+    cfg = os.path.join(tmp, "dp.conf")
+    with open(cfg, "w") as fp:
+        fp.write(nsdp_config(model, scenario, pcap, nflows, sock, prefix, a.ct_size))
+    p = Proc([os.path.join(a.build, "nsdp-dataplane"), "-c", cfg], log=log)
+    res = {"tool": "nsdp"}
+    try:
+        if not p.wait_for(r"control socket", 120):
+            raise RuntimeError("nsdp-dataplane did not start:\n" + p.text()[-2000:])
+        time.sleep(a.warm)
+        ctl = os.path.join(a.build, "nsdpctl")
+        t0 = time.monotonic()
+        s0 = nsdpctl(ctl, sock, "stats")
+        t1 = time.monotonic()
+        time.sleep(a.seconds)
+        t2 = time.monotonic()
+        s1 = nsdpctl(ctl, sock, "stats")
+        t3 = time.monotonic()
+        drops = nsdpctl(ctl, sock, "drops")
+        out_ports = ["pod0", "pod1"] if scenario == "decap" else ["uplink"]
+        in_port = "uplink" if scenario == "decap" else "pod0"
+        tx = sum(s1["ports"][q]["tx_pkts"] - s0["ports"][q]["tx_pkts"] for q in out_ports)
+        rx = s1["ports"][in_port]["rx_pkts"] - s0["ports"][in_port]["rx_pkts"]
+        l0, l1 = s0["lcores"][0], s1["lcores"][0]
+        bc = l1["busy_cycles"] - l0["busy_cycles"]
+        bp = l1["busy_packets"] - l0["busy_packets"]
+        polls = l1["polls"] - l0["polls"]
+        idle = l1["idle_polls"] - l0["idle_polls"]
+        window = ((t2 + t3) - (t0 + t1)) / 2
+        res.update({
+            "window_s": round(window, 4),
+            "tx_pkts": tx,
+            "rx_pkts": rx,
+            "mpps": tx / window / 1e6,
+            "cycles_per_packet": bc / bp if bp else None,
+            "idle_poll_fraction": idle / polls if polls else None,
+            "created_while_measuring": l1["ct_created"] - l0["ct_created"],
+            "drops": {k: v for k, v in drops["drops"].items() if v},
+            "tsc_hz": s1.get("tsc_hz"),
+        })
+    finally:
+        rc = p.stop()
+        res["exit_status"] = rc
+        shutil.rmtree("/var/run/dpdk/" + prefix, ignore_errors=True)
+    if rc != 0:
+        raise RuntimeError("nsdp-dataplane exited %s:\n%s" % (rc, p.text()[-2000:]))
+    return res
+
+
+# ---- dpdk-testpmd ----------------------------------------------------------
+
+def parse_port_stats(text, port):
+    """(TX-packets, Tx-pps) of every 'NIC statistics for port N' block."""
+    out = []
+    for m in re.finditer(r"NIC statistics for port %d\s.*?#{20,}" % port, text, re.S):
+        blk = m.group(0)
+        txp = re.search(r"TX-packets:\s*(\d+)", blk)
+        pps = re.search(r"Tx-pps:\s*(\d+)", blk)
+        out.append((int(txp.group(1)) if txp else None, int(pps.group(1)) if pps else None))
+    return out
+
+
+def run_testpmd(a, pcap, nflows, log):
+    prefix = "nsdpbench-tp-%d" % os.getpid()
+    argv = [a.testpmd, "-l", "0,1", "--main-lcore", "0", "--no-pci", "--in-memory",
+            "--file-prefix=" + prefix, "--log-level=lib.eal:error",
+            "--vdev", "net_pcap0,rx_pcap=%s,infinite_rx=1" % pcap,
+            "--vdev", "net_null0,no-rx=1",
+            "--", "-i", "--forward-mode=io", "--nb-cores=1", "--rxq=1", "--txq=1",
+            "--burst=32", "--total-num-mbufs=%d" % (nflows + 16384), "--record-core-cycles",
+            "--no-lsc-interrupt"]
+    p = Proc(argv, stdin=True, log=log)
+    res = {"tool": "testpmd"}
+    try:
+        if not p.wait_for(r"testpmd> ", 120):
+            raise RuntimeError("testpmd did not start:\n" + p.text()[-2000:])
+        p.send("start")
+        time.sleep(a.warm)
+        n0 = len(parse_port_stats(p.text(), 1))
+        t0 = time.monotonic()
+        p.send("show port stats all")
+        time.sleep(a.seconds)
+        t1 = time.monotonic()
+        p.send("show port stats all")
+        end = time.monotonic() + 20
+        while len(parse_port_stats(p.text(), 1)) < n0 + 2 and time.monotonic() < end:
+            time.sleep(0.05)
+        p.send("stop")
+        p.wait_for(r"Done\.", 20)
+        p.send("quit")
+        try:
+            p.p.wait(30)
+        except subprocess.TimeoutExpired:
+            pass
+        st = parse_port_stats(p.text(), 1)
+        if len(st) < n0 + 2:
+            raise RuntimeError("testpmd: no port stats:\n" + p.text()[-2000:])
+        (tx0, _), (tx1, pps) = st[n0], st[n0 + 1]
+        window = t1 - t0
+        cyc = re.findall(r"CPU cycles/packet=([\d.]+)", p.text())
+        res.update({
+            "window_s": round(window, 4),
+            "tx_pkts": tx1 - tx0,
+            "mpps": (tx1 - tx0) / window / 1e6,
+            "testpmd_tx_pps": pps,
+            "cycles_per_packet": float(cyc[-1]) if cyc else None,
+        })
+    finally:
+        rc = p.stop()
+        res["exit_status"] = rc
+        shutil.rmtree("/var/run/dpdk/" + prefix, ignore_errors=True)
+    return res
+
+
+# ---- driver ------------------------------------------------------------------
+
+def med(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--build", default="build-bench", help="meson build directory")
+    ap.add_argument("--testpmd", default=shutil.which("dpdk-testpmd") or "dpdk-testpmd")
+    ap.add_argument("--flows", default="10000,100000", help="comma-separated flow counts")
+    ap.add_argument("--scenario", default="both", choices=["decap", "encap", "both"])
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--seconds", type=float, default=5.0, help="measured window")
+    ap.add_argument("--warm", type=float, default=2.0, help="warm-up before the window")
+    ap.add_argument("--ct-size", type=int, default=2 << 20)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--json", help="write results here")
+    ap.add_argument("--log", help="append the programs' output here")
+    a = ap.parse_args()
+
+    model = Model()
+    flows = [int(float(x)) for x in a.flows.split(",")]
+    scenarios = ["decap", "encap"] if a.scenario == "both" else [a.scenario]
+    tmp = tempfile.mkdtemp(prefix="nsdp-pktpath-")
+    log = open(a.log, "a") if a.log else None
+    results = []
+    failed = False
+    try:
+        for nf in flows:
+            for sc in scenarios:
+                pcap = os.path.join(tmp, "%s-%d.pcap" % (sc, nf))
+                flen = write_pcap(pcap, model, sc, nf, a.seed, UPLINK_MAC)
+                checked = check_pcap(pcap, sc)
+                case = {"scenario": sc, "flows": nf, "frame_len": flen,
+                        "pcap_checked_with_scapy": checked, "runs": []}
+                for rep in range(a.reps):
+                    for tool in ("testpmd", "nsdp"):
+                        try:
+                            if tool == "testpmd":
+                                r = run_testpmd(a, pcap, nf, log)
+                            else:
+                                r = run_nsdp(a, model, sc, pcap, nf, tmp, log)
+                        except Exception as e:  # keep going, report the failure
+                            r = {"tool": tool, "error": str(e)[-3000:]}
+                            failed = True
+                            print("  %s %s %d rep %d: FAILED: %s" % (tool, sc, nf, rep, str(e)[:300]),
+                                  file=sys.stderr)
+                        r["rep"] = rep
+                        case["runs"].append(r)
+                        if "mpps" in r:
+                            extra = ""
+                            if tool == "nsdp":
+                                extra = " drops=%s created=%d" % (
+                                    sum(r["drops"].values()), r["created_while_measuring"])
+                            cpp = r.get("cycles_per_packet")
+                            print("  %-5s %6d rep %d %-7s %6.2f Mpps  %s cycles/pkt%s" % (
+                                sc, nf, rep, tool, r["mpps"],
+                                "%.1f" % cpp if cpp else "-", extra), flush=True)
+                tp = [r["mpps"] for r in case["runs"] if r["tool"] == "testpmd" and "mpps" in r]
+                ns = [r["mpps"] for r in case["runs"] if r["tool"] == "nsdp" and "mpps" in r]
+                # ratio per repetition (the two ran back to back), then the median
+                ratios = []
+                for rep in range(a.reps):
+                    t = [r["mpps"] for r in case["runs"]
+                         if r["tool"] == "testpmd" and r["rep"] == rep and "mpps" in r]
+                    n = [r["mpps"] for r in case["runs"]
+                         if r["tool"] == "nsdp" and r["rep"] == rep and "mpps" in r]
+                    if t and n and t[0]:
+                        ratios.append(n[0] / t[0])
+                case["median"] = {
+                    "testpmd_mpps": med(tp),
+                    "nsdp_mpps": med(ns),
+                    "ratio_nsdp_testpmd": med(ratios),
+                    "testpmd_cycles_per_packet": med([r.get("cycles_per_packet") for r in case["runs"]
+                                                      if r["tool"] == "testpmd"]),
+                    "nsdp_cycles_per_packet": med([r.get("cycles_per_packet") for r in case["runs"]
+                                                   if r["tool"] == "nsdp"]),
+                    "nsdp_drops": sum(sum(r.get("drops", {}).values()) for r in case["runs"]
+                                      if r["tool"] == "nsdp"),
+                    "nsdp_created_while_measuring": sum(
+                        r.get("created_while_measuring", 0) for r in case["runs"]
+                        if r["tool"] == "nsdp"),
+                }
+                m = case["median"]
+                if m["ratio_nsdp_testpmd"] is not None:
+                    print("%-5s %7d flows: testpmd %.2f Mpps (%s c/p), nsdp %.2f Mpps (%s c/p), "
+                          "ratio %.2f, drops %d" % (
+                              sc, nf, m["testpmd_mpps"],
+                              "%.0f" % m["testpmd_cycles_per_packet"]
+                              if m["testpmd_cycles_per_packet"] else "-",
+                              m["nsdp_mpps"],
+                              "%.0f" % m["nsdp_cycles_per_packet"]
+                              if m["nsdp_cycles_per_packet"] else "-",
+                              m["ratio_nsdp_testpmd"], m["nsdp_drops"]), flush=True)
+                results.append(case)
+                os.unlink(pcap)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if log:
+            log.close()
+    doc = {"tool": "pktpath", "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+           "params": {"reps": a.reps, "seconds": a.seconds, "warm": a.warm,
+                      "ct_size": a.ct_size, "pods": model.pods, "nodes": model.nodes,
+                      "remote_pods": model.rpods, "lcores": "main 0, forwarding/worker 1",
+                      "testpmd": a.testpmd},
+           "results": results}
+    if a.json:
+        with open(a.json, "w") as fp:
+            json.dump(doc, fp, indent=2)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
