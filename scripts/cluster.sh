@@ -49,6 +49,19 @@ no_offload() {
 		>/dev/null 2>&1 || true
 }
 
+# DPDK device for a veth: NSDP_PORT_DRIVER=af_packet (default) or af_xdp.
+devargs() {
+	local n=$1 k=$2 ifc=$3 nw=$4
+	case "${NSDP_PORT_DRIVER:-af_packet}" in
+	af_xdp) echo "net_af_xdp$n$k,iface=$ifc,start_queue=0,queue_count=$nw" ;;
+	*)
+		local q=""
+		[ "$nw" -gt 1 ] && q=",qpairs=$nw"
+		echo "net_af_packet$n$k,iface=$ifc,qdisc_bypass=1$q"
+		;;
+	esac
+}
+
 write_config() {
 	local n=$1 pods=$2 peer=$((3 - $1)) f="$STATE/n$1.conf"
 	{
@@ -56,18 +69,18 @@ write_config() {
 		echo "eal = [\"--no-pci\", \"--in-memory\", \"-m\", \"256\", \"--file-prefix=${P}n$n\", \"--log-level=*:warning\"];"
 		# NSDP_WORKERS=2: two workers (lcores 1 and 2; they share CPUs on a
 		# small machine), two queue pairs per port (af_packet fanout).
-		local nw=${NSDP_WORKERS:-1} wl="1" q=""
-		[ "$nw" -gt 1 ] && { wl=$(seq -s, 1 "$nw"); q=",qpairs=$nw"; }
+		local nw=${NSDP_WORKERS:-1} wl="1"
+		[ "$nw" -gt 1 ] && wl=$(seq -s, 1 "$nw")
 		echo "workers = [$wl];"
 		echo "main_lcore = 0;"
 		echo "idle_sleep_us = ${NSDP_IDLE_US:-20};"
 		echo "control_socket = \"$(sock "$n")\";"
 		echo "tables = { conntrack = 65536; };"
 		echo "ports = ("
-		echo "  { name = \"uplink\"; devargs = \"net_af_packet${n}0,iface=ul,qdisc_bypass=1$q\"; role = \"uplink\"; },"
+		echo "  { name = \"uplink\"; devargs = \"$(devargs "$n" 0 ul "$nw")\"; role = \"uplink\"; },"
 		for k in $(seq 1 "$pods"); do
 			sep=","; [ "$k" = "$pods" ] && sep=""
-			echo "  { name = \"p$k\"; devargs = \"net_af_packet${n}$k,iface=p$k,qdisc_bypass=1$q\"; role = \"pod\"; }$sep"
+			echo "  { name = \"p$k\"; devargs = \"$(devargs "$n" "$k" "p$k" "$nw")\"; role = \"pod\"; }$sep"
 		done
 		echo ");"
 		echo "endpoints = ("
