@@ -24,6 +24,7 @@
 #include <nsdp/proto.h>
 
 #include "ctlclient.h"
+#include "reach.h"
 
 #define REPLY_TIMEOUT_MS 30000
 
@@ -51,6 +52,10 @@ static void usage(FILE *f)
 		"  vtep del IP\n"
 		"  ct flush\n"
 		"  commit-check              commit nothing, print the effective generation\n"
+		"offline:\n"
+		"  policy reach --manifests DIR --probes FILE\n"
+		"                            decide each probe \"SRC DST PORT PROTO\" with the\n"
+		"                            compiled policy of the manifests in DIR\n"
 		"\n"
 		"SOCKET defaults to $NSDP_SOCKET, else %s.\n",
 		NSDP_DEFAULT_SOCKET);
@@ -1223,6 +1228,12 @@ int main(int argc, char **argv)
 	}
 
 	const char *cmd = args[0];
+	if (!strcmp(cmd, "policy")) {
+		/* Offline: no socket. */
+		if (n < 2 || strcmp(args[1], "reach"))
+			return die_usage("usage: nsdpctl policy reach --manifests DIR --probes FILE");
+		return nsdpctl_policy_reach(n - 2, args + 2);
+	}
 	bool all = false;
 	uint64_t max = UINT64_MAX;
 	struct change ch = { .kind = NO_CHANGE };

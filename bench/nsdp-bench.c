@@ -361,6 +361,8 @@ struct result {
 	unsigned n;
 	struct sample s[MAX_REPS];
 	double warm_total_cpp;
+	bool ok;        /* every flow established, nothing dropped or created */
+	char note[160]; /* what was wrong otherwise */
 };
 
 static struct rte_mbuf *pkts_buf[DP_MAX_BURST];
@@ -463,6 +465,11 @@ static int run_timed(struct dp *dp, struct dp_worker *w, const struct opts *o,
 	return 0;
 }
 
+static const char *sc_name(unsigned sc)
+{
+	return sc == SC_DECAP ? "decap" : "encap";
+}
+
 static double cpp(uint64_t cyc, uint64_t pkts)
 {
 	return pkts ? (double)cyc / (double)pkts : 0;
@@ -525,13 +532,15 @@ static int bench_one(struct dp *dp, struct dp_worker *w, const struct opts *o,
 	r->warm_drops = sum_drops(w->stats);
 	r->warm_total_cpp = cpp(ws.total, ws.pkts);
 	r->ct_entries = ct_count(dp->ct);
+	r->ok = true;
 	if (r->warm_drops || r->warm_created != nflows) {
-		fprintf(stderr,
-			"nsdp-bench: %s %u flows: warm-up created %" PRIu64 " entries, dropped %" PRIu64
-			"\n",
-			sc == SC_DECAP ? "decap" : "encap", nflows, r->warm_created, r->warm_drops);
+		/* Go on measuring: the figures are reported, marked not ok. */
+		snprintf(r->note, sizeof(r->note),
+			 "warm-up created %" PRIu64 " of %u entries, dropped %" PRIu64,
+			 r->warm_created, nflows, r->warm_drops);
+		fprintf(stderr, "nsdp-bench: %s %u flows: %s\n", sc_name(sc), nflows, r->note);
 		print_drops(w->stats);
-		return -1;
+		r->ok = false;
 	}
 
 	/* Unmeasured random warm-up (caches, TLB, branch predictors). */
@@ -553,13 +562,14 @@ static int bench_one(struct dp *dp, struct dp_worker *w, const struct opts *o,
 	for (unsigned i = 0; i < r->n; i++)
 		sent += r->s[i].raw_pkts;
 	if (r->run_drops || r->run_created || r->run_tx != sent) {
-		fprintf(stderr,
-			"nsdp-bench: %s %u flows: measured runs created %" PRIu64
-			" entries, dropped %" PRIu64 ", sent %" PRIu64 " of %" PRIu64 "\n",
-			sc == SC_DECAP ? "decap" : "encap", nflows, r->run_created, r->run_drops,
-			r->run_tx, sent);
+		size_t n = strlen(r->note);
+		snprintf(r->note + n, sizeof(r->note) - n,
+			 "%smeasured: created %" PRIu64 " entries, dropped %" PRIu64 ", sent %" PRIu64
+			 " of %" PRIu64,
+			 n ? "; " : "", r->run_created, r->run_drops, r->run_tx, sent);
+		fprintf(stderr, "nsdp-bench: %s %u flows: %s\n", sc_name(sc), nflows, r->note);
 		print_drops(w->stats);
-		return -1;
+		r->ok = false;
 	}
 	return 0;
 }
@@ -754,11 +764,6 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 
 /* ---- output ------------------------------------------------------------- */
 
-static const char *sc_name(unsigned sc)
-{
-	return sc == SC_DECAP ? "decap" : "encap";
-}
-
 struct summary {
 	double gen, proc, tx, dp, total, raw; /* median cycles/packet */
 	uint64_t pkts, preempted, polls;
@@ -811,10 +816,11 @@ static void print_result(const struct result *r, const struct opts *o, double hz
 {
 	struct summary m;
 	summarize(r, o, &m);
-	printf("%-6s %8u | %7.1f %8.1f %7.1f %8.1f %8.1f %8.1f | %7.2f %7.2f %6.2f%%\n",
+	printf("%-6s %8u | %7.1f %8.1f %7.1f %8.1f %8.1f %8.1f | %7.2f %7.2f %6.2f%%%s\n",
 	       sc_name(r->sc), r->flows, m.gen, m.proc, m.tx, m.dp, m.total, m.raw,
 	       hz / m.total / 1e6, hz / m.dp / 1e6,
-	       m.polls ? 100.0 * (double)m.preempted / (double)m.polls : 0);
+	       m.polls ? 100.0 * (double)m.preempted / (double)m.polls : 0,
+	       r->ok ? "" : "  NOT OK");
 	fflush(stdout);
 }
 
@@ -853,11 +859,12 @@ static void write_json(const struct opts *o, const struct dp *dp, const struct r
 			"\"total_mpps\": %.3f, \"dp_mpps\": %.3f},\n"
 			"     \"packets\": %" PRIu64 ", \"polls\": %" PRIu64 ", \"preempted_polls\": %" PRIu64
 			", \"drops\": %" PRIu64 ", \"created_while_measuring\": %" PRIu64
-			", \"warm_pass_cpp\": %.1f,\n     \"reps\": [",
+			", \"warm_pass_cpp\": %.1f, \"ok\": %s, \"note\": \"%s\",\n     \"reps\": [",
 			sc_name(r->sc), r->flows, r->ct_entries,
 			r->sc == SC_DECAP ? 50 + 54 + o->payload : 54 + o->payload, m.gen, m.proc,
 			m.tx, m.dp, m.total, m.raw, hz / m.total / 1e6, hz / m.dp / 1e6, m.pkts,
-			m.polls, m.preempted, r->run_drops, r->run_created, r->warm_total_cpp);
+			m.polls, m.preempted, r->run_drops, r->run_created, r->warm_total_cpp,
+			r->ok ? "true" : "false", r->note);
 		for (unsigned k = 0; k < r->n; k++) {
 			const struct sample *s = &r->s[k];
 			fprintf(f,
@@ -1003,7 +1010,7 @@ int main(int argc, char **argv)
 	print_header();
 	fflush(stdout);
 
-	unsigned nres = 0;
+	unsigned nres = 0, not_ok = 0;
 	for (unsigned fi = 0; fi < o.n_flows; fi++) {
 		uint32_t nf = o.flows[fi];
 		for (uint32_t i = 0; i < SEQ_LEN; i++)
@@ -1016,6 +1023,8 @@ int main(int argc, char **argv)
 				goto out_ports;
 			nres++;
 			print_result(r, &o, hz);
+			if (!r->ok)
+				not_ok++;
 		}
 	}
 	printf("cycles/packet, medians over %u repetitions of %gs: gen = mbuf alloc + frame "
@@ -1025,7 +1034,9 @@ int main(int argc, char **argv)
 	       o.reps, o.seconds);
 	if (o.json)
 		write_json(&o, dp, res, nres, o.json);
-	rc = 0;
+	if (not_ok)
+		printf("%u case(s) not ok: drops or flows not established (see above)\n", not_ok);
+	rc = not_ok ? 3 : 0;
 out_ports:
 	rte_rcu_qsbr_thread_offline(dp->qsv, w->idx);
 	dp_ports_stop(dp);

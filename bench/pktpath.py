@@ -287,7 +287,7 @@ def run_nsdp(a, model, scenario, pcap, nflows, tmp, log):
         if not p.wait_for(r"control socket", 120):
             raise RuntimeError("nsdp-dataplane did not start:\n" + p.text()[-2000:])
         time.sleep(a.warm)
-        ctl = os.path.join(a.build, "nsdpctl")
+        ctl = a.nsdpctl or os.path.join(a.build, "nsdpctl")
         t0 = time.monotonic()
         s0 = nsdpctl(ctl, sock, "stats")
         t1 = time.monotonic()
@@ -331,8 +331,9 @@ def run_nsdp(a, model, scenario, pcap, nflows, tmp, log):
 def parse_port_stats(text, port):
     """(TX-packets, Tx-pps) of every 'NIC statistics for port N' block."""
     out = []
-    for m in re.finditer(r"NIC statistics for port %d\s.*?#{20,}" % port, text, re.S):
-        blk = m.group(0)
+    for m in re.finditer(r"NIC statistics for port %d\s+#+\n(.*?)\n\s*#{20,}" % port, text,
+                         re.S):
+        blk = m.group(1)
         txp = re.search(r"TX-packets:\s*(\d+)", blk)
         pps = re.search(r"Tx-pps:\s*(\d+)", blk)
         out.append((int(txp.group(1)) if txp else None, int(pps.group(1)) if pps else None))
@@ -341,7 +342,9 @@ def parse_port_stats(text, port):
 
 def run_testpmd(a, pcap, nflows, log):
     prefix = "nsdpbench-tp-%d" % os.getpid()
-    argv = [a.testpmd, "-l", "0,1", "--main-lcore", "0", "--no-pci", "--in-memory",
+    # stdbuf: testpmd's stdout is a pipe here; line-buffer it so prompts and
+    # statistics arrive as they are printed.
+    argv = ["stdbuf", "-oL", a.testpmd, "-l", "0,1", "--main-lcore", "0", "--no-pci", "--in-memory",
             "--file-prefix=" + prefix, "--log-level=lib.eal:error",
             "--vdev", "net_pcap0,rx_pcap=%s,infinite_rx=1" % pcap,
             "--vdev", "net_null0,no-rx=1",
@@ -351,7 +354,9 @@ def run_testpmd(a, pcap, nflows, log):
     p = Proc(argv, stdin=True, log=log)
     res = {"tool": "testpmd"}
     try:
-        if not p.wait_for(r"testpmd> ", 120):
+        # The prompt has no newline, so it stays in the line buffer: wait
+        # for the end of the port start-up report instead.
+        if not p.wait_for(r"Checking link statuses\.\.\.[\s\S]*?Done", 60):
             raise RuntimeError("testpmd did not start:\n" + p.text()[-2000:])
         p.send("start")
         time.sleep(a.warm)
@@ -365,7 +370,7 @@ def run_testpmd(a, pcap, nflows, log):
         while len(parse_port_stats(p.text(), 1)) < n0 + 2 and time.monotonic() < end:
             time.sleep(0.05)
         p.send("stop")
-        p.wait_for(r"Done\.", 20)
+        p.wait_for(r"CPU cycles/packet=", 20)
         p.send("quit")
         try:
             p.p.wait(30)
@@ -401,6 +406,7 @@ def med(xs):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--build", default="build-bench", help="meson build directory")
+    ap.add_argument("--nsdpctl", help="nsdpctl binary (default: BUILD/nsdpctl)")
     ap.add_argument("--testpmd", default=shutil.which("dpdk-testpmd") or "dpdk-testpmd")
     ap.add_argument("--flows", default="10000,100000", help="comma-separated flow counts")
     ap.add_argument("--scenario", default="both", choices=["decap", "encap", "both"])

@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <errno.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <string.h>
 
 #include <rte_byteorder.h>
+#include <rte_hash_crc.h>
 #include <rte_ip.h>
 #include <rte_mbuf.h>
 #include <rte_udp.h>
@@ -106,4 +109,28 @@ int overlay_encap(struct rte_mbuf *m, const struct overlay_params *p,
 	m->l2_len = RTE_ETHER_HDR_LEN;
 	m->l3_len = sizeof(*ip);
 	return 0;
+}
+
+uint32_t overlay_flow_hash(const struct pkt_info *pi)
+{
+	/*
+	 * Hash the flow's endpoints in a canonical order so both directions
+	 * agree. (XOR-combining per-side CRCs would be symmetric too, but CRC is
+	 * linear: flows with equal src^dst would all collide.)
+	 */
+	const uint8_t *lo = pi->src, *hi = pi->dst;
+	uint16_t plo = pi->sport, phi = pi->dport;
+	unsigned alen = pi->family == AF_INET ? 4 : pi->family == AF_INET6 ? 16 : 0;
+	if (!alen)
+		return 0;
+	int c = memcmp(lo, hi, alen);
+	if (c > 0 || (c == 0 && plo > phi)) {
+		lo = pi->dst;
+		hi = pi->src;
+		plo = pi->dport;
+		phi = pi->sport;
+	}
+	uint32_t h = rte_hash_crc(lo, alen, pi->proto);
+	h = rte_hash_crc(hi, alen, h);
+	return rte_hash_crc_4byte((uint32_t)plo << 16 | phi, h);
 }

@@ -43,6 +43,12 @@ int overlay_decap_parse(const uint8_t *frame, uint32_t len,
 			const struct pkt_info *outer, uint8_t type, uint32_t vni,
 			uint16_t *inner_off, uint16_t *inner_len);
 
+/*
+ * Symmetric flow hash of a parsed packet (the same for both directions),
+ * for the outer UDP source port.
+ */
+uint32_t overlay_flow_hash(const struct pkt_info *pi);
+
 /* Prepend the outer headers. Returns 0, or -ENOSPC without headroom. */
 int overlay_encap(struct rte_mbuf *m, const struct overlay_params *p,
 		  uint32_t flow_hash);

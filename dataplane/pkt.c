@@ -5,7 +5,6 @@
 
 #include <rte_byteorder.h>
 #include <rte_ether.h>
-#include <rte_hash_crc.h>
 #include <rte_ip.h>
 
 #include <nsdp/drop.h>
@@ -172,28 +171,4 @@ int pkt_parse(const uint8_t *frame, uint32_t len, struct pkt_info *pi)
 		off += VLAN_HLEN;
 	}
 	return pkt_parse_l3(frame, len, off, et, pi);
-}
-
-uint32_t pkt_flow_hash(const struct pkt_info *pi)
-{
-	/*
-	 * Hash the flow's endpoints in a canonical order so both directions
-	 * agree. (XOR-combining per-side CRCs would be symmetric too, but CRC is
-	 * linear: flows with equal src^dst would all collide.)
-	 */
-	const uint8_t *lo = pi->src, *hi = pi->dst;
-	uint16_t plo = pi->sport, phi = pi->dport;
-	unsigned alen = pi->family == AF_INET ? 4 : pi->family == AF_INET6 ? 16 : 0;
-	if (!alen)
-		return 0;
-	int c = memcmp(lo, hi, alen);
-	if (c > 0 || (c == 0 && plo > phi)) {
-		lo = pi->dst;
-		hi = pi->src;
-		plo = pi->dport;
-		phi = pi->sport;
-	}
-	uint32_t h = rte_hash_crc(lo, alen, pi->proto);
-	h = rte_hash_crc(hi, alen, h);
-	return rte_hash_crc_4byte((uint32_t)plo << 16 | phi, h);
 }

@@ -50,7 +50,4 @@ uint16_t pkt_ipv4_hdr_csum(const uint8_t *ip, unsigned ihl_bytes);
 /* Decrement an IPv4 TTL with an incremental checksum update (RFC 1624). */
 void pkt_ipv4_dec_ttl(uint8_t *ip);
 
-/* Symmetric flow hash of the parsed packet (same for both directions). */
-uint32_t pkt_flow_hash(const struct pkt_info *pi);
-
 #endif

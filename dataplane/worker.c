@@ -333,7 +333,7 @@ static void forward(struct dp *dp, struct dp_worker *w, const struct dp_tables *
 	};
 	rte_ether_addr_copy(&up->mac, &op.src_mac);
 	rte_ether_addr_copy(&vtep->mac, &op.dst_mac);
-	if (overlay_encap(m, &op, pkt_flow_hash(pi)) < 0) {
+	if (overlay_encap(m, &op, overlay_flow_hash(pi)) < 0) {
 		dp_drop(w, m, NSDP_DROP_MTU_EXCEEDED);
 		return;
 	}

@@ -4,7 +4,7 @@
 set -euo pipefail
 
 PKGS=(
-  build-essential pkg-config meson ninja-build python3
+  build-essential pkg-config meson ninja-build python3 libyaml-dev
   dpdk libdpdk-dev libbpf-dev libconfig-dev libhyperscan-dev
   dpdk-dev libgtest-dev libpcap-dev
   iproute2 iputils-ping iperf3 tcpdump python3-scapy procps psmisc ethtool

@@ -588,7 +588,7 @@ uint32_t hash_of(const Bytes &f)
 {
 	struct pkt_info pi;
 	EXPECT_EQ(pkt_parse(f.data(), (uint32_t)f.size(), &pi), 0);
-	return pkt_flow_hash(&pi);
+	return overlay_flow_hash(&pi);
 }
 
 TEST(PktHash, SymmetricAndSpread)
@@ -779,7 +779,7 @@ TEST_F(Overlay, RoundTrip)
 		Bytes in = inner_frame(rng() % 1400);
 		struct pkt_info ipi;
 		ASSERT_EQ(pkt_parse(in.data(), (uint32_t)in.size(), &ipi), 0);
-		uint32_t hash = pkt_flow_hash(&ipi);
+		uint32_t hash = overlay_flow_hash(&ipi);
 		struct rte_mbuf *m = shim_mbuf_from(in.data(), (unsigned)in.size());
 		ASSERT_NE(m, nullptr);
 		struct overlay_params p = params(type, vni);

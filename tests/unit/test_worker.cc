@@ -583,7 +583,7 @@ TEST_P(WorkerOverlay, PodToRemotePodIsEncapsulated)
 	f[0] = 0x02; // a stale neighbour entry in the pod: any dst MAC is routed
 	struct pkt_info pi;
 	ASSERT_EQ(pkt_parse(f.data(), (uint32_t)f.size(), &pi), 0);
-	const uint32_t hash = pkt_flow_hash(&pi);
+	const uint32_t hash = overlay_flow_hash(&pi);
 
 	Feed(POD0, f);
 	ASSERT_EQ(w_->tx[UPLINK].n, 1) << ::testing::PrintToString(DropsSinceMark());

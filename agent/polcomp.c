@@ -1,0 +1,1139 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Policy compiler. Steps:
+ *  1. catalogue every rule of every policy with its tier, direction,
+ *     action and the peer *atoms* it matches (a deduplicated peer spec:
+ *     pods by selector in a namespace, namespaces by selector, pods by
+ *     namespace and pod selector, or a CIDR with exceptions);
+ *  2. peer classes: each pod's sorted atom list (+ the named ports that
+ *     policies refer to), and each non-pod address range's CIDR atoms,
+ *     interned;
+ *  3. subject classes: per pod and direction, the ANPs, NetworkPolicies and
+ *     BANP selecting it (+ its referenced named ports for ingress), interned;
+ *  4. per subject class, one port map per distinct projection of the peer
+ *     classes onto the atoms its rules use; an empty projection is the
+ *     subject's default map. Maps with equal contents are shared.
+ * A port map is computed by splitting (protocol, port) space at every
+ * boundary of the matching rules and evaluating the tiers on each piece.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "policy.h"
+#include "polcomp.h"
+
+/* ---- small containers --------------------------------------------------- */
+
+#define VEC(T)                                                                 \
+	struct {                                                               \
+		T *p;                                                          \
+		size_t n, cap;                                                 \
+	}
+
+static bool grow(void **p, size_t *cap, size_t need, size_t elem)
+{
+	if (need <= *cap)
+		return true;
+	size_t c = *cap ? *cap * 2 : 16;
+	while (c < need)
+		c *= 2;
+	void *q = realloc(*p, c * elem);
+	if (!q)
+		return false;
+	*p = q;
+	*cap = c;
+	return true;
+}
+
+#define VPUSH(v, x)                                                            \
+	(grow((void **)&(v).p, &(v).cap, (v).n + 1, sizeof(*(v).p)) ?          \
+		 ((v).p[(v).n++] = (x), true) :                                \
+		 false)
+
+typedef VEC(uint32_t) u32vec;
+
+static uint64_t fnv(const void *d, size_t n, uint64_t h)
+{
+	const uint8_t *b = d;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ b[i]) * 0x100000001b3ull;
+	return h;
+}
+
+/* Interns u32 sequences: equal sequences get the same id. */
+struct interner {
+	VEC(uint32_t) pool;  /* sequences back to back */
+	VEC(uint32_t) off;   /* id -> offset in pool; off[n] = end */
+	uint32_t *slots;     /* open addressing: id + 1, 0 = empty */
+	uint32_t mask;
+	uint32_t n;
+};
+
+static bool intern_init(struct interner *in)
+{
+	memset(in, 0, sizeof(*in));
+	in->mask = 1023;
+	in->slots = calloc(in->mask + 1, sizeof(uint32_t));
+	return in->slots && VPUSH(in->off, 0);
+}
+
+static void intern_free(struct interner *in)
+{
+	free(in->pool.p);
+	free(in->off.p);
+	free(in->slots);
+}
+
+static const uint32_t *intern_get(const struct interner *in, uint32_t id, uint32_t *len)
+{
+	*len = in->off.p[id + 1] - in->off.p[id];
+	return in->pool.p + in->off.p[id];
+}
+
+static uint32_t intern_slot(const struct interner *in, const uint32_t *s, uint32_t len,
+			    uint64_t h)
+{
+	for (uint32_t i = (uint32_t)h & in->mask;; i = (i + 1) & in->mask) {
+		uint32_t v = in->slots[i];
+		if (!v)
+			return i;
+		uint32_t l;
+		const uint32_t *o = intern_get(in, v - 1, &l);
+		if (l == len && !memcmp(o, s, len * sizeof(*s)))
+			return i;
+	}
+}
+
+/* Returns the id of sequence s, adding it if new; UINT32_MAX on ENOMEM. */
+static uint32_t intern(struct interner *in, const uint32_t *s, uint32_t len)
+{
+	uint64_t h = fnv(s, len * sizeof(*s), 0xcbf29ce484222325ull);
+	uint32_t i = intern_slot(in, s, len, h);
+	if (in->slots[i])
+		return in->slots[i] - 1;
+	if ((in->n + 1) * 2 > in->mask) { /* rehash at 50% */
+		uint32_t nm = in->mask * 2 + 1;
+		uint32_t *ns = calloc(nm + 1, sizeof(uint32_t));
+		if (!ns)
+			return UINT32_MAX;
+		uint32_t *old = in->slots;
+		in->slots = ns;
+		in->mask = nm;
+		for (uint32_t id = 0; id < in->n; id++) {
+			uint32_t l;
+			const uint32_t *o = intern_get(in, id, &l);
+			uint64_t hh = fnv(o, l * sizeof(*o), 0xcbf29ce484222325ull);
+			in->slots[intern_slot(in, o, l, hh)] = id + 1;
+		}
+		free(old);
+		i = intern_slot(in, s, len, h);
+	}
+	for (uint32_t k = 0; k < len; k++)
+		if (!VPUSH(in->pool, s[k]))
+			return UINT32_MAX;
+	if (!VPUSH(in->off, (uint32_t)in->pool.n))
+		return UINT32_MAX;
+	in->slots[i] = ++in->n;
+	return in->n - 1;
+}
+
+/* ---- atoms: deduplicated peer specifications ------------------------------ */
+
+enum atom_kind { ATOM_PODS_IN_NS, ATOM_NAMESPACES, ATOM_NS_PODS, ATOM_CIDR };
+
+struct atom {
+	enum atom_kind kind;
+	const char *ns;                 /* ATOM_PODS_IN_NS */
+	const struct k8s_selector *ns_sel;
+	const struct k8s_selector *pod_sel;
+	struct k8s_cidr cidr;           /* ATOM_CIDR */
+	unsigned n_except;
+	const struct k8s_cidr *except;
+	char *key;                      /* canonical text, for deduplication */
+};
+
+/* A rule port: numeric range, or a name resolved per destination pod. */
+struct cport {
+	uint8_t proto; /* 0 with named: any protocol (ANP namedPort) */
+	bool named;
+	uint16_t lo, hi;
+	const char *name;
+};
+
+enum tier { TIER_ANP, TIER_NP, TIER_BANP };
+enum action { ACT_ALLOW, ACT_DENY, ACT_PASS };
+
+struct crule {
+	enum tier tier;
+	unsigned dir;
+	enum action action;
+	uint32_t policy; /* index into cl->anps or cl->netpols */
+	uint32_t name;   /* rule id */
+	bool all_peers;
+	VEC(uint32_t) atoms;
+	bool all_ports;
+	VEC(struct cport) ports;
+};
+
+struct named_port {
+	uint32_t name; /* index into referenced names */
+	uint8_t proto;
+	uint16_t port;
+};
+
+struct comp {
+	const struct k8s_cluster *cl;
+	VEC(struct atom) atoms;
+	VEC(struct crule) rules;
+	VEC(char *) rule_names;
+	VEC(const char *) port_names; /* named ports any policy refers to */
+	const struct k8s_labels **pod_ns_labels;
+	struct interner peers, subjects, projections, mapcontent;
+	/* per subject class: tier policy lists are recomputed from a pod */
+	VEC(uint32_t) subject_pod; /* subject class -> a representative pod */
+	VEC(uint8_t) subject_dir;
+	VEC(uint32_t) peer_pod;    /* peer class -> representative pod or POL_NONE */
+	/* per peer class: CIDR representative (host order) when not a pod */
+	VEC(uint32_t) peer_addr;
+	VEC(struct pol_range) ranges;
+	VEC(uint32_t) map_first;
+};
+
+static const struct k8s_labels empty_labels;
+
+static void sel_key(char **buf, size_t *len, FILE *f, const struct k8s_selector *s)
+{
+	(void)buf;
+	(void)len;
+	if (!s->present) {
+		fputs("-", f);
+		return;
+	}
+	fputs("{", f);
+	for (unsigned i = 0; i < s->match_labels.n; i++)
+		fprintf(f, "%s=%s,", s->match_labels.kv[i].key, s->match_labels.kv[i].value);
+	fputs("|", f);
+	for (unsigned i = 0; i < s->n_exprs; i++) {
+		fprintf(f, "%s %d (", s->exprs[i].key, s->exprs[i].op);
+		for (unsigned j = 0; j < s->exprs[i].n_values; j++)
+			fprintf(f, "%s,", s->exprs[i].values[j]);
+		fputs(")", f);
+	}
+	fputs("}", f);
+}
+
+/* Add (or find) an atom; returns its index or UINT32_MAX. */
+static uint32_t atom_add(struct comp *c, const struct atom *a)
+{
+	char *key = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&key, &len);
+	if (!f)
+		return UINT32_MAX;
+	fprintf(f, "%d:%s:", a->kind, a->ns ? a->ns : "");
+	if (a->ns_sel)
+		sel_key(&key, &len, f, a->ns_sel);
+	fputs("/", f);
+	if (a->pod_sel)
+		sel_key(&key, &len, f, a->pod_sel);
+	fprintf(f, "/%08x/%u", a->cidr.addr, a->cidr.len);
+	for (unsigned i = 0; i < a->n_except; i++)
+		fprintf(f, "-%08x/%u", a->except[i].addr, a->except[i].len);
+	fclose(f);
+	for (size_t i = 0; i < c->atoms.n; i++) {
+		if (!strcmp(c->atoms.p[i].key, key)) {
+			free(key);
+			return (uint32_t)i;
+		}
+	}
+	struct atom n = *a;
+	n.key = key;
+	if (!VPUSH(c->atoms, n)) {
+		free(key);
+		return UINT32_MAX;
+	}
+	return (uint32_t)c->atoms.n - 1;
+}
+
+static bool cidr_has(const struct k8s_cidr *c, uint32_t ip_host)
+{
+	uint32_t mask = c->len ? ~0u << (32 - c->len) : 0;
+	return (ip_host & mask) == (ntohl(c->addr) & mask);
+}
+
+static bool atom_has_ip(const struct atom *a, uint32_t ip_host)
+{
+	if (a->kind != ATOM_CIDR || !cidr_has(&a->cidr, ip_host))
+		return false;
+	for (unsigned i = 0; i < a->n_except; i++)
+		if (cidr_has(&a->except[i], ip_host))
+			return false;
+	return true;
+}
+
+static bool atom_has_pod(const struct comp *c, const struct atom *a, uint32_t pi)
+{
+	const struct k8s_pod *p = &c->cl->pods[pi];
+	const struct k8s_labels *nsl = c->pod_ns_labels[pi];
+	switch (a->kind) {
+	case ATOM_PODS_IN_NS:
+		return !strcmp(p->ns, a->ns) && k8s_selector_matches(a->pod_sel, &p->labels);
+	case ATOM_NAMESPACES:
+		return k8s_selector_matches(a->ns_sel, nsl);
+	case ATOM_NS_PODS:
+		return k8s_selector_matches(a->ns_sel, nsl) &&
+		       k8s_selector_matches(a->pod_sel, &p->labels);
+	case ATOM_CIDR:
+		/* ipBlock matches any address the packet carries (the brief). */
+		for (unsigned i = 0; i < p->n_ips; i++)
+			if (atom_has_ip(a, ntohl(p->ips[i])))
+				return true;
+		return false;
+	}
+	return false;
+}
+
+static uint32_t port_name_id(struct comp *c, const char *name)
+{
+	for (size_t i = 0; i < c->port_names.n; i++)
+		if (!strcmp(c->port_names.p[i], name))
+			return (uint32_t)i;
+	if (!VPUSH(c->port_names, name))
+		return UINT32_MAX;
+	return (uint32_t)c->port_names.n - 1;
+}
+
+static uint32_t rule_name(struct comp *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static uint32_t rule_name(struct comp *c, const char *fmt, ...)
+{
+	char *s = NULL;
+	va_list ap;
+	va_start(ap, fmt);
+	int rc = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	if (rc < 0 || !VPUSH(c->rule_names, s)) {
+		free(rc < 0 ? NULL : s);
+		return UINT32_MAX;
+	}
+	return (uint32_t)c->rule_names.n - 1;
+}
+
+/* ---- step 1: the rule catalogue ----------------------------------------- */
+
+static int add_np_rule(struct comp *c, uint32_t pi, unsigned dir, unsigned ri,
+		       const struct k8s_np_rule *r)
+{
+	const struct k8s_netpol *np = &c->cl->netpols[pi];
+	struct crule cr = {.tier = TIER_NP, .dir = dir, .action = ACT_ALLOW, .policy = pi};
+	cr.name = rule_name(c, "networkpolicy %s/%s %s[%u]", np->ns, np->name,
+			    dir == POL_INGRESS ? "ingress" : "egress", ri);
+	cr.all_peers = !r->has_peers || r->n_peers == 0;
+	for (unsigned i = 0; i < r->n_peers; i++) {
+		const struct k8s_np_peer *p = &r->peers[i];
+		struct atom a = {0};
+		if (p->has_ip_block) {
+			a.kind = ATOM_CIDR;
+			a.cidr = p->cidr;
+			a.n_except = p->n_except;
+			a.except = p->except;
+		} else if (p->ns_sel.present && p->pod_sel.present) {
+			a.kind = ATOM_NS_PODS;
+			a.ns_sel = &p->ns_sel;
+			a.pod_sel = &p->pod_sel;
+		} else if (p->ns_sel.present) {
+			a.kind = ATOM_NAMESPACES;
+			a.ns_sel = &p->ns_sel;
+		} else {
+			a.kind = ATOM_PODS_IN_NS;
+			a.ns = np->ns;
+			a.pod_sel = &p->pod_sel;
+		}
+		uint32_t id = atom_add(c, &a);
+		if (id == UINT32_MAX || !VPUSH(cr.atoms, id))
+			return -ENOMEM;
+	}
+	cr.all_ports = !r->has_ports || r->n_ports == 0;
+	for (unsigned i = 0; i < r->n_ports; i++) {
+		const struct k8s_np_port *p = &r->ports[i];
+		struct cport cp = {.proto = p->proto, .lo = 0, .hi = 65535};
+		if (p->has_port && p->named) {
+			cp.named = true;
+			cp.name = p->name;
+			if (port_name_id(c, p->name) == UINT32_MAX)
+				return -ENOMEM;
+		} else if (p->has_port) {
+			cp.lo = p->port;
+			cp.hi = p->has_end ? p->end_port : p->port;
+		}
+		if (!VPUSH(cr.ports, cp))
+			return -ENOMEM;
+	}
+	return cr.name == UINT32_MAX || !VPUSH(c->rules, cr) ? -ENOMEM : 0;
+}
+
+static int add_anp_rule(struct comp *c, uint32_t ai, unsigned dir, unsigned ri,
+			const struct k8s_anp_rule *r)
+{
+	const struct k8s_anp *anp = &c->cl->anps[ai];
+	struct crule cr = {
+		.tier = anp->baseline ? TIER_BANP : TIER_ANP,
+		.dir = dir,
+		.action = r->action == K8S_ANP_ALLOW ? ACT_ALLOW :
+			  r->action == K8S_ANP_DENY ? ACT_DENY : ACT_PASS,
+		.policy = ai,
+	};
+	cr.name = rule_name(c, "%s %s %s[%u]",
+			    anp->baseline ? "baselineadminnetworkpolicy" : "adminnetworkpolicy",
+			    anp->name, dir == POL_INGRESS ? "ingress" : "egress", ri);
+	cr.all_peers = false;
+	for (unsigned i = 0; i < r->n_peers; i++) {
+		const struct k8s_anp_peer *p = &r->peers[i];
+		struct atom a = {0};
+		if (p->kind == K8S_ANP_NETWORKS) {
+			for (unsigned j = 0; j < p->n_networks; j++) {
+				a.kind = ATOM_CIDR;
+				a.cidr = p->networks[j];
+				uint32_t id = atom_add(c, &a);
+				if (id == UINT32_MAX || !VPUSH(cr.atoms, id))
+					return -ENOMEM;
+			}
+			continue;
+		}
+		a.kind = p->kind == K8S_ANP_PODS ? ATOM_NS_PODS : ATOM_NAMESPACES;
+		a.ns_sel = &p->ns_sel;
+		a.pod_sel = p->kind == K8S_ANP_PODS ? &p->pod_sel : NULL;
+		uint32_t id = atom_add(c, &a);
+		if (id == UINT32_MAX || !VPUSH(cr.atoms, id))
+			return -ENOMEM;
+	}
+	cr.all_ports = !r->has_ports || r->n_ports == 0;
+	for (unsigned i = 0; i < r->n_ports; i++) {
+		const struct k8s_anp_port *p = &r->ports[i];
+		struct cport cp = {.proto = p->proto, .lo = p->port, .hi = p->port};
+		if (p->kind == K8S_ANP_PORT_RANGE)
+			cp.hi = p->end;
+		if (p->kind == K8S_ANP_PORT_NAMED) {
+			cp = (struct cport){.proto = 0, .named = true, .name = p->name};
+			if (port_name_id(c, p->name) == UINT32_MAX)
+				return -ENOMEM;
+		}
+		if (!VPUSH(cr.ports, cp))
+			return -ENOMEM;
+	}
+	return cr.name == UINT32_MAX || !VPUSH(c->rules, cr) ? -ENOMEM : 0;
+}
+
+/* ANPs by priority then name; NetworkPolicies by namespace then name. */
+static const struct k8s_cluster *sort_cl;
+
+static int cmp_anp(const void *a, const void *b)
+{
+	const struct k8s_anp *x = &sort_cl->anps[*(const uint32_t *)a];
+	const struct k8s_anp *y = &sort_cl->anps[*(const uint32_t *)b];
+	if (x->baseline != y->baseline)
+		return x->baseline - y->baseline;
+	if (x->priority != y->priority)
+		return x->priority < y->priority ? -1 : 1;
+	return strcmp(x->name, y->name);
+}
+
+static int cmp_np(const void *a, const void *b)
+{
+	const struct k8s_netpol *x = &sort_cl->netpols[*(const uint32_t *)a];
+	const struct k8s_netpol *y = &sort_cl->netpols[*(const uint32_t *)b];
+	int r = strcmp(x->ns, y->ns);
+	return r ? r : strcmp(x->name, y->name);
+}
+
+static int catalogue(struct comp *c)
+{
+	const struct k8s_cluster *cl = c->cl;
+	int rc;
+
+	if (rule_name(c, "default-allow") != POL_RULE_DEFAULT_ALLOW ||
+	    rule_name(c, "isolated") != POL_RULE_ISOLATED ||
+	    rule_name(c, "unrestricted") != POL_RULE_UNRESTRICTED)
+		return -ENOMEM;
+	uint32_t *order = malloc(sizeof(uint32_t) * (cl->n_anps + cl->n_netpols + 1));
+	if (!order)
+		return -ENOMEM;
+	sort_cl = cl;
+	for (uint32_t i = 0; i < cl->n_anps; i++)
+		order[i] = i;
+	qsort(order, cl->n_anps, sizeof(*order), cmp_anp);
+	/* Rules in evaluation order: ANP (by priority), NetworkPolicy, BANP. */
+	for (int baseline = 0; baseline < 2; baseline++) {
+		if (baseline) {
+			uint32_t *np_order = order + cl->n_anps;
+			for (uint32_t i = 0; i < cl->n_netpols; i++)
+				np_order[i] = i;
+			qsort(np_order, cl->n_netpols, sizeof(*np_order), cmp_np);
+			for (uint32_t k = 0; k < cl->n_netpols; k++) {
+				const struct k8s_netpol *np = &cl->netpols[np_order[k]];
+				if (np->ingress)
+					for (unsigned i = 0; i < np->n_ingress; i++)
+						if ((rc = add_np_rule(c, np_order[k], POL_INGRESS, i,
+								      &np->ingress_rules[i])))
+							goto out;
+				if (np->egress)
+					for (unsigned i = 0; i < np->n_egress; i++)
+						if ((rc = add_np_rule(c, np_order[k], POL_EGRESS, i,
+								      &np->egress_rules[i])))
+							goto out;
+			}
+		}
+		for (uint32_t k = 0; k < cl->n_anps; k++) {
+			const struct k8s_anp *a = &cl->anps[order[k]];
+			if (a->baseline != baseline)
+				continue;
+			for (unsigned i = 0; i < a->n_ingress; i++)
+				if ((rc = add_anp_rule(c, order[k], POL_INGRESS, i,
+						       &a->ingress_rules[i])))
+					goto out;
+			for (unsigned i = 0; i < a->n_egress; i++)
+				if ((rc = add_anp_rule(c, order[k], POL_EGRESS, i,
+						       &a->egress_rules[i])))
+					goto out;
+		}
+	}
+	rc = 0;
+out:
+	free(order);
+	return rc;
+}
+
+/* ---- steps 2 and 3: classes ------------------------------------------------ */
+
+static bool anp_selects(const struct comp *c, const struct k8s_anp *a, uint32_t pi)
+{
+	const struct k8s_pod *p = &c->cl->pods[pi];
+	if (!k8s_selector_matches(&a->subject.ns_sel, c->pod_ns_labels[pi]))
+		return false;
+	return a->subject.kind != K8S_ANP_PODS ||
+	       k8s_selector_matches(&a->subject.pod_sel, &p->labels);
+}
+
+static bool np_selects(const struct comp *c, const struct k8s_netpol *np, uint32_t pi,
+		       unsigned dir)
+{
+	const struct k8s_pod *p = &c->cl->pods[pi];
+	if (dir == POL_INGRESS ? !np->ingress : !np->egress)
+		return false;
+	return !strcmp(np->ns, p->ns) && k8s_selector_matches(&np->pod_sel, &p->labels);
+}
+
+/*
+ * The subject signature of pod pi in direction dir: [dir, n, the ANP/BANP
+ * indices selecting it (rule order), 0xffffffff, NP indices selecting it,
+ * 0xffffffff, (ingress) named ports].
+ */
+static int subject_sig(const struct comp *c, uint32_t pi, unsigned dir, u32vec *sig)
+{
+	const struct k8s_cluster *cl = c->cl;
+	sig->n = 0;
+	if (!VPUSH(*sig, dir))
+		return -ENOMEM;
+	for (uint32_t i = 0; i < cl->n_anps; i++)
+		if (anp_selects(c, &cl->anps[i], pi) && !VPUSH(*sig, i))
+			return -ENOMEM;
+	if (!VPUSH(*sig, UINT32_MAX))
+		return -ENOMEM;
+	for (uint32_t i = 0; i < cl->n_netpols; i++)
+		if (np_selects(c, &cl->netpols[i], pi, dir) && !VPUSH(*sig, i))
+			return -ENOMEM;
+	if (!VPUSH(*sig, UINT32_MAX))
+		return -ENOMEM;
+	return 0;
+}
+
+/* Named ports of a pod that policies refer to, as (name, proto, port) triples. */
+static int pod_named_ports(struct comp *c, uint32_t pi, u32vec *out)
+{
+	const struct k8s_pod *p = &c->cl->pods[pi];
+	for (unsigned i = 0; i < p->n_ports; i++) {
+		if (!p->ports[i].name)
+			continue;
+		for (size_t n = 0; n < c->port_names.n; n++) {
+			if (strcmp(c->port_names.p[n], p->ports[i].name))
+				continue;
+			if (!VPUSH(*out, (uint32_t)n) || !VPUSH(*out, p->ports[i].proto) ||
+			    !VPUSH(*out, p->ports[i].port))
+				return -ENOMEM;
+		}
+	}
+	return 0;
+}
+
+/* ---- step 4: port maps ------------------------------------------------------ */
+
+struct eval_ctx {
+	const uint32_t *atoms; /* sorted atoms of the peer (projection) */
+	uint32_t n_atoms;
+	const uint32_t *dst_ports; /* named ports of the destination pod */
+	uint32_t n_dst_ports;
+};
+
+static bool has_atom(const struct eval_ctx *e, uint32_t a)
+{
+	uint32_t lo = 0, hi = e->n_atoms;
+	while (lo < hi) {
+		uint32_t mid = (lo + hi) / 2;
+		if (e->atoms[mid] == a)
+			return true;
+		if (e->atoms[mid] < a)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
+static bool peer_matches(const struct crule *r, const struct eval_ctx *e)
+{
+	if (r->all_peers)
+		return true;
+	for (size_t i = 0; i < r->atoms.n; i++)
+		if (has_atom(e, r->atoms.p[i]))
+			return true;
+	return false;
+}
+
+/* Does rule r match (proto, port)? Named ports resolve against the destination. */
+static bool port_matches(const struct comp *c, const struct crule *r,
+			 const struct eval_ctx *e, uint8_t proto, uint16_t port)
+{
+	if (r->all_ports)
+		return true;
+	if (proto == POL_PROTO_OTHER)
+		return false;
+	for (size_t i = 0; i < r->ports.n; i++) {
+		const struct cport *p = &r->ports.p[i];
+		if (!p->named) {
+			if (p->proto == proto && port >= p->lo && port <= p->hi)
+				return true;
+			continue;
+		}
+		for (uint32_t k = 0; k < e->n_dst_ports; k += 3) {
+			if (strcmp(c->port_names.p[e->dst_ports[k]], p->name))
+				continue;
+			if ((p->proto == 0 || p->proto == e->dst_ports[k + 1]) &&
+			    e->dst_ports[k + 1] == proto && e->dst_ports[k + 2] == port)
+				return true;
+		}
+	}
+	return false;
+}
+
+/* Boundaries (start points) of rule r's port set for proto, into b. */
+static int rule_bounds(const struct comp *c, const struct crule *r, const struct eval_ctx *e,
+		       uint8_t proto, u32vec *b)
+{
+	if (r->all_ports)
+		return 0;
+	for (size_t i = 0; i < r->ports.n; i++) {
+		const struct cport *p = &r->ports.p[i];
+		if (!p->named) {
+			if (p->proto == proto && (!VPUSH(*b, p->lo) || !VPUSH(*b, (uint32_t)p->hi + 1)))
+				return -ENOMEM;
+			continue;
+		}
+		for (uint32_t k = 0; k < e->n_dst_ports; k += 3)
+			if (!strcmp(c->port_names.p[e->dst_ports[k]], p->name) &&
+			    e->dst_ports[k + 1] == proto &&
+			    (!VPUSH(*b, e->dst_ports[k + 2]) || !VPUSH(*b, e->dst_ports[k + 2] + 1)))
+				return -ENOMEM;
+	}
+	return 0;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Evaluate the tiers for one (proto, port). rules: the subject's, in order. */
+static void decide(const struct comp *c, const uint32_t *rules, uint32_t n_rules,
+		   bool np_isolated, const struct eval_ctx *e, uint8_t proto, uint16_t port,
+		   uint8_t *verdict, uint32_t *rule)
+{
+	uint32_t i = 0;
+	/* Tier 1: AdminNetworkPolicy; first match decides, Pass skips on. */
+	for (; i < n_rules && c->rules.p[rules[i]].tier == TIER_ANP; i++) {
+		const struct crule *r = &c->rules.p[rules[i]];
+		if (!peer_matches(r, e) || !port_matches(c, r, e, proto, port))
+			continue;
+		if (r->action == ACT_PASS)
+			break;
+		*verdict = r->action == ACT_ALLOW ? POL_ALLOW : POL_DENY;
+		*rule = r->name;
+		return;
+	}
+	while (i < n_rules && c->rules.p[rules[i]].tier == TIER_ANP)
+		i++;
+	/* Tier 2: NetworkPolicy; selected means isolated for this direction. */
+	if (np_isolated) {
+		for (; i < n_rules && c->rules.p[rules[i]].tier == TIER_NP; i++) {
+			const struct crule *r = &c->rules.p[rules[i]];
+			if (peer_matches(r, e) && port_matches(c, r, e, proto, port)) {
+				*verdict = POL_ALLOW;
+				*rule = r->name;
+				return;
+			}
+		}
+		*verdict = POL_DENY;
+		*rule = POL_RULE_ISOLATED;
+		return;
+	}
+	while (i < n_rules && c->rules.p[rules[i]].tier == TIER_NP)
+		i++;
+	/* Tier 3: BaselineAdminNetworkPolicy, then the default. */
+	for (; i < n_rules; i++) {
+		const struct crule *r = &c->rules.p[rules[i]];
+		if (peer_matches(r, e) && port_matches(c, r, e, proto, port)) {
+			*verdict = r->action == ACT_ALLOW ? POL_ALLOW : POL_DENY;
+			*rule = r->name;
+			return;
+		}
+	}
+	*verdict = POL_ALLOW;
+	*rule = POL_RULE_DEFAULT_ALLOW;
+}
+
+/* Build the port map for a subject's rules and a peer; returns its map id. */
+static uint32_t build_map(struct comp *c, const uint32_t *rules, uint32_t n_rules,
+			  bool np_isolated, const struct eval_ctx *e)
+{
+	static const uint8_t protos[] = {POL_PROTO_OTHER, 6, 17, 132};
+	u32vec b = {0};
+	u32vec content = {0};
+	uint32_t id = UINT32_MAX;
+
+	for (unsigned pi = 0; pi < 4; pi++) {
+		uint8_t proto = protos[pi];
+		b.n = 0;
+		if (!VPUSH(b, 0))
+			goto out;
+		if (proto != POL_PROTO_OTHER)
+			for (uint32_t i = 0; i < n_rules; i++) {
+				const struct crule *r = &c->rules.p[rules[i]];
+				if (peer_matches(r, e) && rule_bounds(c, r, e, proto, &b))
+					goto out;
+			}
+		qsort(b.p, b.n, sizeof(uint32_t), cmp_u32);
+		uint8_t last_v = 0;
+		uint32_t last_r = UINT32_MAX;
+		for (size_t k = 0; k < b.n; k++) {
+			if (b.p[k] > 65535 || (k && b.p[k] == b.p[k - 1]))
+				continue;
+			uint8_t v;
+			uint32_t r;
+			decide(c, rules, n_rules, np_isolated, e, proto, (uint16_t)b.p[k], &v, &r);
+			if (v == last_v && r == last_r)
+				continue; /* extends the previous range */
+			/* content: proto, lo, verdict, rule per range */
+			if (!VPUSH(content, proto) || !VPUSH(content, b.p[k]) ||
+			    !VPUSH(content, v) || !VPUSH(content, r))
+				goto out;
+			last_v = v;
+			last_r = r;
+		}
+	}
+	size_t before = c->mapcontent.n;
+	id = intern(&c->mapcontent, content.p, (uint32_t)content.n);
+	if (id == UINT32_MAX || c->mapcontent.n == before)
+		goto out; /* an identical map exists */
+	/* New map: materialise its ranges. */
+	if (!VPUSH(c->map_first, (uint32_t)c->ranges.n)) {
+		id = UINT32_MAX;
+		goto out;
+	}
+	for (size_t k = 0; k < content.n; k += 4) {
+		struct pol_range r = {
+			.proto = (uint8_t)content.p[k],
+			.lo = (uint16_t)content.p[k + 1],
+			.verdict = (uint8_t)content.p[k + 2],
+			.rule = content.p[k + 3],
+		};
+		bool last = k + 4 >= content.n || content.p[k + 4] != content.p[k];
+		r.hi = last ? 65535 : (uint16_t)(content.p[k + 5] - 1);
+		if (!VPUSH(c->ranges, r)) {
+			id = UINT32_MAX;
+			goto out;
+		}
+	}
+out:
+	free(b.p);
+	free(content.p);
+	return id;
+}
+
+/* ---- hash tables ------------------------------------------------------------- */
+
+static inline uint64_t pol_mix(uint64_t k)
+{
+	k ^= k >> 30;
+	k *= 0xbf58476d1ce4e5b9ull;
+	k ^= k >> 27;
+	k *= 0x94d049bb133111ebull;
+	return k ^ (k >> 31);
+}
+
+static int hash_build(struct pol_hash *h, const uint64_t *keys, const uint32_t *vals,
+		      size_t n)
+{
+	uint32_t slots = 16;
+	while (slots < n * 2)
+		slots *= 2;
+	h->mask = slots - 1;
+	h->n = (uint32_t)n;
+	h->keys = malloc(sizeof(uint64_t) * slots);
+	h->vals = malloc(sizeof(uint32_t) * slots);
+	if (!h->keys || !h->vals)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < slots; i++)
+		h->keys[i] = POL_HASH_EMPTY;
+	for (size_t k = 0; k < n; k++) {
+		uint32_t i = (uint32_t)pol_mix(keys[k]) & h->mask;
+		while (h->keys[i] != POL_HASH_EMPTY && h->keys[i] != keys[k])
+			i = (i + 1) & h->mask;
+		h->keys[i] = keys[k];
+		h->vals[i] = vals[k];
+	}
+	return 0;
+}
+
+/* ---- the whole compile ----------------------------------------------------------- */
+
+static void comp_free(struct comp *c)
+{
+	for (size_t i = 0; i < c->atoms.n; i++)
+		free(c->atoms.p[i].key);
+	free(c->atoms.p);
+	for (size_t i = 0; i < c->rules.n; i++) {
+		free(c->rules.p[i].atoms.p);
+		free(c->rules.p[i].ports.p);
+	}
+	free(c->rules.p);
+	free(c->port_names.p);
+	free(c->pod_ns_labels);
+	intern_free(&c->peers);
+	intern_free(&c->subjects);
+	intern_free(&c->projections);
+	intern_free(&c->mapcontent);
+	free(c->subject_pod.p);
+	free(c->subject_dir.p);
+	free(c->peer_pod.p);
+	free(c->peer_addr.p);
+	for (size_t i = 0; i < c->rule_names.n; i++)
+		free(c->rule_names.p[i]);
+	free(c->rule_names.p);
+	free(c->ranges.p);
+	free(c->map_first.p);
+}
+
+/* Peer signature: [is_pod, atoms..., UINT32_MAX, named ports triples...]. */
+static int peer_sig_pod(struct comp *c, uint32_t pi, u32vec *sig)
+{
+	sig->n = 0;
+	if (!VPUSH(*sig, 1))
+		return -ENOMEM;
+	for (size_t a = 0; a < c->atoms.n; a++)
+		if (atom_has_pod(c, &c->atoms.p[a], pi) && !VPUSH(*sig, (uint32_t)a))
+			return -ENOMEM;
+	if (!VPUSH(*sig, UINT32_MAX))
+		return -ENOMEM;
+	return pod_named_ports(c, pi, sig);
+}
+
+static int peer_sig_addr(struct comp *c, uint32_t ip_host, u32vec *sig)
+{
+	sig->n = 0;
+	if (!VPUSH(*sig, 0))
+		return -ENOMEM;
+	for (size_t a = 0; a < c->atoms.n; a++)
+		if (atom_has_ip(&c->atoms.p[a], ip_host) && !VPUSH(*sig, (uint32_t)a))
+			return -ENOMEM;
+	return VPUSH(*sig, UINT32_MAX) ? 0 : -ENOMEM;
+}
+
+/* Split a peer signature into its atoms and named ports. */
+static void peer_parts(const struct comp *c, uint32_t peer, const uint32_t **atoms,
+		       uint32_t *n_atoms, const uint32_t **ports, uint32_t *n_ports)
+{
+	uint32_t len;
+	const uint32_t *s = intern_get(&c->peers, peer, &len);
+	uint32_t i = 1;
+	while (s[i] != UINT32_MAX)
+		i++;
+	*atoms = s + 1;
+	*n_atoms = i - 1;
+	*ports = s + i + 1;
+	*n_ports = len - i - 1;
+}
+
+struct pol_tables *pol_compile(const struct k8s_cluster *cl, uint64_t generation)
+{
+	struct comp c;
+	struct pol_tables *t = NULL;
+	u32vec sig = {0};
+	u32vec srules = {0};
+	u32vec proj = {0};
+	VEC(uint64_t) mkeys = {0};
+	u32vec mvals = {0};
+	u32vec bounds = {0};
+	uint64_t *ipkeys = NULL;
+	uint32_t *ipvals = NULL;
+	uint32_t *proj_map = NULL;
+	int rc = -ENOMEM;
+
+	memset(&c, 0, sizeof(c));
+	c.cl = cl;
+	if (!intern_init(&c.peers) || !intern_init(&c.subjects) ||
+	    !intern_init(&c.projections) || !intern_init(&c.mapcontent))
+		goto fail;
+	c.pod_ns_labels = calloc(cl->n_pods + 1, sizeof(*c.pod_ns_labels));
+	t = calloc(1, sizeof(*t));
+	if (!c.pod_ns_labels || !t)
+		goto fail;
+	t->generation = generation;
+	for (uint32_t i = 0; i < cl->n_pods; i++) {
+		const struct k8s_namespace *ns = k8s_find_namespace(cl, cl->pods[i].ns);
+		c.pod_ns_labels[i] = ns ? &ns->labels : &empty_labels;
+	}
+	if ((rc = catalogue(&c)))
+		goto fail;
+	rc = -ENOMEM;
+
+	/* Pods: peer class and subject classes. */
+	t->pods = calloc(cl->n_pods + 1, sizeof(*t->pods));
+	if (!t->pods)
+		goto fail;
+	t->n_pods = cl->n_pods;
+	for (uint32_t i = 0; i < cl->n_pods; i++) {
+		if (peer_sig_pod(&c, i, &sig))
+			goto fail;
+		size_t before = c.peers.n;
+		t->pods[i].peer = intern(&c.peers, sig.p, (uint32_t)sig.n);
+		if (t->pods[i].peer == UINT32_MAX)
+			goto fail;
+		if (c.peers.n != before && (!VPUSH(c.peer_pod, i) || !VPUSH(c.peer_addr, 0)))
+			goto fail;
+		for (unsigned dir = 0; dir < 2; dir++) {
+			if (subject_sig(&c, i, dir, &sig))
+				goto fail;
+			if (dir == POL_INGRESS && pod_named_ports(&c, i, &sig))
+				goto fail;
+			before = c.subjects.n;
+			t->pods[i].subject[dir] = intern(&c.subjects, sig.p, (uint32_t)sig.n);
+			if (t->pods[i].subject[dir] == UINT32_MAX)
+				goto fail;
+			if (c.subjects.n != before &&
+			    (!VPUSH(c.subject_pod, i) || !VPUSH(c.subject_dir, (uint8_t)dir)))
+				goto fail;
+		}
+	}
+	/* Non-pod address ranges, split at every CIDR atom boundary. */
+	if (!VPUSH(bounds, 0))
+		goto fail;
+	for (size_t a = 0; a < c.atoms.n; a++) {
+		const struct atom *at = &c.atoms.p[a];
+		if (at->kind != ATOM_CIDR)
+			continue;
+		for (unsigned k = 0; k <= at->n_except; k++) {
+			const struct k8s_cidr *cd = k ? &at->except[k - 1] : &at->cidr;
+			uint32_t lo = ntohl(cd->addr);
+			uint64_t end = (uint64_t)lo + (cd->len ? 1ull << (32 - cd->len) : 1ull << 32);
+			if (!VPUSH(bounds, lo) || (end < (1ull << 32) && !VPUSH(bounds, (uint32_t)end)))
+				goto fail;
+		}
+	}
+	qsort(bounds.p, bounds.n, sizeof(uint32_t), cmp_u32);
+	t->cidr_lo = malloc(sizeof(uint32_t) * bounds.n);
+	t->cidr_peer = malloc(sizeof(uint32_t) * bounds.n);
+	if (!t->cidr_lo || !t->cidr_peer)
+		goto fail;
+	for (size_t k = 0; k < bounds.n; k++) {
+		if (k && bounds.p[k] == bounds.p[k - 1])
+			continue;
+		if (peer_sig_addr(&c, bounds.p[k], &sig))
+			goto fail;
+		size_t before = c.peers.n;
+		uint32_t pc = intern(&c.peers, sig.p, (uint32_t)sig.n);
+		if (pc == UINT32_MAX)
+			goto fail;
+		if (c.peers.n != before &&
+		    (!VPUSH(c.peer_pod, POL_NONE) || !VPUSH(c.peer_addr, bounds.p[k])))
+			goto fail;
+		if (t->n_cidr && t->cidr_peer[t->n_cidr - 1] == pc)
+			continue;
+		t->cidr_lo[t->n_cidr] = bounds.p[k];
+		t->cidr_peer[t->n_cidr++] = pc;
+	}
+
+	/* Port maps per subject class. */
+	t->n_subjects = c.subjects.n;
+	t->default_map = malloc(sizeof(uint32_t) * 2 * (c.subjects.n + 1));
+	proj_map = malloc(sizeof(uint32_t) * (c.peers.n + 1));
+	if (!t->default_map || !proj_map)
+		goto fail;
+	for (uint32_t s = 0; s < c.subjects.n; s++) {
+		uint32_t pi = c.subject_pod.p[s];
+		unsigned dir = c.subject_dir.p[s];
+		/* The subject's rules in evaluation order, and its atoms. */
+		srules.n = 0;
+		bool isolated = false, egress_named = false;
+		for (size_t r = 0; r < c.rules.n; r++) {
+			const struct crule *cr = &c.rules.p[r];
+			if (cr->dir != dir)
+				continue;
+			bool sel = cr->tier == TIER_NP ?
+					   np_selects(&c, &cl->netpols[cr->policy], pi, dir) :
+					   anp_selects(&c, &cl->anps[cr->policy], pi);
+			if (!sel)
+				continue;
+			if (!VPUSH(srules, (uint32_t)r))
+				goto fail;
+			for (size_t k = 0; k < cr->ports.n; k++)
+				egress_named |= dir == POL_EGRESS && cr->ports.p[k].named;
+		}
+		for (uint32_t i = 0; i < cl->n_netpols; i++)
+			isolated |= np_selects(&c, &cl->netpols[i], pi, dir);
+		/* Ingress named ports resolve against the subject itself. */
+		u32vec own = {0};
+		if (dir == POL_INGRESS && pod_named_ports(&c, pi, &own)) {
+			free(own.p);
+			goto fail;
+		}
+		struct eval_ctx e = {0};
+		if (dir == POL_INGRESS) {
+			e.dst_ports = own.p;
+			e.n_dst_ports = (uint32_t)own.n;
+		}
+		uint32_t dm = build_map(&c, srules.p, (uint32_t)srules.n, isolated, &e);
+		t->default_map[s * 2 + dir] = dm;
+		t->default_map[s * 2 + (1 - dir)] = dm; /* never looked up */
+		if (dm == UINT32_MAX) {
+			free(own.p);
+			goto fail;
+		}
+		/* Peers this subject's rules tell apart, by their projection. */
+		struct interner seen;
+		if (!intern_init(&seen)) {
+			free(own.p);
+			goto fail;
+		}
+		for (uint32_t p = 0; p < c.peers.n; p++) {
+			const uint32_t *atoms, *ports;
+			uint32_t na, np;
+			peer_parts(&c, p, &atoms, &na, &ports, &np);
+			proj.n = 0;
+			for (uint32_t k = 0; k < na; k++) {
+				bool used = false;
+				for (size_t r = 0; r < srules.n && !used; r++) {
+					const struct crule *cr = &c.rules.p[srules.p[r]];
+					for (size_t x = 0; x < cr->atoms.n && !used; x++)
+						used = cr->atoms.p[x] == atoms[k];
+				}
+				if (used && !VPUSH(proj, atoms[k]))
+					goto fail_seen;
+			}
+			size_t n_atoms_used = proj.n;
+			if (egress_named) {
+				if (!VPUSH(proj, UINT32_MAX))
+					goto fail_seen;
+				for (uint32_t k = 0; k < np; k++)
+					if (!VPUSH(proj, ports[k]))
+						goto fail_seen;
+			}
+			if (n_atoms_used == 0 && (!egress_named || np == 0))
+				continue; /* the default map */
+			size_t before = seen.n;
+			uint32_t pid = intern(&seen, proj.p, (uint32_t)proj.n);
+			if (pid == UINT32_MAX)
+				goto fail_seen;
+			if (seen.n != before) {
+				struct eval_ctx pe = e;
+				pe.atoms = proj.p;
+				pe.n_atoms = (uint32_t)n_atoms_used;
+				if (dir == POL_EGRESS) {
+					pe.dst_ports = ports;
+					pe.n_dst_ports = np;
+				}
+				proj_map[pid] = build_map(&c, srules.p, (uint32_t)srules.n,
+							  isolated, &pe);
+				if (proj_map[pid] == UINT32_MAX)
+					goto fail_seen;
+			}
+			if (proj_map[pid] == dm)
+				continue;
+			if (!VPUSH(mkeys, (uint64_t)s << 33 | (uint64_t)dir << 32 | p) ||
+			    !VPUSH(mvals, proj_map[pid]))
+				goto fail_seen;
+		}
+		intern_free(&seen);
+		free(own.p);
+		continue;
+fail_seen:
+		intern_free(&seen);
+		free(own.p);
+		goto fail;
+	}
+	if (hash_build(&t->maps, mkeys.p, mvals.p, mkeys.n))
+		goto fail;
+
+	/* Pod IPs. */
+	size_t n_ips = 0;
+	for (uint32_t i = 0; i < cl->n_pods; i++)
+		n_ips += cl->pods[i].n_ips;
+	ipkeys = malloc(sizeof(uint64_t) * (n_ips + 1));
+	ipvals = malloc(sizeof(uint32_t) * (n_ips + 1));
+	if (!ipkeys || !ipvals)
+		goto fail;
+	n_ips = 0;
+	for (uint32_t i = 0; i < cl->n_pods; i++)
+		for (unsigned k = 0; k < cl->pods[i].n_ips; k++) {
+			ipkeys[n_ips] = cl->pods[i].ips[k];
+			ipvals[n_ips++] = i;
+		}
+	if (hash_build(&t->ip, ipkeys, ipvals, n_ips))
+		goto fail;
+
+	/* Hand over maps, ranges and rule names. */
+	if (!VPUSH(c.map_first, (uint32_t)c.ranges.n))
+		goto fail;
+	t->n_maps = (uint32_t)c.map_first.n - 1;
+	t->map_first = c.map_first.p;
+	c.map_first.p = NULL;
+	t->n_ranges = (uint32_t)c.ranges.n;
+	t->ranges = c.ranges.p;
+	c.ranges.p = NULL;
+	t->n_rules = (uint32_t)c.rule_names.n;
+	t->rules = c.rule_names.p;
+	c.rule_names.p = NULL;
+	c.rule_names.n = 0;
+	rc = 0;
+fail:
+	free(sig.p);
+	free(srules.p);
+	free(proj.p);
+	free(mkeys.p);
+	free(mvals.p);
+	free(bounds.p);
+	free(ipkeys);
+	free(ipvals);
+	free(proj_map);
+	comp_free(&c);
+	if (rc) {
+		pol_tables_free(t);
+		errno = -rc;
+		return NULL;
+	}
+	return t;
+}

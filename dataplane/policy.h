@@ -1,0 +1,141 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Compiled network policy: the tables a worker (and `nsdpctl policy reach`)
+ * consults to decide a new connection, and the decision function.
+ *
+ * The compiler (agent/polcomp.c) reduces NetworkPolicy, AdminNetworkPolicy
+ * and BaselineAdminNetworkPolicy to classes:
+ *  - a *peer class* groups addresses that every policy peer treats alike:
+ *    pods matching the same set of peer selectors and CIDRs (and carrying
+ *    the same named ports that policies refer to), and non-pod address
+ *    ranges inside the same set of ipBlocks / networks;
+ *  - a *subject class* groups pods, per direction, selected by the same
+ *    policies (and, for ingress, with the same referenced named ports).
+ * For each (subject class, direction, peer class) the compiler resolves the
+ * tiers (ANP by priority, NetworkPolicy, BANP) into a *port map*: sorted,
+ * disjoint (protocol, port range) -> verdict + deciding rule, covering every
+ * protocol and port. Peer classes that no rule of a subject class
+ * distinguishes share that subject class's default map.
+ *
+ * Per packet: hash lookups IP -> class for source and destination, one hash
+ * lookup (subject, direction, peer) -> map, a binary search in the map. The
+ * cost does not grow with the number of policies, pods or namespaces.
+ *
+ * This file has no DPDK dependency: nsdpctl runs the same lookups offline.
+ *
+ * Thread safety: a pol_tables is immutable once built; the dataplane will
+ * publish it by pointer swap under RCU like the other tables.
+ */
+#ifndef NSDP_DP_POLICY_H
+#define NSDP_DP_POLICY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define POL_INGRESS 0
+#define POL_EGRESS 1
+
+#define POL_ALLOW 1
+#define POL_DENY 2
+
+/* Protocols a port map distinguishes; everything else is POL_PROTO_OTHER. */
+#define POL_PROTO_OTHER 0
+
+/* Well-known rule ids (indices into pol_tables.rules). */
+#define POL_RULE_DEFAULT_ALLOW 0
+#define POL_RULE_ISOLATED 1
+#define POL_RULE_UNRESTRICTED 2 /* no pod on either side */
+
+#define POL_NONE UINT32_MAX
+
+struct pol_range {
+	uint8_t proto; /* 6, 17, 132 or POL_PROTO_OTHER */
+	uint8_t verdict;
+	uint16_t lo; /* inclusive */
+	uint16_t hi;
+	uint16_t pad;
+	uint32_t rule;
+};
+
+/* Open addressing, u64 key -> u32 value, read-only after build. */
+struct pol_hash {
+	uint32_t mask; /* slots - 1 (power of two) */
+	uint32_t n;
+	uint64_t *keys; /* POL_HASH_EMPTY for free slots */
+	uint32_t *vals;
+};
+#define POL_HASH_EMPTY UINT64_MAX
+
+/* A pod as the policy tables know it. */
+struct pol_pod {
+	uint32_t peer;       /* peer class */
+	uint32_t subject[2]; /* subject class per direction */
+};
+
+struct pol_tables {
+	uint64_t generation;
+
+	/* Pod IP -> index into pods. */
+	struct pol_hash ip;
+	uint32_t n_pods;
+	struct pol_pod *pods;
+
+	/* Non-pod addresses: disjoint ranges starting at cidr_lo[i] (sorted,
+	 * cidr_lo[0] == 0) with peer class cidr_peer[i]. */
+	uint32_t n_cidr;
+	uint32_t *cidr_lo; /* host order */
+	uint32_t *cidr_peer;
+
+	/* (subject class, direction, peer class) -> map index. */
+	struct pol_hash maps;
+	/* Per subject class and direction: the map for peers no rule of it
+	 * distinguishes. Index subject * 2 + direction. */
+	uint32_t n_subjects;
+	uint32_t *default_map;
+
+	uint32_t n_maps;
+	uint32_t *map_first; /* ranges[map_first[m] .. map_first[m+1]) */
+	uint32_t n_ranges;
+	struct pol_range *ranges;
+
+	/* Deciding rules, for counters and for humans: "networkpolicy x/a
+	 * ingress[0]", "isolated", "default-allow", ... */
+	uint32_t n_rules;
+	char **rules;
+};
+
+struct pol_result {
+	uint8_t verdict; /* POL_ALLOW / POL_DENY */
+	uint8_t decided_by; /* POL_INGRESS / POL_EGRESS side that decided */
+	uint32_t rule;
+};
+
+/* u64 key -> value or POL_NONE. */
+uint32_t pol_hash_get(const struct pol_hash *h, uint64_t key);
+
+/* Peer class of an address (network order). */
+uint32_t pol_peer_class(const struct pol_tables *t, uint32_t ip);
+
+/* Index into t->pods of the pod with this IP, or POL_NONE. */
+static inline uint32_t pol_pod_index(const struct pol_tables *t, uint32_t ip)
+{
+	return pol_hash_get(&t->ip, ip);
+}
+
+/* Verdict of one side: subject class, direction, peer class, protocol, port. */
+const struct pol_range *pol_side(const struct pol_tables *t, uint32_t subject,
+				 unsigned dir, uint32_t peer, uint8_t proto,
+				 uint16_t port);
+
+/*
+ * Decide a new connection src -> dst (network order addresses, destination
+ * port in host order). The egress side applies when src is a pod, the
+ * ingress side when dst is a pod; both must allow. Reported rule: the
+ * denying side's, else the ingress side's (egress's when dst is no pod).
+ */
+void pol_decide(const struct pol_tables *t, uint32_t src, uint32_t dst, uint8_t proto,
+		uint16_t dport, struct pol_result *res);
+
+void pol_tables_free(struct pol_tables *t);
+
+#endif
