@@ -65,13 +65,17 @@ struct yn {
 	unsigned n;       /* seq: items; map: pairs */
 	unsigned cap;     /* allocated entries of kids */
 	struct yn **kids; /* seq: items; map: key0, value0, key1, value1, ... */
-	const struct yn *dup; /* map: second occurrence of a repeated key */
-	unsigned dup_first;   /* line of its first occurrence */
 	char *anchor;     /* collection: anchor, registered when it closes */
+	uint64_t weight;  /* nodes in the subtree, aliases expanded */
 	struct yn *all;   /* arena chain of the document */
 };
 
 #define YN_MAX_DEPTH 256
+/*
+ * Aliases may expand a document beyond the nodes it holds (the "billion
+ * laughs"); conversion walks expanded trees, so the expansion is bounded.
+ */
+#define YN_MAX_ALIAS_EXPANSION 1000000
 
 struct anchor {
 	char *name;
@@ -86,6 +90,7 @@ struct builder {
 	unsigned depth;
 	struct anchor *anchors;
 	unsigned n_anchors, cap_anchors;
+	uint64_t real; /* nodes allocated */
 };
 
 static void builder_reset(struct builder *b)
@@ -112,6 +117,8 @@ static struct yn *yn_new(struct builder *b, enum yn_type type, const yaml_mark_t
 		return NULL;
 	n->type = type;
 	n->line = (unsigned)mark->line + 1;
+	n->weight = 1;
+	b->real++;
 	n->all = b->arena;
 	b->arena = n;
 	return n;
@@ -159,6 +166,16 @@ struct build_state {
 	bool pending[YN_MAX_DEPTH];
 };
 
+/* Adds a closed subtree's weight to its parent; false when over the bound. */
+static bool add_weight(struct builder *b, const struct yn *node)
+{
+	if (!b->depth)
+		return true;
+	struct yn *p = b->stack[b->depth - 1];
+	p->weight += node->weight;
+	return p->weight <= b->real + YN_MAX_ALIAS_EXPANSION;
+}
+
 static int attach(struct build_state *st, struct yn *node)
 {
 	struct builder *b = &st->b;
@@ -182,17 +199,6 @@ static int attach(struct build_state *st, struct yn *node)
 		p->n++;
 	} else if (!*pend) {
 		*pend = true;
-		if (node->type == YN_SCALAR && !p->dup) {
-			for (unsigned i = 0; i < p->n; i++) {
-				const struct yn *k = p->kids[2 * i];
-				if (k->type == YN_SCALAR && k->len == node->len &&
-				    !memcmp(k->s, node->s, node->len)) {
-					p->dup = node;
-					p->dup_first = k->line;
-					break;
-				}
-			}
-		}
 	} else {
 		*pend = false;
 		p->n++;
@@ -473,13 +479,26 @@ static bool has_key(const struct yn *map, const char *key)
 	return false;
 }
 
+/*
+ * A map nsdp reads: repeated keys are refused (go-yaml, behind kubectl,
+ * refuses them too). Checked here rather than while parsing so that big maps
+ * of objects nsdp skips cost nothing.
+ */
 static int want_map(struct cv *c, const struct yn *n)
 {
 	if (n->type != YN_MAP)
 		return fail(c, n, "expected a map, got %s", describe(c, n));
-	if (n->dup)
-		return fail(c, n->dup, "duplicate key %s (first at line %u)", quote(c, n->dup->s),
-			    n->dup_first);
+	for (unsigned i = 1; i < n->n; i++) {
+		const struct yn *k = n->kids[2 * i];
+		if (k->type != YN_SCALAR)
+			continue;
+		for (unsigned j = 0; j < i; j++) {
+			const struct yn *f = n->kids[2 * j];
+			if (f->type == YN_SCALAR && f->len == k->len && !memcmp(f->s, k->s, k->len))
+				return fail(c, k, "duplicate key %s (first at line %u)", quote(c, k->s),
+					    f->line);
+		}
+	}
 	return 0;
 }
 
@@ -529,11 +548,12 @@ static int required(struct cv *c, const struct yn *map, const char *key, const s
 	return fail(c, map, "required field missing");
 }
 
+/* Decimal only; a leading zero is refused (YAML 1.1 would read 010 as octal). */
 static bool int_syntax(const char *s)
 {
 	if (*s == '+' || *s == '-')
 		s++;
-	if (!*s)
+	if (!*s || (s[0] == '0' && s[1]))
 		return false;
 	for (; *s; s++)
 		if (*s < '0' || *s > '9')
@@ -551,11 +571,6 @@ static int want_int(struct cv *c, const struct yn *n, long lo, long hi, long *ou
 		return fail(c, n, "%s is out of range (allowed: %ld-%ld)", n->s, lo, hi);
 	*out = v;
 	return 0;
-}
-
-static char *sdup(const char *s)
-{
-	return strdup(s);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -756,7 +771,7 @@ static int want_port_name(struct cv *c, const struct yn *n, char **out)
 		return rc;
 	if (!is_port_name(n->s))
 		return fail(c, n, "invalid port name %s (" PORT_NAME_RULE ")", quote(c, n->s));
-	*out = sdup(n->s);
+	*out = strdup(n->s);
 	return *out ? 0 : -ENOMEM;
 }
 
@@ -915,7 +930,7 @@ static int conv_labels(struct cv *c, const struct yn *n, struct k8s_labels *out)
 		}
 		path_pop(c, m);
 		struct k8s_label *l = &out->kv[out->n++];
-		if (!(l->key = sdup(k->s)) || !(l->value = sdup(val)))
+		if (!(l->key = strdup(k->s)) || !(l->value = strdup(val)))
 			return -ENOMEM;
 	}
 	return 0;
@@ -937,7 +952,7 @@ static int conv_sel_req(struct cv *c, const struct yn *n, struct k8s_sel_req *r)
 	const char *why = check_label_key(v->s);
 	if (why)
 		return fail(c, v, "invalid label key %s: %s", quote(c, v->s), why);
-	if (!(r->key = sdup(v->s)))
+	if (!(r->key = strdup(v->s)))
 		return -ENOMEM;
 	path_pop(c, m);
 
@@ -980,7 +995,7 @@ static int conv_sel_req(struct cv *c, const struct yn *n, struct k8s_sel_req *r)
 				return rc;
 			if ((why = check_label_value(e->s)))
 				return fail(c, e, "invalid value %s: %s", quote(c, e->s), why);
-			if (!(r->values[r->n_values++] = sdup(e->s)))
+			if (!(r->values[r->n_values++] = strdup(e->s)))
 				return -ENOMEM;
 			path_pop(c, mi);
 		}
@@ -1072,7 +1087,7 @@ static int conv_meta(struct cv *c, const struct yn *obj, bool namespaced, enum n
 	if (rule == NAME_DNS_SUBDOMAIN && !is_dns_subdomain(v->s, v->len))
 		return fail(c, v, "%s is not a valid DNS subdomain (allowed: at most 253 lowercase letters, digits, '-' and '.', each dot-separated part starting and ending with a letter or digit)",
 			    quote(c, v->s));
-	if (!(*name = sdup(v->s)))
+	if (!(*name = strdup(v->s)))
 		return -ENOMEM;
 	path_pop(c, mn);
 
@@ -1089,7 +1104,7 @@ static int conv_meta(struct cv *c, const struct yn *obj, bool namespaced, enum n
 			nsname = v->s;
 			path_pop(c, mn);
 		}
-		if (!(*ns = sdup(nsname)))
+		if (!(*ns = strdup(nsname)))
 			return -ENOMEM;
 	}
 
@@ -1205,7 +1220,7 @@ static int conv_pod(struct cv *c, const struct yn *obj, struct k8s_pod *p)
 			if (!is_dns_subdomain(v->s, v->len))
 				return fail(c, v, "%s is not a valid node name (allowed: a DNS subdomain)",
 					    quote(c, v->s));
-			if (!(p->node = sdup(v->s)))
+			if (!(p->node = strdup(v->s)))
 				return -ENOMEM;
 			path_pop(c, mf);
 		}
@@ -1707,7 +1722,7 @@ static int conv_anp_rule(struct cv *c, const struct yn *n, bool baseline, bool i
 			return rc;
 		if (v->len > 100)
 			return fail(c, v, "is %zu characters long (allowed: at most 100)", v->len);
-		if (!(r->name = sdup(v->s)))
+		if (!(r->name = strdup(v->s)))
 			return -ENOMEM;
 		path_pop(c, m);
 	}
@@ -2088,6 +2103,8 @@ static int load_text(struct loader *ld, const char *file, const char *text, size
 				err = "unknown alias";
 			else if (attach(st, node))
 				err = "out of memory";
+			else if (!add_weight(b, node))
+				err = "aliases expand to too many nodes";
 			break;
 		case YAML_SCALAR_EVENT:
 			node = yn_new(b, YN_SCALAR, &ev.start_mark);
@@ -2104,6 +2121,8 @@ static int load_text(struct loader *ld, const char *file, const char *text, size
 			    (ev.data.scalar.anchor &&
 			     !anchor_add(b, (const char *)ev.data.scalar.anchor, node)))
 				err = "out of memory";
+			else
+				add_weight(b, node);
 			break;
 		case YAML_SEQUENCE_START_EVENT:
 		case YAML_MAPPING_START_EVENT: {
@@ -2130,6 +2149,8 @@ static int load_text(struct loader *ld, const char *file, const char *text, size
 			/* registered only now, so an alias cannot point into itself */
 			if (node->anchor && !anchor_add(b, node->anchor, node))
 				err = "out of memory";
+			else if (!add_weight(b, node))
+				err = "aliases expand to too many nodes";
 			break;
 		default:
 			break;

@@ -52,8 +52,11 @@ static void usage(FILE *f)
 		"  vtep del IP\n"
 		"  ct flush\n"
 		"  commit-check              commit nothing, print the effective generation\n"
+		"  policy apply --manifests DIR [--manifests DIR]...\n"
+		"                            compile the objects in the DIRs, enforce them\n"
+		"  policy show               enforced policy: rules, packets allowed/denied\n"
 		"offline:\n"
-		"  policy reach --manifests DIR --probes FILE\n"
+		"  policy reach --manifests DIR [--manifests DIR]... --probes FILE\n"
 		"                            decide each probe \"SRC DST PORT PROTO\" with the\n"
 		"                            compiled policy of the manifests in DIR\n"
 		"\n"
@@ -1228,19 +1231,34 @@ int main(int argc, char **argv)
 	}
 
 	const char *cmd = args[0];
+	const char *policy_dirs[16];
+	unsigned n_policy_dirs = 0;
 	if (!strcmp(cmd, "policy")) {
-		/* Offline: no socket. */
-		if (n < 2 || strcmp(args[1], "reach"))
-			return die_usage("usage: nsdpctl policy reach --manifests DIR --probes FILE");
-		return nsdpctl_policy_reach(n - 2, args + 2);
+		if (n >= 2 && !strcmp(args[1], "reach")) /* offline: no socket */
+			return nsdpctl_policy_reach(n - 2, args + 2);
+		bool ok = n == 2 && !strcmp(args[1], "show");
+		if (n >= 4 && !strcmp(args[1], "apply")) {
+			ok = true;
+			for (int i = 2; i < n; i += 2) {
+				if (strcmp(args[i], "--manifests") || i + 1 >= n || n_policy_dirs == 16)
+					ok = false;
+				else
+					policy_dirs[n_policy_dirs++] = args[i + 1];
+			}
+		}
+		if (!ok)
+			return die_usage("usage: nsdpctl policy reach --manifests DIR... --probes FILE"
+					 " | apply --manifests DIR... | show");
 	}
 	bool all = false;
 	uint64_t max = UINT64_MAX;
 	struct change ch = { .kind = NO_CHANGE };
 	enum { Q_INFO, Q_PORTS, Q_STATS, Q_DROPS, Q_EPS, Q_ROUTES, Q_VTEPS, Q_FLOWS,
-	       Q_FLUSH, Q_CHANGE } what;
+	       Q_FLUSH, Q_CHANGE, Q_POLICY_APPLY, Q_POLICY_SHOW } what;
 
-	if (!strcmp(cmd, "info") || !strcmp(cmd, "ports") || !strcmp(cmd, "stats") ||
+	if (!strcmp(cmd, "policy")) {
+		what = n_policy_dirs ? Q_POLICY_APPLY : Q_POLICY_SHOW;
+	} else if (!strcmp(cmd, "info") || !strcmp(cmd, "ports") || !strcmp(cmd, "stats") ||
 	    !strcmp(cmd, "endpoints") || !strcmp(cmd, "routes") || !strcmp(cmd, "vteps") ||
 	    !strcmp(cmd, "commit-check")) {
 		if (n > 1)
@@ -1294,6 +1312,10 @@ int main(int argc, char **argv)
 	case Q_FLOWS: rc = cmd_flows(&c, max); break;
 	case Q_FLUSH: rc = cmd_ct_flush(&c); break;
 	case Q_CHANGE: rc = apply_change(&c, &ch); break;
+	case Q_POLICY_APPLY:
+		rc = nsdpctl_policy_apply(&c, policy_dirs, n_policy_dirs, json);
+		break;
+	case Q_POLICY_SHOW: rc = nsdpctl_policy_show(&c, json); break;
 	}
 	nsdp_client_close(&c);
 	if (fflush(stdout) != 0 || ferror(stdout)) {

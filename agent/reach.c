@@ -14,6 +14,11 @@
 #include <string.h>
 #include <strings.h>
 
+#include <inttypes.h>
+
+#include <nsdp/proto.h>
+
+#include "ctlclient.h"
 #include "k8s.h"
 #include "pkt.h"
 #include "policy.h"
@@ -148,6 +153,32 @@ static int read_probes(const struct k8s_cluster *cl, const char *file, struct pr
 	return 0;
 }
 
+/* Load DIRs (into one cluster) and compile; exit status 2 on bad objects. */
+static int load_compile(const char *const *dirs, unsigned n_dirs, struct k8s_cluster *cl,
+			struct pol_tables **t)
+{
+	unsigned bad = 0;
+	memset(cl, 0, sizeof(*cl));
+	for (unsigned i = 0; i < n_dirs; i++) {
+		int rc = k8s_load_dir(dirs[i], cl, report, &bad);
+		if (rc < 0 && !bad) {
+			fprintf(stderr, "nsdpctl: %s: %s\n", dirs[i], strerror(-rc));
+			bad++;
+		}
+	}
+	if (bad) {
+		k8s_cluster_free(cl);
+		return 2;
+	}
+	*t = pol_compile(cl, 1);
+	if (!*t) {
+		fprintf(stderr, "nsdpctl: compiling: %s\n", strerror(errno));
+		k8s_cluster_free(cl);
+		return 1;
+	}
+	return 0;
+}
+
 /* The connection's first packet: Ethernet, IPv4, TCP SYN / UDP / SCTP. */
 static unsigned build_packet(const struct probe *p, uint8_t *f)
 {
@@ -182,10 +213,11 @@ static unsigned build_packet(const struct probe *p, uint8_t *f)
 
 int nsdpctl_policy_reach(int argc, char **argv)
 {
-	const char *dir = NULL, *probes = NULL;
+	const char *dirs[16], *probes = NULL;
+	unsigned n_dirs = 0;
 	for (int i = 0; i < argc; i++) {
-		if (!strcmp(argv[i], "--manifests") && i + 1 < argc)
-			dir = argv[++i];
+		if (!strcmp(argv[i], "--manifests") && i + 1 < argc && n_dirs < 16)
+			dirs[n_dirs++] = argv[++i];
 		else if (!strcmp(argv[i], "--probes") && i + 1 < argc)
 			probes = argv[++i];
 		else {
@@ -193,33 +225,22 @@ int nsdpctl_policy_reach(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (!dir || !probes) {
-		fprintf(stderr, "usage: nsdpctl policy reach --manifests DIR --probes FILE\n");
+	if (!n_dirs || !probes) {
+		fprintf(stderr, "usage: nsdpctl policy reach --manifests DIR... --probes FILE\n");
 		return 2;
 	}
 
 	struct k8s_cluster cl;
-	memset(&cl, 0, sizeof(cl));
-	unsigned bad = 0;
-	int rc = k8s_load_dir(dir, &cl, report, &bad);
-	if (rc < 0 || bad) {
-		if (rc < 0 && !bad)
-			fprintf(stderr, "nsdpctl: %s: %s\n", dir, strerror(-rc));
-		k8s_cluster_free(&cl);
-		return 2;
-	}
+	struct pol_tables *t;
+	int rc = load_compile(dirs, n_dirs, &cl, &t);
+	if (rc)
+		return rc;
 	struct probe *pv = NULL;
 	size_t np = 0;
 	if (read_probes(&cl, probes, &pv, &np)) {
+		pol_tables_free(t);
 		k8s_cluster_free(&cl);
 		return 2;
-	}
-	struct pol_tables *t = pol_compile(&cl, 1);
-	if (!t) {
-		fprintf(stderr, "nsdpctl: compiling %s: %s\n", dir, strerror(errno));
-		free(pv);
-		k8s_cluster_free(&cl);
-		return 1;
 	}
 	for (size_t i = 0; i < np; i++) {
 		uint8_t frame[128];
@@ -240,4 +261,104 @@ int nsdpctl_policy_reach(int argc, char **argv)
 	free(pv);
 	k8s_cluster_free(&cl);
 	return rc;
+}
+
+int nsdpctl_policy_apply(struct nsdp_client *c, const char *const *dirs, unsigned n_dirs,
+			 bool json)
+{
+	struct k8s_cluster cl;
+	struct pol_tables *t;
+	int rc = load_compile(dirs, n_dirs, &cl, &t);
+	if (rc)
+		return rc;
+	void *blob = NULL;
+	size_t len = 0;
+	uint32_t n_rules = t->n_rules, n_maps = t->n_maps;
+	rc = pol_serialize(t, &blob, &len);
+	pol_tables_free(t);
+	k8s_cluster_free(&cl);
+	if (rc) {
+		fprintf(stderr, "nsdpctl: %s\n", strerror(-rc));
+		return 1;
+	}
+	if (len > NSDP_PROTO_MAX_PAYLOAD) {
+		fprintf(stderr, "nsdpctl: compiled policy is %zu bytes, over the protocol's "
+			"%u-byte message limit\n", len, NSDP_PROTO_MAX_PAYLOAD);
+		free(blob);
+		return 1;
+	}
+	uint64_t gen = c->server.generation + 1;
+	struct nsdp_ack ack;
+	rc = nsdp_client_send(c, NSDP_MSG_POLICY_SET, gen, blob, (uint32_t)len);
+	free(blob);
+	if (rc < 0 || nsdp_client_commit(c, gen, &ack) < 0) {
+		fprintf(stderr, "nsdpctl: %s\n", nsdp_client_error(c));
+		return 1;
+	}
+	if (ack.rejected || ack.status) {
+		fprintf(stderr, "nsdpctl: rejected by the dataplane: %s\n",
+			ack.error[0] ? ack.error : strerror(-ack.status));
+		return 1;
+	}
+	if (json)
+		printf("{\"generation\": %" PRIu64 ", \"rules\": %u, \"maps\": %u, "
+		       "\"bytes\": %zu}\n", ack.generation, n_rules, n_maps, len);
+	else
+		printf("policy: %u rules, %u port maps, %zu bytes; generation %" PRIu64
+		       " effective\n", n_rules, n_maps, len, ack.generation);
+	return 0;
+}
+
+static void json_str(const char *s)
+{
+	putchar('"');
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			putchar('\\');
+		putchar(*s);
+	}
+	putchar('"');
+}
+
+int nsdpctl_policy_show(struct nsdp_client *c, bool json)
+{
+	void *reply = NULL;
+	uint32_t len = 0;
+	if (nsdp_client_request(c, NSDP_MSG_GET_POLICY, NULL, 0, &reply, &len) < 0) {
+		fprintf(stderr, "nsdpctl: %s\n", nsdp_client_error(c));
+		return 1;
+	}
+	struct nsdp_policy_stats_hdr h;
+	if (len < sizeof(h)) {
+		fprintf(stderr, "nsdpctl: GET_POLICY reply of %u bytes\n", len);
+		free(reply);
+		return 1;
+	}
+	memcpy(&h, reply, sizeof(h));
+	const struct nsdp_policy_rule *r =
+		(const struct nsdp_policy_rule *)((const uint8_t *)reply + sizeof(h));
+	uint32_t n = (uint32_t)((len - sizeof(h)) / sizeof(*r));
+	if (json) {
+		printf("{\"generation\": %" PRIu64 ", \"pods\": %u, \"subjects\": %u, "
+		       "\"maps\": %u, \"rules\": [", h.generation, h.n_pods, h.n_subjects,
+		       h.n_maps);
+		for (uint32_t i = 0; i < n; i++) {
+			printf("%s{\"rule\": ", i ? ", " : "");
+			json_str(r[i].name);
+			printf(", \"allowed\": %" PRIu64 ", \"denied\": %" PRIu64 "}", r[i].allowed,
+			       r[i].denied);
+		}
+		printf("]}\n");
+	} else if (!h.generation) {
+		printf("no policy enforced (everything allowed)\n");
+	} else {
+		printf("policy generation %" PRIu64 ": %u pods, %u subject classes, %u port maps\n",
+		       h.generation, h.n_pods, h.n_subjects, h.n_maps);
+		printf("%12s %12s  %s\n", "ALLOWED", "DENIED", "RULE");
+		for (uint32_t i = 0; i < n; i++)
+			printf("%12" PRIu64 " %12" PRIu64 "  %s\n", r[i].allowed, r[i].denied,
+			       r[i].name);
+	}
+	free(reply);
+	return 0;
 }

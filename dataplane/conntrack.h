@@ -88,14 +88,22 @@ struct ct_nat {
 struct ct_entry {
 	struct ct_key key;   /* 40 bytes, immutable while VALID */
 	uint8_t orig_side;   /* index (0/1) in key of the originator */
-	uint8_t verdict;     /* policy verdict, owned by the policy code */
-	uint16_t rule;       /* policy rule that decided, owned by the policy code */
+	uint8_t verdict;     /* policy verdict (POL_ALLOW/POL_DENY), see below */
+	uint16_t pad0;
 	uint32_t seen;       /* CT_SEEN_* bits, atomic OR */
 	uint32_t last_seen;  /* ct_now() of the last packet, relaxed store */
 	uint32_t created;    /* ct_now() at creation */
-	uint32_t policy_gen; /* generation `verdict` was computed at */
+	/*
+	 * The policy decision of the connection (its original direction) and
+	 * the rule that made it, valid while policy_gen equals the enforced
+	 * policy's generation. Written as verdict, rule, then policy_gen with
+	 * release; read policy_gen with acquire first. Two workers deciding at
+	 * once compute the same result, so the race is benign.
+	 */
+	uint32_t policy_gen;
+	uint32_t rule;
 	struct ct_nat nat;
-	uint8_t pad[128 - 40 - 4 - 16 - 20];
+	uint8_t pad[128 - 40 - 4 - 20 - 20];
 } __attribute__((aligned(64)));
 
 struct conntrack;

@@ -90,6 +90,7 @@ struct ctl_client {
 
 	/* the batch since the last COMMIT */
 	bool snapshot;
+	struct pol_tables *policy; /* POLICY_SET, validated, made effective at COMMIT */
 	struct ctl_change *chg;
 	uint32_t n_chg, max_chg;
 	uint32_t rejected; /* refused on arrival (size, batch too large) */
@@ -116,6 +117,7 @@ static const char *msg_name(unsigned type)
 	case NSDP_MSG_ROUTE_DEL: return "ROUTE_DEL";
 	case NSDP_MSG_VTEP_ADD: return "VTEP_ADD";
 	case NSDP_MSG_VTEP_DEL: return "VTEP_DEL";
+	case NSDP_MSG_POLICY_SET: return "POLICY_SET";
 	default: return "message";
 	}
 }
@@ -143,6 +145,7 @@ static void client_free(struct ctl_client *c)
 	free(c->in);
 	free(c->out);
 	free(c->chg);
+	pol_tables_free(c->policy);
 	free(c);
 }
 
@@ -227,6 +230,8 @@ static void reply_error(struct ctl_client *c, uint32_t seq, int status, const ch
 
 static void batch_reset(struct ctl_client *c)
 {
+	pol_tables_free(c->policy);
+	c->policy = NULL;
 	c->snapshot = false;
 	c->n_chg = 0;
 	c->rejected = 0;
@@ -412,6 +417,21 @@ static void do_commit(struct ctl_server *cs, struct ctl_client *c,
 		goto out;
 	}
 	dp_state_free(&old);
+	if (c->policy) {
+		/* Tables first: a pod the new policy names is routable by then. */
+		rc = dp_publish_policy(dp, c->policy, h->generation);
+		c->policy = NULL;
+		if (rc < 0) {
+			ack.rejected++;
+			if (ack.status == 0) {
+				ack.status = rc;
+				snprintf(ack.error, sizeof(ack.error), "POLICY_SET: %s",
+					 strerror(-rc));
+			}
+		} else {
+			ack.applied++;
+		}
+	}
 	ack.generation = dp->generation;
 	CTL_LOG(INFO, "generation %" PRIu64 " effective%s: %u applied, %u rejected%s%s (%s)",
 		ack.generation, c->snapshot ? " (snapshot)" : "", ack.applied, ack.rejected,
@@ -679,6 +699,56 @@ static void do_ct_flush(struct ctl_server *cs, struct ctl_client *c,
 	reply(c, NSDP_MSG_ACK | NSDP_MSG_REPLY, h->seq, dp->generation, &ack, sizeof(ack));
 }
 
+/* Validate a compiled policy now; it takes effect at COMMIT. */
+static void policy_set(struct ctl_client *c, const struct nsdp_msg_hdr *h,
+		       const uint8_t *payload)
+{
+	char err[160];
+	struct pol_tables *t = pol_deserialize(payload, h->len, h->generation, err, sizeof(err));
+	if (!t) {
+		batch_reject(c, -EINVAL, "POLICY_SET: %s", err);
+		return;
+	}
+	pol_tables_free(c->policy);
+	c->policy = t;
+}
+
+static void do_policy(struct ctl_server *cs, struct ctl_client *c, const struct nsdp_msg_hdr *h)
+{
+	struct dp *dp = cs->dp;
+	/* The control thread is the only writer of dp->policy. */
+	const struct dp_policy *p = atomic_load_explicit(&dp->policy, memory_order_acquire);
+	struct nsdp_policy_stats_hdr sh = {0};
+	size_t n = p ? p->n_rules : 0;
+	size_t len = sizeof(sh) + n * sizeof(struct nsdp_policy_rule);
+	uint8_t *buf = calloc(1, len);
+	if (!buf) {
+		reply_error(c, h->seq, -ENOMEM, "GET_POLICY: out of memory");
+		return;
+	}
+	if (p) {
+		sh.generation = p->t->generation;
+		sh.n_rules = p->n_rules;
+		sh.n_pods = p->t->n_pods;
+		sh.n_subjects = p->t->n_subjects;
+		sh.n_maps = p->t->n_maps;
+		sh.n_ranges = p->t->n_ranges;
+		struct nsdp_policy_rule *r = (struct nsdp_policy_rule *)(buf + sizeof(sh));
+		unsigned nw = dp->n_workers ? dp->n_workers : 1;
+		for (uint32_t i = 0; i < p->n_rules; i++) {
+			snprintf(r[i].name, sizeof(r[i].name), "%s", p->t->rules[i]);
+			for (unsigned w = 0; w < nw; w++) {
+				const uint64_t *cnt = &p->counters[((size_t)w * p->n_rules + i) * 2];
+				r[i].allowed += rd64(&cnt[0]);
+				r[i].denied += rd64(&cnt[1]);
+			}
+		}
+	}
+	memcpy(buf, &sh, sizeof(sh));
+	reply(c, NSDP_MSG_GET_POLICY | NSDP_MSG_REPLY, h->seq, dp->generation, buf, len);
+	free(buf);
+}
+
 static void handle(struct ctl_server *cs, struct ctl_client *c, const struct nsdp_msg_hdr *h,
 		   const uint8_t *payload)
 {
@@ -701,6 +771,12 @@ static void handle(struct ctl_server *cs, struct ctl_client *c, const struct nsd
 	case NSDP_MSG_VTEP_ADD:
 	case NSDP_MSG_VTEP_DEL:
 		batch_add(cs, c, h, payload);
+		break;
+	case NSDP_MSG_POLICY_SET:
+		policy_set(c, h, payload);
+		break;
+	case NSDP_MSG_GET_POLICY:
+		do_policy(cs, c, h);
 		break;
 	case NSDP_MSG_COMMIT:
 		do_commit(cs, c, h);

@@ -37,6 +37,43 @@ int dp_publish(struct dp *dp, uint64_t generation)
 	return 0;
 }
 
+static void policy_free(struct dp_policy *p)
+{
+	if (!p)
+		return;
+	pol_tables_free(p->t);
+	rte_free(p->counters);
+	rte_free(p);
+}
+
+int dp_publish_policy(struct dp *dp, struct pol_tables *t, uint64_t generation)
+{
+	struct dp_policy *p = NULL;
+	if (t) {
+		p = rte_zmalloc("dp_policy", sizeof(*p), RTE_CACHE_LINE_SIZE);
+		unsigned nw = dp->n_workers ? dp->n_workers : 1;
+		uint64_t *cnt = rte_zmalloc("dp_policy_counters",
+					    sizeof(uint64_t) * 2 * t->n_rules * nw,
+					    RTE_CACHE_LINE_SIZE);
+		if (!p || !cnt) {
+			rte_free(p);
+			rte_free(cnt);
+			pol_tables_free(t);
+			return -ENOMEM;
+		}
+		/* Generation 0 marks conntrack entries that were never decided. */
+		t->generation = generation ? generation : 1;
+		p->t = t;
+		p->n_rules = t->n_rules;
+		p->counters = cnt;
+	}
+	struct dp_policy *old = atomic_exchange_explicit(&dp->policy, p, memory_order_acq_rel);
+	if (dp->qsv)
+		rte_rcu_qsbr_synchronize(dp->qsv, RTE_QSBR_THRID_INVALID);
+	policy_free(old);
+	return 0;
+}
+
 int dp_init_tables(struct dp *dp, int socket_id)
 {
 	const struct dp_config *c = &dp->cfg;

@@ -23,6 +23,7 @@
 
 #include "config.h"
 #include "conntrack.h"
+#include "policy.h"
 #include "stats.h"
 #include "tables.h"
 
@@ -39,6 +40,17 @@ struct dp_port {
 	struct rte_ether_addr mac;
 	uint32_t mtu;
 	char name[NSDP_PORT_NAME_LEN];
+};
+
+/*
+ * The enforced policy: immutable tables + per-lcore, per-rule packet
+ * counters (counters[(worker * n_rules + rule) * 2 + (denied ? 1 : 0)]),
+ * published and retired together under RCU.
+ */
+struct dp_policy {
+	struct pol_tables *t;
+	uint32_t n_rules;
+	uint64_t *counters;
 };
 
 struct dp_txbuf {
@@ -72,6 +84,7 @@ struct dp {
 
 	struct rte_rcu_qsbr *qsv;
 	_Atomic(struct dp_tables *) tables;
+	_Atomic(struct dp_policy *) policy; /* NULL: no policy, all allowed */
 	struct conntrack *ct;
 
 	unsigned n_workers;
@@ -92,6 +105,13 @@ struct dp {
  * only. Returns 0 or -errno.
  */
 int dp_publish(struct dp *dp, uint64_t generation);
+
+/*
+ * Make t (owned from now on) the enforced policy at `generation`, wait for
+ * every worker to quiesce, free the previous one. NULL t removes policy.
+ * Control thread only. Returns 0 or -ENOMEM (t is freed).
+ */
+int dp_publish_policy(struct dp *dp, struct pol_tables *t, uint64_t generation);
 
 /* Port-name resolver for dp_state_ep_add / dp_tables_build (arg = dp). */
 int dp_port_by_name(void *dp, const char *name);

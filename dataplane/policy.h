@@ -30,6 +30,7 @@
 #define NSDP_DP_POLICY_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define POL_INGRESS 0
@@ -137,5 +138,15 @@ void pol_decide(const struct pol_tables *t, uint32_t src, uint32_t dst, uint8_t 
 		uint16_t dport, struct pol_result *res);
 
 void pol_tables_free(struct pol_tables *t);
+
+/*
+ * The wire form (NSDP_MSG_POLICY_SET, include/nsdp/proto.h).
+ * pol_serialize: malloc'ed blob in *out, its size in *len; 0 or -ENOMEM.
+ * pol_deserialize: validates every count and index, so a bad blob can never
+ * send a worker out of bounds; NULL with a reason in err on failure.
+ */
+int pol_serialize(const struct pol_tables *t, void **out, size_t *len);
+struct pol_tables *pol_deserialize(const void *blob, size_t len, uint64_t generation,
+				   char *err, size_t errlen);
 
 #endif

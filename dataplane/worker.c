@@ -233,7 +233,8 @@ static inline void strip_vlan(struct rte_mbuf *m, struct pkt_info *pi)
 	pi->l4_off -= 4;
 }
 
-static int conntrack(struct dp *dp, struct dp_worker *w, struct pkt_ctx *x)
+static int conntrack(struct dp *dp, struct dp_worker *w, struct pkt_ctx *x,
+		     struct ct_entry **ep)
 {
 	struct ct_entry *e = ct_lookup(dp->ct, &x->key, x->hash);
 	if (!e) {
@@ -242,15 +243,62 @@ static int conntrack(struct dp *dp, struct dp_worker *w, struct pkt_ctx *x)
 			return NSDP_DROP_CT_FULL;
 		w->stats->lc.ct_created++;
 	}
+	*ep = e;
 	return ct_update(e, x->side, x->pi.tcp_flags, w->now);
+}
+
+/*
+ * Policy: the verdict of the connection's original direction, cached in its
+ * conntrack entry for the policy generation it was decided at, so replies
+ * pass and a new policy generation re-decides on the next packet.
+ * Untracked packets (ICMP other than echo, other protocols) are decided
+ * one by one. Counts every packet against the rule that decided it.
+ */
+static int policy(const struct dp_policy *pol, struct dp_worker *w, const struct pkt_ctx *x,
+		  struct ct_entry *e)
+{
+	const struct pol_tables *t = pol->t;
+	const struct pkt_info *pi = &x->pi;
+	uint32_t gen = (uint32_t)t->generation;
+	struct pol_result res;
+
+	if (e && __atomic_load_n(&e->policy_gen, __ATOMIC_ACQUIRE) == gen) {
+		res.verdict = e->verdict;
+		res.rule = e->rule;
+	} else if (e) {
+		bool fwd = x->side == e->orig_side;
+		uint32_t a = fwd ? pi->src4 : pi->dst4, b = fwd ? pi->dst4 : pi->src4;
+		uint16_t port = rte_be_to_cpu_16(fwd ? pi->dport : pi->sport);
+		pol_decide(t, a, b, pi->proto, port, &res);
+		if (res.verdict == POL_DENY &&
+		    (__atomic_load_n(&e->seen, __ATOMIC_RELAXED) & CT_SEEN_MIDSTREAM)) {
+			/* Picked up mid-stream (e.g. after a restart): who opened it
+			 * is unknown, so either direction being allowed keeps it. */
+			struct pol_result rev;
+			pol_decide(t, b, a, pi->proto,
+				   rte_be_to_cpu_16(fwd ? pi->sport : pi->dport), &rev);
+			if (rev.verdict == POL_ALLOW)
+				res = rev;
+		}
+		e->verdict = res.verdict;
+		e->rule = res.rule;
+		__atomic_store_n(&e->policy_gen, gen, __ATOMIC_RELEASE);
+	} else {
+		pol_decide(t, pi->src4, pi->dst4, pi->proto, rte_be_to_cpu_16(pi->dport), &res);
+	}
+	if (likely(res.rule < pol->n_rules))
+		pol->counters[((size_t)w->idx * pol->n_rules + res.rule) * 2 +
+			      (res.verdict == POL_DENY)]++;
+	return res.verdict == POL_DENY ? NSDP_DROP_POLICY_DENY : 0;
 }
 
 /* Pass 3 for one packet. */
 static void forward(struct dp *dp, struct dp_worker *w, const struct dp_tables *t,
-		    const struct dp_port *in, unsigned in_idx, struct rte_mbuf *m,
-		    struct pkt_ctx *x, const struct dp_endpoint *src_ep,
+		    const struct dp_policy *pol, const struct dp_port *in, unsigned in_idx,
+		    struct rte_mbuf *m, struct pkt_ctx *x, const struct dp_endpoint *src_ep,
 		    const struct dp_endpoint *dst_ep)
 {
+	struct ct_entry *e = NULL;
 	const struct dp_config *c = &dp->cfg;
 	struct pkt_info *pi = &x->pi;
 	const struct dp_vtep *vtep = NULL;
@@ -300,7 +348,11 @@ static void forward(struct dp *dp, struct dp_worker *w, const struct dp_tables *
 		return;
 	}
 
-	if (x->track && (rc = conntrack(dp, w, x)) != 0) {
+	if (x->track && (rc = conntrack(dp, w, x, &e)) != 0) {
+		dp_drop(w, m, (unsigned)rc);
+		return;
+	}
+	if (pol && (rc = policy(pol, w, x, e)) != 0) {
 		dp_drop(w, m, (unsigned)rc);
 		return;
 	}
@@ -344,6 +396,8 @@ void dp_process_burst(struct dp *dp, struct dp_worker *w, const struct dp_tables
 		      unsigned in_idx, struct rte_mbuf **pkts, unsigned n)
 {
 	const struct dp_port *in = &dp->ports[in_idx];
+	/* Like t, valid until this worker's next quiescent state. */
+	const struct dp_policy *pol = atomic_load_explicit(&dp->policy, memory_order_acquire);
 	struct pkt_ctx ctx[GROUP];
 	uint32_t dst[GROUP], src[GROUP];
 	const struct dp_endpoint *dst_ep[GROUP], *src_ep[GROUP];
@@ -380,7 +434,8 @@ void dp_process_burst(struct dp *dp, struct dp_worker *w, const struct dp_tables
 		else
 			memset(src_ep, 0, sizeof(src_ep[0]) * k);
 		for (unsigned j = 0; j < k; j++)
-			forward(dp, w, t, in, in_idx, pkts[idx[j]], &ctx[j], src_ep[j], dst_ep[j]);
+			forward(dp, w, t, pol, in, in_idx, pkts[idx[j]], &ctx[j], src_ep[j],
+				dst_ep[j]);
 	}
 }
 

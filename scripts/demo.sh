@@ -1,15 +1,14 @@
 #!/usr/bin/env bash
 # README command 1: install what is missing, build, and run nsdp on its
-# embedded default cluster: two nodes in network namespaces, each running
-# nsdp-dataplane, four pods in four namespaces spread over both nodes, joined
-# by a VXLAN overlay. It opens real TCP connections between every pair of
-# pods, prints what it observed beside what it expected, shows traffic that
-# the dataplane refuses (a spoofed source, a pod that does not exist) with
-# the drop counters that name why, then tears everything down.
-# Exit 0 only when every observation matches the expectation.
-#
-# Policy enforcement (NetworkPolicy / AdminNetworkPolicy) is tracked in
-# issue 3; until it lands every pod-to-pod connection is expected to pass.
+# embedded default: two nodes in network namespaces, each running
+# nsdp-dataplane, four pods in four namespaces (frontend, backend, db and a
+# stranger) spread over both nodes and joined by a VXLAN overlay, with the
+# default policies of scripts/demo/v1: frontend -> backend:8080 and
+# backend -> db:5432 allowed across namespaces, nothing else into backend or
+# db. It opens real TCP connections between every pair, prints observed vs
+# expected with the deciding rule, changes the policy live (scripts/demo/v2)
+# and shows an established connection cut and a new one admitted, then
+# tears everything down. Exit 0 only when every observation matches.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -25,82 +24,112 @@ export NSDP_POD_NAMES="frontend/web db/postgres backend/api stranger/intruder"
 P=$NSDP_PREFIX
 CTL=$BUILD/nsdpctl
 STATE=/tmp/nsdp-cluster-$P
+DEMO=scripts/demo
+TMP=$(mktemp -d)
 
-cleanup() { bash scripts/cluster.sh down >/dev/null 2>&1; }
+cleanup() { bash scripts/cluster.sh down >/dev/null 2>&1; rm -rf "$TMP"; }
 trap cleanup EXIT
 cleanup
+mkdir -p "$TMP"
 
-echo "== starting a 2-node cluster ($NSDP_OVERLAY overlay)"
+echo "== a 2-node cluster ($NSDP_OVERLAY overlay), 4 pods in 4 namespaces"
 bash scripts/cluster.sh up 2 || exit 1
 
-# name  netns  ip  node
+# name  netns  ip  service-port
 PODS=(
-	"frontend/web ${P}p11 10.244.1.2 node-1"
-	"db/postgres ${P}p12 10.244.1.3 node-1"
-	"backend/api ${P}p21 10.244.2.2 node-2"
-	"stranger/intruder ${P}p22 10.244.2.3 node-2"
+	"frontend/web ${P}p11 10.244.1.2 8080"
+	"db/postgres ${P}p12 10.244.1.3 5432"
+	"backend/api ${P}p21 10.244.2.2 8080"
+	"stranger/intruder ${P}p22 10.244.2.3 8080"
 )
 for p in "${PODS[@]}"; do
-	read -r _ ns _ _ <<<"$p"
-	ip netns exec "$ns" python3 scripts/tcp_probe.py serve 8080 &
+	read -r _ ns _ port <<<"$p"
+	ip netns exec "$ns" python3 scripts/tcp_probe.py serve "$port" &
 	disown # the cluster teardown kills it with its namespace
 done
-sleep 1
+
+apply() { # apply POLICY_DIR on both nodes
+	for n in 1 2; do
+		"$CTL" -s "$STATE/n$n.sock" policy apply --manifests $DEMO/base --manifests "$1" |
+			sed "s/^/node-$n: /" || return 1
+	done
+}
+echo "== enforcing $DEMO/v1 (NetworkPolicies backend/allow-frontend, db/allow-backend)"
+apply $DEMO/v1 || exit 1
+sleep 0.5
+
+# expected SRC DST: the intent of v1, written out (not computed).
+expected_v1() {
+	case "$1>$2" in
+	frontend/web\>backend/api | backend/api\>db/postgres) echo allow ;;
+	*\>backend/api | *\>db/postgres) echo deny ;;
+	*) echo allow ;;
+	esac
+}
 
 bad=0
-echo
-echo "== TCP :8080 between every pair of pods (observed / expected)"
-printf '%-20s' "from \\ to"
-for d in "${PODS[@]}"; do read -r dn _ _ _ <<<"$d"; printf '%-20s' "$dn"; done
-echo
-for s in "${PODS[@]}"; do
-	read -r sn sns _ _ <<<"$s"
-	printf '%-20s' "$sn"
-	for d in "${PODS[@]}"; do
-		read -r dn _ dip _ <<<"$d"
-		if [ "$sn" = "$dn" ]; then printf '%-20s' "-"; continue; fi
-		if ip netns exec "$sns" python3 scripts/tcp_probe.py connect "$dip" 8080; then
-			obs=allow
-		else
-			obs=deny
-		fi
-		exp=allow # no policy yet: see issue 3
-		mark=""; [ "$obs" != "$exp" ] && { mark=" MISMATCH"; bad=$((bad + 1)); }
-		printf '%-20s' "$obs/$exp$mark"
+matrix() { # matrix EXPECTED_FN POLICY_DIR
+	local exp_fn=$1 pdir=$2
+	: >"$TMP/probes"
+	for s in "${PODS[@]}"; do
+		read -r sn _ _ _ <<<"$s"
+		for d in "${PODS[@]}"; do
+			read -r dn _ _ dport <<<"$d"
+			[ "$sn" = "$dn" ] || echo "$sn $dn $dport TCP" >>"$TMP/probes"
+		done
 	done
-	echo
-done
+	# The deciding rule, from the same compiled tables the dataplanes run.
+	"$CTL" policy reach --manifests $DEMO/base --manifests "$pdir" --probes "$TMP/probes" >"$TMP/reach"
+	printf '%-18s %-18s %-6s %-8s %-8s %s\n' SOURCE DESTINATION PORT OBSERVED EXPECTED "DECIDED BY"
+	for s in "${PODS[@]}"; do
+		read -r sn sns _ _ <<<"$s"
+		for d in "${PODS[@]}"; do
+			read -r dn _ dip dport <<<"$d"
+			[ "$sn" = "$dn" ] && continue
+			if ip netns exec "$sns" python3 scripts/tcp_probe.py connect "$dip" "$dport"; then
+				obs=allow
+			else
+				obs=deny
+			fi
+			exp=$($exp_fn "$sn" "$dn")
+			rule=$(awk -v s="$sn" -v d="$dn" '$1 == s && $2 == d { $1 = $2 = $3 = $4 = ""; sub(/^ +/, ""); print }' "$TMP/reach")
+			mark=""
+			[ "$obs" != "$exp" ] && { mark="  <-- MISMATCH"; bad=$((bad + 1)); }
+			printf '%-18s %-18s %-6s %-8s %-8s %s%s\n' "$sn" "$dn" "$dport" "$obs" "$exp" "$rule" "$mark"
+		done
+	done
+}
+echo
+echo "== TCP between every pair of pods, policy v1"
+matrix expected_v1 $DEMO/v1
 
 echo
-echo "== traffic the dataplane refuses"
-# A pod forging another source address: anti-spoofing on the pod port.
-ip -n "${P}p22" addr add 10.244.1.77/32 dev eth0
-if ip netns exec "${P}p22" ping -c 2 -i 0.2 -W 1 -I 10.244.1.77 10.244.1.2 >/dev/null 2>&1; then
-	echo "stranger/intruder spoofing 10.244.1.77 -> frontend/web: allowed (MISMATCH, expected deny)"
+echo "== live change to $DEMO/v2: backend admits the stranger namespace instead of frontend"
+ip netns exec "${P}p11" python3 scripts/tcp_probe.py hold 10.244.2.2 8080 6 >"$TMP/hold" 2>&1 &
+holder=$!
+sleep 2
+apply $DEMO/v2 || exit 1
+wait $holder
+hold_rc=$?
+echo "frontend/web's established connection to backend/api: $(cat "$TMP/hold")"
+[ $hold_rc = 3 ] || { echo "  <-- MISMATCH: expected the connection to be cut"; bad=$((bad + 1)); }
+if ip netns exec "${P}p22" python3 scripts/tcp_probe.py connect 10.244.2.2 8080; then
+	echo "stranger/intruder -> backend/api:8080, a new connection: allow (expected allow)"
+else
+	echo "stranger/intruder -> backend/api:8080, a new connection: deny  <-- MISMATCH (expected allow)"
+	bad=$((bad + 1))
+fi
+if ip netns exec "${P}p11" python3 scripts/tcp_probe.py connect 10.244.2.2 8080; then
+	echo "frontend/web -> backend/api:8080, a new connection: allow  <-- MISMATCH (expected deny)"
 	bad=$((bad + 1))
 else
-	echo "stranger/intruder spoofing 10.244.1.77 -> frontend/web: denied (expected deny)"
+	echo "frontend/web -> backend/api:8080, a new connection: deny (expected deny)"
 fi
-# A pod address that no pod has.
-if ip netns exec "${P}p11" python3 scripts/tcp_probe.py connect 10.244.2.99 8080; then
-	echo "frontend/web -> 10.244.2.99 (no such pod): allowed (MISMATCH, expected deny)"
-	bad=$((bad + 1))
-else
-	echo "frontend/web -> 10.244.2.99 (no such pod): denied (expected deny)"
-fi
-spoof=$("$CTL" -s "$STATE/n2.sock" --json drops | python3 -c 'import json,sys; print(json.load(sys.stdin)["drops"]["src-spoof"])')
-noep=$("$CTL" -s "$STATE/n2.sock" --json drops | python3 -c 'import json,sys; print(json.load(sys.stdin)["drops"]["no-endpoint"])')
-echo "node-2 drop counters: src-spoof=$spoof no-endpoint=$noep"
-[ "$spoof" -ge 2 ] || { echo "MISMATCH: src-spoof counter"; bad=$((bad + 1)); }
-[ "$noep" -ge 1 ] || { echo "MISMATCH: no-endpoint counter"; bad=$((bad + 1)); }
 
 echo
-echo "== node-1 dataplane"
-"$CTL" -s "$STATE/n1.sock" endpoints
-"$CTL" -s "$STATE/n1.sock" routes
-"$CTL" -s "$STATE/n1.sock" flows --max 8
-"$CTL" -s "$STATE/n1.sock" stats
-
+echo "== node-2 (backend/api's node): per-rule counters and drops"
+"$CTL" -s "$STATE/n2.sock" policy show
+"$CTL" -s "$STATE/n2.sock" drops
 echo
 if [ $bad = 0 ]; then
 	echo "demo: every observation matched the expectation"

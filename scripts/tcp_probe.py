@@ -3,7 +3,12 @@
 
   tcp_probe.py serve PORT          echo server (runs until killed)
   tcp_probe.py connect IP PORT     exit 0 if a round trip works within 2 s
+  tcp_probe.py hold IP PORT SECS   one connection, a round trip every 0.1 s;
+                                   prints how many worked; exit 0 if all did
+                                   for SECS seconds, 3 if the connection was
+                                   cut (a round trip timed out after 1 s)
 """
+import time
 import socket
 import sys
 import threading
@@ -42,11 +47,40 @@ def connect(ip, port):
         return 1
 
 
+def hold(ip, port, secs):
+    try:
+        c = socket.create_connection((ip, port), timeout=2)
+    except OSError as e:
+        print("hold: connect failed: %s" % e, flush=True)
+        return 1
+    c.settimeout(1)
+    n = 0
+    end = time.monotonic() + secs
+    try:
+        while time.monotonic() < end:
+            c.sendall(b"x")
+            if c.recv(64) != b"x":
+                break
+            n += 1
+            time.sleep(0.1)
+        else:
+            print("hold: %d round trips, connection kept" % n, flush=True)
+            return 0
+    except OSError:
+        pass
+    finally:
+        c.close()
+    print("hold: connection cut after %d round trips" % n, flush=True)
+    return 3
+
+
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "serve":
         serve(int(sys.argv[2]))
     elif len(sys.argv) == 4 and sys.argv[1] == "connect":
         sys.exit(connect(sys.argv[2], int(sys.argv[3])))
+    elif len(sys.argv) == 5 and sys.argv[1] == "hold":
+        sys.exit(hold(sys.argv[2], int(sys.argv[3]), float(sys.argv[4])))
     else:
         print(__doc__, file=sys.stderr)
         sys.exit(2)

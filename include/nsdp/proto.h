@@ -67,6 +67,8 @@ enum nsdp_msg_type {
 	NSDP_MSG_GET_VTEPS = 25,
 	NSDP_MSG_GET_FLOWS = 26,
 	NSDP_MSG_CT_FLUSH = 27,
+	NSDP_MSG_POLICY_SET = 28, /* payload: a compiled policy (below); at COMMIT */
+	NSDP_MSG_GET_POLICY = 29, /* reply: nsdp_policy_stats_hdr + rules */
 };
 
 /* An IPv4 or IPv6 address. IPv4 lives in addr[0..3]. */
@@ -236,6 +238,54 @@ struct nsdp_flow {
 	uint32_t policy_gen;
 	uint8_t verdict;
 	uint8_t pad[3];
+};
+
+/*
+ * POLICY_SET payload: the compiled policy tables (see dataplane/policy.h
+ * for their meaning), replacing the current ones at the next COMMIT.
+ * Layout, all arrays packed back to back after the header, in this order:
+ *   u64 ip_keys[ip_slots]      u32 ip_vals[ip_slots]     (pod IP -> pod)
+ *   u64 map_keys[map_slots]    u32 map_vals[map_slots]   (classes -> map)
+ *   u32 pods[n_pods][3]        (peer class, ingress subject, egress subject)
+ *   u32 cidr_lo[n_cidr]        u32 cidr_peer[n_cidr]
+ *   u32 default_map[n_subjects * 2]
+ *   u32 map_first[n_maps + 1]
+ *   struct nsdp_pol_range ranges[n_ranges]
+ *   char names[names_len]      (n_rules NUL-terminated rule names)
+ * The dataplane validates every index before accepting it.
+ */
+#define NSDP_POLICY_MAGIC 0x4c50534eu /* "NSPL" */
+#define NSDP_POLICY_VERSION 1
+
+struct nsdp_policy_hdr {
+	uint32_t magic;
+	uint32_t version;
+	uint32_t n_pods, n_cidr, n_subjects, n_maps, n_ranges, n_rules;
+	uint32_t ip_slots, map_slots; /* powers of two */
+	uint32_t names_len;
+	uint32_t pad;
+};
+
+struct nsdp_pol_range {
+	uint8_t proto; /* 6, 17, 132, or 0 for any other protocol */
+	uint8_t verdict; /* 1 allow, 2 deny */
+	uint16_t lo, hi; /* inclusive port range */
+	uint16_t pad;
+	uint32_t rule;
+};
+
+/* GET_POLICY reply: header, then n_rules x nsdp_policy_rule. */
+struct nsdp_policy_stats_hdr {
+	uint64_t generation; /* 0: no policy loaded */
+	uint32_t n_rules;
+	uint32_t n_pods, n_subjects, n_maps, n_ranges;
+	uint32_t pad;
+};
+
+struct nsdp_policy_rule {
+	uint64_t allowed; /* packets allowed by this rule, all lcores */
+	uint64_t denied;  /* packets denied by this rule */
+	char name[160];
 };
 
 #endif /* NSDP_PROTO_H */

@@ -99,6 +99,11 @@ std::string label(const k8s_labels &l, const char *key)
 	return v ? v : "<none>";
 }
 
+std::string ns_doc(const char *name)
+{
+	return std::string("apiVersion: v1\nkind: Namespace\nmetadata: {name: ") + name + "}\n";
+}
+
 // Three good objects that follow every bad one in the same buffer.
 const char kGood[] = R"(apiVersion: v1
 kind: Namespace
@@ -733,6 +738,24 @@ spec:
 	EXPECT_EQ(l3->cl.pods[0].n_ports, 2u);
 }
 
+TEST(K8sForms, AliasExpansionIsBounded)
+{
+	std::string bomb = "kind: ConfigMap\ndata:\n  a: &a [x, x, x, x, x, x, x, x, x, x]\n";
+	const char *names = "abcdefg";
+	for (int i = 1; i < 7; i++) {
+		bomb += std::string("  ") + names[i] + ": &" + names[i] + " [";
+		for (int j = 0; j < 10; j++)
+			bomb += std::string(j ? ", *" : "*") + names[i - 1];
+		bomb += "]\n";
+	}
+	auto l = load(ns_doc("before") + "---\n" + bomb);
+	EXPECT_EQ(l->rc, -EINVAL);
+	ASSERT_EQ(l->msgs.size(), 1u);
+	// f = 10 * e = 1111111 nodes: refused while f is built, on its line
+	EXPECT_EQ(l->msgs[0], "t.yaml:12: syntax error: aliases expand to too many nodes");
+	EXPECT_NE(k8s_find_namespace(&l->cl, "before"), nullptr);
+}
+
 TEST(K8sForms, PlainScalarsAreStringsWhereStringsAreWanted)
 {
 	auto l = good(R"(apiVersion: v1
@@ -772,11 +795,6 @@ struct TempDir {
 		return p;
 	}
 };
-
-std::string ns_doc(const char *name)
-{
-	return std::string("apiVersion: v1\nkind: Namespace\nmetadata: {name: ") + name + "}\n";
-}
 
 TEST(K8sFiles, LoadDirSortedExtensionsAndDuplicates)
 {
@@ -1076,6 +1094,10 @@ TEST(K8sBad, PodContainerPortOutOfRange)
 
 TEST(K8sBad, PodContainerPortNotAnInteger)
 {
+	// YAML 1.1 reads 010 as octal: leading zeros are refused, not guessed
+	EXPECT_EQ(reject(kPod + "spec: {containers: [{ports: [{containerPort: 080}]}]}\n"),
+		  "t.yaml:4: Pod x/bad: spec.containers[0].ports[0].containerPort: expected an "
+		  "integer, got \"080\"");
 	EXPECT_EQ(reject(kPod + "spec: {containers: [{ports: [{containerPort: \"80\"}]}]}\n"),
 		  "t.yaml:4: Pod x/bad: spec.containers[0].ports[0].containerPort: expected an "
 		  "integer, got the string \"80\"");
