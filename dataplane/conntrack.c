@@ -118,7 +118,13 @@ static inline uint32_t *ct_slot_word(const struct conntrack *ct, uint32_t idx)
 
 static inline bool ct_key_eq(const struct ct_key *a, const struct ct_key *b)
 {
-	return memcmp(a, b, sizeof(*a)) == 0;
+	/* Five 8-byte words, compared branch-free (memcmp is a call). */
+	_Static_assert(sizeof(struct ct_key) == 40, "ct_key is five words");
+	uint64_t x[5], y[5];
+	memcpy(x, a, sizeof(x));
+	memcpy(y, b, sizeof(y));
+	return ((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3]) |
+		(x[4] ^ y[4])) == 0;
 }
 
 struct conntrack *ct_create(uint32_t size, const struct ct_timeouts *to,
@@ -209,6 +215,20 @@ uint32_t ct_hash(const struct ct_key *k)
 void ct_prefetch(const struct conntrack *ct, uint32_t hash)
 {
 	rte_prefetch0(&ct->bkt[ct_primary(ct, hash)]);
+}
+
+void ct_prefetch_entry(const struct conntrack *ct, uint32_t hash)
+{
+	uint32_t b = ct_primary(ct, hash);
+	uint32_t want = (hash & CT_SIG_MASK) << 2 | CT_ST_VALID;
+	const struct ct_bucket *bk = &ct->bkt[b];
+
+	for (unsigned i = 0; i < CT_BUCKET_SLOTS; i++) {
+		if (__atomic_load_n(&bk->slot[i], __ATOMIC_RELAXED) == want) {
+			rte_prefetch0(&ct->ent[b * CT_BUCKET_SLOTS + i]);
+			return;
+		}
+	}
 }
 
 static struct ct_entry *ct_scan_bucket(struct conntrack *ct, uint32_t b,

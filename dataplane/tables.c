@@ -9,7 +9,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include <rte_hash.h>
+#include <rte_prefetch.h>
 #include <rte_hash_crc.h>
 #include <rte_lpm.h>
 #include <rte_malloc.h>
@@ -220,6 +220,10 @@ int dp_state_vtep_add(struct dp_table_state *s, const struct nsdp_vtep *v, char 
 	char b[64];
 	if (check_v4(&v->ip, "vtep.ip", err, errlen))
 		return -EINVAL;
+	if (ip4(&v->ip) == 0) {
+		set_err(err, errlen, "vtep.ip: 0.0.0.0 is not a VTEP address");
+		return -EINVAL;
+	}
 	if (!mac_unicast(v->mac)) {
 		set_err(err, errlen, "vtep %s: mac must be a unicast, non-zero address",
 			ip_str(&v->ip, b, sizeof(b)));
@@ -254,28 +258,57 @@ int dp_state_vtep_del(struct dp_table_state *s, const struct nsdp_ip *ip, char *
 	return -ENOENT;
 }
 
-static struct rte_hash *hash4_create(const char *kind, uint32_t entries, int socket_id)
+static inline uint32_t ip_slot(const struct dp_ip_index *x, uint32_t ip)
 {
-	/* Names are global in DPDK; every version gets a fresh one. */
-	static _Atomic uint32_t seq;
-	char name[RTE_HASH_NAMESIZE];
-	snprintf(name, sizeof(name), "%s_%u", kind, atomic_fetch_add(&seq, 1));
-	struct rte_hash_parameters p = {
-		.name = name,
-		.entries = entries < 64 ? 64 : entries * 2,
-		.key_len = sizeof(uint32_t),
-		.hash_func = rte_hash_crc,
-		.socket_id = socket_id,
-	};
-	return rte_hash_create(&p);
+	return rte_hash_crc_4byte(ip, 0x9e3779b9) & x->mask;
+}
+
+/* Room for n keys at most half full. Returns 0 or -ENOMEM. */
+static int ip_index_init(struct dp_ip_index *x, uint32_t n, int socket_id)
+{
+	uint32_t slots = 16;
+	while (slots < 2 * n)
+		slots *= 2;
+	x->mask = slots - 1;
+	x->keys = rte_zmalloc_socket("dp_ip_keys", sizeof(uint32_t) * slots, 64, socket_id);
+	x->vals = rte_zmalloc_socket("dp_ip_vals", sizeof(uint32_t) * slots, 64, socket_id);
+	return x->keys && x->vals ? 0 : -ENOMEM;
+}
+
+static void ip_index_add(struct dp_ip_index *x, uint32_t ip, uint32_t val)
+{
+	uint32_t i = ip_slot(x, ip);
+	while (x->keys[i] != 0 && x->keys[i] != ip)
+		i = (i + 1) & x->mask;
+	x->keys[i] = ip;
+	x->vals[i] = val;
+}
+
+static inline int64_t ip_index_get(const struct dp_ip_index *x, uint32_t ip, uint32_t i)
+{
+	if (unlikely(ip == 0)) /* the free-slot marker is never a key */
+		return -1;
+	for (;; i = (i + 1) & x->mask) {
+		uint32_t k = x->keys[i];
+		if (k == ip)
+			return x->vals[i];
+		if (k == 0)
+			return -1;
+	}
+}
+
+static void ip_index_free(struct dp_ip_index *x)
+{
+	rte_free(x->keys);
+	rte_free(x->vals);
 }
 
 void dp_tables_free(struct dp_tables *t)
 {
 	if (!t)
 		return;
-	rte_hash_free(t->ep4);
-	rte_hash_free(t->vtep4);
+	ip_index_free(&t->ep4);
+	ip_index_free(&t->vtep4);
 	rte_lpm_free(t->lpm4);
 	rte_free(t->eps);
 	rte_free(t->vteps);
@@ -296,8 +329,9 @@ struct dp_tables *dp_tables_build(const struct dp_table_state *s,
 	t->eps = rte_zmalloc_socket("dp_eps", sizeof(*t->eps) * (s->n_eps + 1), 64, socket_id);
 	t->vteps = rte_zmalloc_socket("dp_vteps", sizeof(*t->vteps) * (s->n_vteps + 1), 64,
 				      socket_id);
-	t->ep4 = hash4_create("ep4", s->n_eps, socket_id);
-	t->vtep4 = hash4_create("vtep4", s->n_vteps, socket_id);
+	if (ip_index_init(&t->ep4, s->n_eps, socket_id) ||
+	    ip_index_init(&t->vtep4, s->n_vteps, socket_id))
+		goto fail;
 	char name[RTE_LPM_NAMESIZE];
 	snprintf(name, sizeof(name), "rt4_%u", atomic_fetch_add(&lpm_seq, 1));
 	struct rte_lpm_config lc = {
@@ -305,7 +339,7 @@ struct dp_tables *dp_tables_build(const struct dp_table_state *s,
 		.number_tbl8s = s->n_routes < 256 ? 256 : s->n_routes,
 	};
 	t->lpm4 = rte_lpm_create(name, socket_id, &lc);
-	if (!t->eps || !t->vteps || !t->ep4 || !t->vtep4 || !t->lpm4)
+	if (!t->eps || !t->vteps || !t->lpm4)
 		goto fail;
 
 	for (uint32_t i = 0; i < s->n_eps; i++) {
@@ -319,28 +353,23 @@ struct dp_tables *dp_tables_build(const struct dp_table_state *s,
 		d->flags = e->flags;
 		memcpy(d->mac.addr_bytes, e->mac, 6);
 		d->identity = e->identity;
-		rc = rte_hash_add_key_data(t->ep4, &d->ip, (void *)(uintptr_t)t->n_eps);
-		if (rc < 0)
-			goto fail;
+		ip_index_add(&t->ep4, d->ip, t->n_eps);
 		t->n_eps++;
 	}
 	for (uint32_t i = 0; i < s->n_vteps; i++) {
 		struct dp_vtep *d = &t->vteps[i];
 		d->ip = ip4(&s->vteps[i].ip);
 		memcpy(d->mac.addr_bytes, s->vteps[i].mac, 6);
-		rc = rte_hash_add_key_data(t->vtep4, &d->ip, (void *)(uintptr_t)i);
-		if (rc < 0)
-			goto fail;
+		ip_index_add(&t->vtep4, d->ip, i);
 	}
 	t->n_vteps = s->n_vteps;
 	for (uint32_t i = 0; i < s->n_routes; i++) {
 		const struct nsdp_route *r = &s->routes[i];
 		uint32_t nh = DP_ROUTE_LOCAL;
 		if (r->vtep.family) {
-			uint32_t vip = ip4(&r->vtep);
-			void *data;
-			nh = rte_hash_lookup_data(t->vtep4, &vip, &data) >= 0 ?
-				     (uint32_t)(uintptr_t)data : DP_ROUTE_NO_VTEP;
+			int64_t v = ip_index_get(&t->vtep4, ip4(&r->vtep),
+						 ip_slot(&t->vtep4, ip4(&r->vtep)));
+			nh = v >= 0 ? (uint32_t)v : DP_ROUTE_NO_VTEP;
 		}
 		if (r->prefix_len == 0) {
 			t->default_nh = nh;
@@ -359,24 +388,24 @@ fail:
 
 const struct dp_endpoint *dp_ep_lookup(const struct dp_tables *t, uint32_t ip)
 {
-	void *data;
-	if (rte_hash_lookup_data(t->ep4, &ip, &data) < 0)
-		return NULL;
-	return &t->eps[(uintptr_t)data];
+	int64_t i = ip_index_get(&t->ep4, ip, ip_slot(&t->ep4, ip));
+	return i >= 0 ? &t->eps[i] : NULL;
+}
+
+void dp_ep_prefetch(const struct dp_tables *t, uint32_t ip)
+{
+	rte_prefetch0(&t->ep4.keys[ip_slot(&t->ep4, ip)]);
 }
 
 void dp_ep_lookup_bulk(const struct dp_tables *t, const uint32_t *ips, unsigned n,
 		       const struct dp_endpoint **out)
 {
-	const void *keys[RTE_HASH_LOOKUP_BULK_MAX];
-	void *data[RTE_HASH_LOOKUP_BULK_MAX];
-	uint64_t hits = 0;
-
-	for (unsigned i = 0; i < n; i++)
-		keys[i] = &ips[i];
-	rte_hash_lookup_bulk_data(t->ep4, keys, n, &hits, data);
-	for (unsigned i = 0; i < n; i++)
-		out[i] = (hits >> i) & 1 ? &t->eps[(uintptr_t)data[i]] : NULL;
+	for (unsigned i = 0; i < n; i++) {
+		int64_t k = ip_index_get(&t->ep4, ips[i], ip_slot(&t->ep4, ips[i]));
+		out[i] = k >= 0 ? &t->eps[k] : NULL;
+		if (out[i])
+			rte_prefetch0(out[i]);
+	}
 }
 
 int64_t dp_route_lookup(const struct dp_tables *t, uint32_t ip)
@@ -389,8 +418,6 @@ int64_t dp_route_lookup(const struct dp_tables *t, uint32_t ip)
 
 const struct dp_vtep *dp_vtep_lookup(const struct dp_tables *t, uint32_t ip)
 {
-	void *data;
-	if (rte_hash_lookup_data(t->vtep4, &ip, &data) < 0)
-		return NULL;
-	return &t->vteps[(uintptr_t)data];
+	int64_t i = ip_index_get(&t->vtep4, ip, ip_slot(&t->vtep4, ip));
+	return i >= 0 ? &t->vteps[i] : NULL;
 }

@@ -23,8 +23,19 @@
 
 #include <nsdp/proto.h>
 
-struct rte_hash;
 struct rte_lpm;
+
+/*
+ * IPv4 address -> index, open addressing with linear probing, built once
+ * and read-only afterwards: one or two cache lines per lookup, no locks, no
+ * per-entry indirection (rte_hash costs several times more for 4-byte keys).
+ * Key 0 (0.0.0.0, never a valid endpoint or VTEP) marks a free slot.
+ */
+struct dp_ip_index {
+	uint32_t mask; /* slots - 1 */
+	uint32_t *keys;
+	uint32_t *vals;
+};
 
 #define DP_ROUTE_LOCAL 0xffffffu   /* LPM next hop: this node's pods */
 #define DP_ROUTE_NO_VTEP 0xfffffeu /* LPM next hop: VTEP not (yet) known */
@@ -46,12 +57,12 @@ struct dp_vtep {
 
 struct dp_tables {
 	uint64_t generation;
-	struct rte_hash *ep4;   /* ip -> index in eps */
+	struct dp_ip_index ep4;   /* ip -> index in eps */
 	struct dp_endpoint *eps;
 	uint32_t n_eps;
 	struct rte_lpm *lpm4;   /* prefix -> vtep index or DP_ROUTE_LOCAL */
 	int64_t default_nh;     /* next hop of 0.0.0.0/0 (rte_lpm has no depth 0), -1: none */
-	struct rte_hash *vtep4; /* ip -> index in vteps */
+	struct dp_ip_index vtep4; /* ip -> index in vteps */
 	struct dp_vtep *vteps;
 	uint32_t n_vteps;
 };
@@ -103,6 +114,8 @@ void dp_tables_free(struct dp_tables *t);
 
 /* Packet-path lookups (any thread holding a published version). */
 const struct dp_endpoint *dp_ep_lookup(const struct dp_tables *t, uint32_t ip);
+/* Prefetch the endpoint-index slot of ip (a pass before the bulk lookup). */
+void dp_ep_prefetch(const struct dp_tables *t, uint32_t ip);
 /* Bulk endpoint lookup: out[i] = entry or NULL. n <= 64. */
 void dp_ep_lookup_bulk(const struct dp_tables *t, const uint32_t *ips, unsigned n,
 		       const struct dp_endpoint **out);

@@ -213,6 +213,13 @@ static void classify(struct dp *dp, struct dp_worker *w, const struct dp_tables 
 	default:
 		break;
 	}
+	/* Start every memory access pass 2 and 3 will make. */
+	dp_ep_prefetch(t, pi->dst4);
+	if (in->role == NSDP_ROLE_POD) {
+		dp_ep_prefetch(t, pi->src4);
+		/* encapsulation writes the headroom line */
+		rte_prefetch0(rte_pktmbuf_mtod_offset(m, uint8_t *, -OVERLAY_OVERHEAD));
+	}
 	if (x->track) {
 		x->side = (uint8_t)ct_key_make(&x->key, AF_INET, pi->src, pi->dst, pi->sport,
 					       pi->dport, pi->proto);
@@ -433,6 +440,10 @@ void dp_process_burst(struct dp *dp, struct dp_worker *w, const struct dp_tables
 			dp_ep_lookup_bulk(t, src, k, src_ep);
 		else
 			memset(src_ep, 0, sizeof(src_ep[0]) * k);
+		/* Buckets were prefetched in pass 1; now the entries they name. */
+		for (unsigned j = 0; j < k; j++)
+			if (ctx[j].track)
+				ct_prefetch_entry(dp->ct, ctx[j].hash);
 		for (unsigned j = 0; j < k; j++)
 			forward(dp, w, t, pol, in, in_idx, pkts[idx[j]], &ctx[j], src_ep[j],
 				dst_ep[j]);
