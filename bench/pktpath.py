@@ -267,6 +267,24 @@ class Proc:
         return self.p.returncode
 
 
+def free_hugepages():
+    try:
+        with open("/proc/meminfo") as fp:
+            for line in fp:
+                if line.startswith("HugePages_Free:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def rt_prefix(a):
+    """--rt: run the measured program SCHED_FIFO so that other work on the
+    shared machine cannot time-slice the polling lcore (the kernel's RT
+    throttling still leaves it 5% of each second)."""
+    return ["chrt", "-f", "1"] if a.rt else []
+
+
 def nsdpctl(ctl, sock, *args):
     r = subprocess.run([ctl, "-s", sock, "--json"] + list(args), capture_output=True,
                        text=True, timeout=30)
@@ -281,11 +299,12 @@ def run_nsdp(a, model, scenario, pcap, nflows, tmp, log):
     cfg = os.path.join(tmp, "dp.conf")
     with open(cfg, "w") as fp:
         fp.write(nsdp_config(model, scenario, pcap, nflows, sock, prefix, a.ct_size))
-    p = Proc([os.path.join(a.build, "nsdp-dataplane"), "-c", cfg], log=log)
+    p = Proc(rt_prefix(a) + [os.path.join(a.build, "nsdp-dataplane"), "-c", cfg], log=log)
     res = {"tool": "nsdp"}
     try:
         if not p.wait_for(r"control socket", 120):
-            raise RuntimeError("nsdp-dataplane did not start:\n" + p.text()[-2000:])
+            raise RuntimeError("nsdp-dataplane did not start (free hugepages: %s):\n%s" % (
+                free_hugepages(), p.text()[-2000:]))
         time.sleep(a.warm)
         ctl = a.nsdpctl or os.path.join(a.build, "nsdpctl")
         t0 = time.monotonic()
@@ -344,7 +363,7 @@ def run_testpmd(a, pcap, nflows, log):
     prefix = "nsdpbench-tp-%d" % os.getpid()
     # stdbuf: testpmd's stdout is a pipe here; line-buffer it so prompts and
     # statistics arrive as they are printed.
-    argv = ["stdbuf", "-oL", a.testpmd, "-l", "0,1", "--main-lcore", "0", "--no-pci", "--in-memory",
+    argv = rt_prefix(a) + ["stdbuf", "-oL", a.testpmd, "-l", "0,1", "--main-lcore", "0", "--no-pci", "--in-memory",
             "--file-prefix=" + prefix, "--log-level=lib.eal:error",
             "--vdev", "net_pcap0,rx_pcap=%s,infinite_rx=1" % pcap,
             "--vdev", "net_null0,no-rx=1",
@@ -357,7 +376,8 @@ def run_testpmd(a, pcap, nflows, log):
         # The prompt has no newline, so it stays in the line buffer: wait
         # for the end of the port start-up report instead.
         if not p.wait_for(r"Checking link statuses\.\.\.[\s\S]*?Done", 60):
-            raise RuntimeError("testpmd did not start:\n" + p.text()[-2000:])
+            raise RuntimeError("testpmd did not start (free hugepages: %s):\n%s" % (
+                free_hugepages(), p.text()[-2000:]))
         p.send("start")
         time.sleep(a.warm)
         n0 = len(parse_port_stats(p.text(), 1))
@@ -415,6 +435,8 @@ def main():
     ap.add_argument("--warm", type=float, default=2.0, help="warm-up before the window")
     ap.add_argument("--ct-size", type=int, default=2 << 20)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--rt", action="store_true",
+                    help="run testpmd and nsdp-dataplane with SCHED_FIFO priority 1")
     ap.add_argument("--json", help="write results here")
     ap.add_argument("--log", help="append the programs' output here")
     a = ap.parse_args()
@@ -503,6 +525,7 @@ def main():
            "params": {"reps": a.reps, "seconds": a.seconds, "warm": a.warm,
                       "ct_size": a.ct_size, "pods": model.pods, "nodes": model.nodes,
                       "remote_pods": model.rpods, "lcores": "main 0, forwarding/worker 1",
+                      "sched": "SCHED_FIFO 1" if a.rt else "SCHED_OTHER",
                       "testpmd": a.testpmd},
            "results": results}
     if a.json:

@@ -96,7 +96,7 @@ struct ct_entry {
 	/*
 	 * The policy decision of the connection (its original direction) and
 	 * the rule that made it, valid while policy_gen equals the enforced
-	 * policy's generation. Written as verdict, rule, then policy_gen with
+	 * policy's epoch (dp_policy.epoch; 0 = never decided). Written as verdict, rule, then policy_gen with
 	 * release; read policy_gen with acquire first. Two workers deciding at
 	 * once compute the same result, so the race is benign.
 	 */

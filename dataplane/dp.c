@@ -61,8 +61,10 @@ int dp_publish_policy(struct dp *dp, struct pol_tables *t, uint64_t generation)
 			pol_tables_free(t);
 			return -ENOMEM;
 		}
-		/* Generation 0 marks conntrack entries that were never decided. */
-		t->generation = generation ? generation : 1;
+		t->generation = generation;
+		if (++dp->policy_epoch == 0)
+			dp->policy_epoch = 1;
+		p->epoch = dp->policy_epoch;
 		p->t = t;
 		p->n_rules = t->n_rules;
 		p->counters = cnt;

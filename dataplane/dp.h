@@ -49,6 +49,10 @@ struct dp_port {
  */
 struct dp_policy {
 	struct pol_tables *t;
+	/* Stamp of verdicts cached in conntrack (ct_entry.policy_gen): a new
+	 * one per publication, never 0 ("not decided"), so a 64-bit generation
+	 * that wraps 32 bits cannot make a stale verdict look current. */
+	uint32_t epoch;
 	uint32_t n_rules;
 	uint64_t *counters;
 };
@@ -94,6 +98,7 @@ struct dp {
 	/* control thread only */
 	struct dp_table_state state;
 	uint64_t generation;
+	uint32_t policy_epoch; /* last dp_policy.epoch handed out */
 	uint64_t start_tsc;
 
 	volatile bool quit;

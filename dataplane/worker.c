@@ -266,7 +266,7 @@ static int policy(const struct dp_policy *pol, struct dp_worker *w, const struct
 {
 	const struct pol_tables *t = pol->t;
 	const struct pkt_info *pi = &x->pi;
-	uint32_t gen = (uint32_t)t->generation;
+	uint32_t gen = pol->epoch;
 	struct pol_result res;
 
 	if (e && __atomic_load_n(&e->policy_gen, __ATOMIC_ACQUIRE) == gen) {
