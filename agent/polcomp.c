@@ -774,41 +774,6 @@ out:
 	return id;
 }
 
-/* ---- hash tables ------------------------------------------------------------- */
-
-static inline uint64_t pol_mix(uint64_t k)
-{
-	k ^= k >> 30;
-	k *= 0xbf58476d1ce4e5b9ull;
-	k ^= k >> 27;
-	k *= 0x94d049bb133111ebull;
-	return k ^ (k >> 31);
-}
-
-static int hash_build(struct pol_hash *h, const uint64_t *keys, const uint32_t *vals,
-		      size_t n)
-{
-	uint32_t slots = 16;
-	while (slots < n * 2)
-		slots *= 2;
-	h->mask = slots - 1;
-	h->n = (uint32_t)n;
-	h->keys = malloc(sizeof(uint64_t) * slots);
-	h->vals = malloc(sizeof(uint32_t) * slots);
-	if (!h->keys || !h->vals)
-		return -ENOMEM;
-	for (uint32_t i = 0; i < slots; i++)
-		h->keys[i] = POL_HASH_EMPTY;
-	for (size_t k = 0; k < n; k++) {
-		uint32_t i = (uint32_t)pol_mix(keys[k]) & h->mask;
-		while (h->keys[i] != POL_HASH_EMPTY && h->keys[i] != keys[k])
-			i = (i + 1) & h->mask;
-		h->keys[i] = keys[k];
-		h->vals[i] = vals[k];
-	}
-	return 0;
-}
-
 /* ---- the whole compile ----------------------------------------------------------- */
 
 static void comp_free(struct comp *c)
@@ -1085,7 +1050,7 @@ fail_seen:
 		free(own.p);
 		goto fail;
 	}
-	if (hash_build(&t->maps, mkeys.p, mvals.p, mkeys.n))
+	if (pol_hash_build(&t->maps, mkeys.p, mvals.p, mkeys.n))
 		goto fail;
 
 	/* Pod IPs. */
@@ -1102,7 +1067,7 @@ fail_seen:
 			ipkeys[n_ips] = cl->pods[i].ips[k];
 			ipvals[n_ips++] = i;
 		}
-	if (hash_build(&t->ip, ipkeys, ipvals, n_ips))
+	if (pol_hash_build(&t->ip, ipkeys, ipvals, n_ips))
 		goto fail;
 
 	/* Hand over maps, ranges and rule names. */

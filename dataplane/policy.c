@@ -33,6 +33,29 @@ uint32_t pol_hash_get(const struct pol_hash *h, uint64_t key)
 	}
 }
 
+int pol_hash_build(struct pol_hash *h, const uint64_t *keys, const uint32_t *vals, size_t n)
+{
+	uint32_t slots = 16;
+	while (slots < n * 2)
+		slots *= 2;
+	h->mask = slots - 1;
+	h->n = (uint32_t)n;
+	h->keys = malloc(sizeof(uint64_t) * slots);
+	h->vals = malloc(sizeof(uint32_t) * slots);
+	if (!h->keys || !h->vals)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < slots; i++)
+		h->keys[i] = POL_HASH_EMPTY;
+	for (size_t k = 0; k < n; k++) {
+		uint32_t i = (uint32_t)pol_mix(keys[k]) & h->mask;
+		while (h->keys[i] != POL_HASH_EMPTY && h->keys[i] != keys[k])
+			i = (i + 1) & h->mask;
+		h->keys[i] = keys[k];
+		h->vals[i] = vals[k];
+	}
+	return 0;
+}
+
 uint32_t pol_peer_class(const struct pol_tables *t, uint32_t ip)
 {
 	uint32_t pod = pol_hash_get(&t->ip, ip);

@@ -111,6 +111,9 @@ struct pol_result {
 	uint32_t rule;
 };
 
+/* Build h from n distinct keys (at most half full). 0 or -ENOMEM. */
+int pol_hash_build(struct pol_hash *h, const uint64_t *keys, const uint32_t *vals, size_t n);
+
 /* u64 key -> value or POL_NONE. */
 uint32_t pol_hash_get(const struct pol_hash *h, uint64_t key);
 
