@@ -29,7 +29,12 @@
  * (a TCP ACK as first packet creates a mid-stream ESTABLISHED entry); the
  * measured runs then must create none and drop none, which is checked.
  *
- * Output: a table on stdout and, with --json FILE, one JSON document.
+ * Polls longer than --outlier-us were preempted on the shared machine; they
+ * are counted and left out of the per-phase figures.
+ *
+ * Output: a table on stdout and, with --json FILE, one JSON document. Exit
+ * status 0, 1 (set-up failed), 2 (usage) or 3 (a check failed: the figures
+ * are still printed, marked NOT OK). See docs/benchmarks.md.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -392,29 +397,25 @@ static void print_drops(const struct dp_lcore_stats *st)
 
 /*
  * One poll: generate `n` packets of flows seq[*pos..] for port `in`, process,
- * flush. For encap the flow index is forced to the port's parity (local pod
- * l is on pod(l & 1); pods is even, so the flow's parity is the pod's).
+ * flush, as dp_worker_main does after rte_eth_rx_burst. For encap the flow
+ * index is forced to the port's parity (local pod l is on pod(l & 1); pods
+ * is even, so the flow's parity is the pod's).
  */
 static inline int poll_once(struct dp *dp, struct dp_worker *w, const struct opts *o,
 			    const struct tmpl *t, unsigned sc, unsigned in, unsigned n,
 			    const uint32_t *seq, uint32_t *pos, uint32_t nflows,
-			    struct sample *s, bool sequential, uint32_t *next_seq)
+			    struct sample *s)
 {
 	uint64_t t0 = rte_rdtsc();
 	if (rte_pktmbuf_alloc_bulk(dp->pool, pkts_buf, n) != 0)
 		return -ENOMEM;
 	for (unsigned i = 0; i < n; i++) {
-		uint32_t f;
-		if (sequential) {
-			f = (*next_seq)++;
-		} else {
-			f = seq[*pos];
-			*pos = (*pos + 1) & (SEQ_LEN - 1);
-			if (sc == SC_ENCAP) {
-				f = (f & ~1u) | (in == POD1);
-				if (f >= nflows)
-					f -= 2;
-			}
+		uint32_t f = seq[*pos];
+		*pos = (*pos + 1) & (SEQ_LEN - 1);
+		if (sc == SC_ENCAP) {
+			f = (f & ~1u) | (in == POD1);
+			if (f >= nflows)
+				f -= 2;
 		}
 		fill(o, t, sc, f, pkts_buf[i]);
 	}
@@ -454,8 +455,7 @@ static int run_timed(struct dp *dp, struct dp_worker *w, const struct opts *o,
 	do {
 		for (unsigned k = 0; k < 64; k++, b++) {
 			unsigned in = sc == SC_DECAP ? UPLINK : (b & 1) ? POD1 : POD0;
-			int rc = poll_once(dp, w, o, t, sc, in, o->burst, seq, pos, nflows, s,
-					   false, NULL);
+			int rc = poll_once(dp, w, o, t, sc, in, o->burst, seq, pos, nflows, s);
 			if (rc)
 				return rc;
 		}

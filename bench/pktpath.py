@@ -442,7 +442,10 @@ def main():
     a = ap.parse_args()
 
     model = Model()
-    flows = [int(float(x)) for x in a.flows.split(",")]
+    def count(x):
+        mult = {"k": 1000, "m": 1000000}.get(x[-1:].lower(), 1)
+        return int(float(x[:-1] if mult > 1 else x) * mult)
+    flows = [count(x) for x in a.flows.split(",")]
     scenarios = ["decap", "encap"] if a.scenario == "both" else [a.scenario]
     tmp = tempfile.mkdtemp(prefix="nsdp-pktpath-")
     log = open(a.log, "a") if a.log else None

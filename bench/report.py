@@ -4,6 +4,7 @@
 
 usage: report.py OUTDIR   (reads OUTDIR/inproc.json, OUTDIR/pktpath.json,
                            OUTDIR/machine.json; any may be missing)
+       report.py --across DIR...   medians across several bench/run results
 """
 import json
 import os
@@ -26,7 +27,40 @@ def verdict(ok):
     return "met" if ok else "NOT met"
 
 
+def across(dirs):
+    """Print, per case, the median over runs of each run's median."""
+    import statistics
+    inp, pkt = {}, {}
+    for d in dirs:
+        r = load(os.path.join(d, "results.json")) or {}
+        for x in (r.get("inproc") or {}).get("results", []):
+            inp.setdefault((x["scenario"], x["flows"]), []).append(x["median"])
+        for x in (r.get("pktpath") or {}).get("results", []):
+            if x.get("median", {}).get("ratio_nsdp_testpmd") is not None:
+                pkt.setdefault((x["scenario"], x["flows"]), []).append(x["median"])
+    med = lambda xs: statistics.median(xs) if xs else float("nan")
+    print("%d runs: %s" % (len(dirs), " ".join(os.path.basename(d.rstrip("/")) for d in dirs)))
+    print("in-process (median of run medians; range):")
+    for k in sorted(inp):
+        v = inp[k]
+        dp = [m["dp_cpp"] for m in v]
+        tot = [m["total_cpp"] for m in v]
+        print("  %-5s %7d: dp %.0f (%.0f..%.0f)  total %.0f (%.0f..%.0f)  n=%d" % (
+            k[0], k[1], med(dp), min(dp), max(dp), med(tot), min(tot), max(tot), len(v)))
+    print("same devices (median of run medians; range):")
+    for k in sorted(pkt):
+        v = pkt[k]
+        f = lambda n: [m[n] for m in v if m.get(n) is not None]
+        print("  %-5s %7d: testpmd %.2f Mpps, nsdp %.2f Mpps (%.0f c/p), ratio %.3f (%.3f..%.3f) n=%d" % (
+            k[0], k[1], med(f("testpmd_mpps")), med(f("nsdp_mpps")),
+            med(f("nsdp_cycles_per_packet")), med(f("ratio_nsdp_testpmd")),
+            min(f("ratio_nsdp_testpmd")), max(f("ratio_nsdp_testpmd")), len(v)))
+
+
 def main():
+    if len(sys.argv) > 1 and sys.argv[1] == "--across":
+        across(sys.argv[2:])
+        return
     out = sys.argv[1]
     inproc = load(os.path.join(out, "inproc.json"))
     pkt = load(os.path.join(out, "pktpath.json"))

@@ -190,6 +190,23 @@ static inline int ct_endpoint_cmp(const uint8_t *a, uint16_t pa,
 unsigned ct_key_make(struct ct_key *k, uint8_t family, const void *src,
 		     const void *dst, uint16_t sport, uint16_t dport, uint8_t proto)
 {
+	if (family == AF_INET) {
+		/* Fast path: (address, port) as one number, no memcmp. */
+		uint32_t sa, da;
+		memcpy(&sa, src, 4);
+		memcpy(&da, dst, 4);
+		uint64_t sv = (uint64_t)rte_be_to_cpu_32(sa) << 16 | rte_be_to_cpu_16(sport);
+		uint64_t dv = (uint64_t)rte_be_to_cpu_32(da) << 16 | rte_be_to_cpu_16(dport);
+		unsigned side = sv > dv;
+		memset(k, 0, sizeof(*k));
+		k->proto = proto;
+		k->family = family;
+		memcpy(k->addr[side], &sa, 4);
+		memcpy(k->addr[!side], &da, 4);
+		k->port[side] = sport;
+		k->port[!side] = dport;
+		return side;
+	}
 	uint8_t s[16] = {0}, d[16] = {0};
 	size_t alen = family == AF_INET6 ? 16 : 4;
 
@@ -209,7 +226,9 @@ unsigned ct_key_make(struct ct_key *k, uint8_t family, const void *src,
 
 uint32_t ct_hash(const struct ct_key *k)
 {
-	return rte_hash_crc(k, sizeof(*k), CT_HASH_SEED);
+	/* CRC alone is linear: structured keys (pod CIDRs, sequential ports)
+	 * pile into some buckets. The finaliser spreads them. */
+	return ct_mix(rte_hash_crc(k, sizeof(*k), CT_HASH_SEED));
 }
 
 void ct_prefetch(const struct conntrack *ct, uint32_t hash)
@@ -261,6 +280,15 @@ struct ct_entry *ct_lookup(struct conntrack *ct, const struct ct_key *k,
 	if (__atomic_load_n(&ct->bkt[p].overflow, __ATOMIC_RELAXED) == 0)
 		return NULL;
 	return ct_scan_bucket(ct, ct_secondary(ct, hash, p), k, want);
+}
+
+/* Free slots of bucket b (a snapshot; only a placement hint). */
+static unsigned ct_free_slots(const struct conntrack *ct, uint32_t b)
+{
+	unsigned n = 0;
+	for (unsigned i = 0; i < CT_BUCKET_SLOTS; i++)
+		n += __atomic_load_n(&ct->bkt[b].slot[i], __ATOMIC_RELAXED) == CT_ST_EMPTY;
+	return n;
 }
 
 static int ct_claim(struct conntrack *ct, uint32_t b)
@@ -343,7 +371,16 @@ struct ct_entry *ct_create_entry(struct conntrack *ct, const struct ct_key *k,
 	uint32_t p = ct_primary(ct, hash);
 	uint32_t s = ct_secondary(ct, hash, p);
 	uint32_t b = p;
-	int slot = ct_claim(ct, p);
+	/*
+	 * Most entries stay in their primary bucket (one cache line per
+	 * lookup), but a nearly full primary hands new entries to a freer
+	 * secondary early: that flattens the tail of bucket loads, so the
+	 * table refuses flows only when it is really close to full.
+	 */
+	int slot = -1;
+	unsigned pf = ct_free_slots(ct, p);
+	if (pf > 2 || pf >= ct_free_slots(ct, s))
+		slot = ct_claim(ct, p);
 
 	if (slot < 0) {
 		/* Count first, so a lookup that finds it in s knows to look. */
@@ -352,6 +389,10 @@ struct ct_entry *ct_create_entry(struct conntrack *ct, const struct ct_key *k,
 		slot = ct_claim(ct, s);
 		if (slot < 0) {
 			__atomic_fetch_sub(&ct->bkt[p].overflow, 1, __ATOMIC_RELAXED);
+			b = p; /* the secondary filled meanwhile: the primary's last slots */
+			slot = ct_claim(ct, p);
+		}
+		if (slot < 0) {
 			errno = ENOSPC;
 			return NULL;
 		}

@@ -282,7 +282,7 @@ struct pol_tables *pol_deserialize(const void *blob, size_t len, uint64_t genera
 	if (!h.ip_slots || (h.ip_slots & (h.ip_slots - 1)) || !h.map_slots ||
 	    (h.map_slots & (h.map_slots - 1)))
 		return fail(NULL, err, errlen, "policy: hash sizes must be powers of two");
-	if (!h.n_cidr || !h.n_maps || h.n_rules <= POL_RULE_UNRESTRICTED)
+	if (!h.n_cidr || (!h.n_maps && h.n_subjects) || h.n_rules <= POL_RULE_UNRESTRICTED)
 		return fail(NULL, err, errlen, "policy: empty address, map or rule table");
 
 	struct pol_tables *t = calloc(1, sizeof(*t));

@@ -835,7 +835,7 @@ TEST_F(PolicyWorker, DeniedSynIsDroppedAndCountedAgainstItsRule)
 	ASSERT_NE(e, nullptr);
 	EXPECT_EQ(e->verdict, POL_DENY);
 	EXPECT_EQ(e->rule, Rule(kIsolated));
-	EXPECT_EQ(e->policy_gen, (uint32_t)gen_);
+	EXPECT_EQ(e->policy_gen, dp_->policy->epoch);
 	e = Ct(kDb, kApi, 50000, 80, IPPROTO_TCP);
 	ASSERT_NE(e, nullptr);
 	EXPECT_EQ(e->rule, Rule(kAnpDeny));
@@ -904,7 +904,7 @@ TEST_F(PolicyWorker, PolicyChangeCutsEstablishedAndAdmitsNew)
 	Deny(POD0, Tcp(kWebMac, kWeb, kApi, 40000, 80, PSHACK), "web -> api, first packet after v2");
 	Deny(POD1, Tcp(kApiMac, kApi, kWeb, 80, 40000, PSHACK), "the reply direction is cut too");
 	EXPECT_EQ(e->verdict, POL_DENY);
-	EXPECT_EQ(e->policy_gen, (uint32_t)gen_);
+	EXPECT_EQ(e->policy_gen, dp_->policy->epoch);
 	EXPECT_EQ(e->rule, Rule(kIsolated));
 	// The remote connection, from the uplink side first.
 	Deny(UPLINK, DbTcp(kWeb, 5432, 40002, PSHACK), "db -> web after v2 (uplink)");
@@ -940,7 +940,7 @@ TEST_F(PolicyWorker, UnrelatedChangeKeepsEstablished)
 		EXPECT_EQ(Counters(), (Counts{{std::string(kAllowWeb) + "/allowed", 3}}));
 		const struct ct_entry *e = Ct(kWeb, kApi, 40000, 80, IPPROTO_TCP);
 		ASSERT_NE(e, nullptr);
-		EXPECT_EQ(e->policy_gen, (uint32_t)gen_);
+		EXPECT_EQ(e->policy_gen, dp_->policy->epoch);
 		EXPECT_EQ(e->verdict, POL_ALLOW);
 		FreeTx();
 	}
@@ -1122,16 +1122,103 @@ TEST_F(PolicyWorker, EveryPacketAccounted)
 				      {std::string(kAnpAllow) + "/allowed", 4}}));
 }
 
-// The policy generation is 64-bit on the wire; conntrack keeps 32 bits and
-// 0 means "never decided". A generation whose low 32 bits are 0 must not
-// make a fresh entry look decided.
+// The policy generation is 64-bit on the wire; conntrack keeps a 32-bit
+// stamp, 0 meaning "never decided". A generation whose low 32 bits are 0
+// must not make a fresh entry look decided.
 TEST_F(PolicyWorker, GenerationWithZeroLow32Bits)
 {
 	gen_ = (1ull << 32) - 1;
 	Enforce(kPolicyV1); // generation 1 << 32
+	EXPECT_NE(dp_->policy->epoch, 0u);
 	Deny(POD0, Tcp(kWeb2Mac, kWeb2, kApi, 40001, 80, SYN), "web2 -> api:80 at generation 2^32");
 	Pass(POD0, Tcp(kWebMac, kWeb, kApi, 40000, 80, SYN), POD1, "web -> api:80 at 2^32");
 	EXPECT_EQ(Count(kAllowWeb, false), 1u);
+}
+
+// The conntrack stamp of each publication is new, never 0, even when the
+// stamp counter wraps.
+TEST_F(PolicyWorker, EpochWrapSkipsZero)
+{
+	dp_->policy_epoch = UINT32_MAX - 1;
+	Enforce(kPolicyV1);
+	EXPECT_EQ(dp_->policy->epoch, UINT32_MAX);
+	Pass(POD0, Tcp(kWebMac, kWeb, kApi, 40000, 80, SYN), POD1, "web -> api:80");
+	Enforce(kPolicyV2);
+	EXPECT_EQ(dp_->policy->epoch, 1u);
+	Deny(POD0, Tcp(kWebMac, kWeb, kApi, 40000, 80, ACK), "web -> api:80 cut under v2");
+	Deny(POD0, Tcp(kWeb2Mac, kWeb2, kApi, 40001, 81, SYN), "a new denied flow at epoch 1");
+	EXPECT_EQ(Count(kIsolated, true), 2u);
+}
+
+// A policy published again under the same generation number (an agent that
+// restarts its numbering) is still a new policy: cached verdicts are
+// re-decided.
+TEST_F(PolicyWorker, SameGenerationRepublishedIsRedecided)
+{
+	Enforce(kPolicyV1);
+	const uint64_t g = gen_;
+	Pass(POD0, Tcp(kWebMac, kWeb, kApi, 40000, 80, SYN), POD1, "web -> api:80 under v1");
+	Deny(POD0, Tcp(kWeb2Mac, kWeb2, kApi, 40001, 80, SYN), "web2 -> api:80 under v1");
+	struct pol_tables *t = Compile(kPolicyV2, g);
+	ASSERT_NE(t, nullptr);
+	ASSERT_EQ(dp_publish_policy(dp_, t, g), 0);
+	ASSERT_EQ(dp_->policy->t->generation, g);
+	Deny(POD0, Tcp(kWebMac, kWeb, kApi, 40000, 80, ACK), "web -> api:80, v2 at the same generation");
+	Pass(POD0, Tcp(kWeb2Mac, kWeb2, kApi, 40001, 80, SYN), POD1, "web2 -> api:80, v2 at the same generation");
+}
+
+// What `nsdpctl policy apply` sends: the wire form must carry any compiled
+// policy, including one without NetworkPolicies, and one of a cluster with
+// no pods at all (an agent's first sync of an empty cluster; the compiler
+// then emits no subject class and no port map, which pol_deserialize used
+// to reject as "empty address, map or rule table").
+TEST_F(PolicyWorker, WireFormOfTrivialPolicies)
+{
+	struct Case {
+		const char *what;
+		std::string yaml;
+		bool with_cluster;
+	} cases[] = {
+		{"pods, no policy", "", true},
+		{"v1", kPolicyV1, true},
+		{"no pods, no policy", "", false},
+		{"namespaces only", "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: a\n", false},
+	};
+	for (const Case &c : cases) {
+		SCOPED_TRACE(c.what);
+		struct k8s_cluster cl;
+		memset(&cl, 0, sizeof(cl));
+		std::string text = (c.with_cluster ? std::string(kCluster) : std::string()) + c.yaml;
+		ASSERT_EQ(k8s_load_buffer("t.yaml", text.data(), text.size(), &cl, nullptr, nullptr), 0);
+		struct pol_tables *t = pol_compile(&cl, 7);
+		k8s_cluster_free(&cl);
+		ASSERT_NE(t, nullptr);
+		void *blob = nullptr;
+		size_t len = 0;
+		ASSERT_EQ(pol_serialize(t, &blob, &len), 0);
+		char err[256] = "";
+		struct pol_tables *back = pol_deserialize(blob, len, 7, err, sizeof(err));
+		EXPECT_NE(back, nullptr) << err << " (n_pods " << t->n_pods << ", n_maps " << t->n_maps
+					 << ", n_rules " << t->n_rules << ", n_cidr " << t->n_cidr << ")";
+		if (back) {
+			struct pol_result a, b;
+			pol_decide(t, kApi, kWeb, IPPROTO_TCP, 80, &a);
+			pol_decide(back, kApi, kWeb, IPPROTO_TCP, 80, &b);
+			EXPECT_EQ(a.verdict, b.verdict);
+			EXPECT_EQ(a.rule, b.rule);
+		}
+		free(blob);
+		pol_tables_free(t);
+		if (back && !c.with_cluster) {
+			// Enforced: nothing is a pod, nothing is restricted.
+			ASSERT_EQ(dp_publish_policy(dp_, back, ++gen_), 0);
+			Pass(POD1, Tcp(kApiMac, kApi, kWeb, 1000, 40000, SYN), POD0, "api -> web");
+			EXPECT_EQ(Counters(), (Counts{{"unrestricted/allowed", 1}}));
+			FreeTx();
+		} else {
+			pol_tables_free(back);
+		}
+	}
 }
 
 } // namespace
