@@ -118,6 +118,13 @@ uint32_t overlay_flow_hash(const struct pkt_info *pi)
 	 * agree. (XOR-combining per-side CRCs would be symmetric too, but CRC is
 	 * linear: flows with equal src^dst would all collide.)
 	 */
+	if (pi->family == AF_INET) {
+		/* IPv4: order (address, port) as one number, no memcmp. */
+		uint64_t a = (uint64_t)rte_be_to_cpu_32(pi->src4) << 16 | rte_be_to_cpu_16(pi->sport);
+		uint64_t b = (uint64_t)rte_be_to_cpu_32(pi->dst4) << 16 | rte_be_to_cpu_16(pi->dport);
+		uint64_t lo = a < b ? a : b, hi = a < b ? b : a;
+		return rte_hash_crc_8byte(hi, rte_hash_crc_8byte(lo, pi->proto));
+	}
 	const uint8_t *lo = pi->src, *hi = pi->dst;
 	uint16_t plo = pi->sport, phi = pi->dport;
 	unsigned alen = pi->family == AF_INET ? 4 : pi->family == AF_INET6 ? 16 : 0;
