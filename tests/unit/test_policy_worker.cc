@@ -4,8 +4,8 @@
 // forward()), end to end inside one process: a small cluster written as
 // Kubernetes manifests is loaded (agent/k8s.c), compiled (agent/polcomp.c)
 // and published with dp_publish_policy() into a `struct dp` built by hand
-// like tests/unit/test_worker.cc does (fake ports that never run, tables
-// published with dp_publish()); frames are fed to dp_process_burst() and the
+// by DpFixture (dp_fixture.h, shared with test_worker.cc: fake ports that
+// never run, tables published with dp_publish()); frames are fed to dp_process_burst() and the
 // test inspects what was queued on w->tx[], the drop counters and the
 // per-rule counters dp->policy->counters[(worker * n_rules + rule) * 2 +
 // denied].
@@ -25,185 +25,58 @@
 //
 // Every Feed() checks that each frame was queued or counted as a drop, and
 // every test checks that no mbuf leaked.
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-
-#include <cstdint>
-#include <cstdio>
-#include <cstring>
 #include <map>
 #include <string>
 #include <vector>
 
-#include <gtest/gtest.h>
-
-#include <rte_malloc.h>
-#include <rte_mbuf.h>
-
-#include "shim.h"
-
-#include "shim_dp.h"
+#include "dp_fixture.h"
 
 #include "k8s.h"
 #include "polcomp.h"
 
 namespace {
 
-using Bytes = std::vector<uint8_t>;
-
 // ---- frame builders ----------------------------------------------------------
 
-struct Mac {
-	uint8_t b[6];
-};
-
-const Mac kGwMac = {{0xee, 0xee, 0xee, 0xee, 0xee, 0xee}};
-const Mac kUplinkMac = {{0x02, 0x00, 0x00, 0x00, 0x00, 0x01}};
-const Mac kPeerMac = {{0x02, 0x00, 0x00, 0x00, 0x00, 0x02}};
 const Mac kWebMac = {{0x02, 0x00, 0x00, 0x00, 0x01, 0x02}};
 const Mac kApiMac = {{0x02, 0x00, 0x00, 0x00, 0x01, 0x03}};
 const Mac kWeb2Mac = {{0x02, 0x00, 0x00, 0x00, 0x01, 0x04}};
 
-uint32_t ip4(const char *s)
-{
-	struct in_addr a;
-	EXPECT_EQ(inet_pton(AF_INET, s, &a), 1) << s;
-	return a.s_addr;
-}
-
-const uint32_t kVtep = ip4("192.168.100.1");
-const uint32_t kPeerVtep = ip4("192.168.100.2");
 const uint32_t kWeb = ip4("10.244.1.2");  // client/web on pod0
 const uint32_t kApi = ip4("10.244.1.3");  // server/api on pod1
 const uint32_t kWeb2 = ip4("10.244.1.4"); // client/web2 on pod0
 const uint32_t kDb = ip4("10.244.2.5");   // remote/db behind node-b
 
-void put16(Bytes &v, uint16_t x)
+// A UDP datagram with 12 bytes of data.
+Bytes udp12(uint16_t sport, uint16_t dport)
 {
-	v.push_back((uint8_t)(x >> 8));
-	v.push_back((uint8_t)x);
-}
-
-void append(Bytes &v, const Bytes &w)
-{
-	for (uint8_t b : w)
-		v.push_back(b);
-}
-
-void append(Bytes &v, const void *p, size_t n)
-{
-	const uint8_t *b = (const uint8_t *)p;
-	v.insert(v.end(), b, b + n);
-}
-
-uint16_t rd16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-void fix_csum(uint8_t *ip)
-{
-	unsigned ihl = (ip[0] & 0xf) * 4u;
-	ip[10] = ip[11] = 0;
-	uint64_t s = 0;
-	for (unsigned i = 0; i + 1 < ihl; i += 2)
-		s += (uint32_t)(ip[i] << 8 | ip[i + 1]);
-	while (s >> 16)
-		s = (s & 0xffff) + (s >> 16);
-	ip[10] = (uint8_t)(~s >> 8);
-	ip[11] = (uint8_t)~s;
-}
-
-Bytes eth(const Mac &dst, const Mac &src, const Bytes &ip)
-{
-	Bytes v;
-	append(v, dst.b, 6);
-	append(v, src.b, 6);
-	put16(v, 0x0800);
-	append(v, ip);
-	return v;
-}
-
-Bytes ipv4(uint32_t src, uint32_t dst, uint8_t proto, const Bytes &l4)
-{
-	Bytes v = {0x45, 0};
-	put16(v, (uint16_t)(20 + l4.size()));
-	put16(v, 0x1234);
-	put16(v, 0x4000);
-	v.push_back(64);
-	v.push_back(proto);
-	put16(v, 0);
-	append(v, &src, 4);
-	append(v, &dst, 4);
-	fix_csum(v.data());
-	append(v, l4);
-	return v;
-}
-
-const uint8_t FIN = 0x01, SYN = 0x02, ACK = 0x10, SYNACK = 0x12, PSHACK = 0x18;
-
-Bytes tcp(uint16_t sport, uint16_t dport, uint8_t flags)
-{
-	Bytes v;
-	put16(v, sport);
-	put16(v, dport);
-	put16(v, 0x1111);
-	put16(v, 0x2222);
-	put16(v, 0x2222);
-	put16(v, 0x3333);
-	v.push_back(0x50);
-	v.push_back(flags);
-	put16(v, 65535);
-	put16(v, 0);
-	put16(v, 0);
-	for (int i = 0; i < 10; i++)
-		v.push_back((uint8_t)(sport + i));
-	return v;
-}
-
-Bytes udp(uint16_t sport, uint16_t dport)
-{
-	Bytes v;
-	put16(v, sport);
-	put16(v, dport);
-	put16(v, 8 + 12);
-	put16(v, 0);
-	for (int i = 0; i < 12; i++)
-		v.push_back((uint8_t)i);
-	return v;
+	return udp(sport, dport, payload(12));
 }
 
 // A frame from a local pod (to the gateway MAC).
 Bytes Tcp(const Mac &mac, uint32_t src, uint32_t dst, uint16_t sp, uint16_t dp, uint8_t flags)
 {
-	return eth(kGwMac, mac, ipv4(src, dst, IPPROTO_TCP, tcp(sp, dp, flags)));
+	return eth(kGwMac, mac, 0x0800, ipv4(src, dst, IPPROTO_TCP, tcp(sp, dp, flags)));
 }
 
 Bytes Udp(const Mac &mac, uint32_t src, uint32_t dst, uint16_t sp, uint16_t dp)
 {
-	return eth(kGwMac, mac, ipv4(src, dst, IPPROTO_UDP, udp(sp, dp)));
+	return eth(kGwMac, mac, 0x0800, ipv4(src, dst, IPPROTO_UDP, udp12(sp, dp)));
 }
 
 // ICMP destination unreachable (port unreachable): untracked.
 Bytes Unreach(const Mac &mac, uint32_t src, uint32_t dst)
 {
-	return eth(kGwMac, mac, ipv4(src, dst, IPPROTO_ICMP, {3, 3, 0, 0, 0, 0, 0, 0}));
+	return eth(kGwMac, mac, 0x0800, ipv4(src, dst, IPPROTO_ICMP, {3, 3, 0, 0, 0, 0, 0, 0}));
 }
 
 // A VXLAN frame from node-b carrying `inner` (an IPv4 packet) from remote/db.
 Bytes FromDb(const Bytes &inner_ip)
 {
-	Bytes inner = eth(kGwMac, kGwMac, inner_ip);
-	Bytes t = {0x08, 0, 0, 0, 0, 0, 7, 0}; // VXLAN, VNI 7
-	append(t, inner);
-	Bytes u;
-	put16(u, 51234);
-	put16(u, 4789);
-	put16(u, (uint16_t)(8 + t.size()));
-	put16(u, 0);
-	append(u, t);
-	return eth(kUplinkMac, kPeerMac, ipv4(kPeerVtep, kVtep, IPPROTO_UDP, u));
+	Bytes t = vxlan_hdr(7);
+	append(t, eth(kGwMac, kGwMac, 0x0800, inner_ip));
+	return eth(kUplinkMac, kPeerMac, 0x0800,
+		   ipv4(kPeerVtep, kVtep, IPPROTO_UDP, udp(51234, 4789, t)));
 }
 
 Bytes DbTcp(uint32_t dst, uint16_t sp, uint16_t dp, uint8_t flags)
@@ -456,73 +329,23 @@ struct pol_tables *Compile(const std::string &policies, uint64_t gen)
 
 // ---- the harness -------------------------------------------------------------
 
-enum { UPLINK = 0, POD0 = 1, POD1 = 2, NPORTS = 3 };
 constexpr unsigned kWorkers = 2;
 
-const char kConfig[] = "node = {\n"
-		       "  vtep = \"192.168.100.1\";\n"
-		       "  overlay = \"vxlan\";\n"
-		       "  vni = 7;\n"
-		       "  mtu = 1500;\n"
-		       "  gateway = \"169.254.1.1\";\n"
-		       "  gateway_mac = \"ee:ee:ee:ee:ee:ee\";\n"
-		       "};\n"
-		       "ports = (\n"
-		       "  { name = \"uplink\"; devargs = \"net_null0\"; role = \"uplink\"; },\n"
-		       "  { name = \"pod0\"; devargs = \"net_null1\"; role = \"pod\"; },\n"
-		       "  { name = \"pod1\"; devargs = \"net_null2\"; role = \"pod\"; }\n"
-		       ");\n"
-		       "tables = { conntrack = 4096; };\n";
-
-class PolicyWorker : public ::testing::Test {
+class PolicyWorker : public DpFixture {
 protected:
-	static void SetUpTestSuite() { ASSERT_EQ(shim_eal_init(), 0); }
-
 	void SetUp() override
 	{
 		baseline_ = shim_pool_in_use();
-		dp_ = (struct dp *)calloc(1, sizeof(*dp_));
-		ASSERT_NE(dp_, nullptr);
-		char err[512] = "";
-		ASSERT_EQ(dp_config_parse(kConfig, "<test>", &dp_->cfg, err, sizeof(err)), 0) << err;
-		dp_->pool = shim_pool();
-		dp_->n_ports = NPORTS;
-		const char *names[NPORTS] = {"uplink", "pod0", "pod1"};
-		for (unsigned i = 0; i < NPORTS; i++) {
-			struct dp_port *p = &dp_->ports[i];
-			p->port_id = (uint16_t)(RTE_MAX_ETHPORTS - 1 - i);
-			p->role = i == UPLINK ? NSDP_ROLE_UPLINK : NSDP_ROLE_POD;
-			p->n_rxq = p->n_txq = 1;
-			p->mtu = 1500;
-			snprintf(p->name, sizeof(p->name), "%s", names[i]);
-		}
-		memcpy(dp_->ports[UPLINK].mac.addr_bytes, kUplinkMac.b, 6);
-		dp_->uplink = UPLINK;
-		dp_->n_workers = kWorkers;
-		w_ = (struct dp_worker *)rte_zmalloc("test_workers", kWorkers * sizeof(*w_),
-						     RTE_CACHE_LINE_SIZE);
-		st_ = (struct dp_lcore_stats *)rte_zmalloc("test_stats", kWorkers * sizeof(*st_),
-							  RTE_CACHE_LINE_SIZE);
-		ASSERT_NE(w_, nullptr);
-		ASSERT_NE(st_, nullptr);
-		for (unsigned i = 0; i < kWorkers; i++) {
-			w_[i].idx = i;
-			w_[i].stats = &st_[i];
-			w_[i].now = 1000;
-		}
-		dp_->workers = w_;
-		dp_->stats = st_;
-		ASSERT_EQ(dp_init_tables(dp_, SOCKET_ID_ANY), 0);
-
+		BuildDp(dp_config_text(), kWorkers);
+		if (HasFatalFailure())
+			return;
 		Vtep("192.168.100.2", kPeerMac);
 		Route("10.244.1.0", 24, nullptr);
 		Route("10.244.2.0", 24, "192.168.100.2");
 		Endpoint(kWeb, "pod0", kWebMac);
 		Endpoint(kApi, "pod1", kApiMac);
 		Endpoint(kWeb2, "pod0", kWeb2Mac);
-		ASSERT_EQ(dp_publish(dp_, ++gen_), 0);
-		t_ = dp_->tables;
-		ASSERT_NE(t_, nullptr);
+		Publish();
 	}
 
 	void TearDown() override
@@ -530,59 +353,9 @@ protected:
 		if (dp_) {
 			FreeTx();
 			EXPECT_EQ(dp_publish_policy(dp_, nullptr, ++gen_), 0);
-			ct_destroy(dp_->ct);
-			dp_tables_free(dp_->tables);
-			rte_free(dp_->qsv);
-			dp_state_free(&dp_->state);
-			dp_config_release(&dp_->cfg);
-			free(dp_);
-			rte_free(w_);
-			rte_free(st_);
 		}
+		FreeDp();
 		EXPECT_EQ(shim_pool_in_use(), baseline_) << "mbuf leak";
-	}
-
-	struct nsdp_ip Ip(uint32_t a)
-	{
-		struct nsdp_ip ip;
-		memset(&ip, 0, sizeof(ip));
-		ip.family = AF_INET;
-		memcpy(ip.addr, &a, 4);
-		return ip;
-	}
-
-	void Vtep(const char *ip, const Mac &mac)
-	{
-		struct nsdp_vtep v;
-		memset(&v, 0, sizeof(v));
-		v.ip = Ip(ip4(ip));
-		memcpy(v.mac, mac.b, 6);
-		char err[256];
-		ASSERT_EQ(dp_state_vtep_add(&dp_->state, &v, err, sizeof(err)), 0) << err;
-	}
-
-	void Route(const char *prefix, unsigned len, const char *vtep)
-	{
-		struct nsdp_route r;
-		memset(&r, 0, sizeof(r));
-		r.prefix = Ip(ip4(prefix));
-		r.prefix_len = (uint8_t)len;
-		if (vtep)
-			r.vtep = Ip(ip4(vtep));
-		char err[256];
-		ASSERT_EQ(dp_state_route_add(&dp_->state, &r, err, sizeof(err)), 0) << err;
-	}
-
-	void Endpoint(uint32_t ip, const char *port, const Mac &mac)
-	{
-		struct nsdp_endpoint e;
-		memset(&e, 0, sizeof(e));
-		e.ip = Ip(ip);
-		snprintf(e.port, sizeof(e.port), "%s", port);
-		memcpy(e.mac, mac.b, 6);
-		char err[256];
-		ASSERT_EQ(dp_state_ep_add(&dp_->state, &e, dp_port_by_name, dp_, err, sizeof(err)), 0)
-			<< err;
 	}
 
 	// Compile and enforce `policies` at a new generation.
@@ -643,32 +416,6 @@ protected:
 		return out;
 	}
 
-	unsigned Queued() const
-	{
-		unsigned n = 0;
-		for (unsigned w = 0; w < kWorkers; w++)
-			for (unsigned p = 0; p < NPORTS; p++)
-				n += w_[w].tx[p].n;
-		return n;
-	}
-
-	uint64_t Dropped() const
-	{
-		uint64_t n = 0;
-		for (unsigned w = 0; w < kWorkers; w++)
-			for (unsigned r = 0; r < NSDP_DROP_MAX; r++)
-				n += st_[w].drops[r];
-		return n;
-	}
-
-	uint64_t Drops(unsigned reason) const
-	{
-		uint64_t n = 0;
-		for (unsigned w = 0; w < kWorkers; w++)
-			n += st_[w].drops[reason];
-		return n;
-	}
-
 	// Drop counters other than zero, by name.
 	std::map<std::string, uint64_t> DropMap() const
 	{
@@ -677,25 +424,6 @@ protected:
 			if (Drops(r))
 				out[nsdp_drop_name(r)] = Drops(r);
 		return out;
-	}
-
-	// Feed frames arriving on port `in` to worker `wi`; every one must end
-	// queued or dropped.
-	void Feed(unsigned in, const std::vector<Bytes> &frames, unsigned wi = 0)
-	{
-		for (unsigned p = 0; p < NPORTS; p++)
-			ASSERT_LT(w_[wi].tx[p].n + frames.size(), (size_t)DP_TX_BUF);
-		std::vector<struct rte_mbuf *> m;
-		for (const Bytes &f : frames) {
-			m.push_back(shim_mbuf_from(f.data(), (unsigned)f.size()));
-			ASSERT_NE(m.back(), nullptr);
-		}
-		unsigned q0 = Queued();
-		uint64_t d0 = Dropped();
-		dp_process_burst(dp_, &w_[wi], t_, in, m.data(), (unsigned)m.size());
-		ASSERT_EQ((Queued() - q0) + (Dropped() - d0), frames.size())
-			<< "a packet was neither queued nor counted as a drop";
-		fed_ += frames.size();
 	}
 
 	// Feed one frame that must come out on port `out` (and nowhere else).
@@ -728,16 +456,6 @@ protected:
 		denied_++;
 	}
 
-	void FreeTx()
-	{
-		for (unsigned w = 0; w < kWorkers; w++)
-			for (unsigned p = 0; p < NPORTS; p++) {
-				for (unsigned i = 0; i < w_[w].tx[p].n; i++)
-					shim_mbuf_free(w_[w].tx[p].pkts[i]);
-				w_[w].tx[p].n = 0;
-			}
-	}
-
 	const struct ct_entry *Ct(uint32_t src, uint32_t dst, uint16_t sp, uint16_t dp, uint8_t proto)
 	{
 		struct ct_key k;
@@ -753,14 +471,7 @@ protected:
 		return n;
 	}
 
-	struct dp *dp_ = nullptr;
-	struct dp_worker *w_ = nullptr;
-	struct dp_lcore_stats *st_ = nullptr;
-	const struct dp_tables *t_ = nullptr;
-	uint64_t gen_ = 0;
-	uint64_t fed_ = 0;
 	unsigned passed_ = 0, denied_ = 0;
-	unsigned baseline_ = 0;
 };
 
 using Counts = std::map<std::string, uint64_t>;
@@ -999,11 +710,11 @@ spec:
         matchLabels:
           app: web
 )");
-	Bytes req = eth(kGwMac, kWebMac, ipv4(kWeb, kApi, IPPROTO_ICMP, {8, 0, 0, 0, 0x12, 0x34, 0, 1}));
-	Bytes rep = eth(kGwMac, kApiMac, ipv4(kApi, kWeb, IPPROTO_ICMP, {0, 0, 0, 0, 0x12, 0x34, 0, 1}));
+	Bytes req = eth(kGwMac, kWebMac, 0x0800, ipv4(kWeb, kApi, IPPROTO_ICMP, {8, 0, 0, 0, 0x12, 0x34, 0, 1}));
+	Bytes rep = eth(kGwMac, kApiMac, 0x0800, ipv4(kApi, kWeb, IPPROTO_ICMP, {0, 0, 0, 0, 0x12, 0x34, 0, 1}));
 	Pass(POD0, req, POD1, "echo request web -> api");
 	Pass(POD1, rep, POD0, "echo reply api -> web (client isolated)");
-	Bytes req2 = eth(kGwMac, kApiMac, ipv4(kApi, kWeb, IPPROTO_ICMP, {8, 0, 0, 0, 0x43, 0x21, 0, 1}));
+	Bytes req2 = eth(kGwMac, kApiMac, 0x0800, ipv4(kApi, kWeb, IPPROTO_ICMP, {8, 0, 0, 0, 0x43, 0x21, 0, 1}));
 	Deny(POD1, req2, "echo request api -> web");
 	EXPECT_EQ(Count("networkpolicy server/any-from-web ingress[0]", false), 2u);
 }
@@ -1049,7 +760,7 @@ TEST_F(PolicyWorker, UplinkTrafficIsEnforced)
 	Enforce(kPolicyV1);
 	Deny(UPLINK, DbTcp(kApi, 50000, 80, SYN), "db -> api:80 (ANP Deny)");
 	Deny(UPLINK, DbTcp(kApi, 50001, 81, SYN), "db -> api:81 (ANP Deny)");
-	Deny(UPLINK, FromDb(ipv4(kDb, kApi, IPPROTO_UDP, udp(5000, 53))), "db -> api:53/UDP");
+	Deny(UPLINK, FromDb(ipv4(kDb, kApi, IPPROTO_UDP, udp12(5000, 53))), "db -> api:53/UDP");
 	Pass(UPLINK, DbTcp(kApi, 50002, 9090, SYN), POD1, "db -> api:9090 (ANP Allow)");
 	Pass(POD1, Tcp(kApiMac, kApi, kDb, 9090, 50002, SYNACK), UPLINK, "SYN-ACK api -> db");
 	Pass(UPLINK, DbTcp(kApi, 50002, 9090, ACK), POD1, "ACK db -> api");

@@ -9,85 +9,29 @@
 //
 // Every call checks that each packet fed was either queued or counted as a
 // drop, and every test checks that no mbuf leaked.
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
-#include <cstdint>
-#include <cstdio>
-#include <cstring>
 #include <map>
 #include <string>
 #include <vector>
 
-#include <gtest/gtest.h>
-
-#include <rte_malloc.h>
-#include <rte_mbuf.h>
-
-#include "shim.h"
-
-#include "shim_dp.h"
+#include "dp_fixture.h"
 
 namespace {
 
-using Bytes = std::vector<uint8_t>;
+// ---- addresses ---------------------------------------------------------------
 
-// ---- frame builders (independent of DPDK's header structs) ----------------
-
-struct Mac {
-	uint8_t b[6];
-};
-
-const Mac kGwMac = {{0xee, 0xee, 0xee, 0xee, 0xee, 0xee}};
-const Mac kUplinkMac = {{0x02, 0x00, 0x00, 0x00, 0x00, 0x01}};
-const Mac kPeerMac = {{0x02, 0x00, 0x00, 0x00, 0x00, 0x02}}; // node-b's VTEP
 const Mac kPod0Mac = {{0x02, 0x00, 0x00, 0x00, 0x01, 0x02}};
 const Mac kPod1Mac = {{0x02, 0x00, 0x00, 0x00, 0x01, 0x03}};
 const Mac kPod0bMac = {{0x02, 0x00, 0x00, 0x00, 0x01, 0x04}};
 const Mac kBcast = {{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}};
 
-uint32_t ip4(const char *s)
-{
-	struct in_addr a;
-	EXPECT_EQ(inet_pton(AF_INET, s, &a), 1) << s;
-	return a.s_addr;
-}
-
-const uint32_t kVtep = ip4("192.168.100.1");
-const uint32_t kPeerVtep = ip4("192.168.100.2");
 const uint32_t kGw = ip4("169.254.1.1");
 const uint32_t kPod0 = ip4("10.244.1.2");  // on pod0
 const uint32_t kPod1 = ip4("10.244.1.3");  // on pod1
 const uint32_t kPod0b = ip4("10.244.1.4"); // a second address on pod0
 const uint32_t kRemote = ip4("10.244.2.5"); // behind node-b
-
-void put16(Bytes &v, uint16_t x)
-{
-	v.push_back((uint8_t)(x >> 8));
-	v.push_back((uint8_t)x);
-}
-
-void append(Bytes &v, const Bytes &w)
-{
-	// A loop, not insert(): GCC 12 at -O3 warns falsely (stringop-overread)
-	// on inserting some inlined small vectors.
-	for (uint8_t b : w)
-		v.push_back(b);
-}
-
-void append(Bytes &v, const void *p, size_t n)
-{
-	const uint8_t *b = (const uint8_t *)p;
-	v.insert(v.end(), b, b + n);
-}
-
-uint16_t rd16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
 
 uint32_t rd32n(const uint8_t *p) // network order in, network order out
 {
@@ -95,94 +39,6 @@ uint32_t rd32n(const uint8_t *p) // network order in, network order out
 	memcpy(&v, p, 4);
 	return v;
 }
-
-uint16_t ref_csum(const uint8_t *p, size_t n)
-{
-	uint64_t s = 0;
-	for (size_t i = 0; i + 1 < n; i += 2)
-		s += (uint32_t)(p[i] << 8 | p[i + 1]);
-	while (s >> 16)
-		s = (s & 0xffff) + (s >> 16);
-	return (uint16_t)~s;
-}
-
-void fix_csum(uint8_t *ip)
-{
-	unsigned ihl = (ip[0] & 0xf) * 4u;
-	ip[10] = ip[11] = 0;
-	uint16_t c = ref_csum(ip, ihl);
-	ip[10] = (uint8_t)(c >> 8);
-	ip[11] = (uint8_t)c;
-}
-
-Bytes eth(const Mac &dst, const Mac &src, uint16_t type, const Bytes &payload, int vlan = -1)
-{
-	Bytes v;
-	append(v, dst.b, 6);
-	append(v, src.b, 6);
-	if (vlan >= 0) {
-		put16(v, 0x8100);
-		put16(v, (uint16_t)vlan);
-	}
-	put16(v, type);
-	append(v, payload);
-	return v;
-}
-
-Bytes ipv4(uint32_t src, uint32_t dst, uint8_t proto, const Bytes &payload, uint8_t ttl = 64)
-{
-	Bytes v = {0x45, 0};
-	put16(v, (uint16_t)(20 + payload.size()));
-	put16(v, 0x4321);
-	put16(v, 0x4000);
-	v.push_back(ttl);
-	v.push_back(proto);
-	put16(v, 0);
-	append(v, &src, 4);
-	append(v, &dst, 4);
-	fix_csum(v.data());
-	append(v, payload);
-	return v;
-}
-
-Bytes payload(size_t n, uint8_t seed = 0)
-{
-	Bytes v(n);
-	for (size_t i = 0; i < n; i++)
-		v[i] = (uint8_t)(seed + i * 13);
-	return v;
-}
-
-Bytes tcp(uint16_t sport, uint16_t dport, uint8_t flags, size_t plen = 12)
-{
-	Bytes v;
-	put16(v, sport);
-	put16(v, dport);
-	put16(v, 0x1111);
-	put16(v, 0x2222);
-	put16(v, 0);
-	put16(v, 0);
-	v.push_back(0x50);
-	v.push_back(flags);
-	put16(v, 65535);
-	put16(v, 0);
-	put16(v, 0);
-	append(v, payload(plen, (uint8_t)sport));
-	return v;
-}
-
-Bytes udp(uint16_t sport, uint16_t dport, const Bytes &data)
-{
-	Bytes v;
-	put16(v, sport);
-	put16(v, dport);
-	put16(v, (uint16_t)(8 + data.size()));
-	put16(v, 0);
-	append(v, data);
-	return v;
-}
-
-const uint8_t SYN = 0x02, ACK = 0x10, SYNACK = 0x12;
 
 // A TCP frame from a pod: Ethernet to the gateway MAC.
 Bytes pod_tcp(const Mac &src_mac, uint32_t src, uint32_t dst, uint16_t sp = 40000,
@@ -212,16 +68,6 @@ Bytes arp(uint16_t op, const Mac &sha, uint32_t spa, const Mac &tha, uint32_t tp
 	return v;
 }
 
-Bytes vxlan_hdr(uint32_t vni)
-{
-	return {0x08, 0, 0, 0, (uint8_t)(vni >> 16), (uint8_t)(vni >> 8), (uint8_t)vni, 0};
-}
-
-Bytes geneve_hdr(uint32_t vni)
-{
-	return {0, 0, 0x65, 0x58, (uint8_t)(vni >> 16), (uint8_t)(vni >> 8), (uint8_t)vni, 0};
-}
-
 // ---- the harness -----------------------------------------------------------
 
 struct Opts {
@@ -231,32 +77,11 @@ struct Opts {
 
 std::string config_text(const Opts &o)
 {
-	char buf[2048];
-	snprintf(buf, sizeof(buf),
-		 "node = {\n"
-		 "  vtep = \"192.168.100.1\";\n"
-		 "  overlay = \"%s\";\n"
-		 "  vni = 7;\n"
-		 "  mtu = 1500;\n"
-		 "  gateway = \"169.254.1.1\";\n"
-		 "  gateway_mac = \"ee:ee:ee:ee:ee:ee\";\n"
-		 "};\n"
-		 "ports = (\n"
-		 "  { name = \"uplink\"; devargs = \"net_null0\"; role = \"uplink\"; },\n"
-		 "  { name = \"pod0\"; devargs = \"net_null1\"; role = \"pod\"; },\n"
-		 "  { name = \"pod1\"; devargs = \"net_null2\"; role = \"pod\"; }\n"
-		 ");\n"
-		 "tables = { conntrack = %u; };\n",
-		 o.overlay, o.ct_size);
-	return buf;
+	return dp_config_text(o.overlay, o.ct_size);
 }
 
-enum { UPLINK = 0, POD0 = 1, POD1 = 2, NPORTS = 3 };
-
-class Worker : public ::testing::Test {
+class Worker : public DpFixture {
 protected:
-	static void SetUpTestSuite() { ASSERT_EQ(shim_eal_init(), 0); }
-
 	void SetUp() override
 	{
 		baseline_ = shim_pool_in_use();
@@ -271,49 +96,16 @@ protected:
 
 	void Start(const Opts &o)
 	{
-		dp_ = (struct dp *)calloc(1, sizeof(*dp_));
-		ASSERT_NE(dp_, nullptr);
-		char err[512] = "";
-		std::string text = config_text(o);
-		ASSERT_EQ(dp_config_parse(text.c_str(), "<test>", &dp_->cfg, err, sizeof(err)), 0)
-			<< err;
+		BuildDp(config_text(o), 1);
+		if (HasFatalFailure())
+			return;
 		ASSERT_EQ(dp_->cfg.vtep_ip, kVtep);
 		ASSERT_EQ(dp_->cfg.vni, 7u);
 		ASSERT_EQ(dp_->cfg.mtu, 1500u);
 		ASSERT_EQ(dp_->cfg.gateway_ip, kGw);
 		ASSERT_EQ(memcmp(dp_->cfg.gateway_mac, kGwMac.b, 6), 0);
-
-		dp_->pool = shim_pool();
-		dp_->n_ports = NPORTS;
-		const char *names[NPORTS] = {"uplink", "pod0", "pod1"};
-		for (unsigned i = 0; i < NPORTS; i++) {
-			struct dp_port *p = &dp_->ports[i];
-			// Valid ids of ports that do not exist: should a TX buffer
-			// flush, DPDK's "not ready" stub refuses the packets.
-			p->port_id = (uint16_t)(RTE_MAX_ETHPORTS - 1 - i);
-			p->role = i == UPLINK ? NSDP_ROLE_UPLINK : NSDP_ROLE_POD;
-			p->n_rxq = p->n_txq = 1;
-			p->mtu = 1500;
-			snprintf(p->name, sizeof(p->name), "%s", names[i]);
-		}
-		memcpy(dp_->ports[UPLINK].mac.addr_bytes, kUplinkMac.b, 6);
 		memcpy(dp_->ports[POD0].mac.addr_bytes, "\x02\x00\x00\x00\x00\x10", 6);
 		memcpy(dp_->ports[POD1].mac.addr_bytes, "\x02\x00\x00\x00\x00\x11", 6);
-		dp_->uplink = UPLINK;
-		dp_->n_workers = 1;
-
-		w_ = (struct dp_worker *)rte_zmalloc("test_worker", sizeof(*w_), RTE_CACHE_LINE_SIZE);
-		st_ = (struct dp_lcore_stats *)rte_zmalloc("test_stats", sizeof(*st_),
-							  RTE_CACHE_LINE_SIZE);
-		ASSERT_NE(w_, nullptr);
-		ASSERT_NE(st_, nullptr);
-		w_->idx = 0;
-		w_->stats = st_;
-		w_->now = 1000;
-		dp_->workers = w_;
-		dp_->stats = st_;
-
-		ASSERT_EQ(dp_init_tables(dp_, SOCKET_ID_ANY), 0);
 
 		Vtep("192.168.100.2", kPeerMac);
 		Route("10.244.1.0", 24, nullptr);
@@ -325,118 +117,13 @@ protected:
 		Publish();
 	}
 
-	void Stop()
-	{
-		if (!dp_)
-			return;
-		FreeTx();
-		ct_destroy(dp_->ct);
-		dp_tables_free(dp_->tables);
-		rte_free(dp_->qsv);
-		dp_state_free(&dp_->state);
-		dp_config_release(&dp_->cfg);
-		free(dp_);
-		rte_free(w_);
-		rte_free(st_);
-		dp_ = nullptr;
-		w_ = nullptr;
-		st_ = nullptr;
-	}
+	void Stop() { FreeDp(); }
 
 	void Restart(const Opts &o)
 	{
 		Stop();
 		Start(o);
 	}
-
-	struct nsdp_ip Ip(uint32_t a)
-	{
-		struct nsdp_ip ip;
-		memset(&ip, 0, sizeof(ip));
-		ip.family = AF_INET;
-		memcpy(ip.addr, &a, 4);
-		return ip;
-	}
-
-	void Vtep(const char *ip, const Mac &mac)
-	{
-		struct nsdp_vtep v;
-		memset(&v, 0, sizeof(v));
-		v.ip = Ip(ip4(ip));
-		memcpy(v.mac, mac.b, 6);
-		char err[256];
-		ASSERT_EQ(dp_state_vtep_add(&dp_->state, &v, err, sizeof(err)), 0) << err;
-	}
-
-	void Route(const char *prefix, unsigned len, const char *vtep)
-	{
-		struct nsdp_route r;
-		memset(&r, 0, sizeof(r));
-		r.prefix = Ip(ip4(prefix));
-		r.prefix_len = (uint8_t)len;
-		if (vtep)
-			r.vtep = Ip(ip4(vtep));
-		char err[256];
-		ASSERT_EQ(dp_state_route_add(&dp_->state, &r, err, sizeof(err)), 0) << err;
-	}
-
-	void Endpoint(uint32_t ip, const char *port, const Mac &mac, uint32_t identity)
-	{
-		struct nsdp_endpoint e;
-		memset(&e, 0, sizeof(e));
-		e.ip = Ip(ip);
-		snprintf(e.port, sizeof(e.port), "%s", port);
-		memcpy(e.mac, mac.b, 6);
-		e.identity = identity;
-		char err[256];
-		ASSERT_EQ(dp_state_ep_add(&dp_->state, &e, dp_port_by_name, dp_, err, sizeof(err)), 0)
-			<< err;
-	}
-
-	void Publish()
-	{
-		ASSERT_EQ(dp_publish(dp_, ++gen_), 0);
-		t_ = dp_->tables;
-		ASSERT_NE(t_, nullptr);
-		ASSERT_EQ(t_->generation, gen_);
-	}
-
-	unsigned Queued() const
-	{
-		unsigned n = 0;
-		for (unsigned p = 0; p < NPORTS; p++)
-			n += w_->tx[p].n;
-		return n;
-	}
-
-	uint64_t Dropped() const
-	{
-		uint64_t n = 0;
-		for (unsigned r = 0; r < NSDP_DROP_MAX; r++)
-			n += st_->drops[r];
-		return n;
-	}
-
-	// Feed frames arriving on port `in`; every one must end queued or dropped.
-	void Feed(unsigned in, const std::vector<Bytes> &frames)
-	{
-		for (unsigned p = 0; p < NPORTS; p++)
-			ASSERT_LT(w_->tx[p].n + frames.size(), (size_t)DP_TX_BUF)
-				<< "the TX buffer would flush to a fake port";
-		std::vector<struct rte_mbuf *> m;
-		for (const Bytes &f : frames) {
-			m.push_back(shim_mbuf_from(f.data(), (unsigned)f.size()));
-			ASSERT_NE(m.back(), nullptr);
-		}
-		unsigned q0 = Queued();
-		uint64_t d0 = Dropped();
-		dp_process_burst(dp_, w_, t_, in, m.data(), (unsigned)m.size());
-		ASSERT_EQ((Queued() - q0) + (Dropped() - d0), frames.size())
-			<< "a packet was neither queued nor counted as a drop";
-		fed_ += frames.size();
-	}
-
-	void Feed(unsigned in, const Bytes &frame) { Feed(in, std::vector<Bytes>{frame}); }
 
 	Bytes Tx(unsigned port, unsigned i) const
 	{
@@ -449,15 +136,6 @@ protected:
 		const uint8_t *d;
 		unsigned n = shim_mbuf_data(m, &d);
 		return Bytes(d, d + n);
-	}
-
-	void FreeTx()
-	{
-		for (unsigned p = 0; p < NPORTS; p++) {
-			for (unsigned i = 0; i < w_->tx[p].n; i++)
-				shim_mbuf_free(w_->tx[p].pkts[i]);
-			w_->tx[p].n = 0;
-		}
 	}
 
 	// Drop counters since the last Mark().
@@ -504,14 +182,7 @@ protected:
 		return eth(kGwMac, kGwMac, 0x0800, ipv4(src, dst, IPPROTO_TCP, tcp(sp, dp, flags), ttl));
 	}
 
-	struct dp *dp_ = nullptr;
-	struct dp_worker *w_ = nullptr;
-	struct dp_lcore_stats *st_ = nullptr;
-	const struct dp_tables *t_ = nullptr;
-	uint64_t gen_ = 0;
-	uint64_t fed_ = 0;
 	uint64_t mark_[NSDP_DROP_MAX] = {};
-	unsigned baseline_ = 0;
 };
 
 // Checks a routed IPv4 packet: same bytes as `sent` except the TTL (one
