@@ -944,7 +944,7 @@ struct pol_tables *pol_compile(const struct k8s_cluster *cl, uint64_t generation
 
 	/* Port maps per subject class. */
 	t->n_subjects = c.subjects.n;
-	t->default_map = malloc(sizeof(uint32_t) * 2 * (c.subjects.n + 1));
+	t->default_map = malloc(sizeof(uint32_t) * (c.subjects.n + 1));
 	proj_map = malloc(sizeof(uint32_t) * (c.peers.n + 1));
 	if (!t->default_map || !proj_map)
 		goto fail;
@@ -982,8 +982,7 @@ struct pol_tables *pol_compile(const struct k8s_cluster *cl, uint64_t generation
 			e.n_dst_ports = (uint32_t)own.n;
 		}
 		uint32_t dm = build_map(&c, srules.p, (uint32_t)srules.n, isolated, &e);
-		t->default_map[s * 2 + dir] = dm;
-		t->default_map[s * 2 + (1 - dir)] = dm; /* never looked up */
+		t->default_map[s] = dm;
 		if (dm == UINT32_MAX) {
 			free(own.p);
 			goto fail;

@@ -738,7 +738,7 @@ static void do_policy(struct ctl_server *cs, struct ctl_client *c, const struct 
 		for (uint32_t i = 0; i < p->n_rules; i++) {
 			snprintf(r[i].name, sizeof(r[i].name), "%s", p->t->rules[i]);
 			for (unsigned w = 0; w < nw; w++) {
-				const uint64_t *cnt = &p->counters[((size_t)w * p->n_rules + i) * 2];
+				const uint64_t *cnt = dp_policy_counters(p, w, i);
 				r[i].allowed += rd64(&cnt[0]);
 				r[i].denied += rd64(&cnt[1]);
 			}

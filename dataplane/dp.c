@@ -53,7 +53,7 @@ int dp_publish_policy(struct dp *dp, struct pol_tables *t, uint64_t generation)
 		p = rte_zmalloc("dp_policy", sizeof(*p), RTE_CACHE_LINE_SIZE);
 		unsigned nw = dp->n_workers ? dp->n_workers : 1;
 		uint64_t *cnt = rte_zmalloc("dp_policy_counters",
-					    sizeof(uint64_t) * 2 * t->n_rules * nw,
+					    sizeof(uint64_t) * RTE_ALIGN(2 * t->n_rules, 8) * nw,
 					    RTE_CACHE_LINE_SIZE);
 		if (!p || !cnt) {
 			rte_free(p);
@@ -67,6 +67,7 @@ int dp_publish_policy(struct dp *dp, struct pol_tables *t, uint64_t generation)
 		p->epoch = dp->policy_epoch;
 		p->t = t;
 		p->n_rules = t->n_rules;
+		p->stride = RTE_ALIGN(2 * t->n_rules, 8);
 		p->counters = cnt;
 	}
 	struct dp_policy *old = atomic_exchange_explicit(&dp->policy, p, memory_order_acq_rel);

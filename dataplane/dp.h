@@ -44,8 +44,9 @@ struct dp_port {
 
 /*
  * The enforced policy: immutable tables + per-lcore, per-rule packet
- * counters (counters[(worker * n_rules + rule) * 2 + (denied ? 1 : 0)]),
- * published and retired together under RCU.
+ * counters (dp_policy_counters()), published and retired together under
+ * RCU. Each worker's counters start on their own cache line, so workers
+ * never write to a line another worker writes.
  */
 struct dp_policy {
 	struct pol_tables *t;
@@ -54,8 +55,16 @@ struct dp_policy {
 	 * that wraps 32 bits cannot make a stale verdict look current. */
 	uint32_t epoch;
 	uint32_t n_rules;
+	uint32_t stride; /* counters per worker: 2 * n_rules, rounded up to a line */
 	uint64_t *counters;
 };
+
+/* Worker w's {allowed, denied} packet counters of `rule`. */
+static inline uint64_t *dp_policy_counters(const struct dp_policy *p, unsigned w,
+					   uint32_t rule)
+{
+	return &p->counters[(size_t)w * p->stride + 2 * (size_t)rule];
+}
 
 struct dp_txbuf {
 	uint16_t n;

@@ -84,7 +84,7 @@ const struct pol_range *pol_side(const struct pol_tables *t, uint32_t subject,
 {
 	uint32_t m = pol_hash_get(&t->maps, map_key(subject, dir, peer));
 	if (m == POL_NONE)
-		m = t->default_map[subject * 2 + dir];
+		m = t->default_map[subject];
 	if (proto != 6 && proto != 17 && proto != 132) {
 		proto = POL_PROTO_OTHER;
 		port = 0;
@@ -194,7 +194,7 @@ static void emit(const struct pol_tables *t, struct wbuf *w)
 	}
 	put(w, t->cidr_lo, sizeof(uint32_t) * t->n_cidr);
 	put(w, t->cidr_peer, sizeof(uint32_t) * t->n_cidr);
-	put(w, t->default_map, sizeof(uint32_t) * 2 * t->n_subjects);
+	put(w, t->default_map, sizeof(uint32_t) * t->n_subjects);
 	put(w, t->map_first, sizeof(uint32_t) * (t->n_maps + 1));
 	for (uint32_t i = 0; i < t->n_ranges; i++) {
 		const struct pol_range *r = &t->ranges[i];
@@ -274,7 +274,7 @@ struct pol_tables *pol_deserialize(const void *blob, size_t len, uint64_t genera
 		return fail(NULL, err, errlen, "policy: bad magic/version %#x/%u", h.magic,
 			    h.version);
 	uint64_t want = sizeof(h) + 12ull * h.ip_slots + 12ull * h.map_slots + 12ull * h.n_pods +
-			8ull * h.n_cidr + 8ull * h.n_subjects + 4ull * (h.n_maps + 1ull) +
+			8ull * h.n_cidr + 4ull * h.n_subjects + 4ull * (h.n_maps + 1ull) +
 			sizeof(struct nsdp_pol_range) * (uint64_t)h.n_ranges + h.names_len;
 	if (want != len)
 		return fail(NULL, err, errlen, "policy: %zu bytes, the header describes %llu", len,
@@ -298,7 +298,7 @@ struct pol_tables *pol_deserialize(const void *blob, size_t len, uint64_t genera
 	uint32_t *pods = take(&r, 12ull * h.n_pods);
 	t->cidr_lo = take(&r, 4ull * h.n_cidr);
 	t->cidr_peer = take(&r, 4ull * h.n_cidr);
-	t->default_map = take(&r, 8ull * h.n_subjects);
+	t->default_map = take(&r, 4ull * h.n_subjects);
 	t->map_first = take(&r, 4ull * (h.n_maps + 1ull));
 	struct nsdp_pol_range *rg = take(&r, sizeof(*rg) * (uint64_t)h.n_ranges);
 	char *names = take(&r, h.names_len);
@@ -354,7 +354,7 @@ struct pol_tables *pol_deserialize(const void *blob, size_t len, uint64_t genera
 	for (uint32_t i = 1; i < h.n_cidr; i++)
 		if (t->cidr_lo[i] <= t->cidr_lo[i - 1])
 			return fail(t, err, errlen, "policy: address ranges not sorted");
-	for (uint32_t i = 0; i < 2 * h.n_subjects; i++)
+	for (uint32_t i = 0; i < h.n_subjects; i++)
 		if (t->default_map[i] >= h.n_maps)
 			return fail(t, err, errlen, "policy: default map out of range");
 	if (t->map_first[0] != 0 || t->map_first[h.n_maps] != h.n_ranges)

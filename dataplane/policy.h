@@ -89,8 +89,8 @@ struct pol_tables {
 
 	/* (subject class, direction, peer class) -> map index. */
 	struct pol_hash maps;
-	/* Per subject class and direction: the map for peers no rule of it
-	 * distinguishes. Index subject * 2 + direction. */
+	/* Per subject class (each belongs to one direction): the map for
+	 * peers no rule of it distinguishes. */
 	uint32_t n_subjects;
 	uint32_t *default_map;
 

@@ -294,8 +294,7 @@ static int policy(const struct dp_policy *pol, struct dp_worker *w, const struct
 		pol_decide(t, pi->src4, pi->dst4, pi->proto, rte_be_to_cpu_16(pi->dport), &res);
 	}
 	if (likely(res.rule < pol->n_rules))
-		pol->counters[((size_t)w->idx * pol->n_rules + res.rule) * 2 +
-			      (res.verdict == POL_DENY)]++;
+		dp_policy_counters(pol, w->idx, res.rule)[res.verdict == POL_DENY]++;
 	return res.verdict == POL_DENY ? NSDP_DROP_POLICY_DENY : 0;
 }
 

@@ -248,7 +248,7 @@ struct nsdp_flow {
  *   u64 map_keys[map_slots]    u32 map_vals[map_slots]   (classes -> map)
  *   u32 pods[n_pods][3]        (peer class, ingress subject, egress subject)
  *   u32 cidr_lo[n_cidr]        u32 cidr_peer[n_cidr]
- *   u32 default_map[n_subjects * 2]
+ *   u32 default_map[n_subjects]
  *   u32 map_first[n_maps + 1]
  *   struct nsdp_pol_range ranges[n_ranges]
  *   char names[names_len]      (n_rules NUL-terminated rule names)

@@ -7,8 +7,7 @@
 // by DpFixture (dp_fixture.h, shared with test_worker.cc: fake ports that
 // never run, tables published with dp_publish()); frames are fed to dp_process_burst() and the
 // test inspects what was queued on w->tx[], the drop counters and the
-// per-rule counters dp->policy->counters[(worker * n_rules + rule) * 2 +
-// denied].
+// per-rule counters (dp_policy_counters(dp->policy, worker, rule)[denied]).
 //
 // The node: pod0 carries client/web (10.244.1.2) and client/web2
 // (10.244.1.4), pod1 carries server/api (10.244.1.3); remote/db
@@ -394,7 +393,7 @@ protected:
 		uint64_t n = 0;
 		for (unsigned w = 0; w < kWorkers; w++)
 			if (worker < 0 || (unsigned)worker == w)
-				n += p->counters[((size_t)w * p->n_rules + r) * 2 + (denied ? 1 : 0)];
+				n += dp_policy_counters(p, w, r)[denied ? 1 : 0];
 		return n;
 	}
 
@@ -408,7 +407,7 @@ protected:
 		for (unsigned w = 0; w < kWorkers; w++)
 			for (uint32_t r = 0; r < p->n_rules; r++)
 				for (unsigned d = 0; d < 2; d++) {
-					uint64_t v = p->counters[((size_t)w * p->n_rules + r) * 2 + d];
+					uint64_t v = dp_policy_counters(p, w, r)[d];
 					if (v)
 						out[std::string(p->t->rules[r]) +
 						    (d ? "/denied" : "/allowed")] += v;
