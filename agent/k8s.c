@@ -331,6 +331,11 @@ static int loader_init(struct loader *ld, struct k8s_cluster *cl, k8s_report_fn 
 		if (!k || seen_add(ld, k, a->src))
 			return -ENOMEM;
 	}
+	for (unsigned i = 0; i < cl->n_nodes; i++) {
+		char *k = seen_key("Node", NULL, cl->nodes[i].name);
+		if (!k || seen_add(ld, k, cl->nodes[i].src))
+			return -ENOMEM;
+	}
 	return 0;
 }
 
@@ -880,6 +885,13 @@ static void free_anp(struct k8s_anp *a)
 	free_anp_rules(a->egress_rules, a->n_egress);
 }
 
+static void free_node(struct k8s_node *n)
+{
+	free(n->name);
+	free(n->src);
+	free(n->pod_cidrs);
+}
+
 void k8s_cluster_free(struct k8s_cluster *cl)
 {
 	if (!cl)
@@ -892,6 +904,9 @@ void k8s_cluster_free(struct k8s_cluster *cl)
 		free_netpol(&cl->netpols[i]);
 	for (unsigned i = 0; i < cl->n_anps; i++)
 		free_anp(&cl->anps[i]);
+	for (unsigned i = 0; i < cl->n_nodes; i++)
+		free_node(&cl->nodes[i]);
+	free(cl->nodes);
 	free(cl->namespaces);
 	free(cl->pods);
 	free(cl->netpols);
@@ -1859,9 +1874,116 @@ static int conv_anp(struct cv *c, const struct yn *obj, bool baseline, struct k8
 }
 
 /* ---------------------------------------------------------------------- */
+/* Node                                                                    */
+
+static int node_add_cidr(struct cv *c, const struct yn *v, struct k8s_node *nd)
+{
+	struct k8s_cidr cidr;
+	int rc = want_str(c, v);
+	if (rc)
+		return rc;
+	switch (parse_cidr(v->s, &cidr)) {
+	case 0:
+		break;
+	case 1:
+		return 0; /* the IPv6 half of a dual-stack node: no IPv6 dataplane yet */
+	default:
+		return fail(c, v, "invalid CIDR %s (allowed: a.b.c.d/0-32)", quote(c, v->s));
+	}
+	for (unsigned i = 0; i < nd->n_cidrs; i++)
+		if (nd->pod_cidrs[i].addr == cidr.addr && nd->pod_cidrs[i].len == cidr.len)
+			return 0; /* podCIDR repeats podCIDRs[0] */
+	struct k8s_cidr *a = realloc(nd->pod_cidrs, (nd->n_cidrs + 1) * sizeof(*a));
+	if (!a)
+		return -ENOMEM;
+	nd->pod_cidrs = a;
+	a[nd->n_cidrs++] = cidr;
+	return 0;
+}
+
+static int conv_node(struct cv *c, const struct yn *obj, struct k8s_node *nd)
+{
+	const struct yn *meta = get(obj, "metadata"), *spec, *status, *v;
+	int rc = conv_meta(c, obj, false, NAME_DNS_SUBDOMAIN, NULL, &nd->name, NULL);
+	if (rc)
+		return rc;
+	if ((v = get(get(meta, "annotations"), K8S_ANNOTATION_VTEP_MAC))) {
+		size_t m = path_key(c, "metadata");
+		path_key(c, "annotations");
+		path_key(c, K8S_ANNOTATION_VTEP_MAC);
+		if ((rc = want_str(c, v)))
+			return rc;
+		unsigned b[6];
+		char end;
+		if (sscanf(v->s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4],
+			   &b[5], &end) != 6 || v->len != 17)
+			return fail(c, v, "%s is not a MAC address (allowed: xx:xx:xx:xx:xx:xx)",
+				    quote(c, v->s));
+		for (int i = 0; i < 6; i++)
+			nd->vtep_mac[i] = (uint8_t)b[i];
+		nd->has_vtep_mac = true;
+		path_pop(c, m);
+	}
+	if ((spec = get(obj, "spec"))) {
+		size_t m = path_key(c, "spec");
+		if ((rc = want_map(c, spec)))
+			return rc;
+		if ((v = get(spec, "podCIDRs"))) {
+			size_t mf = path_key(c, "podCIDRs");
+			if ((rc = want_seq(c, v)))
+				return rc;
+			for (unsigned i = 0; i < v->n; i++) {
+				size_t mi = path_idx(c, i);
+				if ((rc = node_add_cidr(c, v->kids[i], nd)))
+					return rc;
+				path_pop(c, mi);
+			}
+			path_pop(c, mf);
+		}
+		if ((v = get(spec, "podCIDR"))) {
+			size_t mf = path_key(c, "podCIDR");
+			if ((rc = node_add_cidr(c, v, nd)))
+				return rc;
+			path_pop(c, mf);
+		}
+		path_pop(c, m);
+	}
+	if ((status = get(obj, "status")) && (v = get(status, "addresses"))) {
+		size_t m = path_key(c, "status");
+		size_t mf = path_key(c, "addresses");
+		if ((rc = want_map(c, status)) || (rc = want_seq(c, v)))
+			return rc;
+		for (unsigned i = 0; i < v->n; i++) {
+			const struct yn *a = v->kids[i], *type, *addr;
+			size_t mi = path_idx(c, i);
+			if ((rc = want_map(c, a)) || (rc = required(c, a, "type", &type)) ||
+			    (rc = required(c, a, "address", &addr)))
+				return rc;
+			if (type->type != YN_SCALAR || strcmp(type->s, "InternalIP") ||
+			    nd->has_internal_ip) {
+				path_pop(c, mi);
+				continue;
+			}
+			size_t ma = path_key(c, "address");
+			if ((rc = want_str(c, addr)))
+				return rc;
+			if (parse_ipv4(addr->s, &nd->internal_ip))
+				nd->has_internal_ip = true;
+			else if (!is_ipv6(addr->s))
+				return fail(c, addr, "invalid IP address %s", quote(c, addr->s));
+			path_pop(c, ma);
+			path_pop(c, mi);
+		}
+		path_pop(c, mf);
+		path_pop(c, m);
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------------- */
 /* Objects, documents, files                                               */
 
-enum kind { K_NAMESPACE, K_POD, K_NETPOL, K_ANP, K_BANP };
+enum kind { K_NAMESPACE, K_POD, K_NETPOL, K_ANP, K_BANP, K_NODE };
 
 static const struct kind_info {
 	const char *kind;
@@ -1873,6 +1995,7 @@ static const struct kind_info {
 	[K_NETPOL] = {"NetworkPolicy", "networking.k8s.io/v1", true},
 	[K_ANP] = {"AdminNetworkPolicy", "policy.networking.k8s.io/v1alpha1", false},
 	[K_BANP] = {"BaselineAdminNetworkPolicy", "policy.networking.k8s.io/v1alpha1", false},
+	[K_NODE] = {"Node", "v1", false},
 };
 
 #define APPEND(arr, n, item)                                                   \
@@ -1918,6 +2041,7 @@ static void load_object(struct loader *ld, const char *file, const struct yn *ob
 		struct k8s_pod pod;
 		struct k8s_netpol np;
 		struct k8s_anp anp;
+		struct k8s_node node;
 	} o;
 	memset(&o, 0, sizeof(o));
 	int rc;
@@ -1935,6 +2059,10 @@ static void load_object(struct loader *ld, const char *file, const struct yn *ob
 	case K_NETPOL:
 		rc = conv_netpol(&c, obj, &o.np);
 		src = &o.np.src, oname = o.np.name, ons = o.np.ns;
+		break;
+	case K_NODE:
+		rc = conv_node(&c, obj, &o.node);
+		src = &o.node.src, oname = o.node.name;
 		break;
 	default:
 		rc = conv_anp(&c, obj, k == K_BANP, &o.anp);
@@ -1970,6 +2098,9 @@ static void load_object(struct loader *ld, const char *file, const struct yn *ob
 		case K_NETPOL:
 			rc = APPEND(ld->cl->netpols, ld->cl->n_netpols, o.np);
 			break;
+		case K_NODE:
+			rc = APPEND(ld->cl->nodes, ld->cl->n_nodes, o.node);
+			break;
 		default:
 			rc = APPEND(ld->cl->anps, ld->cl->n_anps, o.anp);
 			break;
@@ -1995,6 +2126,9 @@ static void load_object(struct loader *ld, const char *file, const struct yn *ob
 		break;
 	case K_NETPOL:
 		free_netpol(&o.np);
+		break;
+	case K_NODE:
+		free_node(&o.node);
 		break;
 	default:
 		free_anp(&o.anp);

@@ -180,17 +180,39 @@ struct k8s_anp {
 	char *src; /* "file:line" it was loaded from (may be NULL) */
 };
 
+/*
+ * A node: where its pods live (spec.podCIDR/podCIDRs, IPv4 entries) and
+ * its underlay address (the first InternalIP of status.addresses), which
+ * is its VTEP. The annotation nsdp.io/vtep-mac, when set, gives the
+ * underlay next-hop MAC for that VTEP (see docs/operations.md).
+ */
+#define K8S_ANNOTATION_VTEP_MAC "nsdp.io/vtep-mac"
+
+struct k8s_node {
+	char *name;
+	unsigned n_cidrs;
+	struct k8s_cidr *pod_cidrs;
+	bool has_internal_ip;
+	uint32_t internal_ip; /* network order */
+	bool has_vtep_mac;
+	uint8_t vtep_mac[6];
+	char *src;
+};
+
 struct k8s_cluster {
-	unsigned n_namespaces, n_pods, n_netpols, n_anps;
+	unsigned n_namespaces, n_pods, n_netpols, n_anps, n_nodes;
 	struct k8s_namespace *namespaces;
 	struct k8s_pod *pods;
 	struct k8s_netpol *netpols;
 	struct k8s_anp *anps; /* ANPs and BANPs (at most one BANP, "default") */
+	struct k8s_node *nodes;
 };
 
 /*
  * Load every .yaml, .yml and .json file of `dir` (sorted by name; not
- * recursive; names starting with '.' skipped) into cl: multi-document YAML,
+ * recursive; names starting with '.' skipped) into cl: Namespace, Pod,
+ * NetworkPolicy, AdminNetworkPolicy, BaselineAdminNetworkPolicy and Node
+ * objects, in multi-document YAML,
  * single objects and `kind: List`. Objects are appended: cl must be zeroed
  * or hold earlier loads. Objects of other kinds are skipped. Returns 0, or
  * -EINVAL after calling report() once per bad object (it is skipped; the

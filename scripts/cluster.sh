@@ -5,6 +5,14 @@
 #   scripts/cluster.sh down                   remove every trace of it
 #   scripts/cluster.sh env                    print the variables tests use
 #
+# NSDP_AGENT=1 also starts an nsdp-agent on each node (in the node's
+# namespace, metrics on its 127.0.0.1:9464), fed by the shared manifests
+# directory $STATE/manifests: nodes.yaml (the Node objects: pod CIDR,
+# InternalIP = VTEP, nsdp.io/vtep-mac) written here, plus a copy of every
+# file of the directories in NSDP_MANIFESTS. Change a file there (write a
+# new one and mv it into place) and both agents apply it. NSDP_KUBECONFIG
+# instead points the agents at an API server (the test double).
+#
 # Topology (NSDP_PREFIX, default "nsdp", keeps parallel clusters apart):
 #
 #   ${P}p11 eth0 ─┐                           ┌─ eth0 ${P}p21
@@ -25,6 +33,7 @@ OVERLAY=${NSDP_OVERLAY:-vxlan}
 NODES=2
 DP=${NSDP_DATAPLANE:-$BUILD/nsdp-dataplane}
 CTL=${NSDP_CTL:-$BUILD/nsdpctl}
+AGENT=${NSDP_AGENT_BIN:-$BUILD/nsdp-agent}
 
 node_ns() { echo "${P}n$1"; }
 pod_ns() { echo "${P}p$1$2"; }
@@ -89,10 +98,62 @@ write_config() {
 			echo "  { ip = \"$(pod_ip "$n" "$k")\"; port = \"p$k\"; mac = \"$(pod_mac "$n" "$k")\"; name = \"$(pod_name "$n" "$k")\"; }$sep"
 		done
 		echo ");"
-		echo "vteps = ( { ip = \"$(vtep_ip $peer)\"; mac = \"$(ul_mac $peer)\"; name = \"node-$peer\"; } );"
-		echo "routes = ( { prefix = \"10.244.$n.0/24\"; local = true; },"
-		echo "           { prefix = \"10.244.$peer.0/24\"; vtep = \"$(vtep_ip $peer)\"; } );"
+		# With agents, routes and VTEPs come from the Node objects only.
+		if [ "${NSDP_AGENT:-0}" != 1 ]; then
+			echo "vteps = ( { ip = \"$(vtep_ip $peer)\"; mac = \"$(ul_mac $peer)\"; name = \"node-$peer\"; } );"
+			echo "routes = ( { prefix = \"10.244.$n.0/24\"; local = true; },"
+			echo "           { prefix = \"10.244.$peer.0/24\"; vtep = \"$(vtep_ip $peer)\"; } );"
+		fi
 	} >"$f"
+}
+
+# The Node objects of this cluster, as the API server would have them.
+write_nodes() {
+	for n in $(seq 1 $NODES); do
+		cat <<-EOF
+		---
+		apiVersion: v1
+		kind: Node
+		metadata:
+		  name: node-$n
+		  annotations: {nsdp.io/vtep-mac: "$(ul_mac "$n")"}
+		spec: {podCIDR: 10.244.$n.0/24, podCIDRs: [10.244.$n.0/24]}
+		status: {addresses: [{type: InternalIP, address: $(vtep_ip "$n")}, {type: Hostname, address: node-$n}]}
+		EOF
+	done
+}
+
+# Start node n's agent and wait until it is ready.
+start_agent() {
+	local n=$1 src
+	if [ -n "${NSDP_KUBECONFIG:-}" ]; then
+		src=(--kubeconfig "$NSDP_KUBECONFIG" ${NSDP_AGENT_ARGS:-})
+	else
+		src=(--manifests "$STATE/manifests" ${NSDP_AGENT_ARGS:-})
+	fi
+	ip netns exec "$(node_ns "$n")" "$AGENT" --node "node-$n" -s "$(sock "$n")" \
+		--metrics 127.0.0.1:9464 "${src[@]}" >>"$STATE/agent$n.log" 2>&1 &
+	echo $! >"$STATE/agent$n.pid"
+	for _ in $(seq 1 100); do
+		if ip netns exec "$(node_ns "$n")" curl -sf -m 1 http://127.0.0.1:9464/readyz >/dev/null 2>&1; then
+			return 0
+		fi
+		kill -0 "$(cat "$STATE/agent$n.pid")" 2>/dev/null || break
+		sleep 0.1
+	done
+	echo "cluster: the agent of node $n is not ready; its log:" >&2
+	cat "$STATE/agent$n.log" >&2
+	return 1
+}
+
+stop_pidfile() {
+	local pidf=$1 pid
+	[ -f "$pidf" ] || return 0
+	pid=$(cat "$pidf")
+	kill -TERM "$pid" 2>/dev/null || true
+	for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+	kill -KILL "$pid" 2>/dev/null || true
+	rm -f "$pidf"
 }
 
 up() {
@@ -153,19 +214,20 @@ up() {
 			return 1
 		fi
 	done
-	echo "cluster: 2 nodes x $pods pods up ($OVERLAY), state in $STATE"
+	if [ "${NSDP_AGENT:-0}" = 1 ]; then
+		mkdir -p "$STATE/manifests"
+		write_nodes >"$STATE/manifests/nodes.yaml"
+		local d
+		for d in ${NSDP_MANIFESTS:-}; do cp "$d"/* "$STATE/manifests/"; done
+		for n in $(seq 1 $NODES); do start_agent "$n" || return 1; done
+	fi
+	echo "cluster: 2 nodes x $pods pods up ($OVERLAY${NSDP_AGENT:+, agents}), state in $STATE"
 }
 
 down() {
 	for n in $(seq 1 $NODES); do
-		local pidf="$STATE/n$n.pid"
-		if [ -f "$pidf" ]; then
-			local pid
-			pid=$(cat "$pidf")
-			kill -TERM "$pid" 2>/dev/null || true
-			for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-			kill -KILL "$pid" 2>/dev/null || true
-		fi
+		stop_pidfile "$STATE/agent$n.pid"
+		stop_pidfile "$STATE/n$n.pid"
 	done
 	local ns
 	for ns in $(ip netns list | awk '{print $1}' | grep -E "^${P}(n[0-9]+|p[0-9]+)$" || true); do
@@ -184,8 +246,10 @@ down) down ;;
 env)
 	echo "P=$P STATE=$STATE OVERLAY=$OVERLAY"
 	;;
+agent-start) start_agent "$2" ;;
+agent-stop) stop_pidfile "$STATE/agent$2.pid" ;;
 *)
-	echo "usage: $0 up [PODS_PER_NODE] | down | env" >&2
+	echo "usage: $0 up [PODS_PER_NODE] | down | env | agent-start N | agent-stop N" >&2
 	exit 2
 	;;
 esac

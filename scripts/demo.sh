@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # README command 1: install what is missing, build, and run nsdp on its
 # embedded default: two nodes in network namespaces, each running
-# nsdp-dataplane, four pods in four namespaces (frontend, backend, db and a
+# nsdp-dataplane and nsdp-agent (the agents read a shared manifests
+# directory: the Node objects, which give the overlay routes, and the
+# namespaces, pods and policies), four pods in four namespaces (frontend, backend, db and a
 # stranger) spread over both nodes and joined by a VXLAN overlay, with the
 # default policies of scripts/demo/v1: frontend -> backend:8080 and
 # backend -> db:5432 allowed across namespaces, nothing else into backend or
@@ -21,6 +23,8 @@ export BUILD=${BUILD:-$ROOT/build}
 export NSDP_PREFIX=${NSDP_PREFIX:-demo}
 export NSDP_OVERLAY=${NSDP_OVERLAY:-vxlan}
 export NSDP_POD_NAMES="frontend/web db/postgres backend/api stranger/intruder"
+export NSDP_AGENT=1
+export NSDP_MANIFESTS="scripts/demo/base scripts/demo/v1"
 P=$NSDP_PREFIX
 CTL=$BUILD/nsdpctl
 STATE=/tmp/nsdp-cluster-$P
@@ -48,15 +52,29 @@ for p in "${PODS[@]}"; do
 	disown # the cluster teardown kills it with its namespace
 done
 
-apply() { # apply POLICY_DIR on both nodes
-	for n in 1 2; do
-		"$CTL" -s "$STATE/n$n.sock" policy apply --manifests $DEMO/base --manifests "$1" |
-			sed "s/^/node-$n: /" || return 1
-	done
+generation() { # the generation node N's dataplane enforces
+	"$CTL" -s "$STATE/n$1.sock" --json info | sed -n 's/.*"generation": *\([0-9]*\).*/\1/p'
 }
-echo "== enforcing $DEMO/v1 (NetworkPolicies backend/allow-frontend, db/allow-backend)"
-apply $DEMO/v1 || exit 1
-sleep 0.5
+apply() { # apply POLICY_DIR: replace the policies in the agents' manifests directory
+	local g1 g2 f
+	g1=$(generation 1) g2=$(generation 2)
+	for f in "$1"/*; do
+		cp "$f" "$STATE/manifests/.$(basename "$f").tmp"
+		mv "$STATE/manifests/.$(basename "$f").tmp" "$STATE/manifests/$(basename "$f")"
+	done
+	for _ in $(seq 1 100); do
+		if [ "$(generation 1)" -gt "$g1" ] && [ "$(generation 2)" -gt "$g2" ]; then
+			echo "node-1: generation $(generation 1) effective; node-2: generation $(generation 2) effective"
+			return 0
+		fi
+		sleep 0.1
+	done
+	echo "the agents did not apply $1; their logs:" >&2
+	cat "$STATE"/agent*.log >&2
+	return 1
+}
+echo "== the agents enforce $DEMO/v1 (NetworkPolicies backend/allow-frontend, db/allow-backend)"
+echo "   node-1: generation $(generation 1) effective; node-2: generation $(generation 2) effective"
 
 # expected SRC DST: the intent of v1, written out (not computed).
 expected_v1() {

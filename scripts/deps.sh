@@ -7,7 +7,9 @@ PKGS=(
   build-essential pkg-config meson ninja-build python3 libyaml-dev
   dpdk libdpdk-dev libbpf-dev libconfig-dev libhyperscan-dev
   dpdk-dev libgtest-dev libpcap-dev
+  libcurl4-openssl-dev libjansson-dev
   iproute2 iputils-ping iperf3 tcpdump python3-scapy procps psmisc ethtool
+  curl openssl python3-kubernetes containernetworking-plugins
 )
 
 missing=()

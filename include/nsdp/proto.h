@@ -32,7 +32,7 @@
 
 #define NSDP_PROTO_MAGIC 0x5044534eu /* "NSDP" little-endian */
 #define NSDP_PROTO_VERSION 0x0100u   /* major 1, minor 0 */
-#define NSDP_PROTO_MAX_PAYLOAD (4u << 20)
+#define NSDP_PROTO_MAX_PAYLOAD (64u << 20)
 #define NSDP_NAME_LEN 64
 #define NSDP_PORT_NAME_LEN 32
 

@@ -1,0 +1,721 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The sync thread: the informer cache, batching, and the dataplane push.
+ *
+ * Cache: one hash map per kind, key "ns/name" or "name" -> the object. It
+ * belongs to this thread alone; sources hand objects over in events.
+ *
+ * Batching: the first event opens a batch; it closes after batch_ms
+ * without another event, or batch_max_ms after it opened, whichever comes
+ * first. A burst of a thousand pod events is one compile and one push.
+ *
+ * Push: nothing goes to the dataplane before every expected kind has been
+ * listed in full (a partial cache would be a wrong policy). Then per batch:
+ *  - policy: the whole cache is compiled (agent/polcomp.c) and sent as one
+ *    POLICY_SET when its wire form differs from what this dataplane has;
+ *  - routes and VTEPs from Node objects (once any Node is known): this
+ *    node's pod CIDRs are local routes, every other node's pod CIDRs route
+ *    to its InternalIP as VTEP; the difference to what the dataplane has is
+ *    sent as deletes and adds;
+ *  - COMMIT at the next generation, and the ACK awaited. The event-to-ACK
+ *    latency of every event in the batch goes into the histogram.
+ * The dataplane keeps its tables when the agent goes away. When the agent
+ * (re)connects — its own restart, or the dataplane's — it reads the
+ * dataplane's routes and VTEPs, resends the policy and commits at a
+ * generation at least the dataplane's: a resync, not a reset, so no
+ * established connection is dropped (an unchanged policy gives unchanged
+ * verdicts).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "ctlclient.h"
+#include "policy.h"
+#include "polcomp.h"
+
+/* ---------------------------------------------------------------------- */
+/* The cache                                                               */
+
+struct entry {
+	struct entry *next;
+	struct ag_obj *obj;
+};
+
+struct kmap {
+	struct entry **b;
+	size_t nb, n;
+};
+
+static uint64_t hash_str(const char *s)
+{
+	uint64_t h = 1469598103934665603ull;
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ull;
+	return h;
+}
+
+static struct entry **kmap_slot(struct kmap *m, const char *key)
+{
+	struct entry **e = &m->b[hash_str(key) & (m->nb - 1)];
+	while (*e && strcmp((*e)->obj->key, key))
+		e = &(*e)->next;
+	return e;
+}
+
+static int kmap_grow(struct kmap *m)
+{
+	size_t nb = m->nb ? m->nb * 2 : 256;
+	struct entry **b = calloc(nb, sizeof(*b));
+	if (!b)
+		return -ENOMEM;
+	for (size_t i = 0; i < m->nb; i++)
+		for (struct entry *e = m->b[i], *next; e; e = next) {
+			next = e->next;
+			size_t h = hash_str(e->obj->key) & (nb - 1);
+			e->next = b[h];
+			b[h] = e;
+		}
+	free(m->b);
+	m->b = b;
+	m->nb = nb;
+	return 0;
+}
+
+/* Insert or replace; takes o. */
+static int kmap_put(struct kmap *m, struct ag_obj *o)
+{
+	if (m->n + 1 > m->nb && kmap_grow(m))
+		return -ENOMEM;
+	struct entry **s = kmap_slot(m, o->key);
+	if (*s) {
+		ag_obj_free((*s)->obj);
+		(*s)->obj = o;
+		return 0;
+	}
+	struct entry *e = malloc(sizeof(*e));
+	if (!e)
+		return -ENOMEM;
+	e->obj = o;
+	e->next = NULL;
+	*s = e;
+	m->n++;
+	return 1;
+}
+
+static bool kmap_del(struct kmap *m, const char *key)
+{
+	if (!m->nb)
+		return false;
+	struct entry **s = kmap_slot(m, key), *e = *s;
+	if (!e)
+		return false;
+	*s = e->next;
+	ag_obj_free(e->obj);
+	free(e);
+	m->n--;
+	return true;
+}
+
+static void kmap_clear(struct kmap *m)
+{
+	for (size_t i = 0; i < m->nb; i++)
+		for (struct entry *e = m->b[i], *next; e; e = next) {
+			next = e->next;
+			ag_obj_free(e->obj);
+			free(e);
+		}
+	free(m->b);
+	memset(m, 0, sizeof(*m));
+}
+
+/* ---------------------------------------------------------------------- */
+
+struct sync {
+	const struct ag_sync_options *opt;
+	struct ag_queue *q;
+	struct kmap cache[AG_N_KINDS];
+	unsigned dirty; /* kinds changed since the last push (bits) */
+
+	/* arrival times of the events not yet acknowledged */
+	uint64_t *lat;
+	size_t n_lat, cap_lat;
+
+	/* the dataplane */
+	struct nsdp_client c;
+	bool connected;
+	bool full;          /* resync everything on the next push */
+	uint32_t dp_pid;
+	uint64_t gen;
+	uint64_t retry_at;  /* ns; reconnect / retry not before */
+	unsigned failures;
+	void *policy_blob;  /* what this dataplane has */
+	size_t policy_len;
+	struct nsdp_route *routes; /* what this dataplane has */
+	unsigned n_routes;
+	struct nsdp_vtep *vteps;
+	unsigned n_vteps;
+	char unresolved[512]; /* last logged list of nodes without a VTEP MAC */
+};
+
+static void lat_add(struct sync *s, uint64_t t)
+{
+	if (s->n_lat == s->cap_lat) {
+		size_t cap = s->cap_lat ? s->cap_lat * 2 : 1024;
+		uint64_t *a = realloc(s->lat, cap * sizeof(*a));
+		if (!a)
+			return;
+		s->lat = a;
+		s->cap_lat = cap;
+	}
+	s->lat[s->n_lat++] = t;
+}
+
+static void set_objects_gauge(struct sync *s, enum ag_kind k)
+{
+	atomic_store(&ag_m.objects[k], s->cache[k].n);
+}
+
+/* The cache of kind k becomes exactly objs (a relist). */
+static void replace_kind(struct sync *s, enum ag_kind k, struct ag_obj **objs, unsigned n)
+{
+	struct kmap fresh = {0};
+	for (unsigned i = 0; i < n; i++) {
+		if (!objs[i] || objs[i]->kind != k)
+			continue;
+		if (kmap_put(&fresh, objs[i]) < 0)
+			ag_obj_free(objs[i]);
+		objs[i] = NULL;
+	}
+	kmap_clear(&s->cache[k]);
+	s->cache[k] = fresh;
+	s->dirty |= 1u << k;
+	set_objects_gauge(s, k);
+}
+
+static void apply_event(struct sync *s, struct ag_event *ev)
+{
+	switch (ev->type) {
+	case AG_EV_UPSERT:
+		for (unsigned i = 0; i < ev->n_objs; i++) {
+			struct ag_obj *o = ev->objs[i];
+			ev->objs[i] = NULL;
+			atomic_fetch_add(&ag_m.events[o->kind][0], 1);
+			s->dirty |= 1u << o->kind;
+			enum ag_kind k = o->kind;
+			if (kmap_put(&s->cache[k], o) < 0)
+				ag_obj_free(o);
+			set_objects_gauge(s, k);
+		}
+		break;
+	case AG_EV_DELETE:
+		atomic_fetch_add(&ag_m.events[ev->kind][1], 1);
+		if (kmap_del(&s->cache[ev->kind], ev->key))
+			s->dirty |= 1u << ev->kind;
+		set_objects_gauge(s, ev->kind);
+		break;
+	case AG_EV_REPLACE:
+		if (ev->kind == AG_N_KINDS) {
+			for (int k = 0; k < AG_N_KINDS; k++) {
+				atomic_fetch_add(&ag_m.events[k][2], 1);
+				replace_kind(s, (enum ag_kind)k, ev->objs, ev->n_objs);
+			}
+		} else {
+			atomic_fetch_add(&ag_m.events[ev->kind][2], 1);
+			replace_kind(s, ev->kind, ev->objs, ev->n_objs);
+		}
+		break;
+	case AG_EV_REJECT:
+		/* Counted and logged by the source; the cache keeps its version. */
+		break;
+	}
+	lat_add(s, ev->t_ns);
+}
+
+/* A shallow view of the whole cache as one k8s_cluster (arrays only are
+ * owned by the view). Policies are sorted by key so rule numbering (and the
+ * per-rule counters) is stable from one compile to the next. */
+static int cmp_obj_key(const void *a, const void *b)
+{
+	return strcmp((*(struct ag_obj *const *)a)->key, (*(struct ag_obj *const *)b)->key);
+}
+
+static struct ag_obj **sorted(struct kmap *m)
+{
+	struct ag_obj **a = malloc((m->n ? m->n : 1) * sizeof(*a));
+	if (!a)
+		return NULL;
+	size_t n = 0;
+	for (size_t i = 0; i < m->nb; i++)
+		for (struct entry *e = m->b[i]; e; e = e->next)
+			a[n++] = e->obj;
+	qsort(a, n, sizeof(*a), cmp_obj_key);
+	return a;
+}
+
+#define VIEW_FILL(s, view, k, arr, cnt)                                           \
+	do {                                                                      \
+		struct ag_obj **objs = sorted(&(s)->cache[k]);                    \
+		if (!objs)                                                        \
+			return -ENOMEM;                                           \
+		size_t base = (view)->cnt;                                        \
+		__typeof__((view)->arr) a =                                       \
+			realloc((view)->arr, (base + (s)->cache[k].n + 1) * sizeof(*a)); \
+		if (!a) {                                                         \
+			free(objs);                                               \
+			return -ENOMEM;                                           \
+		}                                                                 \
+		(view)->arr = a;                                                  \
+		for (size_t i = 0; i < (s)->cache[k].n; i++)                      \
+			a[base + i] = objs[i]->cl.arr[0];                         \
+		(view)->cnt = (unsigned)(base + (s)->cache[k].n);                 \
+		free(objs);                                                       \
+	} while (0)
+
+static int build_view(struct sync *s, struct k8s_cluster *view)
+{
+	memset(view, 0, sizeof(*view));
+	VIEW_FILL(s, view, AG_NAMESPACE, namespaces, n_namespaces);
+	VIEW_FILL(s, view, AG_POD, pods, n_pods);
+	VIEW_FILL(s, view, AG_NETPOL, netpols, n_netpols);
+	VIEW_FILL(s, view, AG_ANP, anps, n_anps);
+	VIEW_FILL(s, view, AG_BANP, anps, n_anps);
+	VIEW_FILL(s, view, AG_NODE, nodes, n_nodes);
+	return 0;
+}
+
+static void view_free(struct k8s_cluster *v)
+{
+	free(v->namespaces);
+	free(v->pods);
+	free(v->netpols);
+	free(v->anps);
+	free(v->nodes);
+	memset(v, 0, sizeof(*v));
+}
+
+/* ---------------------------------------------------------------------- */
+/* Desired routes and VTEPs from Node objects                              */
+
+static void ip4(struct nsdp_ip *ip, uint32_t addr)
+{
+	memset(ip, 0, sizeof(*ip));
+	ip->family = AF_INET;
+	memcpy(ip->addr, &addr, 4);
+}
+
+static int desired_net(struct sync *s, const struct k8s_cluster *v, struct nsdp_route **routes,
+		       unsigned *n_routes, struct nsdp_vtep **vteps, unsigned *n_vteps)
+{
+	*routes = calloc(1, sizeof(**routes));
+	*vteps = calloc(v->n_nodes + 1, sizeof(**vteps));
+	*n_routes = *n_vteps = 0;
+	if (!*routes || !*vteps)
+		return -ENOMEM;
+	char unresolved[512] = "";
+	for (unsigned i = 0; i < v->n_nodes; i++) {
+		const struct k8s_node *nd = &v->nodes[i];
+		bool self = s->opt->node && !strcmp(nd->name, s->opt->node);
+		if (!self) {
+			if (!nd->has_internal_ip) {
+				snprintf(unresolved + strlen(unresolved),
+					 sizeof(unresolved) - strlen(unresolved), " %s(no InternalIP)",
+					 nd->name);
+				continue;
+			}
+			if (!nd->has_vtep_mac && !s->opt->have_gw_mac) {
+				snprintf(unresolved + strlen(unresolved),
+					 sizeof(unresolved) - strlen(unresolved), " %s(no %s)",
+					 nd->name, K8S_ANNOTATION_VTEP_MAC);
+				continue;
+			}
+			struct nsdp_vtep *vt = &(*vteps)[(*n_vteps)++];
+			ip4(&vt->ip, nd->internal_ip);
+			memcpy(vt->mac, nd->has_vtep_mac ? nd->vtep_mac : s->opt->gw_mac, 6);
+			snprintf(vt->name, sizeof(vt->name), "%s", nd->name);
+		}
+		struct nsdp_route *r = realloc(*routes, (*n_routes + nd->n_cidrs + 1) * sizeof(*r));
+		if (!r)
+			return -ENOMEM;
+		*routes = r;
+		for (unsigned j = 0; j < nd->n_cidrs; j++) {
+			struct nsdp_route *rt = &r[(*n_routes)++];
+			memset(rt, 0, sizeof(*rt));
+			ip4(&rt->prefix, nd->pod_cidrs[j].addr);
+			rt->prefix_len = nd->pod_cidrs[j].len;
+			if (!self)
+				ip4(&rt->vtep, nd->internal_ip);
+		}
+	}
+	if (strcmp(unresolved, s->unresolved)) {
+		if (unresolved[0])
+			ag_log(AG_WARN, "sync", "no overlay route to nodes:%s", unresolved);
+		snprintf(s->unresolved, sizeof(s->unresolved), "%s", unresolved);
+	}
+	return 0;
+}
+
+static bool same_route_key(const struct nsdp_route *a, const struct nsdp_route *b)
+{
+	return a->prefix_len == b->prefix_len && !memcmp(&a->prefix, &b->prefix, sizeof(a->prefix));
+}
+
+static const struct nsdp_route *find_route(const struct nsdp_route *r, unsigned n,
+					   const struct nsdp_route *key)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (same_route_key(&r[i], key))
+			return &r[i];
+	return NULL;
+}
+
+static const struct nsdp_vtep *find_vtep(const struct nsdp_vtep *v, unsigned n,
+					 const struct nsdp_ip *ip)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (!memcmp(&v[i].ip, ip, sizeof(*ip)))
+			return &v[i];
+	return NULL;
+}
+
+/* ---------------------------------------------------------------------- */
+/* The dataplane connection                                                */
+
+static void dp_disconnect(struct sync *s, const char *why)
+{
+	if (s->connected && why)
+		ag_log(AG_WARN, "sync", "dataplane %s: %s; reconnecting", s->opt->socket, why);
+	nsdp_client_close(&s->c);
+	s->connected = false;
+	atomic_store(&ag_m.dataplane_up, false);
+	free(s->policy_blob);
+	s->policy_blob = NULL;
+	s->policy_len = 0;
+	s->failures++;
+	double backoff = 0.05 * (double)(1u << (s->failures < 7 ? s->failures : 7));
+	backoff *= 0.5 + (double)rand() / RAND_MAX; /* jitter */
+	s->retry_at = ag_now_ns() + (uint64_t)(backoff * 1e9);
+}
+
+static int fetch(struct sync *s, uint16_t type, size_t size, void **out, unsigned *n)
+{
+	void *buf = NULL;
+	uint32_t len = 0;
+	if (nsdp_client_request(&s->c, type, NULL, 0, &buf, &len) < 0)
+		return -EIO;
+	free(*out);
+	*out = buf;
+	*n = (unsigned)(len / size);
+	return 0;
+}
+
+static int dp_read_tables(struct sync *s)
+{
+	if (fetch(s, NSDP_MSG_GET_ROUTES, sizeof(struct nsdp_route), (void **)&s->routes,
+		  &s->n_routes) ||
+	    fetch(s, NSDP_MSG_GET_VTEPS, sizeof(struct nsdp_vtep), (void **)&s->vteps, &s->n_vteps))
+		return -EIO;
+	return 0;
+}
+
+static void dp_connect(struct sync *s)
+{
+	if (nsdp_client_connect(&s->c, s->opt->socket, 10000) < 0) {
+		if (s->failures == 0 || s->failures % 20 == 0)
+			ag_log(AG_WARN, "sync", "dataplane %s: %s (retrying)", s->opt->socket,
+			       nsdp_client_error(&s->c));
+		dp_disconnect(s, NULL);
+		return;
+	}
+	s->connected = true;
+	atomic_fetch_add(&ag_m.dataplane_connects, 1);
+	if (s->dp_pid && s->dp_pid != s->c.server.pid)
+		ag_log(AG_WARN, "sync", "the dataplane restarted (pid %u, was %u): full resync",
+		       s->c.server.pid, s->dp_pid);
+	ag_log(AG_INFO, "sync", "connected to dataplane %s (node %s, pid %u, generation %" PRIu64 ")",
+	       s->opt->socket, s->c.server.name, s->c.server.pid, s->c.server.generation);
+	s->dp_pid = s->c.server.pid;
+	if (s->c.server.generation > s->gen)
+		s->gen = s->c.server.generation;
+	if (dp_read_tables(s)) {
+		dp_disconnect(s, nsdp_client_error(&s->c));
+		return;
+	}
+	s->full = true;
+	atomic_store(&ag_m.dataplane_up, true);
+}
+
+/* Is the connection still there? (The dataplane sends nothing unasked, so
+ * readable means EOF or an error.) */
+static bool dp_alive(struct sync *s)
+{
+	struct pollfd p = {.fd = s->c.fd, .events = POLLIN};
+	if (poll(&p, 1, 0) == 0)
+		return true;
+	char ch;
+	return recv(s->c.fd, &ch, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
+}
+
+static int push(struct sync *s)
+{
+	struct k8s_cluster view;
+	int rc = build_view(s, &view);
+	if (rc)
+		return rc;
+	uint64_t gen = s->gen + 1;
+	unsigned policy_kinds = (1u << AG_NAMESPACE) | (1u << AG_POD) | (1u << AG_NETPOL) |
+				(1u << AG_ANP) | (1u << AG_BANP);
+	void *blob = NULL;
+	size_t len = 0;
+	unsigned sent = 0;
+	if (s->full || (s->dirty & policy_kinds)) {
+		uint64_t t0 = ag_now_ns();
+		struct pol_tables *t = pol_compile(&view, gen);
+		if (!t || pol_serialize(t, &blob, &len)) {
+			pol_tables_free(t);
+			view_free(&view);
+			ag_log(AG_ERROR, "sync", "compiling the policy: out of memory");
+			return -ENOMEM;
+		}
+		atomic_store(&ag_m.policy_compile_ns, ag_now_ns() - t0);
+		ag_log(AG_DEBUG, "sync", "policy: %u rules, %u maps, %zu bytes, compiled in %.1f ms",
+		       t->n_rules, t->n_maps, len, (double)(ag_now_ns() - t0) / 1e6);
+		pol_tables_free(t);
+		if (len > NSDP_PROTO_MAX_PAYLOAD) {
+			ag_log(AG_ERROR, "sync", "compiled policy is %zu bytes, over the %u-byte message limit; not sent",
+			       len, NSDP_PROTO_MAX_PAYLOAD);
+			free(blob);
+			blob = NULL;
+		} else if (!s->policy_blob || len != s->policy_len ||
+			   memcmp(blob, s->policy_blob, len)) {
+			if (nsdp_client_send(&s->c, NSDP_MSG_POLICY_SET, gen, blob, (uint32_t)len) < 0)
+				goto io;
+			sent++;
+		} else {
+			free(blob);
+			blob = NULL;
+		}
+	}
+
+	struct nsdp_route *routes = NULL;
+	struct nsdp_vtep *vteps = NULL;
+	unsigned n_routes = 0, n_vteps = 0;
+	bool manage_net = s->cache[AG_NODE].n > 0;
+	if (manage_net && (s->full || (s->dirty & (1u << AG_NODE)))) {
+		if (desired_net(s, &view, &routes, &n_routes, &vteps, &n_vteps)) {
+			free(routes);
+			free(vteps);
+			free(blob);
+			view_free(&view);
+			return -ENOMEM;
+		}
+		/* Order: VTEPs before the routes that use them; routes gone
+		 * before their VTEPs. */
+		for (unsigned i = 0; i < n_vteps; i++) {
+			const struct nsdp_vtep *have = find_vtep(s->vteps, s->n_vteps, &vteps[i].ip);
+			if (have && !memcmp(have->mac, vteps[i].mac, 6) &&
+			    !strcmp(have->name, vteps[i].name))
+				continue;
+			if (nsdp_client_vtep_add(&s->c, &vteps[i]) < 0)
+				goto io_net;
+			sent++;
+		}
+		for (unsigned i = 0; i < s->n_routes; i++)
+			if (!find_route(routes, n_routes, &s->routes[i])) {
+				if (nsdp_client_route_del(&s->c, &s->routes[i].prefix,
+							  s->routes[i].prefix_len) < 0)
+					goto io_net;
+				sent++;
+			}
+		for (unsigned i = 0; i < n_routes; i++) {
+			const struct nsdp_route *have = find_route(s->routes, s->n_routes, &routes[i]);
+			if (have && !memcmp(&have->vtep, &routes[i].vtep, sizeof(have->vtep)))
+				continue;
+			if (nsdp_client_route_add(&s->c, &routes[i]) < 0)
+				goto io_net;
+			sent++;
+		}
+		for (unsigned i = 0; i < s->n_vteps; i++)
+			if (!find_vtep(vteps, n_vteps, &s->vteps[i].ip)) {
+				if (nsdp_client_vtep_del(&s->c, &s->vteps[i].ip) < 0)
+					goto io_net;
+				sent++;
+			}
+	}
+	view_free(&view);
+	if (!sent && !s->full) {
+		free(routes);
+		free(vteps);
+		return 0; /* nothing changed for the dataplane */
+	}
+
+	struct nsdp_ack ack;
+	if (nsdp_client_commit(&s->c, gen, &ack) < 0) {
+		free(routes);
+		free(vteps);
+		free(blob);
+		dp_disconnect(s, nsdp_client_error(&s->c));
+		return -EIO;
+	}
+	if (ack.status == -ESTALE) {
+		/* Someone else (nsdpctl) moved the generation on: catch up. */
+		s->gen = ack.generation;
+		free(routes);
+		free(vteps);
+		free(blob);
+		s->full = true;
+		return -EAGAIN;
+	}
+	s->gen = ack.generation;
+	atomic_store(&ag_m.generation, ack.generation);
+	if (ack.rejected || ack.status) {
+		atomic_fetch_add(&ag_m.sync_failures, 1);
+		ag_log(AG_ERROR, "sync", "generation %" PRIu64 ": the dataplane rejected %u of %u changes: %s",
+		       gen, ack.rejected, ack.applied + ack.rejected, ack.error);
+	}
+	if (blob) {
+		free(s->policy_blob);
+		s->policy_blob = blob;
+		s->policy_len = len;
+		atomic_store(&ag_m.policy_bytes, len);
+	}
+	if (routes || vteps) {
+		if (ack.rejected) {
+			free(routes);
+			free(vteps);
+			dp_read_tables(s);
+		} else {
+			free(s->routes);
+			free(s->vteps);
+			s->routes = routes;
+			s->n_routes = n_routes;
+			s->vteps = vteps;
+			s->n_vteps = n_vteps;
+		}
+	}
+	ag_log(s->full ? AG_INFO : AG_DEBUG, "sync",
+	       "generation %" PRIu64 " acknowledged%s: %u changes, %zu events", ack.generation,
+	       s->full ? " (full resync)" : "", sent, s->n_lat);
+	return 0;
+
+io_net:
+	free(routes);
+	free(vteps);
+io:
+	free(blob);
+	view_free(&view);
+	dp_disconnect(s, nsdp_client_error(&s->c));
+	return -EIO;
+}
+
+/* ---------------------------------------------------------------------- */
+
+static struct ag_event *take_batch(struct sync *s, int idle_ms)
+{
+	struct ag_queue *q = s->q;
+	pthread_mutex_lock(&q->mu);
+	struct timespec until;
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_nsec += (long)idle_ms * 1000000L;
+	until.tv_sec += until.tv_nsec / 1000000000L;
+	until.tv_nsec %= 1000000000L;
+	while (!q->head && !q->stop)
+		if (pthread_cond_timedwait(&q->cv, &q->mu, &until) == ETIMEDOUT)
+			break;
+	if (q->head && !q->stop) {
+		/* Wait for the burst to end. */
+		uint64_t opened = ag_now_ns();
+		for (;;) {
+			unsigned n = q->n;
+			uint64_t now = ag_now_ns();
+			uint64_t max_end = opened + (uint64_t)s->opt->batch_max_ms * 1000000u;
+			if (now >= max_end)
+				break;
+			uint64_t wait = (uint64_t)s->opt->batch_ms * 1000000u;
+			if (now + wait > max_end)
+				wait = max_end - now;
+			clock_gettime(CLOCK_MONOTONIC, &until);
+			until.tv_nsec += (long)wait;
+			until.tv_sec += until.tv_nsec / 1000000000L;
+			until.tv_nsec %= 1000000000L;
+			while (q->n == n && !q->stop)
+				if (pthread_cond_timedwait(&q->cv, &q->mu, &until) == ETIMEDOUT)
+					break;
+			if (q->n == n || q->stop)
+				break;
+		}
+	}
+	struct ag_event *list = q->head;
+	q->head = q->tail = NULL;
+	q->n = 0;
+	pthread_mutex_unlock(&q->mu);
+	return list;
+}
+
+void ag_sync_run(struct ag_queue *q, const struct ag_sync_options *opt)
+{
+	struct sync s = {.opt = opt, .q = q, .c = {.fd = -1}};
+	bool announced = false;
+	for (;;) {
+		struct ag_event *list = take_batch(&s, 200);
+		for (struct ag_event *ev = list, *next; ev; ev = next) {
+			next = ev->next;
+			apply_event(&s, ev);
+			ag_event_free(ev);
+		}
+		pthread_mutex_lock(&q->mu);
+		bool stop = q->stop;
+		bool synced = (q->synced_mask & opt->expect_mask) == opt->expect_mask;
+		pthread_mutex_unlock(&q->mu);
+		if (stop)
+			break;
+		if (!synced)
+			continue;
+		if (!announced) {
+			ag_log(AG_INFO, "sync", "initial list complete: %zu namespaces, %zu pods, %zu network policies, %zu admin network policies, %zu baseline, %zu nodes",
+			       s.cache[AG_NAMESPACE].n, s.cache[AG_POD].n, s.cache[AG_NETPOL].n,
+			       s.cache[AG_ANP].n, s.cache[AG_BANP].n, s.cache[AG_NODE].n);
+			announced = true;
+		}
+		if (s.connected && !dp_alive(&s))
+			dp_disconnect(&s, "connection closed");
+		uint64_t now = ag_now_ns();
+		if (!s.connected && now >= s.retry_at)
+			dp_connect(&s);
+		if (!s.connected || (!s.dirty && !s.full) || now < s.retry_at)
+			continue;
+		int rc = push(&s);
+		if (rc == -EAGAIN)
+			rc = push(&s);
+		if (rc)
+			continue;
+		uint64_t done = ag_now_ns();
+		for (size_t i = 0; i < s.n_lat; i++)
+			ag_metrics_observe_latency(done - s.lat[i]);
+		s.n_lat = 0;
+		s.dirty = 0;
+		s.full = false;
+		s.failures = 0;
+		atomic_fetch_add(&ag_m.syncs, 1);
+		if (!atomic_load(&ag_m.ready)) {
+			atomic_store(&ag_m.ready, true);
+			ag_log(AG_INFO, "sync", "ready: first full sync acknowledged at generation %" PRIu64,
+			       s.gen);
+		}
+	}
+	nsdp_client_close(&s.c);
+	for (int k = 0; k < AG_N_KINDS; k++)
+		kmap_clear(&s.cache[k]);
+	free(s.lat);
+	free(s.policy_blob);
+	free(s.routes);
+	free(s.vteps);
+}
