@@ -1,0 +1,203 @@
+#!/usr/bin/env bash
+# End to end: nsdp-agent in standalone mode (a manifests directory) keeping
+# two nsdp-dataplanes in sync, on real traffic.
+#
+#  - routes and VTEPs come only from the Node objects (the dataplanes start
+#    without any), so cross-node TCP proves the agents installed them;
+#  - policy from the manifests is enforced (allowed and denied pairs);
+#  - a file with one bad object: that object is rejected alone (logged with
+#    file, line, object and field; counted in /metrics), the good one next
+#    to it is applied;
+#  - a file broken mid-edit (YAML syntax error) keeps its last good version;
+#  - a Node removed: its route and VTEP go; put back: they return;
+#  - the dataplane restarts: the agent notices and pushes everything again;
+#  - both agents restart while a TCP connection is held: it is not cut;
+#  - /metrics, /healthz, /readyz scraped and parsed.
+#
+# Prints TAP. Needs root. Cleans up on every exit path.
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+export NSDP_PREFIX="e2ag$$"
+export BUILD=${BUILD:-$ROOT/build}
+export NSDP_DATAPLANE=${NSDP_DATAPLANE:-$BUILD/nsdp-dataplane}
+export NSDP_CTL=${NSDP_CTL:-$BUILD/nsdpctl}
+export NSDP_AGENT_BIN=${NSDP_AGENT_BIN:-$BUILD/nsdp-agent}
+export NSDP_POD_NAMES="frontend/web db/postgres backend/api stranger/intruder"
+export NSDP_AGENT=1
+export NSDP_MANIFESTS="$ROOT/scripts/demo/base $ROOT/scripts/demo/v1"
+CLUSTER="$ROOT/scripts/cluster.sh"
+PROBE="$ROOT/scripts/tcp_probe.py"
+CTL=$NSDP_CTL
+P=$NSDP_PREFIX
+STATE=/tmp/nsdp-cluster-$P
+M=$STATE/manifests
+PY=python3
+[ -x /usr/bin/python3 ] && PY=/usr/bin/python3
+
+n=0
+fails=0
+ok() { n=$((n + 1)); echo "ok $n - $*"; }
+not_ok() { n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $*"; }
+check() { # check DESCRIPTION CMD...
+	local d=$1
+	shift
+	if "$@"; then ok "$d"; else not_ok "$d"; fi
+}
+
+cleanup() { bash "$CLUSTER" down >/dev/null 2>&1; }
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+echo "1..19"
+if ! bash "$CLUSTER" up 2 >"$STATE.up.log" 2>&1; then
+	cat "$STATE.up.log" | sed 's/^/# /'
+	not_ok "cluster with agents up"
+	rm -f "$STATE.up.log"
+	exit 1
+fi
+rm -f "$STATE.up.log"
+ok "cluster with agents up, both agents ready"
+
+for p in "${P}p11 8080" "${P}p12 5432" "${P}p21 8080" "${P}p22 8080"; do
+	read -r ns port <<<"$p"
+	ip netns exec "$ns" $PY "$PROBE" serve "$port" &
+	disown
+done
+sleep 0.3
+
+metrics() { ip netns exec "${P}n$1" curl -sf -m 2 http://127.0.0.1:9464/metrics; }
+metric() { # metric NODE NAME{labels} -> value
+	metrics "$1" | awk -v k="$2" '$1 == k { print $2 }'
+}
+generation() { "$CTL" -s "$STATE/n$1.sock" --json info | sed -n 's/.*"generation": *\([0-9]*\).*/\1/p'; }
+wait_gen_above() { # wait_gen_above NODE GEN
+	for _ in $(seq 1 100); do
+		[ "$(generation "$1")" -gt "$2" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+put() { # put FILE CONTENT: replace a manifest atomically
+	printf '%s\n' "$2" >"$M/.$1.tmp" && mv "$M/.$1.tmp" "$M/$1"
+}
+reach() { ip netns exec "$1" $PY "$PROBE" connect "$2" "$3"; }
+routes_json() { "$CTL" -s "$STATE/n$1.sock" --json routes; }
+
+# 2-3: routes and VTEPs from Node objects
+r=$(routes_json 1)
+check "node-1 routes from Node objects: own CIDR local, node-2's via its VTEP" \
+	grep -q '"prefix": *"10.244.2.0/24".*"vtep": *"192.168.100.2"' <<<"$(tr -d '\n' <<<"$r")"
+check "node-1 VTEP of node-2 with the nsdp.io/vtep-mac annotation" \
+	grep -q '02:00:c0:a8:64:02' <<<"$("$CTL" -s "$STATE/n1.sock" vteps)"
+
+# 4-5: policy on real traffic
+check "frontend/web -> backend/api:8080 allowed across nodes" reach "${P}p11" 10.244.2.2 8080
+if reach "${P}p22" 10.244.2.2 8080; then
+	not_ok "stranger/intruder -> backend/api:8080 denied"
+else
+	ok "stranger/intruder -> backend/api:8080 denied"
+fi
+
+# 6-8: one bad object is rejected alone
+g=$(generation 2)
+put extra.yaml 'apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {namespace: stranger, name: broken}
+spec:
+  podSelector: {}
+  ingress: [{ports: [{port: 80, endPort: 70}]}]
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {namespace: backend, name: allow-stranger}
+spec:
+  podSelector: {}
+  ingress: [{from: [{namespaceSelector: {matchLabels: {tier: none}}}]}]'
+wait_gen_above 2 "$g"
+check "the good policy next to a bad one is applied (stranger -> backend allowed)" \
+	reach "${P}p22" 10.244.2.2 8080
+check "the bad object is logged with file, line, object and field" \
+	grep -q 'extra.yaml:[0-9]*: NetworkPolicy stranger/broken: spec.ingress\[0\].ports\[0\].endPort' "$STATE/agent2.log"
+check "the rejection is counted in /metrics" \
+	test "$(metric 2 'nsdp_agent_rejected_objects_total{kind="NetworkPolicy"}')" -ge 1
+
+# 9-10: a file broken mid-edit keeps its last good version
+put extra.yaml 'apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {namespace: backend, name: allow-stranger
+spec: ['
+sleep 1
+check "a YAML syntax error keeps the file's last good version (stranger -> backend still allowed)" \
+	reach "${P}p22" 10.244.2.2 8080
+check "the agent says it keeps the last good version" \
+	grep -q 'extra.yaml: keeping its last good version' "$STATE/agent2.log"
+g=$(generation 2)
+rm -f "$M/extra.yaml"
+wait_gen_above 2 "$g"
+
+# 11-12: Node objects drive routes
+g=$(generation 1)
+cp "$M/nodes.yaml" "$STATE/nodes.full"
+awk '/^---$/ { doc++ } doc != 2' "$STATE/nodes.full" >"$M/.nodes.tmp" && mv "$M/.nodes.tmp" "$M/nodes.yaml"
+wait_gen_above 1 "$g"
+r=$(routes_json 1)
+if grep -q '10.244.2.0/24' <<<"$r" || "$CTL" -s "$STATE/n1.sock" vteps | grep -q 192.168.100.2; then
+	not_ok "node-2 deleted: its route and VTEP are gone from node-1"
+else
+	ok "node-2 deleted: its route and VTEP are gone from node-1"
+fi
+g=$(generation 1)
+cp "$STATE/nodes.full" "$M/.nodes.tmp" && mv "$M/.nodes.tmp" "$M/nodes.yaml"
+wait_gen_above 1 "$g"
+check "node-2 back: traffic to it flows again" reach "${P}p11" 10.244.2.2 8080
+
+# 13-15: the dataplane of node-2 restarts; its agent resyncs it
+dp_pid=$(cat "$STATE/n2.pid")
+kill -TERM "$dp_pid"
+for _ in $(seq 1 50); do kill -0 "$dp_pid" 2>/dev/null || break; sleep 0.1; done
+ip netns exec "${P}n2" "$NSDP_DATAPLANE" -c "$STATE/n2.conf" >>"$STATE/n2.log" 2>&1 &
+echo $! >"$STATE/n2.pid"
+ok_resync=0
+for _ in $(seq 1 100); do
+	if "$CTL" -s "$STATE/n2.sock" --json routes 2>/dev/null | grep -q '10.244.1.0/24' &&
+		"$CTL" -s "$STATE/n2.sock" policy show 2>/dev/null | grep -q 'backend/allow-frontend'; then
+		ok_resync=1
+		break
+	fi
+	sleep 0.1
+done
+check "dataplane restart: the agent pushed routes and policy again" test $ok_resync = 1
+check "the agent logged the dataplane restart" grep -q 'the dataplane restarted' "$STATE/agent2.log"
+if reach "${P}p11" 10.244.2.2 8080 && ! reach "${P}p22" 10.244.2.2 8080; then
+	ok "after the restart, policy is enforced again (allowed and denied pairs)"
+else
+	not_ok "after the restart, policy is enforced again (allowed and denied pairs)"
+fi
+
+# 16: agents restart under an established connection
+ip netns exec "${P}p11" $PY "$PROBE" hold 10.244.2.2 8080 6 >"$STATE/hold.out" 2>&1 &
+holder=$!
+sleep 1
+bash "$CLUSTER" agent-stop 1
+bash "$CLUSTER" agent-stop 2
+sleep 1
+bash "$CLUSTER" agent-start 1 && bash "$CLUSTER" agent-start 2
+wait $holder
+rc=$?
+check "both agents restarted while frontend/web held a connection to backend/api: not cut ($(cat "$STATE/hold.out"))" \
+	test $rc = 0
+
+# 17-19: metrics and health
+check "/healthz and /readyz answer 200" \
+	ip netns exec "${P}n1" curl -sf -m 2 http://127.0.0.1:9464/healthz -o /dev/null -w '' \
+	--next -sf -m 2 http://127.0.0.1:9464/readyz -o /dev/null
+check "/metrics: 4 pods, 4 namespaces, 2 nodes in the cache, ready" \
+	test "$(metric 1 'nsdp_agent_objects{kind="Pod"}') $(metric 1 'nsdp_agent_objects{kind="Namespace"}') $(metric 1 'nsdp_agent_objects{kind="Node"}') $(metric 1 nsdp_agent_ready)" = "4 4 2 1"
+check "/metrics: the event-to-acknowledgement histogram has observations" \
+	test "$(metric 1 nsdp_agent_sync_latency_seconds_count)" -ge 1
+
+if [ $fails -gt 0 ]; then
+	for f in "$STATE"/agent*.log; do sed "s|^|# $(basename "$f"): |" "$f"; done
+fi
+[ $fails = 0 ]
