@@ -570,6 +570,69 @@ spec: {priority: 1, subject: {namespaces: {}}}
 // ---------------------------------------------------------------------------
 // Document forms
 
+TEST(K8sParse, NodeAllFields)
+{
+	// As the API server returns a Node: dual-stack, several addresses.
+	auto l = good(R"({"apiVersion": "v1", "kind": "Node",
+  "metadata": {"name": "worker-1.example", "labels": {"kubernetes.io/os": "linux"},
+    "annotations": {"nsdp.io/vtep-mac": "02:00:C0:a8:64:01", "other": "x"}},
+  "spec": {"podCIDR": "10.244.1.0/24", "podCIDRs": ["10.244.1.0/24", "fd00:1::/64"],
+    "taints": [{"key": "k", "effect": "NoSchedule"}]},
+  "status": {"addresses": [{"type": "Hostname", "address": "worker-1"},
+    {"type": "InternalIP", "address": "fd00::1"},
+    {"type": "InternalIP", "address": "192.168.100.1"},
+    {"type": "InternalIP", "address": "192.168.100.9"}]}})");
+	ASSERT_EQ(l->cl.n_nodes, 1u);
+	const k8s_node &n = l->cl.nodes[0];
+	EXPECT_STREQ(n.name, "worker-1.example");
+	ASSERT_EQ(n.n_cidrs, 1u); // the IPv6 half skipped, the repeat merged
+	EXPECT_EQ(cidr(n.pod_cidrs[0]), "10.244.1.0/24");
+	ASSERT_TRUE(n.has_internal_ip);
+	EXPECT_EQ(ip4(n.internal_ip), "192.168.100.1"); // the first IPv4 InternalIP
+	ASSERT_TRUE(n.has_vtep_mac);
+	const uint8_t mac[6] = {0x02, 0x00, 0xc0, 0xa8, 0x64, 0x01};
+	EXPECT_EQ(memcmp(n.vtep_mac, mac, 6), 0);
+	EXPECT_STREQ(n.src, "t.yaml:1");
+}
+
+TEST(K8sParse, NodeMinimalAndBadFields)
+{
+	auto l = good("apiVersion: v1\nkind: Node\nmetadata: {name: bare}\n");
+	ASSERT_EQ(l->cl.n_nodes, 1u);
+	EXPECT_EQ(l->cl.nodes[0].n_cidrs, 0u);
+	EXPECT_FALSE(l->cl.nodes[0].has_internal_ip);
+	EXPECT_FALSE(l->cl.nodes[0].has_vtep_mac);
+
+	struct {
+		const char *text, *want;
+	} bad[] = {
+		{"apiVersion: v1\nkind: Node\nmetadata: {name: n, annotations: {nsdp.io/vtep-mac: 02:00:00:00:00}}\n",
+		 "t.yaml:3: Node n: metadata.annotations.nsdp.io/vtep-mac: \"02:00:00:00:00\" is not a MAC address"},
+		{"apiVersion: v1\nkind: Node\nmetadata: {name: n}\nspec: {podCIDR: 10.244.1.0/33}\n",
+		 "t.yaml:4: Node n: spec.podCIDR: invalid CIDR \"10.244.1.0/33\""},
+		{"apiVersion: v1\nkind: Node\nmetadata: {name: n}\nspec: {podCIDRs: [10.1.0.0/16, x]}\n",
+		 "t.yaml:4: Node n: spec.podCIDRs[1]: invalid CIDR \"x\""},
+		{"apiVersion: v1\nkind: Node\nmetadata: {name: n}\nstatus: {addresses: [{type: InternalIP, address: 1.2.3}]}\n",
+		 "t.yaml:4: Node n: status.addresses[0].address: invalid IP address \"1.2.3\""},
+		{"apiVersion: v1\nkind: Node\nmetadata: {name: n}\nstatus: {addresses: [{type: InternalIP}]}\n",
+		 "status.addresses[0].address: required field missing"},
+		{"apiVersion: v2\nkind: Node\nmetadata: {name: n}\n", "apiVersion: \"v2\" is not supported for Node"},
+	};
+	for (const auto &b : bad) {
+		auto r = load(std::string(b.text) + "---\napiVersion: v1\nkind: Node\nmetadata: {name: good}\n");
+		EXPECT_EQ(r->rc, -EINVAL) << b.text;
+		ASSERT_EQ(r->msgs.size(), 1u) << b.text;
+		EXPECT_NE(r->msgs[0].find(b.want), std::string::npos) << r->msgs[0];
+		ASSERT_EQ(r->cl.n_nodes, 1u) << "the bad Node is rejected alone";
+		EXPECT_STREQ(r->cl.nodes[0].name, "good");
+	}
+	// Same name twice: the second is a duplicate.
+	auto d = load("apiVersion: v1\nkind: Node\nmetadata: {name: a}\n---\napiVersion: v1\nkind: Node\nmetadata: {name: a}\n");
+	EXPECT_EQ(d->cl.n_nodes, 1u);
+	ASSERT_EQ(d->msgs.size(), 1u);
+	EXPECT_NE(d->msgs[0].find("duplicate object"), std::string::npos);
+}
+
 TEST(K8sForms, MultiDocument)
 {
 	auto l = good(R"(# leading comment
