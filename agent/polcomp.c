@@ -142,6 +142,22 @@ static uint32_t intern(struct interner *in, const uint32_t *s, uint32_t len)
 	return in->n - 1;
 }
 
+/* Interns a string (as its bytes packed into u32s, then its length). */
+static uint32_t intern_str(struct interner *in, const char *str, u32vec *tmp)
+{
+	size_t len = strlen(str);
+	tmp->n = 0;
+	for (size_t i = 0; i < len; i += 4) {
+		uint32_t w = 0;
+		memcpy(&w, str + i, len - i < 4 ? len - i : 4);
+		if (!VPUSH(*tmp, w))
+			return UINT32_MAX;
+	}
+	if (!VPUSH(*tmp, (uint32_t)len))
+		return UINT32_MAX;
+	return intern(in, tmp->p, (uint32_t)tmp->n);
+}
+
 /* ---- atoms: deduplicated peer specifications ------------------------------ */
 
 enum atom_kind { ATOM_PODS_IN_NS, ATOM_NAMESPACES, ATOM_NS_PODS, ATOM_CIDR };
@@ -194,6 +210,10 @@ struct comp {
 	VEC(const char *) port_names; /* named ports any policy refers to */
 	const struct k8s_labels **pod_ns_labels;
 	struct interner peers, subjects, projections, mapcontent;
+	struct interner atomkeys; /* atom key text -> atom index (same order) */
+	struct interner strs;     /* label keys and values, namespaces */
+	struct interner idents;   /* pod identity -> identity id */
+	u32vec tmp;
 	/* per subject class: tier policy lists are recomputed from a pod */
 	VEC(uint32_t) subject_pod; /* subject class -> a representative pod */
 	VEC(uint8_t) subject_dir;
@@ -245,11 +265,11 @@ static uint32_t atom_add(struct comp *c, const struct atom *a)
 	for (unsigned i = 0; i < a->n_except; i++)
 		fprintf(f, "-%08x/%u", a->except[i].addr, a->except[i].len);
 	fclose(f);
-	for (size_t i = 0; i < c->atoms.n; i++) {
-		if (!strcmp(c->atoms.p[i].key, key)) {
-			free(key);
-			return (uint32_t)i;
-		}
+	size_t before = c->atomkeys.n;
+	uint32_t id = intern_str(&c->atomkeys, key, &c->tmp);
+	if (id == UINT32_MAX || c->atomkeys.n == before) {
+		free(key);
+		return id; /* an existing atom (ids are atom indices) */
 	}
 	struct atom n = *a;
 	n.key = key;
@@ -792,6 +812,10 @@ static void comp_free(struct comp *c)
 	intern_free(&c->subjects);
 	intern_free(&c->projections);
 	intern_free(&c->mapcontent);
+	intern_free(&c->atomkeys);
+	intern_free(&c->strs);
+	intern_free(&c->idents);
+	free(c->tmp.p);
 	free(c->subject_pod.p);
 	free(c->subject_dir.p);
 	free(c->peer_pod.p);
@@ -803,20 +827,6 @@ static void comp_free(struct comp *c)
 	free(c->map_first.p);
 }
 
-/* Peer signature: [is_pod, atoms..., UINT32_MAX, named ports triples...]. */
-static int peer_sig_pod(struct comp *c, uint32_t pi, u32vec *sig)
-{
-	sig->n = 0;
-	if (!VPUSH(*sig, 1))
-		return -ENOMEM;
-	for (size_t a = 0; a < c->atoms.n; a++)
-		if (atom_has_pod(c, &c->atoms.p[a], pi) && !VPUSH(*sig, (uint32_t)a))
-			return -ENOMEM;
-	if (!VPUSH(*sig, UINT32_MAX))
-		return -ENOMEM;
-	return pod_named_ports(c, pi, sig);
-}
-
 static int peer_sig_addr(struct comp *c, uint32_t ip_host, u32vec *sig)
 {
 	sig->n = 0;
@@ -826,6 +836,42 @@ static int peer_sig_addr(struct comp *c, uint32_t ip_host, u32vec *sig)
 		if (atom_has_ip(&c->atoms.p[a], ip_host) && !VPUSH(*sig, (uint32_t)a))
 			return -ENOMEM;
 	return VPUSH(*sig, UINT32_MAX) ? 0 : -ENOMEM;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* A pod's identity: [namespace, (label key, value) sorted, UINT32_MAX,
+ * (port name or UINT32_MAX, protocol, port)...]. */
+static int identity_key(struct comp *c, uint32_t pi, u32vec *key)
+{
+	const struct k8s_pod *p = &c->cl->pods[pi];
+	uint64_t pairs[64], *pp = p->labels.n <= 64 ? pairs : malloc(p->labels.n * sizeof(*pp));
+	if (!pp)
+		return -ENOMEM;
+	uint32_t ns = intern_str(&c->strs, p->ns, &c->tmp);
+	for (unsigned i = 0; i < p->labels.n; i++) {
+		uint32_t k = intern_str(&c->strs, p->labels.kv[i].key, &c->tmp);
+		uint32_t v = intern_str(&c->strs, p->labels.kv[i].value, &c->tmp);
+		pp[i] = (uint64_t)k << 32 | v;
+	}
+	qsort(pp, p->labels.n, sizeof(*pp), cmp_u64);
+	key->n = 0;
+	bool ok = VPUSH(*key, ns);
+	for (unsigned i = 0; ok && i < p->labels.n; i++)
+		ok = VPUSH(*key, (uint32_t)(pp[i] >> 32)) && VPUSH(*key, (uint32_t)pp[i]);
+	ok = ok && VPUSH(*key, UINT32_MAX);
+	for (unsigned i = 0; ok && i < p->n_ports; i++) {
+		const struct k8s_container_port *cp = &p->ports[i];
+		ok = VPUSH(*key, cp->name ? intern_str(&c->strs, cp->name, &c->tmp) : UINT32_MAX) &&
+		     VPUSH(*key, cp->proto) && VPUSH(*key, cp->port);
+	}
+	if (pp != pairs)
+		free(pp);
+	return ok ? 0 : -ENOMEM;
 }
 
 /* Split a peer signature into its atoms and named ports. */
@@ -856,12 +902,16 @@ struct pol_tables *pol_compile(const struct k8s_cluster *cl, uint64_t generation
 	uint64_t *ipkeys = NULL;
 	uint32_t *ipvals = NULL;
 	uint32_t *proj_map = NULL;
+	uint32_t *atom_mark = NULL;
+	u32vec cidr_atoms = {0}, sel_atoms = {0}, idkey = {0};
+	u32vec id_first = {0}, id_sel = {0}, id_sel_off = {0}, id_sel_end = {0};
 	int rc = -ENOMEM;
 
 	memset(&c, 0, sizeof(c));
 	c.cl = cl;
 	if (!intern_init(&c.peers) || !intern_init(&c.subjects) ||
-	    !intern_init(&c.projections) || !intern_init(&c.mapcontent))
+	    !intern_init(&c.projections) || !intern_init(&c.mapcontent) ||
+	    !intern_init(&c.atomkeys) || !intern_init(&c.strs) || !intern_init(&c.idents))
 		goto fail;
 	c.pod_ns_labels = calloc(cl->n_pods + 1, sizeof(*c.pod_ns_labels));
 	t = calloc(1, sizeof(*t));
@@ -881,28 +931,78 @@ struct pol_tables *pol_compile(const struct k8s_cluster *cl, uint64_t generation
 	if (!t->pods)
 		goto fail;
 	t->n_pods = cl->n_pods;
-	for (uint32_t i = 0; i < cl->n_pods; i++) {
-		if (peer_sig_pod(&c, i, &sig))
+	/*
+	 * Pods with the same namespace, labels and container ports (one
+	 * identity) are selected alike: their subject classes and the
+	 * selector part of their peer class are computed once per identity.
+	 * Only ipBlock atoms depend on a pod's own addresses.
+	 */
+	for (size_t a = 0; a < c.atoms.n; a++) {
+		bool ok = c.atoms.p[a].kind == ATOM_CIDR ? VPUSH(cidr_atoms, (uint32_t)a)
+							 : VPUSH(sel_atoms, (uint32_t)a);
+		if (!ok)
 			goto fail;
-		size_t before = c.peers.n;
+	}
+	for (uint32_t i = 0; i < cl->n_pods; i++) {
+		if (identity_key(&c, i, &idkey))
+			goto fail;
+		size_t before = c.idents.n;
+		uint32_t id = intern(&c.idents, idkey.p, (uint32_t)idkey.n);
+		if (id == UINT32_MAX)
+			goto fail;
+		if (c.idents.n != before) {
+			/* A new identity: its selector atoms and subject classes. */
+			if (!VPUSH(id_first, i) || !VPUSH(id_sel_off, (uint32_t)id_sel.n))
+				goto fail;
+			for (size_t k = 0; k < sel_atoms.n; k++)
+				if (atom_has_pod(&c, &c.atoms.p[sel_atoms.p[k]], i) &&
+				    !VPUSH(id_sel, sel_atoms.p[k]))
+					goto fail;
+			if (!VPUSH(id_sel_end, (uint32_t)id_sel.n))
+				goto fail;
+			for (unsigned dir = 0; dir < 2; dir++) {
+				if (subject_sig(&c, i, dir, &sig))
+					goto fail;
+				if (dir == POL_INGRESS && pod_named_ports(&c, i, &sig))
+					goto fail;
+				size_t sb = c.subjects.n;
+				t->pods[i].subject[dir] = intern(&c.subjects, sig.p, (uint32_t)sig.n);
+				if (t->pods[i].subject[dir] == UINT32_MAX)
+					goto fail;
+				if (c.subjects.n != sb &&
+				    (!VPUSH(c.subject_pod, i) || !VPUSH(c.subject_dir, (uint8_t)dir)))
+					goto fail;
+			}
+		} else {
+			uint32_t f = id_first.p[id];
+			t->pods[i].subject[0] = t->pods[f].subject[0];
+			t->pods[i].subject[1] = t->pods[f].subject[1];
+		}
+		/* Peer signature: [1, atoms ascending, UINT32_MAX, named ports]. */
+		sig.n = 0;
+		if (!VPUSH(sig, 1))
+			goto fail;
+		size_t si = id_sel_off.p[id], se = id_sel_end.p[id], ci = 0;
+		while (si < se || ci < cidr_atoms.n) {
+			uint32_t a;
+			if (ci == cidr_atoms.n || (si < se && id_sel.p[si] < cidr_atoms.p[ci])) {
+				a = id_sel.p[si++];
+			} else {
+				a = cidr_atoms.p[ci++];
+				if (!atom_has_pod(&c, &c.atoms.p[a], i))
+					continue;
+			}
+			if (!VPUSH(sig, a))
+				goto fail;
+		}
+		if (!VPUSH(sig, UINT32_MAX) || pod_named_ports(&c, i, &sig))
+			goto fail;
+		before = c.peers.n;
 		t->pods[i].peer = intern(&c.peers, sig.p, (uint32_t)sig.n);
 		if (t->pods[i].peer == UINT32_MAX)
 			goto fail;
 		if (c.peers.n != before && (!VPUSH(c.peer_pod, i) || !VPUSH(c.peer_addr, 0)))
 			goto fail;
-		for (unsigned dir = 0; dir < 2; dir++) {
-			if (subject_sig(&c, i, dir, &sig))
-				goto fail;
-			if (dir == POL_INGRESS && pod_named_ports(&c, i, &sig))
-				goto fail;
-			before = c.subjects.n;
-			t->pods[i].subject[dir] = intern(&c.subjects, sig.p, (uint32_t)sig.n);
-			if (t->pods[i].subject[dir] == UINT32_MAX)
-				goto fail;
-			if (c.subjects.n != before &&
-			    (!VPUSH(c.subject_pod, i) || !VPUSH(c.subject_dir, (uint8_t)dir)))
-				goto fail;
-		}
 	}
 	/* Non-pod address ranges, split at every CIDR atom boundary. */
 	if (!VPUSH(bounds, 0))
@@ -946,7 +1046,8 @@ struct pol_tables *pol_compile(const struct k8s_cluster *cl, uint64_t generation
 	t->n_subjects = c.subjects.n;
 	t->default_map = malloc(sizeof(uint32_t) * (c.subjects.n + 1));
 	proj_map = malloc(sizeof(uint32_t) * (c.peers.n + 1));
-	if (!t->default_map || !proj_map)
+	atom_mark = calloc(c.atoms.n + 1, sizeof(uint32_t));
+	if (!t->default_map || !proj_map || !atom_mark)
 		goto fail;
 	for (uint32_t s = 0; s < c.subjects.n; s++) {
 		uint32_t pi = c.subject_pod.p[s];
@@ -987,6 +1088,12 @@ struct pol_tables *pol_compile(const struct k8s_cluster *cl, uint64_t generation
 			free(own.p);
 			goto fail;
 		}
+		/* The atoms this subject's rules use (marked with s + 1). */
+		for (size_t r = 0; r < srules.n; r++) {
+			const struct crule *cr = &c.rules.p[srules.p[r]];
+			for (size_t x = 0; x < cr->atoms.n; x++)
+				atom_mark[cr->atoms.p[x]] = s + 1;
+		}
 		/* Peers this subject's rules tell apart, by their projection. */
 		struct interner seen;
 		if (!intern_init(&seen)) {
@@ -998,16 +1105,9 @@ struct pol_tables *pol_compile(const struct k8s_cluster *cl, uint64_t generation
 			uint32_t na, np;
 			peer_parts(&c, p, &atoms, &na, &ports, &np);
 			proj.n = 0;
-			for (uint32_t k = 0; k < na; k++) {
-				bool used = false;
-				for (size_t r = 0; r < srules.n && !used; r++) {
-					const struct crule *cr = &c.rules.p[srules.p[r]];
-					for (size_t x = 0; x < cr->atoms.n && !used; x++)
-						used = cr->atoms.p[x] == atoms[k];
-				}
-				if (used && !VPUSH(proj, atoms[k]))
+			for (uint32_t k = 0; k < na; k++)
+				if (atom_mark[atoms[k]] == s + 1 && !VPUSH(proj, atoms[k]))
 					goto fail_seen;
-			}
 			size_t n_atoms_used = proj.n;
 			if (egress_named) {
 				if (!VPUSH(proj, UINT32_MAX))
@@ -1093,6 +1193,14 @@ fail:
 	free(ipkeys);
 	free(ipvals);
 	free(proj_map);
+	free(atom_mark);
+	free(cidr_atoms.p);
+	free(sel_atoms.p);
+	free(idkey.p);
+	free(id_first.p);
+	free(id_sel.p);
+	free(id_sel_off.p);
+	free(id_sel_end.p);
 	comp_free(&c);
 	if (rc) {
 		pol_tables_free(t);

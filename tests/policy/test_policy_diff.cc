@@ -248,7 +248,11 @@ World make_world(Gen &g)
 		if (g.coin(60))
 			y << "    team: " << g.pick(kTeam) << "\n";
 		unsigned n_pods = 1 + g.u(4);
+		// Replicas: a pod often repeats the previous pod's labels and
+		// ports (one identity, other addresses), as Deployments do.
+		std::string prev_labels, prev_ports;
 		for (unsigned k = 0; k < n_pods; k++) {
+			bool replica = k > 0 && g.coin(40);
 			std::string pn = "p" + std::to_string(k);
 			std::string ip = "10.244." + std::to_string(1 + g.u(3)) + "." +
 					 std::to_string(2 + i * 16 + k);
@@ -256,20 +260,25 @@ World make_world(Gen &g)
 			w.ips.push_back(ip);
 			y << "---\napiVersion: v1\nkind: Pod\nmetadata:\n  namespace: " << name
 			  << "\n  name: " << pn << "\n  labels:\n";
-			y << "    app: " << g.pick(kApp) << "\n";
-			if (g.coin(60))
-				y << "    tier: " << g.pick(kTier) << "\n";
+			if (!replica) {
+				std::ostringstream labels;
+				labels << "    app: " << g.pick(kApp) << "\n";
+				if (g.coin(60))
+					labels << "    tier: " << g.pick(kTier) << "\n";
+				prev_labels = labels.str();
+				std::set<std::string> used;
+				std::ostringstream ports;
+				for (const auto &np : kNamed)
+					if (g.coin(40) && !used.count(np.name)) {
+						used.insert(np.name);
+						ports << "    - {name: " << np.name << ", containerPort: "
+						      << np.port << ", protocol: " << np.proto << "}\n";
+					}
+				prev_ports = used.empty() ? "" : "    ports:\n" + ports.str();
+			}
+			y << prev_labels;
 			y << "spec:\n  nodeName: node-" << g.u(2) << "\n  containers:\n  - name: c\n";
-			std::set<std::string> used;
-			std::ostringstream ports;
-			for (const auto &np : kNamed)
-				if (g.coin(40) && !used.count(np.name)) {
-					used.insert(np.name);
-					ports << "    - {name: " << np.name << ", containerPort: " << np.port
-					      << ", protocol: " << np.proto << "}\n";
-				}
-			if (!used.empty())
-				y << "    ports:\n" << ports.str();
+			y << prev_ports;
 			y << "status:\n  podIP: " << ip << "\n";
 		}
 	}
