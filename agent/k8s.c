@@ -49,6 +49,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <jansson.h>
 #include <yaml.h>
 
 /* ---------------------------------------------------------------------- */
@@ -890,6 +891,29 @@ static void free_node(struct k8s_node *n)
 	free(n->name);
 	free(n->src);
 	free(n->pod_cidrs);
+}
+
+void k8s_cluster_counts(const struct k8s_cluster *cl, struct k8s_counts *out)
+{
+	out->n_namespaces = cl->n_namespaces;
+	out->n_pods = cl->n_pods;
+	out->n_netpols = cl->n_netpols;
+	out->n_anps = cl->n_anps;
+	out->n_nodes = cl->n_nodes;
+}
+
+void k8s_cluster_truncate(struct k8s_cluster *cl, const struct k8s_counts *keep)
+{
+	while (cl->n_namespaces > keep->n_namespaces)
+		free_namespace(&cl->namespaces[--cl->n_namespaces]);
+	while (cl->n_pods > keep->n_pods)
+		free_pod(&cl->pods[--cl->n_pods]);
+	while (cl->n_netpols > keep->n_netpols)
+		free_netpol(&cl->netpols[--cl->n_netpols]);
+	while (cl->n_anps > keep->n_anps)
+		free_anp(&cl->anps[--cl->n_anps]);
+	while (cl->n_nodes > keep->n_nodes)
+		free_node(&cl->nodes[--cl->n_nodes]);
 }
 
 void k8s_cluster_free(struct k8s_cluster *cl)
@@ -2365,6 +2389,103 @@ int k8s_load_buffer(const char *name, const char *text, size_t len, struct k8s_c
 	int rc = loader_init(&ld, cl, report, arg);
 	if (!rc) {
 		load_text(&ld, name, text, len);
+		rc = ld.rc;
+	}
+	loader_fini(&ld);
+	return rc;
+}
+
+/* A jansson tree as a yn tree (line 1 throughout: JSON from the API has
+ * no useful lines). JSON strings are quoted scalars, so "80" stays a
+ * string; numbers, booleans and null are plain. */
+static struct yn *yn_from_json(struct builder *b, json_t *j, unsigned depth)
+{
+	static const yaml_mark_t mark;
+	if (depth >= YN_MAX_DEPTH)
+		return NULL;
+	struct yn *n;
+	char num[40];
+	const char *text = NULL;
+	switch (json_typeof(j)) {
+	case JSON_OBJECT: {
+		n = yn_new(b, YN_MAP, &mark);
+		size_t cnt = json_object_size(j);
+		if (!n || !(n->kids = calloc(2 * cnt + 1, sizeof(*n->kids))))
+			return NULL;
+		n->cap = (unsigned)(2 * cnt + 1);
+		const char *key;
+		json_t *v;
+		json_object_foreach(j, key, v)
+		{
+			struct yn *k = yn_new(b, YN_SCALAR, &mark);
+			if (!k || !(k->s = strdup(key)))
+				return NULL;
+			k->len = strlen(key);
+			struct yn *val = yn_from_json(b, v, depth + 1);
+			if (!val)
+				return NULL;
+			n->kids[2 * n->n] = k;
+			n->kids[2 * n->n + 1] = val;
+			n->n++;
+		}
+		return n;
+	}
+	case JSON_ARRAY: {
+		n = yn_new(b, YN_SEQ, &mark);
+		size_t cnt = json_array_size(j);
+		if (!n || !(n->kids = calloc(cnt + 1, sizeof(*n->kids))))
+			return NULL;
+		n->cap = (unsigned)(cnt + 1);
+		size_t i;
+		json_t *v;
+		json_array_foreach(j, i, v)
+		{
+			if (!(n->kids[n->n] = yn_from_json(b, v, depth + 1)))
+				return NULL;
+			n->n++;
+		}
+		return n;
+	}
+	case JSON_STRING:
+		n = yn_new(b, YN_SCALAR, &mark);
+		if (!n || !(n->s = strndup(json_string_value(j), json_string_length(j))))
+			return NULL;
+		n->len = strlen(n->s);
+		return n;
+	case JSON_INTEGER:
+		snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, json_integer_value(j));
+		text = num;
+		break;
+	case JSON_REAL:
+		snprintf(num, sizeof(num), "%.17g", json_real_value(j));
+		text = num;
+		break;
+	case JSON_TRUE: text = "true"; break;
+	case JSON_FALSE: text = "false"; break;
+	case JSON_NULL: text = "null"; break;
+	}
+	n = yn_new(b, YN_SCALAR, &mark);
+	if (!n || !(n->s = strdup(text)))
+		return NULL;
+	n->len = strlen(text);
+	n->plain = true;
+	return n;
+}
+
+int k8s_load_json(const char *name, json_t *obj, struct k8s_cluster *cl, k8s_report_fn report,
+		  void *arg)
+{
+	struct loader ld;
+	int rc = loader_init(&ld, cl, report, arg);
+	if (!rc) {
+		struct builder b;
+		memset(&b, 0, sizeof(b));
+		struct yn *root = yn_from_json(&b, obj, 0);
+		if (root)
+			load_node(&ld, name, root, NULL, NULL, 0);
+		else
+			ld_report(&ld, -ENOMEM, "%s: out of memory (or nested too deeply)", name);
+		builder_reset(&b);
 		rc = ld.rc;
 	}
 	loader_fini(&ld);

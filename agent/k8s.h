@@ -236,6 +236,20 @@ int k8s_load_file(const char *path, struct k8s_cluster *cl, k8s_report_fn report
 int k8s_load_buffer(const char *name, const char *text, size_t len,
 		    struct k8s_cluster *cl, k8s_report_fn report, void *arg);
 
+/* Same for an already parsed JSON value (jansson's json_t: an object or
+ * a List), as the API server sends them; messages carry line 1. */
+struct json_t;
+int k8s_load_json(const char *name, struct json_t *obj, struct k8s_cluster *cl,
+		  k8s_report_fn report, void *arg);
+
+/* Object counts of a cluster; k8s_cluster_truncate frees every object
+ * after the first `keep` of each kind (what later loads appended). */
+struct k8s_counts {
+	unsigned n_namespaces, n_pods, n_netpols, n_anps, n_nodes;
+};
+void k8s_cluster_counts(const struct k8s_cluster *cl, struct k8s_counts *out);
+void k8s_cluster_truncate(struct k8s_cluster *cl, const struct k8s_counts *keep);
+
 void k8s_cluster_free(struct k8s_cluster *cl);
 
 /* Selector semantics (metav1.LabelSelector). sel->present must be true. */

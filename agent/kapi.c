@@ -364,13 +364,9 @@ static struct ag_obj *decode_object(struct watcher *w, json_t *obj, const char *
 		json_object_set_new(obj, "kind", json_string(ki->kind));
 	if (!json_object_get(obj, "apiVersion"))
 		json_object_set_new(obj, "apiVersion", json_string(ki->api_version));
-	char *text = json_dumps(obj, 0);
-	if (!text)
-		return NULL;
 	struct k8s_cluster cl = {0};
 	struct decode_report r = {.w = w};
-	k8s_load_buffer(where, text, strlen(text), &cl, decode_report, &r);
-	free(text);
+	k8s_load_json(where, obj, &cl, decode_report, &r);
 	struct ag_obj **objs = NULL;
 	unsigned n = 0;
 	if (ag_objs_from_cluster(&cl, &objs, &n) || n != 1 || objs[0]->kind != w->kind) {

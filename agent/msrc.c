@@ -66,11 +66,8 @@ struct report_ctx {
 static void report(void *arg, const char *msg)
 {
 	struct report_ctx *r = arg;
-	if (strstr(msg, ": syntax error: ")) {
+	if (strstr(msg, ": syntax error: "))
 		r->syntax = true;
-		if (r->quiet)
-			return;
-	}
 	if (r->quiet)
 		return;
 	ag_log(AG_WARN, "manifests", "rejected: %s", msg);
@@ -143,27 +140,23 @@ static void load_one(struct msrc *m, const char *path, struct k8s_cluster *cl)
 		ag_log(AG_WARN, "manifests", "%s: %s", path, strerror(-rc));
 		return;
 	}
-	/* Syntax first, in a scratch cluster, quietly. */
-	struct k8s_cluster scratch = {0};
-	struct report_ctx probe = {.quiet = true};
-	k8s_load_buffer(path, text, len, &scratch, report, &probe);
-	k8s_cluster_free(&scratch);
-	struct last_good *g = good_find(m, path, !probe.syntax);
-	if (probe.syntax && g) {
-		/* Say what is wrong, then use what worked before. */
-		struct report_ctx loud = {0};
-		k8s_load_buffer(path, text, len, &scratch, report, &loud);
-		k8s_cluster_free(&scratch);
+	/* Load it; on a syntax error take back what it added and load its
+	 * last good text instead (when there is one). */
+	struct k8s_counts before;
+	k8s_cluster_counts(cl, &before);
+	struct report_ctx r = {0};
+	k8s_load_buffer(path, text, len, cl, report, &r);
+	struct last_good *g = good_find(m, path, !r.syntax);
+	if (r.syntax && g) {
+		k8s_cluster_truncate(cl, &before);
 		ag_log(AG_WARN, "manifests", "%s: keeping its last good version until it parses",
 		       path);
 		free(text);
-		struct report_ctx r = {0};
-		k8s_load_buffer(path, g->text, g->len, cl, report, &r);
+		struct report_ctx again = {.quiet = true};
+		k8s_load_buffer(path, g->text, g->len, cl, report, &again);
 		return;
 	}
-	struct report_ctx r = {0};
-	k8s_load_buffer(path, text, len, cl, report, &r);
-	if (g && !probe.syntax) {
+	if (g && !r.syntax) {
 		free(g->text);
 		g->text = text;
 		g->len = len;

@@ -41,7 +41,7 @@ int pol_hash_build(struct pol_hash *h, const uint64_t *keys, const uint32_t *val
 	h->mask = slots - 1;
 	h->n = (uint32_t)n;
 	h->keys = malloc(sizeof(uint64_t) * slots);
-	h->vals = malloc(sizeof(uint32_t) * slots);
+	h->vals = calloc(slots, sizeof(uint32_t)); /* empty slots too: the wire form is deterministic */
 	if (!h->keys || !h->vals)
 		return -ENOMEM;
 	for (uint32_t i = 0; i < slots; i++)

@@ -22,6 +22,12 @@
 #include <gtest/gtest.h>
 
 #include "k8s.h"
+#include "polcomp.h"
+extern "C" {
+#include "policy.h"
+}
+
+#include <jansson.h>
 
 namespace {
 
@@ -1752,3 +1758,99 @@ TEST(K8sBad, ControlCharactersAreEscapedInMessages)
 }
 
 } // namespace
+
+// The API path decodes JSON with jansson (k8s_load_json); manifests go
+// through libyaml. Both must give the same objects: the same compiled
+// policy, byte for byte, and the same verdict on bad objects.
+TEST(K8sJson, SameObjectsAsTheYamlLoader)
+{
+	const std::string text = R"({"apiVersion": "v1", "kind": "List", "items": [
+ {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "x", "labels": {"ns": "x", "team": "a"}}},
+ {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "y", "labels": {"ns": "y"}}},
+ {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "a", "namespace": "x", "labels": {"pod": "a", "n": "1"}},
+  "spec": {"nodeName": "node-1", "containers": [{"name": "c", "ports": [
+    {"name": "serve-80-tcp", "containerPort": 80}, {"name": "serve-81-udp", "containerPort": 81, "protocol": "UDP"}]}]},
+  "status": {"podIP": "10.244.1.2", "podIPs": [{"ip": "10.244.1.2"}, {"ip": "fd00::2"}]}},
+ {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "b", "namespace": "y", "labels": {"pod": "b"}},
+  "spec": {"containers": [{"name": "c"}]}, "status": {"podIP": "10.244.2.2"}},
+ {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": "np", "namespace": "x"},
+  "spec": {"podSelector": {"matchExpressions": [{"key": "pod", "operator": "In", "values": ["a", "c"]}]},
+   "policyTypes": ["Ingress", "Egress"],
+   "ingress": [{"from": [{"namespaceSelector": {"matchLabels": {"ns": "y"}}, "podSelector": {}},
+                         {"ipBlock": {"cidr": "10.0.0.0/8", "except": ["10.244.2.0/24"]}}],
+                "ports": [{"port": "serve-80-tcp"}, {"port": 8000, "endPort": 8080, "protocol": "TCP"}]}],
+   "egress": [{"to": [{"podSelector": {"matchLabels": {"pod": "b"}}}]}, {"ports": [{"port": 53, "protocol": "UDP"}]}]}},
+ {"apiVersion": "policy.networking.k8s.io/v1alpha1", "kind": "AdminNetworkPolicy", "metadata": {"name": "anp"},
+  "spec": {"priority": 10, "subject": {"namespaces": {"matchLabels": {"team": "a"}}},
+   "ingress": [{"name": "r0", "action": "Pass", "from": [{"namespaces": {}}], "ports": [{"portNumber": {"port": 81, "protocol": "UDP"}}]},
+               {"name": "r1", "action": "Deny", "from": [{"pods": {"namespaceSelector": {}, "podSelector": {"matchLabels": {"pod": "b"}}}}],
+                "ports": [{"portRange": {"start": 90, "end": 99}}, {"namedPort": "serve-80-tcp"}]}],
+   "egress": [{"name": "e0", "action": "Allow", "to": [{"networks": ["192.168.0.0/16"]}]}]}},
+ {"apiVersion": "policy.networking.k8s.io/v1alpha1", "kind": "BaselineAdminNetworkPolicy", "metadata": {"name": "default"},
+  "spec": {"subject": {"namespaces": {}}, "ingress": [{"name": "b0", "action": "Deny", "from": [{"namespaces": {}}]}]}},
+ {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "node-1", "annotations": {"nsdp.io/vtep-mac": "02:00:00:00:00:01"}},
+  "spec": {"podCIDR": "10.244.1.0/24"}, "status": {"addresses": [{"type": "InternalIP", "address": "192.168.100.1"}]}},
+ {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": "bad", "namespace": "y"},
+  "spec": {"podSelector": {}, "ingress": [{"ports": [{"port": 80, "endPort": 70}]}]}}
+]})";
+	auto y = load(text, "api");
+	json_error_t err;
+	json_t *j = json_loads(text.c_str(), 0, &err);
+	ASSERT_NE(j, nullptr) << err.text;
+	Load js;
+	js.rc = k8s_load_json("api", j, &js.cl, collect, &js.msgs);
+	json_decref(j);
+
+	EXPECT_EQ(y->rc, -EINVAL);
+	EXPECT_EQ(js.rc, -EINVAL);
+	ASSERT_EQ(y->msgs.size(), 1u);
+	ASSERT_EQ(js.msgs.size(), 1u);
+	// the same object, field and reason (lines: the YAML loader counts them)
+	EXPECT_EQ(y->msgs[0].substr(y->msgs[0].find(": ")), js.msgs[0].substr(js.msgs[0].find(": ")));
+	EXPECT_EQ(js.msgs[0].rfind("api:1: ", 0), 0u) << js.msgs[0];
+	EXPECT_NE(js.msgs[0].find("NetworkPolicy y/bad: spec.ingress[0].ports[0].endPort"), std::string::npos)
+		<< js.msgs[0];
+	EXPECT_EQ(js.cl.n_namespaces, 2u);
+	EXPECT_EQ(js.cl.n_pods, 2u);
+	EXPECT_EQ(js.cl.n_netpols, 1u);
+	EXPECT_EQ(js.cl.n_anps, 2u);
+	ASSERT_EQ(js.cl.n_nodes, 1u);
+	EXPECT_TRUE(js.cl.nodes[0].has_vtep_mac);
+	EXPECT_EQ(ip4(js.cl.nodes[0].internal_ip), "192.168.100.1");
+
+	pol_tables *ty = pol_compile(&y->cl, 7), *tj = pol_compile(&js.cl, 7);
+	ASSERT_NE(ty, nullptr);
+	ASSERT_NE(tj, nullptr);
+	void *by = nullptr, *bj = nullptr;
+	size_t ly = 0, lj = 0;
+	ASSERT_EQ(pol_serialize(ty, &by, &ly), 0);
+	ASSERT_EQ(pol_serialize(tj, &bj, &lj), 0);
+	EXPECT_GT(ty->n_rules, 5u);
+	ASSERT_EQ(ly, lj);
+	EXPECT_EQ(memcmp(by, bj, ly), 0);
+	free(by);
+	free(bj);
+	pol_tables_free(ty);
+	pol_tables_free(tj);
+}
+
+TEST(K8sJson, ScalarsKeepTheirJsonTypes)
+{
+	// "80" (a JSON string) is a port name, 80 a number; true/null plain.
+	json_t *j = json_loads(R"({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+  "metadata": {"name": "p", "namespace": "x", "labels": null},
+  "spec": {"podSelector": {}, "ingress": [{"ports": [{"port": "http"}, {"port": 80}]}]}})", 0, nullptr);
+	ASSERT_NE(j, nullptr);
+	Load l;
+	l.rc = k8s_load_json("w", j, &l.cl, collect, &l.msgs);
+	json_decref(j);
+	ASSERT_EQ(l.rc, 0) << (l.msgs.empty() ? "" : l.msgs[0]);
+	ASSERT_EQ(l.cl.n_netpols, 1u);
+	const k8s_np_rule &r = l.cl.netpols[0].ingress_rules[0];
+	ASSERT_EQ(r.n_ports, 2u);
+	EXPECT_TRUE(r.ports[0].named);
+	EXPECT_STREQ(r.ports[0].name, "http");
+	EXPECT_FALSE(r.ports[1].named);
+	EXPECT_EQ(r.ports[1].port, 80);
+}
+
