@@ -11,7 +11,9 @@
 # InternalIP = VTEP, nsdp.io/vtep-mac) written here, plus a copy of every
 # file of the directories in NSDP_MANIFESTS. Change a file there (write a
 # new one and mv it into place) and both agents apply it. NSDP_KUBECONFIG
-# instead points the agents at an API server (the test double).
+# instead points the agents at an API server (the test double); with
+# NSDP_AGENT_HOSTNET=1 the agents run in the caller's namespace (metrics
+# on 127.0.0.1:NSDP_METRICS_BASE+n) so that they reach its loopback.
 #
 # Topology (NSDP_PREFIX, default "nsdp", keeps parallel clusters apart):
 #
@@ -123,19 +125,37 @@ write_nodes() {
 	done
 }
 
-# Start node n's agent and wait until it is ready.
+# Where node n's agent serves /metrics: 127.0.0.1:9464 inside the node's
+# namespace, or with NSDP_AGENT_HOSTNET=1 (agents in this namespace, to
+# reach an API server on its loopback) 127.0.0.1:(NSDP_METRICS_BASE + n).
+agent_metrics() {
+	if [ "${NSDP_AGENT_HOSTNET:-0}" = 1 ]; then
+		echo "127.0.0.1:$((${NSDP_METRICS_BASE:-19460} + $1))"
+	else
+		echo "127.0.0.1:9464"
+	fi
+}
+agent_exec() { # agent_exec N CMD...: run CMD where node N's agent runs
+	local n=$1
+	shift
+	if [ "${NSDP_AGENT_HOSTNET:-0}" = 1 ]; then "$@"; else ip netns exec "$(node_ns "$n")" "$@"; fi
+}
+
+# Start node n's agent and wait until it is ready. NSDP_KUBECONFIG_<n>
+# overrides NSDP_KUBECONFIG for node n.
 start_agent() {
-	local n=$1 src
-	if [ -n "${NSDP_KUBECONFIG:-}" ]; then
-		src=(--kubeconfig "$NSDP_KUBECONFIG" ${NSDP_AGENT_ARGS:-})
+	local n=$1 src kcv="NSDP_KUBECONFIG_$1" kc
+	kc=${!kcv:-${NSDP_KUBECONFIG:-}}
+	if [ -n "$kc" ]; then
+		src=(--kubeconfig "$kc" ${NSDP_AGENT_ARGS:-})
 	else
 		src=(--manifests "$STATE/manifests" ${NSDP_AGENT_ARGS:-})
 	fi
-	ip netns exec "$(node_ns "$n")" "$AGENT" --node "node-$n" -s "$(sock "$n")" \
-		--metrics 127.0.0.1:9464 "${src[@]}" >>"$STATE/agent$n.log" 2>&1 &
+	agent_exec "$n" "$AGENT" --node "node-$n" -s "$(sock "$n")" \
+		--metrics "$(agent_metrics "$n")" "${src[@]}" >>"$STATE/agent$n.log" 2>&1 &
 	echo $! >"$STATE/agent$n.pid"
-	for _ in $(seq 1 100); do
-		if ip netns exec "$(node_ns "$n")" curl -sf -m 1 http://127.0.0.1:9464/readyz >/dev/null 2>&1; then
+	for _ in $(seq 1 150); do
+		if agent_exec "$n" curl -sf -m 1 "http://$(agent_metrics "$n")/readyz" >/dev/null 2>&1; then
 			return 0
 		fi
 		kill -0 "$(cat "$STATE/agent$n.pid")" 2>/dev/null || break
