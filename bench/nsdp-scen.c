@@ -1,0 +1,2060 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * nsdp-scen: the scenario benchmark (issue 6). The real packet path
+ * (dataplane/worker.c dp_process_burst + dp_tx_flush, as nsdp-bench drives
+ * it) with policies generated as Kubernetes manifests, loaded and compiled
+ * by the agent's own code (agent/k8s.c, agent/polcomp.c) and published with
+ * dp_publish_policy(), next to DPDK's rte_acl classifying the same tuples
+ * against the same policy expanded into 5-tuple rules.
+ *
+ * Traffic (generated in process, like a copying PMD's RX: mbuf alloc + copy
+ * + per-packet patch; timed apart as "gen"): VXLAN (or Geneve) from remote
+ * nodes' VTEPs carrying TCP or UDP of a remote pod to a local pod (decap),
+ * and a local pod's TCP/UDP to a remote pod (encap); pods of different
+ * namespaces (pod i is in namespace i % NS). Frame sizes 64, 512, 1500 or
+ * IMIX (inner frames 64/590/1514 B, 7:4:1); flow popularity uniform or Zipf
+ * (s = 1); established flows (one warm pass creates their conntrack
+ * entries and decisions, the measured packets must create none) or a
+ * new-flow storm (every packet a new connection: a SYN with a fresh source
+ * port: conntrack insert + first-packet policy decision).
+ *
+ * Groups (--groups, default all):
+ *   sweep   per cluster (policies x pods, --cases): load + compile time,
+ *           established decap and encap of allowed flows, a decap new-flow
+ *           storm (allowed and denied, as generated), pol_decide alone, and
+ *           the rte_acl peer (rule count, build time, classify cycles on the
+ *           same tuples, verdict agreement);
+ *   flows   established decap at 1k..1M flows (--flow-sweep), base cluster;
+ *   sizes   64/512/1500/IMIX x uniform, and Zipf, decap and encap;
+ *   mix     realistic: decap and encap alternating, IMIX, Zipf, 2% of packets
+ *           new connections;
+ *   storm   decap and encap storms at the base cluster;
+ *   update  a new policy published every 10 ms (pol_deserialize of a blob the
+ *           agent compiled, dp_publish_policy: what the control socket does on
+ *           POLICY_SET) while the worker forwards allowed flows; windows with
+ *           and without updates alternate; lost packets of allowed flows
+ *           counted (every dropped packet is one: all flows are allowed by
+ *           both policy versions);
+ *   mc      1 and 2 workers (lcores 1 and 0; flows split between them as RSS
+ *           would), established and storm.
+ *
+ * lcores: the main lcore 0 orchestrates (and publishes in `update`); the
+ * worker runs on lcore 1; `mc` adds a worker on lcore 0.
+ *
+ * Output: tables on stdout, --json FILE. Exit 0, 1 (set-up), 2 (usage), 3 (a
+ * check failed; figures still written, marked not ok).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <rte_byteorder.h>
+#include <rte_common.h>
+#include <rte_cycles.h>
+#include <rte_eal.h>
+#include <rte_ethdev.h>
+#include <rte_ip.h>
+#include <rte_launch.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
+#include <rte_mbuf.h>
+#include <rte_rcu_qsbr.h>
+#include <rte_version.h>
+
+#include <nsdp/drop.h>
+
+#include "conntrack.h"
+#include "dp.h"
+#include "k8s.h"
+#include "polcomp.h"
+#include "policy.h"
+#include "port.h"
+#include "scen.h"
+
+#define SEQ_LEN (1u << 21)
+#define MAX_FRAME 1600
+#define MAX_CASES 16
+#define MAX_REPS 16
+#define POOL_N 65536u
+
+enum { UPLINK = 0, POD0 = 1, POD1 = 2, NPORTS = 3 };
+
+static const uint8_t GW_MAC[6] = {0xee, 0xee, 0xee, 0xee, 0xee, 0xee};
+
+/* ---- options ----------------------------------------------------------------- */
+
+struct pcase_spec {
+	unsigned policies, pods;
+};
+
+struct opts {
+	struct pcase_spec cases[MAX_CASES];
+	unsigned n_cases;
+	struct pcase_spec base;
+	unsigned flows;
+	unsigned flow_sweep[8];
+	unsigned n_flow_sweep;
+	unsigned groups;
+	double seconds, warm_seconds;
+	unsigned reps;
+	unsigned burst;
+	unsigned n_local;
+	uint32_t ct_size;
+	uint64_t acl_max_rules;
+	double update_ms;
+	double zipf_s;
+	double mix_new;
+	bool geneve;
+	uint64_t seed;
+	double outlier_us;
+	const char *json;
+};
+
+enum {
+	G_SWEEP = 1,
+	G_FLOWS = 2,
+	G_SIZES = 4,
+	G_MIX = 8,
+	G_STORM = 16,
+	G_UPDATE = 32,
+	G_MC = 64,
+	G_ALL = 127
+};
+static const char *group_names[] = {"sweep", "flows", "sizes", "mix", "storm", "update", "mc"};
+
+/* ---- random numbers ----------------------------------------------------------- */
+
+static inline uint64_t rng(uint64_t *x)
+{
+	*x ^= *x >> 12;
+	*x ^= *x << 25;
+	*x ^= *x >> 27;
+	return *x * 0x2545F4914F6CDD1Dull;
+}
+
+static inline uint32_t rnd(uint64_t *x, uint32_t n)
+{
+	return (uint32_t)(((rng(x) >> 32) * n) >> 32);
+}
+
+/* ---- flows -------------------------------------------------------------------- */
+
+struct flow {
+	uint32_t src, dst; /* network order */
+	uint16_t sport, dport; /* host order */
+	uint8_t proto;
+	uint8_t in;     /* port index the packet arrives on */
+	uint16_t node;  /* decap: the remote node (VTEP) it comes from */
+};
+
+struct flowset {
+	struct flow *f;
+	uint32_t n;
+	uint32_t *seq; /* SEQ_LEN flow indices (uniform or Zipf), NULL for pools */
+};
+
+static void flowset_free(struct flowset *s)
+{
+	if (!s)
+		return;
+	free(s->f);
+	free(s->seq);
+	free(s);
+}
+
+static int make_seq(struct flowset *s, bool zipf, double zs, uint64_t seed)
+{
+	uint64_t x = seed * 0x9E3779B97F4A7C15ull + 7;
+	s->seq = malloc(sizeof(uint32_t) * SEQ_LEN);
+	if (!s->seq)
+		return -ENOMEM;
+	if (!zipf) {
+		for (uint32_t i = 0; i < SEQ_LEN; i++)
+			s->seq[i] = rnd(&x, s->n);
+		return 0;
+	}
+	/* Zipf over ranks, ranks scattered over flows by a random permutation. */
+	double *cdf = malloc(sizeof(double) * s->n);
+	uint32_t *perm = malloc(sizeof(uint32_t) * s->n);
+	if (!cdf || !perm) {
+		free(cdf);
+		free(perm);
+		return -ENOMEM;
+	}
+	double acc = 0;
+	for (uint32_t r = 0; r < s->n; r++) {
+		acc += 1.0 / pow((double)(r + 1), zs);
+		cdf[r] = acc;
+		perm[r] = r;
+	}
+	for (uint32_t r = s->n - 1; r > 0; r--) {
+		uint32_t k = rnd(&x, r + 1), t = perm[r];
+		perm[r] = perm[k];
+		perm[k] = t;
+	}
+	for (uint32_t i = 0; i < SEQ_LEN; i++) {
+		double u = (double)(rng(&x) >> 11) / 9007199254740992.0 * acc;
+		uint32_t lo = 0, hi = s->n - 1;
+		while (lo < hi) {
+			uint32_t mid = (lo + hi) / 2;
+			if (cdf[mid] < u)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		s->seq[i] = perm[lo];
+	}
+	free(cdf);
+	free(perm);
+	return 0;
+}
+
+/* ---- a compiled cluster ----------------------------------------------------------- */
+
+struct pcase {
+	struct pcase_spec spec;
+	struct pol_tables *t;       /* our own copy (flow generation, decide, ACL) */
+	void *blob, *blob_extra;    /* serialized base and "extra" variants */
+	size_t blob_len, blob_extra_len;
+	struct pol_tables *t_extra; /* for filtering update flows */
+	double load_ms, compile_ms, compile_extra_ms;
+};
+
+static double now_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
+}
+
+static struct pol_tables *compile_one(const struct pcase_spec *sp, unsigned extra, double *load_ms,
+				      double *compile_ms)
+{
+	struct scen_params p = {sp->policies, sp->pods, extra};
+	struct k8s_cluster cl;
+	memset(&cl, 0, sizeof(cl));
+	if (scen_load(&p, &cl, load_ms)) {
+		k8s_cluster_free(&cl);
+		return NULL;
+	}
+	double a = now_ms();
+	struct pol_tables *t = pol_compile(&cl, 1);
+	*compile_ms = now_ms() - a;
+	k8s_cluster_free(&cl);
+	if (!t)
+		fprintf(stderr, "nsdp-scen: pol_compile failed: %s\n", strerror(errno));
+	return t;
+}
+
+static void pcase_free(struct pcase *c)
+{
+	if (!c)
+		return;
+	pol_tables_free(c->t);
+	pol_tables_free(c->t_extra);
+	free(c->blob);
+	free(c->blob_extra);
+	free(c);
+}
+
+static struct pcase *pcase_make(const struct pcase_spec *sp, bool with_extra)
+{
+	struct pcase *c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	c->spec = *sp;
+	c->t = compile_one(sp, 0, &c->load_ms, &c->compile_ms);
+	if (!c->t || pol_serialize(c->t, &c->blob, &c->blob_len))
+		goto bad;
+	if (with_extra) {
+		double l;
+		c->t_extra = compile_one(sp, 1, &l, &c->compile_extra_ms);
+		if (!c->t_extra || pol_serialize(c->t_extra, &c->blob_extra, &c->blob_extra_len))
+			goto bad;
+	}
+	return c;
+bad:
+	pcase_free(c);
+	return NULL;
+}
+
+/* Publish a fresh copy of the case's (base or extra) policy. */
+static int publish(struct dp *dp, const struct pcase *c, bool extra, uint64_t gen)
+{
+	char err[256];
+	struct pol_tables *t = pol_deserialize(extra ? c->blob_extra : c->blob,
+					       extra ? c->blob_extra_len : c->blob_len, gen, err,
+					       sizeof(err));
+	if (!t) {
+		fprintf(stderr, "nsdp-scen: pol_deserialize: %s\n", err);
+		return -1;
+	}
+	return dp_publish_policy(dp, t, gen);
+}
+
+static uint8_t decide(const struct pol_tables *t, const struct flow *f)
+{
+	struct pol_result r;
+	pol_decide(t, f->src, f->dst, f->proto, f->dport, &r);
+	return r.verdict;
+}
+
+/*
+ * A random tuple of direction decap (remote pod -> local pod) or encap
+ * (local pod -> remote pod): 7/8 TCP to 8000..8063, 1/8 UDP to 53.
+ */
+static void random_flow(const struct pcase *c, unsigned n_local, bool decap, uint64_t *x,
+			struct flow *f)
+{
+	uint32_t remote = n_local + rnd(x, c->spec.pods - n_local);
+	uint32_t local = rnd(x, n_local);
+	bool udp = rnd(x, 8) == 0;
+	f->proto = udp ? IPPROTO_UDP : IPPROTO_TCP;
+	f->dport = udp ? 53 : (uint16_t)(8000 + rnd(x, 64));
+	f->sport = (uint16_t)(1024 + rnd(x, 60000));
+	if (decap) {
+		f->src = scen_pod_ip(remote);
+		f->dst = scen_pod_ip(local);
+		f->in = UPLINK;
+		f->node = (uint16_t)scen_pod_node(remote);
+	} else {
+		f->src = scen_pod_ip(local);
+		f->dst = scen_pod_ip(remote);
+		f->in = (uint8_t)(POD0 + (local & 1));
+		f->node = 0;
+	}
+}
+
+/*
+ * n flows of one direction (encap: only those arriving on port `in`).
+ * allowed: only flows both the base and (if any) the extra policy allow,
+ * with distinct source ports per flow. Returns NULL when too few allowed
+ * flows exist.
+ */
+static struct flowset *make_flows(const struct pcase *c, unsigned n_local, bool decap, int in,
+				  uint32_t n, bool allowed, bool distinct, uint64_t seed,
+				  double *allowed_share)
+{
+	struct flowset *s = calloc(1, sizeof(*s));
+	if (!s || !(s->f = malloc(sizeof(struct flow) * n))) {
+		free(s);
+		return NULL;
+	}
+	uint64_t x = seed * 0xD1B54A32D192ED03ull + 11;
+	uint64_t tries = 0, ok = 0;
+	/* distinct: no two with the same (src, dst, proto, dport) (pools: their
+	 * tuples get source ports from a counter, so two equal ones would repeat
+	 * a connection; established flows carry their index in the port). */
+	uint32_t mask = 1024;
+	while (mask < 2 * n)
+		mask <<= 1;
+	mask--;
+	uint64_t *seen = calloc((size_t)mask + 1, sizeof(uint64_t));
+	if (!seen) {
+		flowset_free(s);
+		return NULL;
+	}
+	while (s->n < n) {
+		struct flow f;
+		random_flow(c, n_local, decap, &x, &f);
+		if (in >= 0 && f.in != in)
+			continue;
+		uint64_t key = ((uint64_t)f.src << 32 | f.dst) ^
+			       ((uint64_t)f.proto << 56 | (uint64_t)f.dport << 40);
+		if (!distinct) /* the 5-tuple with the source port it will get */
+			key ^= (uint64_t)(10000 + s->n % 50000) << 16;
+		key = key ? key : 1;
+		uint32_t h = (uint32_t)((key * 0x9E3779B97F4A7C15ull) >> 40) & mask;
+		while (seen[h] && seen[h] != key)
+			h = (h + 1) & mask;
+		if (seen[h])
+			continue;
+		tries++;
+		bool a = decide(c->t, &f) == POL_ALLOW &&
+			 (!c->t_extra || decide(c->t_extra, &f) == POL_ALLOW);
+		ok += a;
+		if (allowed && !a) {
+			if (tries > 1000ull * n + 100000) {
+				fprintf(stderr, "nsdp-scen: only %u allowed flows in %" PRIu64 " tries\n",
+					s->n, tries);
+				free(seen);
+				flowset_free(s);
+				return NULL;
+			}
+			continue;
+		}
+		seen[h] = key;
+		/* Distinct 5-tuples: the source port carries the flow index (10000 and
+		 * up: never a server port, so no flow is another's reply). */
+		f.sport = (uint16_t)(10000 + s->n % 50000);
+		s->f[s->n++] = f;
+	}
+	free(seen);
+	if (allowed_share)
+		*allowed_share = tries ? (double)ok / (double)tries : 0;
+	return s;
+}
+
+/* ---- frames ----------------------------------------------------------------------- */
+
+struct tmpl {
+	uint8_t frame[MAX_FRAME + 64];
+	uint16_t inner_off; /* inner Ethernet header */
+};
+
+static void put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+static void put_ipv4(uint8_t *p, uint8_t proto)
+{
+	p[0] = 0x45;
+	p[6] = 0x40; /* DF */
+	p[8] = 64;
+	p[9] = proto;
+	p[4] = 0x12;
+	p[5] = 0x34;
+}
+
+static void build_tmpl(const struct dp *dp, bool decap, uint8_t proto, bool geneve, struct tmpl *t)
+{
+	memset(t, 0, sizeof(*t));
+	uint8_t *p = t->frame;
+	unsigned off = 0;
+	if (decap) {
+		memcpy(p, dp->ports[UPLINK].mac.addr_bytes, 6);
+		p[12] = 0x08;
+		put_ipv4(p + 14, IPPROTO_UDP);
+		memcpy(p + 30, &dp->cfg.vtep_ip, 4);
+		put16(p + 36, (uint16_t)dp->cfg.overlay_port);
+		uint8_t *h = p + 42;
+		if (geneve) {
+			h[2] = 0x65;
+			h[3] = 0x58;
+		} else {
+			h[0] = 0x08;
+		}
+		h[4] = (uint8_t)(dp->cfg.vni >> 16);
+		h[5] = (uint8_t)(dp->cfg.vni >> 8);
+		h[6] = (uint8_t)dp->cfg.vni;
+		off = 50;
+	}
+	t->inner_off = (uint16_t)off;
+	uint8_t *e = p + off;
+	memcpy(e, GW_MAC, 6);
+	memset(e + 6, 0x02, 6);
+	e[12] = 0x08;
+	put_ipv4(e + 14, proto);
+	uint8_t *l4 = e + 34;
+	if (proto == IPPROTO_TCP) {
+		l4[4] = 0x11;
+		l4[8] = 0x22;
+		l4[12] = 0x50;
+		l4[13] = 0x10;
+		l4[14] = 0xff;
+		l4[15] = 0xff;
+	}
+	for (unsigned i = off + 54; i < sizeof(t->frame); i++)
+		p[i] = (uint8_t)(i * 7);
+}
+
+static inline void ip_csum(uint8_t *ip)
+{
+	struct rte_ipv4_hdr *h = (struct rte_ipv4_hdr *)ip;
+	h->hdr_checksum = 0;
+	h->hdr_checksum = rte_ipv4_cksum(h);
+}
+
+struct templates {
+	struct tmpl t[2][2]; /* [decap][udp] */
+};
+
+/* One packet of flow f, inner frame length len, TCP flags. */
+static inline void fill(const struct templates *tp, const struct flow *f, uint16_t sport,
+			uint8_t tcp_flags, unsigned len, struct rte_mbuf *m)
+{
+	bool decap = f->in == UPLINK, udp = f->proto == IPPROTO_UDP;
+	const struct tmpl *t = &tp->t[decap][udp];
+	unsigned total = t->inner_off + len;
+	uint8_t *p = rte_pktmbuf_mtod(m, uint8_t *);
+	memcpy(p, t->frame, total);
+	m->data_len = (uint16_t)total;
+	m->pkt_len = total;
+	uint8_t *ip = p + t->inner_off + 14, *l4 = ip + 20;
+	put16(ip + 2, (uint16_t)(len - 14));
+	memcpy(ip + 12, &f->src, 4);
+	memcpy(ip + 16, &f->dst, 4);
+	put16(l4, sport);
+	put16(l4 + 2, f->dport);
+	if (udp)
+		put16(l4 + 4, (uint16_t)(len - 34));
+	else
+		l4[13] = tcp_flags;
+	ip_csum(ip);
+	if (decap) {
+		p[6] = 0x02;
+		p[7] = 0;
+		p[8] = 0;
+		p[9] = 0;
+		p[10] = (uint8_t)(f->node >> 8);
+		p[11] = (uint8_t)f->node;
+		uint8_t *oip = p + 14;
+		put16(oip + 2, (uint16_t)(len + 36));
+		uint32_t v = scen_vtep_ip(f->node);
+		memcpy(oip + 12, &v, 4);
+		put16(oip + 20, (uint16_t)(49152 | ((sport * 2654435761u) >> 18)));
+		put16(oip + 24, (uint16_t)(len + 16));
+		ip_csum(oip);
+	} else {
+		/* the local pod's MAC 02:00:00:00:01:<pod> */
+		uint32_t l = rte_be_to_cpu_32(f->src) & 0xff;
+		p[6] = 0x02;
+		p[7] = 0;
+		p[8] = 0;
+		p[9] = 0;
+		p[10] = 1;
+		p[11] = (uint8_t)(l - 10);
+	}
+}
+
+/* ---- streams and the worker ------------------------------------------------------------ */
+
+#define IMIX_TAG 0
+static const unsigned imix_len[12] = {64, 64, 64, 64, 64, 64, 64, 590, 590, 590, 590, 1514};
+
+struct stream {
+	unsigned n_sched;
+	unsigned sched[4];            /* input port per poll, cyclic */
+	struct flowset *est[NPORTS];  /* established flows per input port */
+	struct flowset *pool[NPORTS]; /* new-connection tuples per input port */
+	double new_frac;              /* share of packets opening a new connection */
+	unsigned len;                 /* inner frame length; IMIX_TAG: IMIX */
+	bool warm_pass;               /* create every established flow first */
+};
+
+struct sample {
+	uint64_t pkts, gen, proc, tx, total;
+	uint64_t raw_pkts, raw_total, preempted;
+	double wall_s;
+};
+
+struct job {
+	struct dp *dp;
+	unsigned widx;
+	const struct stream *st;
+	const struct templates *tp;
+	const struct opts *o;
+	double warm_s, secs;
+	uint64_t max_new; /* stop the window after this many new connections (0: no cap) */
+	uint64_t seed;
+	/* out */
+	struct sample s;
+	struct dp_lcore_stats before, after; /* measured window */
+	uint64_t warm_created, warm_drops;
+	uint64_t new_sent, new_created;
+	int rc;
+	volatile int done;
+};
+
+static uint64_t outlier_cycles;
+
+static uint64_t sum_drops(const struct dp_lcore_stats *st)
+{
+	uint64_t d = 0;
+	for (unsigned r = 1; r < NSDP_DROP_MAX; r++)
+		d += st->drops[r];
+	return d;
+}
+
+static uint64_t sum_tx(const struct dp_lcore_stats *st)
+{
+	uint64_t d = 0;
+	for (unsigned p = 0; p < NPORTS; p++)
+		d += st->port[p].tx_pkts;
+	return d;
+}
+
+struct wstate {
+	uint32_t pos[NPORTS];
+	uint64_t ctr[NPORTS];
+	uint64_t x;
+	uint32_t sz;
+	uint64_t new_thresh; /* rng >> 11 below this: new connection */
+};
+
+/* Generate n packets for port `in`. Returns new connections among them. */
+static inline unsigned gen_burst(const struct job *j, struct wstate *ws, unsigned in,
+				 struct rte_mbuf **pkts, unsigned n)
+{
+	const struct stream *st = j->st;
+	unsigned nnew = 0;
+	for (unsigned i = 0; i < n; i++) {
+		unsigned len = st->len;
+		if (len == IMIX_TAG)
+			len = imix_len[(ws->sz++) % 12];
+		bool isnew = st->pool[in] && (!st->est[in] || (rng(&ws->x) >> 11) < ws->new_thresh);
+		if (isnew) {
+			const struct flowset *p = st->pool[in];
+			uint64_t c = ws->ctr[in]++;
+			const struct flow *f = &p->f[c % p->n];
+			fill(j->tp, f, (uint16_t)(10000 + (c / p->n) % 50000), 0x02, len, pkts[i]);
+			nnew++;
+		} else {
+			const struct flowset *e = st->est[in];
+			const struct flow *f = &e->f[e->seq[ws->pos[in]]];
+			ws->pos[in] = (ws->pos[in] + 1) & (SEQ_LEN - 1);
+			fill(j->tp, f, f->sport, 0x10, len, pkts[i]);
+		}
+	}
+	return nnew;
+}
+
+static int run_window(struct job *j, struct wstate *ws, struct rte_mbuf **pkts, double secs,
+		      uint64_t max_new, struct sample *s, uint64_t *new_sent)
+{
+	struct dp *dp = j->dp;
+	struct dp_worker *w = &dp->workers[j->widx];
+	const struct stream *st = j->st;
+	unsigned burst = j->o->burst;
+	memset(s, 0, sizeof(*s));
+	uint64_t hz = rte_get_tsc_hz();
+	uint64_t end = rte_rdtsc() + (uint64_t)(secs * (double)hz);
+	struct timespec a, b;
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	unsigned k = 0;
+	uint64_t nn = 0;
+	do {
+		for (unsigned r = 0; r < 32; r++, k++) {
+			unsigned in = st->sched[k % st->n_sched];
+			uint64_t t0 = rte_rdtsc();
+			if (rte_pktmbuf_alloc_bulk(dp->pool, pkts, burst) != 0)
+				return -ENOMEM;
+			nn += gen_burst(j, ws, in, pkts, burst);
+			uint64_t t1 = rte_rdtsc();
+			w->now = ct_now();
+			const struct dp_tables *tb =
+				atomic_load_explicit(&dp->tables, memory_order_acquire);
+			dp_process_burst(dp, w, tb, in, pkts, burst);
+			uint64_t t2 = rte_rdtsc();
+			dp_tx_flush(dp, w);
+			rte_rcu_qsbr_quiescent(dp->qsv, w->idx);
+			uint64_t t3 = rte_rdtsc();
+			s->raw_pkts += burst;
+			s->raw_total += t3 - t0;
+			if (t3 - t0 > outlier_cycles) {
+				s->preempted++;
+				continue;
+			}
+			s->pkts += burst;
+			s->gen += t1 - t0;
+			s->proc += t2 - t1;
+			s->tx += t3 - t2;
+			s->total += t3 - t0;
+		}
+	} while (rte_rdtsc() < end && (!max_new || nn < max_new));
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	s->wall_s = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
+	if (new_sent)
+		*new_sent = nn;
+	return 0;
+}
+
+static int job_main(void *arg)
+{
+	struct job *j = arg;
+	struct dp *dp = j->dp;
+	struct dp_worker *w = &dp->workers[j->widx];
+	const struct stream *st = j->st;
+	struct rte_mbuf *pkts[DP_MAX_BURST];
+	struct wstate ws;
+	memset(&ws, 0, sizeof(ws));
+	ws.x = j->seed * 0x9E3779B97F4A7C15ull + 3;
+	ws.new_thresh = (uint64_t)(st->new_frac * 9007199254740992.0);
+	for (unsigned p = 0; p < NPORTS; p++)
+		ws.pos[p] = (uint32_t)((j->seed * 7919u + p * 104729u) & (SEQ_LEN - 1));
+
+	w->lcore_id = rte_lcore_id();
+	rte_rcu_qsbr_thread_register(dp->qsv, w->idx);
+	rte_rcu_qsbr_thread_online(dp->qsv, w->idx);
+	j->rc = 0;
+
+	struct dp_lcore_stats s0 = *w->stats;
+	if (st->warm_pass) {
+		/* Every established flow once, in order (creates the entries). */
+		for (unsigned in = 0; in < NPORTS; in++) {
+			const struct flowset *e = st->est[in];
+			if (!e)
+				continue;
+			for (uint32_t f = 0; f < e->n;) {
+				unsigned n = 0;
+				if (rte_pktmbuf_alloc_bulk(dp->pool, pkts, j->o->burst) != 0) {
+					j->rc = -ENOMEM;
+					goto out;
+				}
+				for (; n < j->o->burst && f < e->n; n++, f++)
+					fill(j->tp, &e->f[f], e->f[f].sport, 0x10,
+					     st->len == IMIX_TAG ? 64 : st->len, pkts[n]);
+				if (n < j->o->burst)
+					rte_pktmbuf_free_bulk(pkts + n, j->o->burst - n);
+				w->now = ct_now();
+				dp_process_burst(dp, w, dp->tables, in, pkts, n);
+				dp_tx_flush(dp, w);
+				rte_rcu_qsbr_quiescent(dp->qsv, w->idx);
+			}
+		}
+	}
+	j->warm_created = w->stats->lc.ct_created - s0.lc.ct_created;
+	j->warm_drops = sum_drops(w->stats) - sum_drops(&s0);
+	struct sample scratch;
+	if (j->warm_s > 0 && (j->rc = run_window(j, &ws, pkts, j->warm_s, j->max_new / 4, &scratch,
+						 NULL)))
+		goto out;
+	j->before = *w->stats;
+	j->rc = run_window(j, &ws, pkts, j->secs, j->max_new, &j->s, &j->new_sent);
+	j->after = *w->stats;
+out:
+	rte_rcu_qsbr_thread_offline(dp->qsv, w->idx);
+	__atomic_store_n(&j->done, 1, __ATOMIC_RELEASE);
+	return 0;
+}
+
+/* Wait for a launched lcore without spinning (the main lcore shares a CPU). */
+static void wait_job(struct job *j, unsigned lcore)
+{
+	while (!__atomic_load_n(&j->done, __ATOMIC_ACQUIRE))
+		usleep(1000);
+	rte_eal_wait_lcore(lcore);
+}
+
+/* ---- results ---------------------------------------------------------------------------- */
+
+struct sbuf {
+	char *p;
+	size_t n, cap;
+};
+
+static void sb(struct sbuf *b, const char *fmt, ...)
+{
+	for (;;) {
+		va_list ap;
+		va_start(ap, fmt);
+		int k = vsnprintf(b->p ? b->p + b->n : NULL, b->p ? b->cap - b->n : 0, fmt, ap);
+		va_end(ap);
+		if (k < 0)
+			return;
+		if (b->p && (size_t)k < b->cap - b->n) {
+			b->n += (size_t)k;
+			return;
+		}
+		size_t cap = (b->cap + (size_t)k) * 2 + 4096;
+		char *q = realloc(b->p, cap);
+		if (!q)
+			exit(1);
+		b->p = q;
+		b->cap = cap;
+	}
+}
+
+static struct sbuf J;       /* JSON results, comma-separated objects */
+static unsigned n_results;
+static unsigned not_ok;
+
+static double median(double *v, unsigned n)
+{
+	for (unsigned i = 1; i < n; i++)
+		for (unsigned k = i; k > 0 && v[k - 1] > v[k]; k--) {
+			double t = v[k];
+			v[k] = v[k - 1];
+			v[k - 1] = t;
+		}
+	if (!n)
+		return 0;
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static double cpp(uint64_t c, uint64_t p)
+{
+	return p ? (double)c / (double)p : 0;
+}
+
+/* One measured case: reps of a job (fresh conntrack each), medians. */
+struct meas {
+	const char *group;
+	char name[64];
+	char params[256]; /* extra JSON members, "" or "\"k\": v, ..." */
+	unsigned workers;
+	double dp_cpp, total_cpp, gen_cpp, proc_cpp, tx_cpp;
+	double mpps_total, mpps_dp;   /* per worker; aggregate for mc */
+	double agg_mpps_wall;         /* packets / wall time, all workers */
+	double new_per_s_core;        /* storm: new connections / s of dp time per core */
+	uint64_t pkts, drops, policy_denied, created, new_sent, lost;
+	uint64_t preempted, polls;
+	double reps_dp[MAX_REPS], r_gen[MAX_REPS], r_proc[MAX_REPS], r_tx[MAX_REPS],
+		r_total[MAX_REPS], r_wall[MAX_REPS], r_nps[MAX_REPS];
+	unsigned n;
+	bool started;
+	bool ok;
+	char note[200];
+};
+
+static void meas_json(const struct meas *m, const struct opts *o)
+{
+	sb(&J,
+	   "%s\n    {\"group\": \"%s\", \"name\": \"%s\", %s%s\"workers\": %u, "
+	   "\"median\": {\"gen_cpp\": %.1f, \"process_cpp\": %.1f, \"tx_cpp\": %.1f, "
+	   "\"dp_cpp\": %.1f, \"total_cpp\": %.1f, \"dp_mpps\": %.3f, \"total_mpps\": %.3f, "
+	   "\"wall_mpps\": %.3f, \"new_flows_per_s_core\": %.0f},\n"
+	   "     \"packets\": %" PRIu64 ", \"drops\": %" PRIu64 ", \"policy_denied\": %" PRIu64
+	   ", \"created\": %" PRIu64 ", \"new_sent\": %" PRIu64 ", \"lost_allowed\": %" PRIu64
+	   ", \"preempted_polls\": %" PRIu64 ", \"polls\": %" PRIu64
+	   ", \"ok\": %s, \"note\": \"%s\", \"reps_dp_cpp\": [",
+	   n_results++ ? "," : "", m->group, m->name, m->params, m->params[0] ? ", " : "",
+	   m->workers, m->gen_cpp, m->proc_cpp, m->tx_cpp, m->dp_cpp, m->total_cpp, m->mpps_dp,
+	   m->mpps_total, m->agg_mpps_wall, m->new_per_s_core, m->pkts, m->drops,
+	   m->policy_denied, m->created, m->new_sent, m->lost, m->preempted, m->polls,
+	   m->ok ? "true" : "false", m->note);
+	for (unsigned i = 0; i < m->n; i++)
+		sb(&J, "%s%.1f", i ? ", " : "", m->reps_dp[i]);
+	sb(&J, "]}");
+	(void)o;
+}
+
+static void meas_print(const struct meas *m)
+{
+	printf("%-7s %-34s %2u | %6.1f %7.1f %7.1f | %6.2f %6.2f | %9.0f | %8" PRIu64 " %8" PRIu64
+	       "%s%s\n",
+	       m->group, m->name, m->workers, m->gen_cpp, m->dp_cpp, m->total_cpp, m->mpps_dp,
+	       m->agg_mpps_wall, m->new_per_s_core, m->drops, m->lost, m->ok ? "" : "  NOT OK: ",
+	       m->ok ? "" : m->note);
+	fflush(stdout);
+}
+
+static void fresh_ct(struct dp *dp)
+{
+	ct_destroy(dp->ct);
+	dp->ct = ct_create(dp->cfg.ct_size, &dp->cfg.timeouts, dp->qsv, (int)rte_socket_id());
+	if (!dp->ct) {
+		fprintf(stderr, "nsdp-scen: conntrack: %s\n", strerror(errno));
+		exit(1);
+	}
+}
+
+/*
+ * Run `reps` repetitions of streams st[0..nw-1] on nw workers (worker 0 on
+ * lcore 1, worker 1 on the main lcore 0), each with a fresh conntrack.
+ * expect_est: the established flows must all be created at warm-up and none
+ * while measuring; count_lost: every drop counts as a lost allowed packet.
+ * during(arg): called on the main lcore while single-worker jobs run.
+ */
+typedef void (*during_fn)(void *arg, struct job *j);
+
+static void finalize(struct meas *m, bool count_lost);
+
+/* Append o->reps repetitions to m (call finalize() after the last). */
+static void measure_reps(struct dp *dp, const struct opts *o, const struct templates *tp,
+			 const struct stream *const *st, unsigned nw, uint64_t max_new,
+			 bool expect_est, bool count_lost, during_fn during, void *darg,
+			 struct meas *m)
+{
+	if (!m->started) {
+		m->ok = true;
+		m->started = true;
+	}
+	m->workers = nw;
+	double hz = (double)rte_get_tsc_hz();
+	for (unsigned r = 0; r < o->reps && m->n < MAX_REPS; r++) {
+		fresh_ct(dp);
+		struct job jobs[2];
+		memset(jobs, 0, sizeof(jobs));
+		for (unsigned k = 0; k < nw; k++) {
+			struct job *j = &jobs[k];
+			j->dp = dp;
+			j->widx = k;
+			j->st = st[k];
+			j->tp = tp;
+			j->o = o;
+			j->warm_s = o->warm_seconds;
+			j->secs = o->seconds;
+			j->max_new = max_new / nw;
+			j->seed = o->seed + m->n * 31 + k;
+		}
+		if (rte_eal_remote_launch(job_main, &jobs[0], 1)) {
+			fprintf(stderr, "nsdp-scen: cannot launch on lcore 1\n");
+			exit(1);
+		}
+		if (nw > 1)
+			job_main(&jobs[1]);
+		else if (during)
+			during(darg, &jobs[0]);
+		wait_job(&jobs[0], 1);
+		uint64_t pk = 0, gen = 0, proc = 0, tx = 0, tot = 0, newc = 0;
+		double wmax = 0;
+		for (unsigned k = 0; k < nw; k++) {
+			struct job *j = &jobs[k];
+			if (j->rc) {
+				fprintf(stderr, "nsdp-scen: worker %u: %s\n", k, strerror(-j->rc));
+				exit(1);
+			}
+			pk += j->s.pkts;
+			gen += j->s.gen;
+			proc += j->s.proc;
+			tx += j->s.tx;
+			tot += j->s.total;
+			newc += j->new_sent;
+			if (j->s.wall_s > wmax)
+				wmax = j->s.wall_s;
+			uint64_t drops = sum_drops(&j->after) - sum_drops(&j->before);
+			uint64_t denied = j->after.drops[NSDP_DROP_POLICY_DENY] -
+					  j->before.drops[NSDP_DROP_POLICY_DENY];
+			uint64_t created = j->after.lc.ct_created - j->before.lc.ct_created;
+			uint64_t sent = sum_tx(&j->after) - sum_tx(&j->before);
+			m->pkts += j->s.raw_pkts;
+			m->drops += drops;
+			m->policy_denied += denied;
+			m->created += created;
+			m->new_sent += j->new_sent;
+			m->preempted += j->s.preempted;
+			m->polls += j->s.raw_pkts / o->burst;
+			if (count_lost)
+				m->lost += drops + (j->s.raw_pkts - drops - sent);
+			if (j->s.raw_pkts != sent + drops) {
+				snprintf(m->note, sizeof(m->note),
+					 "worker %u: %" PRIu64 " packets, %" PRIu64 " sent + %" PRIu64
+					 " dropped",
+					 k, j->s.raw_pkts, sent, drops);
+				m->ok = false;
+			}
+			if (expect_est) {
+				uint64_t want = 0;
+				for (unsigned in = 0; in < NPORTS; in++)
+					if (j->st->est[in])
+						want += j->st->est[in]->n;
+				if (j->warm_created != want || j->warm_drops ||
+				    (j->st->new_frac == 0 && (created || drops))) {
+					snprintf(m->note, sizeof(m->note),
+						 "worker %u: warm-up created %" PRIu64 " of %" PRIu64
+						 " entries, dropped %" PRIu64 "; measured: created %" PRIu64
+						 ", dropped %" PRIu64,
+						 k, j->warm_created, want, j->warm_drops, created, drops);
+					m->ok = false;
+				}
+			}
+			if (m->n == 0 && k == 0)
+				for (unsigned q = 1; q < NSDP_DROP_MAX; q++) {
+					uint64_t v = j->after.drops[q] - j->before.drops[q];
+					if (v && q != NSDP_DROP_POLICY_DENY)
+						fprintf(stderr, "  %s %s: drop %s: %" PRIu64 "\n", m->group,
+							m->name, nsdp_drop_name(q), v);
+				}
+		}
+		m->r_gen[m->n] = cpp(gen, pk);
+		m->r_proc[m->n] = cpp(proc, pk);
+		m->r_tx[m->n] = cpp(tx, pk);
+		m->reps_dp[m->n] = cpp(proc + tx, pk);
+		m->r_total[m->n] = cpp(tot, pk);
+		m->r_wall[m->n] = wmax > 0 ? (double)pk / wmax / 1e6 : 0;
+		/* new connections per second of one core's dataplane time */
+		m->r_nps[m->n] = proc + tx ? (double)newc / ((double)(proc + tx) / hz) : 0;
+		m->n++;
+	}
+	(void)count_lost;
+}
+
+static void finalize(struct meas *m, bool count_lost)
+{
+	double v[MAX_REPS];
+	double hz = (double)rte_get_tsc_hz();
+#define MED(arr) (memcpy(v, (arr), sizeof(double) * m->n), median(v, m->n))
+	m->gen_cpp = MED(m->r_gen);
+	m->proc_cpp = MED(m->r_proc);
+	m->tx_cpp = MED(m->r_tx);
+	m->dp_cpp = MED(m->reps_dp);
+	m->total_cpp = MED(m->r_total);
+	m->agg_mpps_wall = MED(m->r_wall);
+	m->new_per_s_core = MED(m->r_nps);
+#undef MED
+	m->mpps_dp = m->dp_cpp > 0 ? hz / m->dp_cpp / 1e6 : 0;
+	m->mpps_total = m->total_cpp > 0 ? hz / m->total_cpp / 1e6 : 0;
+	if (count_lost && m->lost) {
+		m->ok = false;
+		size_t n = strlen(m->note);
+		snprintf(m->note + n, sizeof(m->note) - n, "%s%" PRIu64 " packets of allowed flows lost",
+			 n ? "; " : "", m->lost);
+	}
+	if (!m->ok)
+		not_ok++;
+}
+
+static void measure(struct dp *dp, const struct opts *o, const struct templates *tp,
+		    const struct stream *const *st, unsigned nw, uint64_t max_new, bool expect_est,
+		    bool count_lost, during_fn during, void *darg, struct meas *m)
+{
+	measure_reps(dp, o, tp, st, nw, max_new, expect_est, count_lost, during, darg, m);
+	finalize(m, count_lost);
+}
+
+/* ---- set-up ------------------------------------------------------------------------------ */
+
+#define CFG_NODES 200 /* nodes in the static configuration (it holds at most 256) */
+
+static char *config_text(const struct opts *o, unsigned nodes)
+{
+	unsigned all = nodes;
+	if (nodes > CFG_NODES)
+		nodes = CFG_NODES;
+	struct sbuf b = {0};
+	sb(&b,
+	   "node = { name = \"bench\"; vtep = \"172.16.0.1\"; overlay = \"%s\"; vni = 7; "
+	   "mtu = 1600; };\n",
+	   o->geneve ? "geneve" : "vxlan");
+	sb(&b, "workers = [1];\nmain_lcore = 0;\nburst = %u;\n", o->burst < 32 ? 32 : o->burst);
+	sb(&b, "ports = (\n"
+	       "  { name = \"uplink\"; devargs = \"net_null0,no-rx=1\"; role = \"uplink\"; },\n"
+	       "  { name = \"pod0\"; devargs = \"net_null1,no-rx=1\"; role = \"pod\"; },\n"
+	       "  { name = \"pod1\"; devargs = \"net_null2,no-rx=1\"; role = \"pod\"; }\n);\n");
+	sb(&b, "tables = { conntrack = %u; endpoints = 4096; routes = %u; vteps = %u; };\n",
+	   o->ct_size, all + 16, all + 16);
+	sb(&b, "endpoints = (\n");
+	for (unsigned l = 0; l < o->n_local; l++) {
+		uint32_t ip = rte_be_to_cpu_32(scen_pod_ip(l));
+		sb(&b,
+		   "  { ip = \"%u.%u.%u.%u\"; port = \"pod%u\"; mac = \"02:00:00:00:01:%02x\"; "
+		   "identity = %u; }%s\n",
+		   ip >> 24, (ip >> 16) & 255, (ip >> 8) & 255, ip & 255, l & 1, (ip & 255) - 10,
+		   1000 + l, l + 1 < o->n_local ? "," : "");
+	}
+	sb(&b, ");\nvteps = (\n");
+	for (unsigned n = 1; n < nodes; n++) {
+		uint32_t v = rte_be_to_cpu_32(scen_vtep_ip(n));
+		sb(&b, "  { ip = \"%u.%u.%u.%u\"; mac = \"02:00:00:00:%02x:%02x\"; }%s\n", v >> 24,
+		   (v >> 16) & 255, (v >> 8) & 255, v & 255, n >> 8, n & 255,
+		   n + 1 < nodes ? "," : "");
+	}
+	sb(&b, ");\nroutes = (\n  { prefix = \"10.128.0.0/24\"; local = true; }");
+	for (unsigned n = 1; n < nodes; n++) {
+		uint32_t v = rte_be_to_cpu_32(scen_vtep_ip(n));
+		sb(&b, ",\n  { prefix = \"10.%u.%u.0/24\"; vtep = \"%u.%u.%u.%u\"; }", 128 + n / 256,
+		   n % 256, v >> 24, (v >> 16) & 255, (v >> 8) & 255, v & 255);
+	}
+	sb(&b, "\n);\n");
+	return b.p;
+}
+
+static void remove_runtime_dir(const char *dir)
+{
+	if (!dir[0] || !strstr(dir, "/nsdp-scen-"))
+		return;
+	DIR *d = opendir(dir);
+	if (d) {
+		struct dirent *e;
+		while ((e = readdir(d)) != NULL) {
+			if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+				continue;
+			char path[PATH_MAX + 256];
+			if (snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) < (int)sizeof(path))
+				unlink(path);
+		}
+		closedir(d);
+	}
+	rmdir(dir);
+}
+
+/* ---- classification micro-benchmarks: pol_decide and rte_acl ---------------------------- */
+
+struct classify_res {
+	double decide_cpp;   /* pol_decide per tuple */
+	double acl_cpp;      /* rte_acl_classify per tuple, bursts of 32 */
+	uint64_t tuples;
+	uint64_t mismatches; /* ACL verdict != local-side reference */
+	uint64_t denied;     /* by pol_decide */
+};
+
+static void classify_bench(const struct pcase *c, const struct scen_acl *acl, unsigned n_local,
+			   struct flowset *const *pools, unsigned np, struct classify_res *r)
+{
+	memset(r, 0, sizeof(*r));
+	uint32_t total = 0;
+	for (unsigned i = 0; i < np; i++)
+		total += pools[i]->n;
+	struct scen_acl_key *keys = malloc(sizeof(*keys) * total);
+	const struct scen_acl_key **ptr = malloc(sizeof(*ptr) * total);
+	uint8_t *ref = malloc(total);
+	if (!keys || !ptr || !ref)
+		exit(1);
+	uint32_t k = 0;
+	uint64_t x = 99;
+	for (unsigned i = 0; i < np; i++)
+		for (uint32_t q = 0; q < pools[i]->n; q++, k++) {
+			const struct flow *f = &pools[i]->f[q];
+			memset(&keys[k], 0, sizeof(keys[k]));
+			keys[k].proto = f->proto;
+			keys[k].src = f->src;
+			keys[k].dst = f->dst;
+			keys[k].sport = rte_cpu_to_be_16(f->sport);
+			keys[k].dport = rte_cpu_to_be_16(f->dport);
+			ref[k] = scen_local_verdict(c->t, n_local, f->src, f->dst, f->proto, f->dport);
+		}
+	/* Shuffle so both see the same random order of both directions. */
+	for (uint32_t q = total - 1; q > 0; q--) {
+		uint32_t s = rnd(&x, q + 1);
+		struct scen_acl_key tk = keys[q];
+		keys[q] = keys[s];
+		keys[s] = tk;
+		uint8_t tr = ref[q];
+		ref[q] = ref[s];
+		ref[s] = tr;
+	}
+	for (uint32_t q = 0; q < total; q++)
+		ptr[q] = &keys[q];
+	r->tuples = total;
+	/* pol_decide, 3 passes, best */
+	double best = 1e18;
+	for (unsigned pass = 0; pass < 3; pass++) {
+		uint64_t t0 = rte_rdtsc(), den = 0;
+		for (uint32_t q = 0; q < total; q++) {
+			struct pol_result res;
+			pol_decide(c->t, keys[q].src, keys[q].dst, keys[q].proto,
+				   rte_be_to_cpu_16(keys[q].dport), &res);
+			den += res.verdict == POL_DENY;
+		}
+		double v = cpp(rte_rdtsc() - t0, total);
+		if (v < best)
+			best = v;
+		r->denied = den;
+	}
+	r->decide_cpp = best;
+	if (acl) {
+		uint8_t v[32];
+		best = 1e18;
+		for (unsigned pass = 0; pass < 3; pass++) {
+			uint64_t t0 = rte_rdtsc(), mis = 0;
+			for (uint32_t q = 0; q + 32 <= total; q += 32) {
+				scen_acl_classify(acl, ptr + q, 32, v);
+				for (unsigned i = 0; i < 32; i++)
+					mis += v[i] != ref[q + i];
+			}
+			double cc = cpp(rte_rdtsc() - t0, total / 32 * 32);
+			if (cc < best)
+				best = cc;
+			r->mismatches = mis;
+		}
+		r->acl_cpp = best;
+	}
+	free(keys);
+	free(ptr);
+	free(ref);
+}
+
+/* ---- the update scenario's control loop ---------------------------------------------------- */
+
+struct updater {
+	struct dp *dp;
+	const struct pcase *c;
+	double period_ms;
+	uint64_t gen;
+	unsigned publishes;
+	double lat_sum_ms, lat_max_ms;
+	bool on;
+};
+
+static void update_during(void *arg, struct job *j)
+{
+	struct updater *u = arg;
+	if (!u->on)
+		return;
+	double next = now_ms() + u->period_ms;
+	while (!__atomic_load_n(&j->done, __ATOMIC_ACQUIRE)) {
+		double t = now_ms();
+		if (t < next) {
+			double left = next - t;
+			usleep((useconds_t)(left * 1000 > 2000 ? 2000 : left * 1000));
+			continue;
+		}
+		next += u->period_ms;
+		double a = now_ms();
+		if (publish(u->dp, u->c, (u->gen & 1) != 0, u->gen)) {
+			fprintf(stderr, "nsdp-scen: publish failed\n");
+			exit(1);
+		}
+		u->gen++;
+		double l = now_ms() - a;
+		u->publishes++;
+		u->lat_sum_ms += l;
+		if (l > u->lat_max_ms)
+			u->lat_max_ms = l;
+	}
+}
+
+/* ---- options ------------------------------------------------------------------------------- */
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: nsdp-scen [options]\n"
+		"  --groups LIST      sweep,flows,sizes,mix,storm,update,mc (default all)\n"
+		"  --cases LIST       policies x pods per sweep case, e.g. 10x10k,1kx10k\n"
+		"                     (default 10x10k,100x10k,1kx10k,10kx10k,1kx1k,1kx100k)\n"
+		"  --base PxN         cluster of the other groups (default 1kx10k)\n"
+		"  --flows N          established flows per case (default 100k)\n"
+		"  --flow-sweep LIST  flow counts of the flows group (default 1k,10k,100k,1M)\n"
+		"  --seconds S        measured window per repetition (default 1)\n"
+		"  --warm-seconds S   unmeasured random warm-up per repetition (default 0.3)\n"
+		"  --reps N           repetitions, median reported (default 5)\n"
+		"  --burst N          packets per poll (default 32)\n"
+		"  --local-pods N     pods on this node (default 100)\n"
+		"  --ct-size N        conntrack size (default 2M)\n"
+		"  --acl-max-rules N  build no rte_acl context above this many rules (default 2M)\n"
+		"  --update-ms MS     policy publication period of `update` (default 10)\n"
+		"  --zipf-s S         Zipf exponent (default 1.0)\n"
+		"  --mix-new F        share of new connections in `mix` (default 0.02)\n"
+		"  --geneve           Geneve instead of VXLAN\n"
+		"  --seed N           random seed (default 1)\n"
+		"  --outlier-us US    polls longer than this were preempted (default 200)\n"
+		"  --json FILE        write results as JSON\n");
+}
+
+static int parse_count(const char *s, unsigned *out, char **endp)
+{
+	char *end;
+	double v = strtod(s, &end);
+	if (end == s)
+		return -1;
+	if (*end == 'k' || *end == 'K')
+		v *= 1e3, end++;
+	else if (*end == 'm' || *end == 'M')
+		v *= 1e6, end++;
+	if (v < 1 || v > 16e6)
+		return -1;
+	*out = (unsigned)v;
+	if (endp)
+		*endp = end;
+	else if (*end)
+		return -1;
+	return 0;
+}
+
+static int parse_case(const char *s, struct pcase_spec *c)
+{
+	char *e;
+	if (parse_count(s, &c->policies, &e) || (*e != 'x' && *e != 'X'))
+		return -1;
+	if (parse_count(e + 1, &c->pods, NULL))
+		return -1;
+	return 0;
+}
+
+static int parse_opts(int argc, char **argv, struct opts *o)
+{
+	static const struct option lo[] = {
+		{"groups", required_argument, NULL, 'G'},
+		{"cases", required_argument, NULL, 'C'},
+		{"base", required_argument, NULL, 'B'},
+		{"flows", required_argument, NULL, 'f'},
+		{"flow-sweep", required_argument, NULL, 'F'},
+		{"seconds", required_argument, NULL, 't'},
+		{"warm-seconds", required_argument, NULL, 'W'},
+		{"reps", required_argument, NULL, 'r'},
+		{"burst", required_argument, NULL, 'b'},
+		{"local-pods", required_argument, NULL, 'L'},
+		{"ct-size", required_argument, NULL, 'c'},
+		{"acl-max-rules", required_argument, NULL, 'A'},
+		{"update-ms", required_argument, NULL, 'U'},
+		{"zipf-s", required_argument, NULL, 'z'},
+		{"mix-new", required_argument, NULL, 'N'},
+		{"geneve", no_argument, NULL, 'g'},
+		{"seed", required_argument, NULL, 'S'},
+		{"outlier-us", required_argument, NULL, 'O'},
+		{"json", required_argument, NULL, 'j'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	*o = (struct opts){
+		.cases = {{10, 10000}, {100, 10000}, {1000, 10000}, {10000, 10000}, {1000, 1000},
+			  {1000, 100000}},
+		.n_cases = 6,
+		.base = {1000, 10000},
+		.flows = 100000,
+		.flow_sweep = {1000, 10000, 100000, 1000000},
+		.n_flow_sweep = 4,
+		.groups = G_ALL,
+		.seconds = 1,
+		.warm_seconds = 0.3,
+		.reps = 5,
+		.burst = 32,
+		.n_local = 100,
+		.ct_size = 2u << 20,
+		.acl_max_rules = 2000000,
+		.update_ms = 10,
+		.zipf_s = 1.0,
+		.mix_new = 0.02,
+		.seed = 1,
+		.outlier_us = 200,
+	};
+	int c;
+	unsigned v;
+	char *dup, *save, *tok;
+	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+		switch (c) {
+		case 'G':
+			o->groups = 0;
+			dup = strdup(optarg);
+			for (tok = strtok_r(dup, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+				unsigned g;
+				for (g = 0; g < RTE_DIM(group_names); g++)
+					if (!strcmp(tok, group_names[g]))
+						break;
+				if (g == RTE_DIM(group_names)) {
+					fprintf(stderr, "nsdp-scen: unknown group %s\n", tok);
+					free(dup);
+					return -1;
+				}
+				o->groups |= 1u << g;
+			}
+			free(dup);
+			break;
+		case 'C':
+			o->n_cases = 0;
+			dup = strdup(optarg);
+			for (tok = strtok_r(dup, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+				if (o->n_cases == MAX_CASES || parse_case(tok, &o->cases[o->n_cases])) {
+					fprintf(stderr, "nsdp-scen: --cases: bad \"%s\"\n", tok);
+					free(dup);
+					return -1;
+				}
+				o->n_cases++;
+			}
+			free(dup);
+			break;
+		case 'B':
+			if (parse_case(optarg, &o->base))
+				return -1;
+			break;
+		case 'f':
+			if (parse_count(optarg, &o->flows, NULL))
+				return -1;
+			break;
+		case 'F':
+			o->n_flow_sweep = 0;
+			dup = strdup(optarg);
+			for (tok = strtok_r(dup, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+				if (o->n_flow_sweep == RTE_DIM(o->flow_sweep) ||
+				    parse_count(tok, &v, NULL)) {
+					free(dup);
+					return -1;
+				}
+				o->flow_sweep[o->n_flow_sweep++] = v;
+			}
+			free(dup);
+			break;
+		case 't':
+			o->seconds = atof(optarg);
+			break;
+		case 'W':
+			o->warm_seconds = atof(optarg);
+			break;
+		case 'r':
+			o->reps = (unsigned)atoi(optarg);
+			break;
+		case 'b':
+			o->burst = (unsigned)atoi(optarg);
+			break;
+		case 'L':
+			o->n_local = (unsigned)atoi(optarg);
+			break;
+		case 'c':
+			if (parse_count(optarg, &o->ct_size, NULL))
+				return -1;
+			break;
+		case 'A':
+			if (parse_count(optarg, &v, NULL))
+				return -1;
+			o->acl_max_rules = v;
+			break;
+		case 'U':
+			o->update_ms = atof(optarg);
+			break;
+		case 'z':
+			o->zipf_s = atof(optarg);
+			break;
+		case 'N':
+			o->mix_new = atof(optarg);
+			break;
+		case 'g':
+			o->geneve = true;
+			break;
+		case 'S':
+			o->seed = strtoull(optarg, NULL, 0);
+			break;
+		case 'O':
+			o->outlier_us = atof(optarg);
+			break;
+		case 'j':
+			o->json = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			return -1;
+		}
+	}
+	if (optind != argc)
+		return -1;
+	if (o->reps < 1 || o->reps > MAX_REPS || o->seconds <= 0 || o->warm_seconds < 0 ||
+	    o->burst < 1 || o->burst > 64 || o->n_local < 2 || o->n_local > PODS_PER_NODE ||
+	    o->ct_size < 1024 || o->update_ms <= 0 || o->mix_new < 0 || o->mix_new > 1) {
+		fprintf(stderr, "nsdp-scen: option out of range (see --help)\n");
+		return -1;
+	}
+	for (unsigned i = 0; i < o->n_cases; i++)
+		if (o->cases[i].pods <= o->n_local || o->cases[i].pods > 250000) {
+			fprintf(stderr, "nsdp-scen: case pods must be in (local pods, 250k]\n");
+			return -1;
+		}
+	return 0;
+}
+
+/* ---- the groups ----------------------------------------------------------------------------- */
+
+struct ctx {
+	struct dp *dp;
+	const struct opts *o;
+	struct templates tp;
+	uint64_t gen;
+};
+
+static void set_params(struct meas *m, const struct pcase *c, const char *fmt, ...)
+{
+	int n = snprintf(m->params, sizeof(m->params), "\"policies\": %u, \"pods\": %u",
+			 c->spec.policies, c->spec.pods);
+	if (fmt && n > 0 && (size_t)n < sizeof(m->params)) {
+		va_list ap;
+		va_start(ap, fmt);
+		m->params[n++] = ',';
+		m->params[n++] = ' ';
+		vsnprintf(m->params + n, sizeof(m->params) - (size_t)n, fmt, ap);
+		va_end(ap);
+	}
+}
+
+static int use_case(struct ctx *x, const struct pcase *c)
+{
+	return publish(x->dp, c, false, ++x->gen);
+}
+
+/* Established streams: decap (uplink) or encap (both pod ports), allowed flows. */
+struct est_sets {
+	struct flowset *dec, *enc0, *enc1;
+};
+
+static void est_free(struct est_sets *e)
+{
+	flowset_free(e->dec);
+	flowset_free(e->enc0);
+	flowset_free(e->enc1);
+	memset(e, 0, sizeof(*e));
+}
+
+static int est_make(const struct ctx *x, const struct pcase *c, uint32_t flows, bool dec, bool enc,
+		    bool zipf, uint64_t seed, struct est_sets *e)
+{
+	memset(e, 0, sizeof(*e));
+	const struct opts *o = x->o;
+	if (dec && (!(e->dec = make_flows(c, o->n_local, true, -1, flows, true, false, seed, NULL)) ||
+		    make_seq(e->dec, zipf, o->zipf_s, seed)))
+		return -1;
+	if (enc &&
+	    (!(e->enc0 = make_flows(c, o->n_local, false, POD0, flows / 2, true, false, seed + 1, NULL)) ||
+	     !(e->enc1 = make_flows(c, o->n_local, false, POD1, flows - flows / 2, true, false,
+				    seed + 2, NULL)) ||
+	     make_seq(e->enc0, zipf, o->zipf_s, seed + 1) ||
+	     make_seq(e->enc1, zipf, o->zipf_s, seed + 2)))
+		return -1;
+	return 0;
+}
+
+static void stream_est(struct stream *s, const struct est_sets *e, bool dec, bool enc,
+		       unsigned len)
+{
+	memset(s, 0, sizeof(*s));
+	s->len = len;
+	s->warm_pass = true;
+	if (dec && enc) {
+		s->n_sched = 4;
+		s->sched[0] = UPLINK;
+		s->sched[1] = POD0;
+		s->sched[2] = UPLINK;
+		s->sched[3] = POD1;
+	} else if (dec) {
+		s->n_sched = 1;
+		s->sched[0] = UPLINK;
+	} else {
+		s->n_sched = 2;
+		s->sched[0] = POD0;
+		s->sched[1] = POD1;
+	}
+	if (dec)
+		s->est[UPLINK] = e->dec;
+	if (enc) {
+		s->est[POD0] = e->enc0;
+		s->est[POD1] = e->enc1;
+	}
+}
+
+static const char *len_name(unsigned len, char *buf, size_t n)
+{
+	if (len == IMIX_TAG)
+		snprintf(buf, n, "imix");
+	else
+		snprintf(buf, n, "%u", len);
+	return buf;
+}
+
+static uint64_t storm_cap(const struct opts *o)
+{
+	return o->ct_size / 2; /* new connections per repetition: conntrack half full at most */
+}
+
+static void run_est(struct ctx *x, const struct pcase *c, const char *group,
+		    const struct est_sets *e, bool dec, bool enc, unsigned len, bool zipf,
+		    uint32_t flows)
+{
+	struct stream s;
+	stream_est(&s, e, dec, enc, len);
+	const struct stream *sp = &s;
+	struct meas m;
+	memset(&m, 0, sizeof(m));
+	m.group = group;
+	char lb[16];
+	snprintf(m.name, sizeof(m.name), "%s %s %s %uk", dec && enc ? "decap+encap" : dec ? "decap" : "encap",
+		 len_name(len, lb, sizeof(lb)), zipf ? "zipf" : "uniform", flows / 1000);
+	set_params(&m, c,
+		   "\"scenario\": \"%s\", \"frame\": \"%s\", \"popularity\": \"%s\", \"flows\": %u",
+		   dec && enc ? "decap+encap" : dec ? "decap" : "encap", lb,
+		   zipf ? "zipf" : "uniform", flows);
+	measure(x->dp, x->o, &x->tp, &sp, 1, 0, true, false, NULL, NULL, &m);
+	meas_print(&m);
+	meas_json(&m, x->o);
+}
+
+/* New-connection tuples: only allowed ones (only_allowed) or as generated. */
+static struct flowset *make_pool(const struct ctx *x, const struct pcase *c, bool decap, int in,
+				 bool only_allowed, uint64_t seed, double *allowed)
+{
+	struct flowset *p = make_flows(c, x->o->n_local, decap, in, POOL_N, only_allowed, true,
+				       seed, allowed);
+	if (p && only_allowed && allowed)
+		*allowed = 1;
+	return p;
+}
+
+static void run_storm(struct ctx *x, const struct pcase *c, const char *group, bool decap,
+		      struct flowset *p0, struct flowset *p1, double allowed)
+{
+	struct stream s;
+	memset(&s, 0, sizeof(s));
+	s.len = 64;
+	s.new_frac = 1;
+	if (decap) {
+		s.n_sched = 1;
+		s.sched[0] = UPLINK;
+		s.pool[UPLINK] = p0;
+	} else {
+		s.n_sched = 2;
+		s.sched[0] = POD0;
+		s.sched[1] = POD1;
+		s.pool[POD0] = p0;
+		s.pool[POD1] = p1;
+	}
+	const struct stream *sp = &s;
+	struct meas m;
+	memset(&m, 0, sizeof(m));
+	m.group = group;
+	snprintf(m.name, sizeof(m.name), "storm %s 64 (%.0f%% allowed)", decap ? "decap" : "encap",
+		 100 * allowed);
+	set_params(&m, c, "\"scenario\": \"storm-%s\", \"frame\": \"64\", \"allowed_share\": %.3f",
+		   decap ? "decap" : "encap", allowed);
+	measure(x->dp, x->o, &x->tp, &sp, 1, storm_cap(x->o), false, false, NULL, NULL, &m);
+	/* every packet must have created its entry */
+	if (m.created != m.new_sent) {
+		m.ok = false;
+		snprintf(m.note, sizeof(m.note), "%" PRIu64 " new connections sent, %" PRIu64 " created",
+			 m.new_sent, m.created);
+		not_ok++;
+	}
+	meas_print(&m);
+	meas_json(&m, x->o);
+}
+
+
+static struct sbuf CASES; /* JSON: per-case compile / ACL / classify figures */
+static unsigned n_cases_out;
+
+static int group_sweep(struct ctx *x, const struct pcase_spec *spec)
+{
+	const struct opts *o = x->o;
+	struct pcase *c = pcase_make(spec, false);
+	if (!c)
+		return -1;
+	printf("-- case %u policies x %u pods: load %.0f ms, compile %.1f ms, %u subject classes, "
+	       "%u maps, %u ranges, %u rules, blob %zu KB\n",
+	       spec->policies, spec->pods, c->load_ms, c->compile_ms, c->t->n_subjects, c->t->n_maps,
+	       c->t->n_ranges, c->t->n_rules, c->blob_len / 1024);
+	fflush(stdout);
+	if (use_case(x, c))
+		return -1;
+	struct est_sets e;
+	if (est_make(x, c, o->flows, true, true, false, o->seed, &e))
+		return -1;
+	run_est(x, c, "sweep", &e, true, false, 64, false, o->flows);
+	run_est(x, c, "sweep", &e, false, true, 64, false, o->flows);
+	est_free(&e);
+	double allowed_d, allowed_e;
+	struct flowset *pd = make_pool(x, c, true, -1, true, o->seed + 100, &allowed_d);
+	struct flowset *pe = make_pool(x, c, false, -1, false, o->seed + 101, &allowed_e);
+	if (!pd || !pe)
+		return -1;
+	run_storm(x, c, "sweep", true, pd, NULL, allowed_d);
+
+	/* classification: pol_decide vs rte_acl on the storm tuples of both directions */
+	struct scen_acl_stats as;
+	struct scen_acl *acl = scen_acl_build(c->t, o->n_local, o->acl_max_rules,
+					      (int)rte_socket_id(), &as);
+	/* classify tuples as generated (allowed and denied), both directions */
+	double allowed_d2;
+	struct flowset *pm = make_pool(x, c, true, -1, false, o->seed + 102, &allowed_d2);
+	if (!pm)
+		return -1;
+	struct flowset *pools[2] = {pm, pe};
+	struct classify_res cr;
+	classify_bench(c, acl, o->n_local, pools, 2, &cr);
+	printf("   classify %" PRIu64 " tuples (%.0f%% denied): pol_decide %.1f cycles; rte_acl %s"
+	       "%.1f cycles, %" PRIu64 " rules, expand %.0f ms, build %.0f ms, %" PRIu64
+	       " verdicts differ%s%s\n",
+	       cr.tuples, 100.0 * (double)cr.denied / (double)cr.tuples, cr.decide_cpp,
+	       acl ? "" : "(not built) ", cr.acl_cpp, as.rules_needed, as.expand_ms, as.build_ms,
+	       cr.mismatches, as.note[0] ? "; " : "", as.note);
+	fflush(stdout);
+	if (acl && cr.mismatches)
+		not_ok++;
+	char acl_cpp[32];
+	if (acl)
+		snprintf(acl_cpp, sizeof(acl_cpp), "%.1f", cr.acl_cpp);
+	else
+		snprintf(acl_cpp, sizeof(acl_cpp), "null");
+	sb(&CASES,
+	   "%s\n    {\"policies\": %u, \"pods\": %u, \"namespaces\": %u, \"local_pods\": %u, "
+	   "\"load_ms\": %.1f, \"compile_ms\": %.1f, \"subject_classes\": %u, \"maps\": %u, "
+	   "\"ranges\": %u, \"rules\": %u, \"blob_bytes\": %zu, \"allowed_share_decap\": %.3f, "
+	   "\"allowed_share_encap\": %.3f,\n     \"decide_cpp\": %.1f, \"tuples\": %" PRIu64
+	   ", \"denied\": %" PRIu64 ", \"acl\": {\"rules\": %" PRIu64 ", \"built\": %s, "
+	   "\"expand_ms\": %.1f, \"build_ms\": %.1f, \"classify_cpp\": %s, \"mismatches\": %" PRIu64
+	   ", \"note\": \"%s\"}}",
+	   n_cases_out++ ? "," : "", spec->policies, spec->pods, scen_namespaces(spec->pods),
+	   o->n_local, c->load_ms, c->compile_ms, c->t->n_subjects, c->t->n_maps, c->t->n_ranges,
+	   c->t->n_rules, c->blob_len, allowed_d2, allowed_e, cr.decide_cpp, cr.tuples, cr.denied,
+	   as.rules_needed, acl ? "true" : "false", as.expand_ms, as.build_ms, acl_cpp,
+	   cr.mismatches, as.note);
+	scen_acl_free(acl);
+	flowset_free(pd);
+	flowset_free(pe);
+	flowset_free(pm);
+	pcase_free(c);
+	return 0;
+}
+
+static int group_flows(struct ctx *x, const struct pcase *c)
+{
+	for (unsigned i = 0; i < x->o->n_flow_sweep; i++) {
+		uint32_t f = x->o->flow_sweep[i];
+		struct est_sets e;
+		if (est_make(x, c, f, true, false, false, x->o->seed + i, &e))
+			return -1;
+		run_est(x, c, "flows", &e, true, false, 64, false, f);
+		est_free(&e);
+	}
+	return 0;
+}
+
+static int group_sizes(struct ctx *x, const struct pcase *c)
+{
+	static const unsigned lens[] = {64, 512, 1500, IMIX_TAG};
+	struct est_sets e, z;
+	uint32_t f = x->o->flows;
+	if (est_make(x, c, f, true, true, false, x->o->seed, &e) ||
+	    est_make(x, c, f, true, true, true, x->o->seed, &z))
+		return -1;
+	for (unsigned dir = 0; dir < 2; dir++)
+		for (unsigned i = 0; i < RTE_DIM(lens); i++)
+			run_est(x, c, "sizes", &e, dir == 0, dir == 1, lens[i], false, f);
+	for (unsigned dir = 0; dir < 2; dir++) {
+		run_est(x, c, "sizes", &z, dir == 0, dir == 1, 64, true, f);
+		run_est(x, c, "sizes", &z, dir == 0, dir == 1, IMIX_TAG, true, f);
+	}
+	est_free(&e);
+	est_free(&z);
+	return 0;
+}
+
+static int group_mix(struct ctx *x, const struct pcase *c)
+{
+	const struct opts *o = x->o;
+	struct est_sets z;
+	double a0, a1, a2;
+	if (est_make(x, c, o->flows, true, true, true, o->seed, &z))
+		return -1;
+	struct flowset *pd = make_pool(x, c, true, -1, false, o->seed + 200, &a0);
+	struct flowset *p0 = make_pool(x, c, false, POD0, false, o->seed + 201, &a1);
+	struct flowset *p1 = make_pool(x, c, false, POD1, false, o->seed + 202, &a2);
+	if (!pd || !p0 || !p1)
+		return -1;
+	struct stream s;
+	stream_est(&s, &z, true, true, IMIX_TAG);
+	s.pool[UPLINK] = pd;
+	s.pool[POD0] = p0;
+	s.pool[POD1] = p1;
+	s.new_frac = o->mix_new;
+	const struct stream *sp = &s;
+	struct meas m;
+	memset(&m, 0, sizeof(m));
+	m.group = "mix";
+	snprintf(m.name, sizeof(m.name), "decap+encap imix zipf %uk +%.0f%% new", o->flows / 1000,
+		 100 * o->mix_new);
+	set_params(&m, c,
+		   "\"scenario\": \"mix\", \"frame\": \"imix\", \"popularity\": \"zipf\", "
+		   "\"flows\": %u, \"new_share\": %.3f",
+		   o->flows, o->mix_new);
+	measure(x->dp, o, &x->tp, &sp, 1, storm_cap(o), true, false, NULL, NULL, &m);
+	meas_print(&m);
+	meas_json(&m, o);
+	est_free(&z);
+	flowset_free(pd);
+	flowset_free(p0);
+	flowset_free(p1);
+	return 0;
+}
+
+static int group_storm(struct ctx *x, const struct pcase *c)
+{
+	const struct opts *o = x->o;
+	for (unsigned only = 1; only < 3; only++) {
+		bool allowed = only == 1;
+		double ad, a0, a1;
+		struct flowset *pd = make_pool(x, c, true, -1, allowed, o->seed + 300, &ad);
+		struct flowset *p0 = make_pool(x, c, false, POD0, allowed, o->seed + 301, &a0);
+		struct flowset *p1 = make_pool(x, c, false, POD1, allowed, o->seed + 302, &a1);
+		if (!pd || !p0 || !p1)
+			return -1;
+		run_storm(x, c, "storm", true, pd, NULL, ad);
+		run_storm(x, c, "storm", false, p0, p1, (a0 + a1) / 2);
+		flowset_free(pd);
+		flowset_free(p0);
+		flowset_free(p1);
+	}
+	return 0;
+}
+
+static int group_update(struct ctx *x, const struct pcase *c)
+{
+	const struct opts *o = x->o;
+	struct est_sets e;
+	if (est_make(x, c, o->flows, true, true, false, o->seed + 400, &e))
+		return -1;
+	struct stream s;
+	stream_est(&s, &e, true, true, 64);
+	const struct stream *sp = &s;
+	struct meas on, off;
+	memset(&on, 0, sizeof(on));
+	memset(&off, 0, sizeof(off));
+	on.group = off.group = "update";
+	snprintf(off.name, sizeof(off.name), "decap+encap 64 %uk, no updates", o->flows / 1000);
+	snprintf(on.name, sizeof(on.name), "decap+encap 64 %uk, update/%.0fms", o->flows / 1000,
+		 o->update_ms);
+	struct opts one = *o;
+	one.reps = 1;
+	struct updater u = {.dp = x->dp, .c = c, .period_ms = o->update_ms, .gen = x->gen + 1};
+	for (unsigned r = 0; r < o->reps; r++) {
+		u.on = false;
+		if (publish(x->dp, c, false, ++u.gen))
+			return -1;
+		measure_reps(x->dp, &one, &x->tp, &sp, 1, 0, true, true, update_during, &u, &off);
+		u.on = true;
+		measure_reps(x->dp, &one, &x->tp, &sp, 1, 0, false, true, update_during, &u, &on);
+	}
+	finalize(&off, true);
+	finalize(&on, true);
+	x->gen = u.gen + 1;
+	set_params(&off, c, "\"scenario\": \"update\", \"flows\": %u, \"updates\": false", o->flows);
+	set_params(&on, c,
+		   "\"scenario\": \"update\", \"flows\": %u, \"updates\": true, \"period_ms\": %g, "
+		   "\"publishes\": %u, \"publish_ms_mean\": %.3f, \"publish_ms_max\": %.3f, "
+		   "\"compile_ms\": %.1f, \"compile_extra_ms\": %.1f, \"blob_bytes\": %zu",
+		   o->flows, o->update_ms, u.publishes,
+		   u.publishes ? u.lat_sum_ms / u.publishes : 0, u.lat_max_ms, c->compile_ms,
+		   c->compile_extra_ms, c->blob_len);
+	meas_print(&off);
+	meas_print(&on);
+	printf("   %u policies published (every %.0f ms: pol_deserialize + dp_publish_policy incl. "
+	       "RCU wait: mean %.3f ms, max %.3f ms); the agent's compile of this cluster takes "
+	       "%.0f ms\n",
+	       u.publishes, o->update_ms, u.publishes ? u.lat_sum_ms / u.publishes : 0,
+	       u.lat_max_ms, c->compile_ms);
+	meas_json(&off, o);
+	meas_json(&on, o);
+	est_free(&e);
+	return use_case(x, c);
+}
+
+static int group_mc(struct ctx *x, const struct pcase *c)
+{
+	const struct opts *o = x->o;
+	struct est_sets e1, e2[2];
+	if (est_make(x, c, o->flows, true, true, false, o->seed + 500, &e1) ||
+	    est_make(x, c, o->flows / 2, true, true, false, o->seed + 501, &e2[0]) ||
+	    est_make(x, c, o->flows / 2, true, true, false, o->seed + 502, &e2[1]))
+		return -1;
+	struct stream s1, s2[2];
+	stream_est(&s1, &e1, true, true, 64);
+	stream_est(&s2[0], &e2[0], true, true, 64);
+	stream_est(&s2[1], &e2[1], true, true, 64);
+	const struct stream *sp1[1] = {&s1}, *sp2[2] = {&s2[0], &s2[1]};
+	for (unsigned nw = 1; nw <= 2; nw++) {
+		struct meas m;
+		memset(&m, 0, sizeof(m));
+		m.group = "mc";
+		snprintf(m.name, sizeof(m.name), "decap+encap 64 %uk, %u worker%s", o->flows / 1000, nw,
+			 nw > 1 ? "s" : "");
+		set_params(&m, c, "\"scenario\": \"established\", \"flows\": %u", o->flows);
+		measure(x->dp, o, &x->tp, nw == 1 ? sp1 : sp2, nw, 0, true, false, NULL, NULL, &m);
+		meas_print(&m);
+		meas_json(&m, o);
+	}
+	est_free(&e1);
+	est_free(&e2[0]);
+	est_free(&e2[1]);
+
+	double a;
+	struct flowset *p[2] = {make_pool(x, c, true, -1, true, o->seed + 510, &a),
+				make_pool(x, c, true, -1, true, o->seed + 511, &a)};
+	if (!p[0] || !p[1])
+		return -1;
+	struct stream t[2];
+	for (unsigned k = 0; k < 2; k++) {
+		memset(&t[k], 0, sizeof(t[k]));
+		t[k].len = 64;
+		t[k].new_frac = 1;
+		t[k].n_sched = 1;
+		t[k].sched[0] = UPLINK;
+		t[k].pool[UPLINK] = p[k];
+	}
+	const struct stream *tp2[2] = {&t[0], &t[1]};
+	for (unsigned nw = 1; nw <= 2; nw++) {
+		struct meas m;
+		memset(&m, 0, sizeof(m));
+		m.group = "mc";
+		snprintf(m.name, sizeof(m.name), "storm decap 64, %u worker%s", nw, nw > 1 ? "s" : "");
+		set_params(&m, c, "\"scenario\": \"storm-decap\"");
+		measure(x->dp, o, &x->tp, tp2, nw, storm_cap(o), false, false, NULL, NULL, &m);
+		meas_print(&m);
+		meas_json(&m, o);
+	}
+	flowset_free(p[0]);
+	flowset_free(p[1]);
+	return 0;
+}
+
+/* ---- main ---------------------------------------------------------------------------------- */
+
+int main(int argc, char **argv)
+{
+	struct opts o;
+	if (parse_opts(argc, argv, &o)) {
+		usage(stderr);
+		return 2;
+	}
+	unsigned max_pods = o.base.pods;
+	for (unsigned i = 0; i < o.n_cases; i++)
+		if (o.cases[i].pods > max_pods)
+			max_pods = o.cases[i].pods;
+	unsigned nodes = (max_pods + PODS_PER_NODE - 1) / PODS_PER_NODE;
+
+	static struct dp the_dp;
+	struct dp *dp = &the_dp;
+	char err[512];
+	char *text = config_text(&o, nodes);
+	if (!text || dp_config_parse(text, "<scen>", &dp->cfg, err, sizeof(err))) {
+		fprintf(stderr, "nsdp-scen: config: %s\n", text ? err : "out of memory");
+		return 2;
+	}
+	free(text);
+	dp->n_workers = 2;
+	dp_global = dp;
+
+	char prefix[64];
+	snprintf(prefix, sizeof(prefix), "--file-prefix=nsdp-scen-%d", (int)getpid());
+	char *eargv[32 + 2 * DP_MAX_PORTS];
+	int eargc = 0;
+	eargv[eargc++] = argv[0];
+	eargv[eargc++] = (char *)"-l";
+	eargv[eargc++] = (char *)"0,1";
+	eargv[eargc++] = (char *)"--no-pci";
+	eargv[eargc++] = (char *)"--in-memory";
+	eargv[eargc++] = prefix;
+	eargv[eargc++] = (char *)"--log-level=lib.eal:error";
+	eargc = dp_port_eal_args(dp, eargv, eargc, (int)RTE_DIM(eargv) - 1);
+	eargv[eargc] = NULL;
+	if (rte_eal_init(eargc, eargv) < 0) {
+		fprintf(stderr, "nsdp-scen: EAL init failed: %s\n", rte_strerror(rte_errno));
+		return 1;
+	}
+	static char rundir[PATH_MAX];
+	snprintf(rundir, sizeof(rundir), "%s", rte_eal_get_runtime_dir());
+	int rc = 1;
+	int socket = (int)rte_socket_id();
+	dp->workers = rte_zmalloc("scen_workers", 2 * sizeof(*dp->workers), RTE_CACHE_LINE_SIZE);
+	dp->stats = rte_zmalloc("scen_stats", 2 * sizeof(*dp->stats), RTE_CACHE_LINE_SIZE);
+	if (!dp->workers || !dp->stats)
+		goto out;
+	for (unsigned k = 0; k < 2; k++) {
+		dp->workers[k].idx = k;
+		dp->workers[k].stats = &dp->stats[k];
+		dp->workers[k].lcore_id = k ? 0 : 1;
+	}
+	dp->pool = rte_pktmbuf_pool_create("scen_mbufs", 32767, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
+					   socket);
+	if (!dp->pool) {
+		fprintf(stderr, "nsdp-scen: mbuf pool: %s\n", rte_strerror(rte_errno));
+		goto out;
+	}
+	if (dp_ports_start(dp) < 0)
+		goto out;
+	if ((rc = dp_init_tables(dp, socket)) < 0) {
+		fprintf(stderr, "nsdp-scen: tables: %s\n", strerror(-rc));
+		rc = 1;
+		goto out_ports;
+	}
+	rc = 1;
+	/* Nodes past the static configuration's limit: as the agent adds them. */
+	if (nodes > CFG_NODES) {
+		for (unsigned n = CFG_NODES; n < nodes; n++) {
+			struct nsdp_vtep v;
+			struct nsdp_route r;
+			memset(&v, 0, sizeof(v));
+			memset(&r, 0, sizeof(r));
+			v.ip.family = AF_INET;
+			uint32_t vip = scen_vtep_ip(n);
+			memcpy(v.ip.addr, &vip, 4);
+			uint8_t mac[6] = {2, 0, 0, 0, (uint8_t)(n >> 8), (uint8_t)n};
+			memcpy(v.mac, mac, 6);
+			r.prefix.family = AF_INET;
+			uint32_t pfx = rte_cpu_to_be_32(0x0a000000u | (128 + n / 256) << 16 |
+							(n % 256) << 8);
+			memcpy(r.prefix.addr, &pfx, 4);
+			r.prefix_len = 24;
+			r.vtep = v.ip;
+			if (dp_state_vtep_add(&dp->state, &v, err, sizeof(err)) ||
+			    dp_state_route_add(&dp->state, &r, err, sizeof(err))) {
+				fprintf(stderr, "nsdp-scen: node %u: %s\n", n, err);
+				goto out_ports;
+			}
+		}
+		if (dp_publish(dp, dp->generation + 1)) {
+			fprintf(stderr, "nsdp-scen: publishing %u nodes failed\n", nodes);
+			goto out_ports;
+		}
+	}
+	/* Both RCU thread ids start offline: a job brings its own online. */
+
+	struct ctx x = {.dp = dp, .o = &o};
+	for (unsigned d = 0; d < 2; d++)
+		for (unsigned u = 0; u < 2; u++)
+			build_tmpl(dp, d, u ? IPPROTO_UDP : IPPROTO_TCP, o.geneve, &x.tp.t[d][u]);
+	double hz = (double)rte_get_tsc_hz();
+	outlier_cycles = (uint64_t)(hz * o.outlier_us / 1e6);
+	printf("nsdp-scen: DPDK %s, TSC %.3f GHz, burst %u, conntrack %u slots, %s, %u local pods, "
+	       "%u nodes; worker lcore 1 (mc: + lcore 0)\n",
+	       rte_version(), hz / 1e9, o.burst, ct_capacity(dp->ct), o.geneve ? "geneve" : "vxlan",
+	       o.n_local, nodes);
+	printf("%-7s %-34s %2s | %6s %7s %7s | %6s %6s | %9s | %8s %8s\n", "group", "case", "w",
+	       "gen", "dp", "total", "dpMpps", "wall", "new/s/core", "drops", "lost");
+	fflush(stdout);
+
+	if (o.groups & G_SWEEP)
+		for (unsigned i = 0; i < o.n_cases; i++)
+			if (group_sweep(&x, &o.cases[i]))
+				goto out_ports;
+	if (o.groups & ~G_SWEEP) {
+		struct pcase *base = pcase_make(&o.base, true);
+		if (!base)
+			goto out_ports;
+		printf("-- base cluster %u policies x %u pods: compile %.1f ms (variant %.1f ms)\n",
+		       o.base.policies, o.base.pods, base->compile_ms, base->compile_extra_ms);
+		if (use_case(&x, base))
+			goto out_ports;
+		if (((o.groups & G_FLOWS) && group_flows(&x, base)) ||
+		    ((o.groups & G_SIZES) && group_sizes(&x, base)) ||
+		    ((o.groups & G_MIX) && group_mix(&x, base)) ||
+		    ((o.groups & G_STORM) && group_storm(&x, base)) ||
+		    ((o.groups & G_UPDATE) && group_update(&x, base)) ||
+		    ((o.groups & G_MC) && group_mc(&x, base))) {
+			pcase_free(base);
+			goto out_ports;
+		}
+		pcase_free(base);
+	}
+	printf("cycles are TSC cycles per packet, medians over %u repetitions of %gs; gen = mbuf "
+	       "alloc + frame copy/patch (the PMD's RX work), dp = dp_process_burst + "
+	       "dp_tx_flush;\ndpMpps = TSC Hz / dp; wall = packets / wall time (all workers); "
+	       "new/s/core = new connections per second of dataplane time\n",
+	       o.reps, o.seconds);
+
+	if (o.json) {
+		FILE *f = fopen(o.json, "w");
+		if (!f) {
+			fprintf(stderr, "nsdp-scen: %s: %s\n", o.json, strerror(errno));
+			goto out_ports;
+		}
+		time_t now = time(NULL);
+		char date[64];
+		strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+		fprintf(f,
+			"{\n  \"tool\": \"nsdp-scen\",\n  \"date\": \"%s\",\n  \"dpdk\": \"%s\",\n"
+			"  \"tsc_hz\": %.0f,\n  \"params\": {\"burst\": %u, \"local_pods\": %u, "
+			"\"ct_size\": %u, \"ct_slots\": %u, \"overlay\": \"%s\", \"seconds\": %g, "
+			"\"warm_seconds\": %g, \"reps\": %u, \"flows\": %u, \"base\": {\"policies\": %u, "
+			"\"pods\": %u}, \"acl_max_rules\": %" PRIu64 ", \"update_ms\": %g, \"zipf_s\": %g, "
+			"\"mix_new\": %g, \"outlier_us\": %g, \"storm_cap\": %" PRIu64 "},\n",
+			date, rte_version(), hz, o.burst, o.n_local, o.ct_size, ct_capacity(dp->ct),
+			o.geneve ? "geneve" : "vxlan", o.seconds, o.warm_seconds, o.reps, o.flows,
+			o.base.policies, o.base.pods, o.acl_max_rules, o.update_ms, o.zipf_s, o.mix_new,
+			o.outlier_us, storm_cap(&o));
+		fprintf(f, "  \"cases\": [%s\n  ],\n  \"results\": [%s\n  ]\n}\n",
+			CASES.p ? CASES.p : "", J.p ? J.p : "");
+		fclose(f);
+	}
+	if (not_ok)
+		printf("%u check(s) failed (see NOT OK above)\n", not_ok);
+	rc = not_ok ? 3 : 0;
+out_ports:
+	dp_ports_stop(dp);
+out:
+	rte_eal_cleanup();
+	remove_runtime_dir(rundir);
+	dp_config_release(&dp->cfg);
+	return rc;
+}
