@@ -242,13 +242,14 @@ static void apply_event(struct sync *s, struct ag_event *ev)
 
 /* A shallow view of the whole cache as one k8s_cluster (arrays only are
  * owned by the view). Policies are sorted by key so rule numbering (and the
- * per-rule counters) is stable from one compile to the next. */
+ * per-rule counters) is stable from one compile to the next; the other
+ * kinds keep the cache's order (stable while an object exists). */
 static int cmp_obj_key(const void *a, const void *b)
 {
 	return strcmp((*(struct ag_obj *const *)a)->key, (*(struct ag_obj *const *)b)->key);
 }
 
-static struct ag_obj **sorted(struct kmap *m)
+static struct ag_obj **listed(struct kmap *m, bool sort)
 {
 	struct ag_obj **a = malloc((m->n ? m->n : 1) * sizeof(*a));
 	if (!a)
@@ -257,13 +258,14 @@ static struct ag_obj **sorted(struct kmap *m)
 	for (size_t i = 0; i < m->nb; i++)
 		for (struct entry *e = m->b[i]; e; e = e->next)
 			a[n++] = e->obj;
-	qsort(a, n, sizeof(*a), cmp_obj_key);
+	if (sort)
+		qsort(a, n, sizeof(*a), cmp_obj_key);
 	return a;
 }
 
-#define VIEW_FILL(s, view, k, arr, cnt)                                           \
+#define VIEW_FILL(s, view, k, arr, cnt, sort)                                     \
 	do {                                                                      \
-		struct ag_obj **objs = sorted(&(s)->cache[k]);                    \
+		struct ag_obj **objs = listed(&(s)->cache[k], sort);              \
 		if (!objs)                                                        \
 			return -ENOMEM;                                           \
 		size_t base = (view)->cnt;                                        \
@@ -283,12 +285,12 @@ static struct ag_obj **sorted(struct kmap *m)
 static int build_view(struct sync *s, struct k8s_cluster *view)
 {
 	memset(view, 0, sizeof(*view));
-	VIEW_FILL(s, view, AG_NAMESPACE, namespaces, n_namespaces);
-	VIEW_FILL(s, view, AG_POD, pods, n_pods);
-	VIEW_FILL(s, view, AG_NETPOL, netpols, n_netpols);
-	VIEW_FILL(s, view, AG_ANP, anps, n_anps);
-	VIEW_FILL(s, view, AG_BANP, anps, n_anps);
-	VIEW_FILL(s, view, AG_NODE, nodes, n_nodes);
+	VIEW_FILL(s, view, AG_NAMESPACE, namespaces, n_namespaces, false);
+	VIEW_FILL(s, view, AG_POD, pods, n_pods, false);
+	VIEW_FILL(s, view, AG_NETPOL, netpols, n_netpols, true);
+	VIEW_FILL(s, view, AG_ANP, anps, n_anps, true);
+	VIEW_FILL(s, view, AG_BANP, anps, n_anps, true);
+	VIEW_FILL(s, view, AG_NODE, nodes, n_nodes, false);
 	return 0;
 }
 

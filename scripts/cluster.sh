@@ -151,8 +151,16 @@ start_agent() {
 	else
 		src=(--manifests "$STATE/manifests" ${NSDP_AGENT_ARGS:-})
 	fi
-	agent_exec "$n" "$AGENT" --node "node-$n" -s "$(sock "$n")" \
-		--metrics "$(agent_metrics "$n")" "${src[@]}" >>"$STATE/agent$n.log" 2>&1 &
+	# exec: the recorded pid must be the agent's, not a subshell's
+	(
+		if [ "${NSDP_AGENT_HOSTNET:-0}" = 1 ]; then
+			exec "$AGENT" --node "node-$n" -s "$(sock "$n")" \
+				--metrics "$(agent_metrics "$n")" "${src[@]}"
+		else
+			exec ip netns exec "$(node_ns "$n")" "$AGENT" --node "node-$n" -s "$(sock "$n")" \
+				--metrics "$(agent_metrics "$n")" "${src[@]}"
+		fi
+	) >>"$STATE/agent$n.log" 2>&1 &
 	echo $! >"$STATE/agent$n.pid"
 	for _ in $(seq 1 150); do
 		if agent_exec "$n" curl -sf -m 1 "http://$(agent_metrics "$n")/readyz" >/dev/null 2>&1; then

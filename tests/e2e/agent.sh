@@ -179,14 +179,17 @@ fi
 ip netns exec "${P}p11" $PY "$PROBE" hold 10.244.2.2 8080 6 >"$STATE/hold.out" 2>&1 &
 holder=$!
 sleep 1
+old1=$(cat "$STATE/agent1.pid") old2=$(cat "$STATE/agent2.pid")
 bash "$CLUSTER" agent-stop 1
 bash "$CLUSTER" agent-stop 2
+gone=0
+kill -0 "$old1" 2>/dev/null || kill -0 "$old2" 2>/dev/null || gone=1
 sleep 1
 bash "$CLUSTER" agent-start 1 && bash "$CLUSTER" agent-start 2
 wait $holder
 rc=$?
-check "both agents restarted while frontend/web held a connection to backend/api: not cut ($(cat "$STATE/hold.out"))" \
-	test $rc = 0
+check "both agents restarted (old processes gone, new ones ready) while frontend/web held a connection to backend/api: not cut ($(cat "$STATE/hold.out"))" \
+	test "$rc $gone $(grep -c 'nsdp-agent starting' "$STATE/agent1.log")" = "0 1 2"
 
 # 17-19: metrics and health
 check "/healthz and /readyz answer 200" \

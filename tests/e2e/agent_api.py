@@ -306,12 +306,14 @@ try:
     holder = subprocess.Popen(["ip", "netns", "exec", PREFIX + "p11", PY, PROBE, "hold", "10.244.2.2", "8080", "6"],
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     time.sleep(1)
+    old = [int(open(os.path.join(STATE, "agent%d.pid" % n)).read()) for n in (1, 2)]
     sh("bash", CLUSTER, "agent-stop", "1")
     sh("bash", CLUSTER, "agent-stop", "2")
+    gone = not any(os.path.exists("/proc/%d" % p) for p in old)
     r1 = sh("bash", CLUSTER, "agent-start", "1", check=False).returncode
     r2 = sh("bash", CLUSTER, "agent-start", "2", check=False).returncode
     out = holder.communicate(timeout=30)[0].strip()
-    tap(holder.returncode == 0 and r1 == 0 and r2 == 0,
+    tap(holder.returncode == 0 and r1 == 0 and r2 == 0 and gone and log(1).count("nsdp-agent starting") == 2,
         "both agents restarted (relist, resync) while a connection was held: not cut (%s)" % out)
 
     m = metrics(1)
