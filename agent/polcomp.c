@@ -838,6 +838,20 @@ static int peer_sig_addr(struct comp *c, uint32_t ip_host, u32vec *sig)
 	return VPUSH(*sig, UINT32_MAX) ? 0 : -ENOMEM;
 }
 
+/* Index of the range containing ip: the last lo[k] <= ip (lo[0] == 0). */
+static size_t range_of(const uint32_t *lo, size_t n, uint32_t ip)
+{
+	size_t a = 0, b = n;
+	while (b - a > 1) {
+		size_t m = (a + b) / 2;
+		if (lo[m] <= ip)
+			a = m;
+		else
+			b = m;
+	}
+	return a;
+}
+
 static int cmp_u64(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -905,6 +919,9 @@ struct pol_tables *pol_compile(const struct k8s_cluster *cl, uint64_t generation
 	uint32_t *atom_mark = NULL;
 	u32vec cidr_atoms = {0}, sel_atoms = {0}, idkey = {0};
 	u32vec id_first = {0}, id_sel = {0}, id_sel_off = {0}, id_sel_end = {0};
+	u32vec rng_lo = {0}, rng_set = {0}, pair_peer = {0};
+	struct interner rsets = {0}, pairs = {0};
+	uint32_t rng_empty = 0;
 	int rc = -ENOMEM;
 
 	memset(&c, 0, sizeof(c));
@@ -918,9 +935,14 @@ struct pol_tables *pol_compile(const struct k8s_cluster *cl, uint64_t generation
 	if (!c.pod_ns_labels || !t)
 		goto fail;
 	t->generation = generation;
+	/* Namespace names are interned first: string id i < n_namespaces is
+	 * namespace i (names are unique), so a pod's namespace is one lookup. */
+	for (uint32_t i = 0; i < cl->n_namespaces; i++)
+		if (intern_str(&c.strs, cl->namespaces[i].name, &c.tmp) != i)
+			goto fail;
 	for (uint32_t i = 0; i < cl->n_pods; i++) {
-		const struct k8s_namespace *ns = k8s_find_namespace(cl, cl->pods[i].ns);
-		c.pod_ns_labels[i] = ns ? &ns->labels : &empty_labels;
+		uint32_t ns = intern_str(&c.strs, cl->pods[i].ns, &c.tmp);
+		c.pod_ns_labels[i] = ns < cl->n_namespaces ? &cl->namespaces[ns].labels : &empty_labels;
 	}
 	if ((rc = catalogue(&c)))
 		goto fail;
@@ -943,6 +965,40 @@ struct pol_tables *pol_compile(const struct k8s_cluster *cl, uint64_t generation
 		if (!ok)
 			goto fail;
 	}
+	/* Address ranges split at every ipBlock boundary, each with the
+	 * ipBlock atoms containing it (interned in rsets). */
+	if (!intern_init(&rsets) || !intern_init(&pairs) || !VPUSH(rng_lo, 0))
+		goto fail;
+	for (size_t k = 0; k < cidr_atoms.n; k++) {
+		const struct atom *at = &c.atoms.p[cidr_atoms.p[k]];
+		for (unsigned e = 0; e <= at->n_except; e++) {
+			const struct k8s_cidr *cd = e ? &at->except[e - 1] : &at->cidr;
+			uint32_t lo = ntohl(cd->addr);
+			uint64_t end = (uint64_t)lo + (cd->len ? 1ull << (32 - cd->len) : 1ull << 32);
+			if (!VPUSH(rng_lo, lo) || (end < (1ull << 32) && !VPUSH(rng_lo, (uint32_t)end)))
+				goto fail;
+		}
+	}
+	qsort(rng_lo.p, rng_lo.n, sizeof(uint32_t), cmp_u32);
+	{
+		size_t u = 0;
+		for (size_t k = 0; k < rng_lo.n; k++)
+			if (!k || rng_lo.p[k] != rng_lo.p[u - 1])
+				rng_lo.p[u++] = rng_lo.p[k];
+		rng_lo.n = u;
+	}
+	for (size_t k = 0; k < rng_lo.n; k++) {
+		sig.n = 0;
+		for (size_t x = 0; x < cidr_atoms.n; x++)
+			if (atom_has_ip(&c.atoms.p[cidr_atoms.p[x]], rng_lo.p[k]) &&
+			    !VPUSH(sig, cidr_atoms.p[x]))
+				goto fail;
+		uint32_t id = intern(&rsets, sig.p, (uint32_t)sig.n);
+		if (id == UINT32_MAX || !VPUSH(rng_set, id))
+			goto fail;
+	}
+	if ((rng_empty = intern(&rsets, NULL, 0)) == UINT32_MAX)
+		goto fail;
 	for (uint32_t i = 0; i < cl->n_pods; i++) {
 		if (identity_key(&c, i, &idkey))
 			goto fail;
@@ -978,20 +1034,41 @@ struct pol_tables *pol_compile(const struct k8s_cluster *cl, uint64_t generation
 			t->pods[i].subject[0] = t->pods[f].subject[0];
 			t->pods[i].subject[1] = t->pods[f].subject[1];
 		}
-		/* Peer signature: [1, atoms ascending, UINT32_MAX, named ports]. */
+		/* Peer class: the identity's selector atoms plus the ipBlock atoms
+		 * of the pod's addresses, once per (identity, address set). */
+		uint32_t aset = 0;
+		if (cl->pods[i].n_ips == 1) {
+			aset = rng_set.p[range_of(rng_lo.p, rng_lo.n, ntohl(cl->pods[i].ips[0]))];
+		} else if (cl->pods[i].n_ips > 1) {
+			/* any address the packet carries: the union of the sets */
+			sig.n = 0;
+			for (size_t k = 0; k < cidr_atoms.n; k++)
+				if (atom_has_pod(&c, &c.atoms.p[cidr_atoms.p[k]], i) &&
+				    !VPUSH(sig, cidr_atoms.p[k]))
+					goto fail;
+			aset = intern(&rsets, sig.p, (uint32_t)sig.n);
+		} else {
+			aset = rng_empty;
+		}
+		uint32_t pair[2] = {id, aset};
+		before = pairs.n;
+		uint32_t pr = intern(&pairs, pair, 2);
+		if (pr == UINT32_MAX || aset == UINT32_MAX)
+			goto fail;
+		if (pairs.n == before) {
+			t->pods[i].peer = pair_peer.p[pr];
+			continue;
+		}
+		uint32_t na;
+		const uint32_t *as = intern_get(&rsets, aset, &na);
+		/* [1, atoms ascending, UINT32_MAX, named ports] */
 		sig.n = 0;
 		if (!VPUSH(sig, 1))
 			goto fail;
 		size_t si = id_sel_off.p[id], se = id_sel_end.p[id], ci = 0;
-		while (si < se || ci < cidr_atoms.n) {
-			uint32_t a;
-			if (ci == cidr_atoms.n || (si < se && id_sel.p[si] < cidr_atoms.p[ci])) {
-				a = id_sel.p[si++];
-			} else {
-				a = cidr_atoms.p[ci++];
-				if (!atom_has_pod(&c, &c.atoms.p[a], i))
-					continue;
-			}
+		while (si < se || ci < na) {
+			uint32_t a = ci == na || (si < se && id_sel.p[si] < as[ci]) ? id_sel.p[si++]
+										: as[ci++];
 			if (!VPUSH(sig, a))
 				goto fail;
 		}
@@ -999,7 +1076,7 @@ struct pol_tables *pol_compile(const struct k8s_cluster *cl, uint64_t generation
 			goto fail;
 		before = c.peers.n;
 		t->pods[i].peer = intern(&c.peers, sig.p, (uint32_t)sig.n);
-		if (t->pods[i].peer == UINT32_MAX)
+		if (t->pods[i].peer == UINT32_MAX || !VPUSH(pair_peer, t->pods[i].peer))
 			goto fail;
 		if (c.peers.n != before && (!VPUSH(c.peer_pod, i) || !VPUSH(c.peer_addr, 0)))
 			goto fail;
@@ -1201,6 +1278,11 @@ fail:
 	free(id_sel.p);
 	free(id_sel_off.p);
 	free(id_sel_end.p);
+	free(rng_lo.p);
+	free(rng_set.p);
+	free(pair_peer.p);
+	intern_free(&rsets);
+	intern_free(&pairs);
 	comp_free(&c);
 	if (rc) {
 		pol_tables_free(t);
