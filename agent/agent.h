@@ -143,6 +143,9 @@ extern const double ag_lat_bounds[AG_LAT_BUCKETS]; /* seconds */
 
 void ag_metrics_observe_latency(uint64_t ns);
 
+/* The dataplane whose counters /metrics also exports (set before start). */
+extern const char *ag_dp_socket;
+
 /* Serve /metrics, /healthz and /readyz on addr ("127.0.0.1:9464",
  * ":9464"). Starts a thread; 0 or -errno. */
 int ag_metrics_start(const char *addr);

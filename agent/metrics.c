@@ -8,7 +8,9 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
+#include <inttypes.h>
 #include <poll.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -18,6 +20,8 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "ctlclient.h"
+#include <nsdp/drop.h>
 
 struct buf {
 	char *p;
@@ -128,6 +132,213 @@ static void render(struct buf *b)
 	       atomic_load(&ag_m.dataplane_up));
 }
 
+/* Label values: escape backslash, quote and newline. */
+static const char *lv(const char *s, char *buf, size_t len)
+{
+	size_t o = 0;
+	for (; *s && o + 3 < len; s++) {
+		if (*s == '\\' || *s == '"') {
+			buf[o++] = '\\';
+			buf[o++] = *s;
+		} else if (*s == '\n') {
+			buf[o++] = '\\';
+			buf[o++] = 'n';
+		} else {
+			buf[o++] = *s;
+		}
+	}
+	buf[o] = '\0';
+	return buf;
+}
+
+const char *ag_dp_socket; /* the dataplane whose counters /metrics exports */
+
+static void help(struct buf *b, const char *name, const char *type, const char *text)
+{
+	bprintf(b, "# HELP %s %s\n# TYPE %s %s\n", name, text, name, type);
+}
+
+/*
+ * The dataplane's own counters, read over its control socket at each
+ * scrape (a connection of its own: the sync thread's is not shared):
+ * per port, per lcore, per drop reason, per policy rule, conntrack.
+ * When the dataplane cannot be reached, only nsdp_dataplane_up 0.
+ */
+static void render_dataplane(struct buf *b)
+{
+	struct nsdp_client c;
+	char l1[200], l2[200];
+	if (!ag_dp_socket || nsdp_client_connect(&c, ag_dp_socket, 2000) < 0) {
+		help(b, "nsdp_dataplane_up", "gauge", "1 when the dataplane answered this scrape.");
+		bprintf(b, "nsdp_dataplane_up 0\n");
+		return;
+	}
+	void *buf = NULL;
+	uint32_t len = 0;
+	help(b, "nsdp_dataplane_up", "gauge", "1 when the dataplane answered this scrape.");
+	bprintf(b, "nsdp_dataplane_up 1\n");
+	if (nsdp_client_request(&c, NSDP_MSG_GET_INFO, NULL, 0, &buf, &len) == 0 &&
+	    len >= sizeof(struct nsdp_info)) {
+		const struct nsdp_info *in = buf;
+		help(b, "nsdp_dataplane_info", "gauge", "Dataplane identity (value 1).");
+		bprintf(b, "nsdp_dataplane_info{node=\"%s\",version=\"%u.%u\",overlay=\"%s\",vni=\"%u\"} 1\n",
+			lv(in->node, l1, sizeof(l1)), in->version >> 8, in->version & 0xff,
+			in->overlay == NSDP_OVERLAY_GENEVE ? "geneve" : "vxlan", in->vni);
+		help(b, "nsdp_dataplane_generation", "gauge", "The table generation in force.");
+		bprintf(b, "nsdp_dataplane_generation %" PRIu64 "\n", in->generation);
+		help(b, "nsdp_dataplane_uptime_seconds", "gauge", "Seconds since the dataplane started.");
+		bprintf(b, "nsdp_dataplane_uptime_seconds %.3f\n", (double)in->uptime_ms / 1000);
+		help(b, "nsdp_conntrack_entries", "gauge", "Connections tracked now.");
+		bprintf(b, "nsdp_conntrack_entries %u\n", in->ct_used);
+		help(b, "nsdp_conntrack_capacity", "gauge", "Connections the table can hold.");
+		bprintf(b, "nsdp_conntrack_capacity %u\n", in->ct_size);
+	}
+	free(buf);
+	buf = NULL;
+
+	/* port names, by slot */
+	char (*names)[NSDP_PORT_NAME_LEN] = NULL;
+	unsigned n_names = 0;
+	if (nsdp_client_request(&c, NSDP_MSG_GET_PORTS, NULL, 0, &buf, &len) == 0) {
+		const struct nsdp_port_info *pi = buf;
+		n_names = len / sizeof(*pi);
+		names = calloc(n_names + 1, sizeof(*names));
+		help(b, "nsdp_port_link_up", "gauge", "1 when the port's link is up.");
+		for (unsigned i = 0; names && i < n_names; i++) {
+			snprintf(names[i], sizeof(names[i]), "%s", pi[i].name);
+			if (pi[i].name[0])
+				bprintf(b, "nsdp_port_link_up{port=\"%s\",driver=\"%s\"} %u\n",
+					lv(pi[i].name, l1, sizeof(l1)), lv(pi[i].driver, l2, sizeof(l2)),
+					pi[i].link_up);
+		}
+		static const struct {
+			const char *name, *help;
+			size_t off;
+		} hw[] = {
+			{"nsdp_port_hw_rx_missed_total", "Packets the NIC dropped for lack of RX descriptors.",
+			 offsetof(struct nsdp_port_info, hw_imissed)},
+			{"nsdp_port_hw_rx_errors_total", "Receive errors counted by the NIC.",
+			 offsetof(struct nsdp_port_info, hw_ierrors)},
+			{"nsdp_port_hw_tx_errors_total", "Transmit errors counted by the NIC.",
+			 offsetof(struct nsdp_port_info, hw_oerrors)},
+		};
+		for (unsigned h = 0; h < sizeof(hw) / sizeof(hw[0]); h++) {
+			help(b, hw[h].name, "counter", hw[h].help);
+			for (unsigned i = 0; i < n_names; i++) {
+				uint64_t v;
+				memcpy(&v, (const uint8_t *)&pi[i] + hw[h].off, sizeof(v));
+				if (pi[i].name[0])
+					bprintf(b, "%s{port=\"%s\"} %" PRIu64 "\n", hw[h].name,
+						lv(pi[i].name, l1, sizeof(l1)), v);
+			}
+		}
+	}
+	free(buf);
+	buf = NULL;
+
+	if (nsdp_client_request(&c, NSDP_MSG_GET_STATS, NULL, 0, &buf, &len) == 0 &&
+	    len >= sizeof(struct nsdp_stats_hdr)) {
+		struct nsdp_stats_hdr h;
+		memcpy(&h, buf, sizeof(h));
+		size_t per = sizeof(struct nsdp_lcore_stats) +
+			     h.n_ports * sizeof(struct nsdp_port_counters) + h.n_drops * sizeof(uint64_t);
+		if (len >= sizeof(h) + h.n_lcores * per) {
+			const uint8_t *base = (const uint8_t *)buf + sizeof(h);
+			static const struct {
+				const char *name, *help;
+				size_t off;
+			} lc[] = {
+				{"nsdp_lcore_busy_cycles_total", "TSC cycles spent on bursts that carried packets.",
+				 offsetof(struct nsdp_lcore_stats, busy_cycles)},
+				{"nsdp_lcore_packets_total", "Packets processed by the lcore.",
+				 offsetof(struct nsdp_lcore_stats, busy_packets)},
+				{"nsdp_lcore_polls_total", "RX polls.", offsetof(struct nsdp_lcore_stats, polls)},
+				{"nsdp_lcore_idle_polls_total", "RX polls that found nothing.",
+				 offsetof(struct nsdp_lcore_stats, idle_polls)},
+				{"nsdp_lcore_connections_created_total", "Conntrack entries the lcore created.",
+				 offsetof(struct nsdp_lcore_stats, ct_created)},
+			};
+			for (unsigned k = 0; k < sizeof(lc) / sizeof(lc[0]); k++) {
+				help(b, lc[k].name, "counter", lc[k].help);
+				for (unsigned l = 0; l < h.n_lcores; l++) {
+					struct nsdp_lcore_stats st;
+					memcpy(&st, base + l * per, sizeof(st));
+					uint64_t v;
+					memcpy(&v, (const uint8_t *)&st + lc[k].off, sizeof(v));
+					bprintf(b, "%s{lcore=\"%u\"} %" PRIu64 "\n", lc[k].name, st.lcore_id, v);
+				}
+			}
+			bprintf(b, "# HELP nsdp_lcore_tsc_hz TSC frequency (busy cycles / this = busy seconds).\n"
+				   "# TYPE nsdp_lcore_tsc_hz gauge\nnsdp_lcore_tsc_hz %" PRIu64 "\n", h.tsc_hz);
+			static const char *const pc_names[4] = {
+				"nsdp_port_rx_packets_total", "nsdp_port_rx_bytes_total",
+				"nsdp_port_tx_packets_total", "nsdp_port_tx_bytes_total"};
+			for (unsigned k = 0; k < 4; k++) {
+				help(b, pc_names[k], "counter", "Per port and lcore, as the workers counted.");
+				for (unsigned l = 0; l < h.n_lcores; l++) {
+					uint32_t lcore;
+					memcpy(&lcore, base + l * per, sizeof(lcore));
+					for (unsigned p = 0; p < h.n_ports; p++) {
+						struct nsdp_port_counters pc;
+						memcpy(&pc, base + l * per + sizeof(struct nsdp_lcore_stats) +
+								    p * sizeof(pc), sizeof(pc));
+						uint64_t v[4] = {pc.rx_pkts, pc.rx_bytes, pc.tx_pkts, pc.tx_bytes};
+						const char *pn = p < n_names && names && names[p][0] ? names[p] : NULL;
+						if (!pn)
+							continue;
+						bprintf(b, "%s{port=\"%s\",lcore=\"%u\"} %" PRIu64 "\n", pc_names[k],
+							lv(pn, l1, sizeof(l1)), lcore, v[k]);
+					}
+				}
+			}
+			help(b, "nsdp_drops_total", "counter", "Packets dropped, by reason and lcore.");
+			for (unsigned l = 0; l < h.n_lcores; l++) {
+				uint32_t lcore;
+				memcpy(&lcore, base + l * per, sizeof(lcore));
+				for (unsigned r = 1; r < h.n_drops; r++) {
+					uint64_t v;
+					memcpy(&v, base + l * per + sizeof(struct nsdp_lcore_stats) +
+							    h.n_ports * sizeof(struct nsdp_port_counters) + r * sizeof(v),
+					       sizeof(v));
+					char rn[32];
+					if (r >= NSDP_DROP_MAX)
+						snprintf(rn, sizeof(rn), "drop-%u", r);
+					bprintf(b, "nsdp_drops_total{reason=\"%s\",lcore=\"%u\"} %" PRIu64 "\n",
+						r < NSDP_DROP_MAX ? nsdp_drop_name(r) : rn, lcore, v);
+				}
+			}
+		}
+	}
+	free(buf);
+	buf = NULL;
+	free(names);
+
+	if (nsdp_client_request(&c, NSDP_MSG_GET_POLICY, NULL, 0, &buf, &len) == 0 &&
+	    len >= sizeof(struct nsdp_policy_stats_hdr)) {
+		struct nsdp_policy_stats_hdr h;
+		memcpy(&h, buf, sizeof(h));
+		help(b, "nsdp_policy_generation", "gauge", "Generation of the policy in force (0: none).");
+		bprintf(b, "nsdp_policy_generation %" PRIu64 "\n", h.generation);
+		help(b, "nsdp_policy_rule_packets_total", "counter",
+		     "Packets allowed or denied, by the deciding policy rule.");
+		if (len >= sizeof(h) + h.n_rules * sizeof(struct nsdp_policy_rule)) {
+			const struct nsdp_policy_rule *r =
+				(const void *)((const uint8_t *)buf + sizeof(h));
+			for (uint32_t i = 0; i < h.n_rules; i++) {
+				char name[sizeof(r[i].name) + 1];
+				memcpy(name, r[i].name, sizeof(r[i].name));
+				name[sizeof(r[i].name)] = '\0';
+				lv(name, l1, sizeof(l1));
+				bprintf(b, "nsdp_policy_rule_packets_total{rule=\"%s\",verdict=\"allow\"} %" PRIu64 "\n"
+					   "nsdp_policy_rule_packets_total{rule=\"%s\",verdict=\"deny\"} %" PRIu64 "\n",
+					l1, r[i].allowed, l1, r[i].denied);
+			}
+		}
+	}
+	free(buf);
+	nsdp_client_close(&c);
+}
+
 static void respond(int fd, int code, const char *reason, const char *ctype, const char *body,
 		    size_t len)
 {
@@ -177,6 +388,7 @@ static void serve_one(int fd)
 	} else if (!strcmp(path, "/metrics")) {
 		struct buf b = {0};
 		render(&b);
+		render_dataplane(&b);
 		respond(fd, 200, "OK", "text/plain; version=0.0.4", b.p ? b.p : "", b.len);
 		free(b.p);
 	} else if (!strcmp(path, "/healthz")) {

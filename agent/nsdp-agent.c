@@ -185,6 +185,7 @@ int main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	ag_dp_socket = so.socket;
 	if (strcmp(metrics, "none") && ag_metrics_start(metrics))
 		return 1;
 	ag_log(AG_INFO, "agent", "nsdp-agent starting: node %s, dataplane %s", so.node, so.socket);

@@ -12,7 +12,9 @@
 #  - a Node removed: its route and VTEP go; put back: they return;
 #  - the dataplane restarts: the agent notices and pushes everything again;
 #  - both agents restart while a TCP connection is held: it is not cut;
-#  - /metrics, /healthz, /readyz scraped and parsed.
+#  - /metrics, /healthz, /readyz scraped and parsed; the dataplane's
+#    counters exported there match nsdpctl; deploy/grafana's dashboard uses
+#    only exported metrics.
 #
 # Prints TAP. Needs root. Cleans up on every exit path.
 set -uo pipefail
@@ -49,7 +51,7 @@ cleanup() { bash "$CLUSTER" down >/dev/null 2>&1; }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
-echo "1..19"
+echo "1..22"
 if ! bash "$CLUSTER" up 2 >"$STATE.up.log" 2>&1; then
 	cat "$STATE.up.log" | sed 's/^/# /'
 	not_ok "cluster with agents up"
@@ -199,6 +201,26 @@ check "/metrics: 4 pods, 4 namespaces, 2 nodes in the cache, ready" \
 	test "$(metric 1 'nsdp_agent_objects{kind="Pod"}') $(metric 1 'nsdp_agent_objects{kind="Namespace"}') $(metric 1 'nsdp_agent_objects{kind="Node"}') $(metric 1 nsdp_agent_ready)" = "4 4 2 1"
 check "/metrics: the event-to-acknowledgement histogram has observations" \
 	test "$(metric 1 nsdp_agent_sync_latency_seconds_count)" -ge 1
+
+# 20-22: the dataplane's counters through the agent's /metrics
+sum_metric() { # sum_metric NODE REGEX: sum of the samples whose name{labels} match
+	metrics "$1" | awk -v re="$2" '$1 ~ re { s += $2 } END { print s + 0 }'
+}
+want=$("$CTL" -s "$STATE/n2.sock" --json drops | tr -d '\n ' | sed -n 's/.*"drops":{[^}]*"policy-deny":\([0-9]*\).*/\1/p')
+got=$(sum_metric 2 '^nsdp_drops_total[{]reason="policy-deny",')
+check "/metrics exports the dataplane's drops: policy-deny on node-2 = nsdpctl drops ($got = $want, > 0)" \
+	test "$got" = "$want" -a "${want:-0}" -gt 0
+# (the agents' restart re-sent the policy, which starts its rule counters
+# afresh: deny one more connection first)
+reach "${P}p22" 10.244.2.2 8080
+check "/metrics exports per-rule counters: packets denied as isolated on node-2" \
+	test "$(sum_metric 2 '^nsdp_policy_rule_packets_total[{]rule="isolated",verdict="deny"')" -gt 0
+missing=""
+for name in $(grep -o 'nsdp_[a-z_]*' "$ROOT/deploy/grafana/nsdp-dashboard.json" | sort -u); do
+	base=${name%_bucket}
+	metrics 1 | grep -q "^$name\b\|^${base}_bucket\b\|^$name[{ ]" || missing="$missing $name"
+done
+check "every metric the Grafana dashboard uses is exported${missing:+ (missing:$missing)}" test -z "$missing"
 
 if [ $fails -gt 0 ]; then
 	for f in "$STATE"/agent*.log; do sed "s|^|# $(basename "$f"): |" "$f"; done
