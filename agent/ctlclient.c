@@ -260,6 +260,20 @@ int nsdp_client_ep_del(struct nsdp_client *c, const struct nsdp_ip *ip)
 	return nsdp_client_send(c, NSDP_MSG_EP_DEL, 0, &ep, sizeof(ep));
 }
 
+int nsdp_client_port_add(struct nsdp_client *c, const struct nsdp_port_req *req)
+{
+	return nsdp_client_send(c, NSDP_MSG_PORT_ADD, 0, req, sizeof(*req));
+}
+
+int nsdp_client_port_del(struct nsdp_client *c, const char *name)
+{
+	struct nsdp_port_req req;
+
+	memset(&req, 0, sizeof(req));
+	snprintf(req.name, sizeof(req.name), "%s", name);
+	return nsdp_client_send(c, NSDP_MSG_PORT_DEL, 0, &req, sizeof(req));
+}
+
 int nsdp_client_route_add(struct nsdp_client *c, const struct nsdp_route *r)
 {
 	return nsdp_client_send(c, NSDP_MSG_ROUTE_ADD, 0, r, sizeof(*r));

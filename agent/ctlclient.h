@@ -59,6 +59,9 @@ int nsdp_client_route_del(struct nsdp_client *c, const struct nsdp_ip *prefix,
 			  uint8_t prefix_len);
 int nsdp_client_vtep_add(struct nsdp_client *c, const struct nsdp_vtep *v);
 int nsdp_client_vtep_del(struct nsdp_client *c, const struct nsdp_ip *ip);
+/* Runtime pod ports (protocol 1.1), carried out by the next commit. */
+int nsdp_client_port_add(struct nsdp_client *c, const struct nsdp_port_req *req);
+int nsdp_client_port_del(struct nsdp_client *c, const char *name);
 
 /*
  * Commit the changes sent since the last commit at `generation` and wait

@@ -39,6 +39,7 @@ static void usage(FILE *f)
 		"queries:\n"
 		"  info                      node, generation, overlay, conntrack fill\n"
 		"  ports                     ports: driver, link, hardware counters\n"
+		"                            (ROLE pod+hot: hot-plugged with port add)\n"
 		"  stats                     per-lcore packets/bytes per port, cycles/packet\n"
 		"  drops [--all]             drops by reason (--all: zero counts too)\n"
 		"  endpoints | routes | vteps\n"
@@ -50,6 +51,10 @@ static void usage(FILE *f)
 		"  route del CIDR\n"
 		"  vtep add IP MAC [--name NODE]\n"
 		"  vtep del IP\n"
+		"  port add NAME DEVARGS [--queues N]\n"
+		"                            hot-plug a pod port, e.g. DEVARGS\n"
+		"                            net_af_packet9,iface=veth9,qdisc_bypass=1\n"
+		"  port del NAME             remove a hot-plugged port (its endpoints first)\n"
 		"  ct flush\n"
 		"  commit-check              commit nothing, print the effective generation\n"
 		"  policy apply --manifests DIR [--manifests DIR]...\n"
@@ -389,6 +394,11 @@ static const char *role_name(uint8_t role)
 	return role == NSDP_ROLE_UPLINK ? "uplink" : role == NSDP_ROLE_POD ? "pod" : "?";
 }
 
+static const char *role_label(const struct nsdp_port_info *p)
+{
+	return (p->flags & NSDP_PORT_F_HOTPLUG) ? "pod+hot" : role_name(p->role);
+}
+
 static int get_ports(struct nsdp_client *c, struct nsdp_port_info **ports, unsigned *n)
 {
 	void *buf;
@@ -418,11 +428,14 @@ static int cmd_ports(struct nsdp_client *c)
 		j_obj(NULL);
 		j_arr("ports");
 		for (unsigned i = 0; i < n; i++) {
+			if (!p[i].role)
+				continue; /* a free slot (port deleted) */
 			char *mac = macstr(p[i].mac);
 			j_obj(NULL);
 			j_str("name", p[i].name);
 			j_u64("port_id", p[i].port_id);
 			j_str("role", role_name(p[i].role));
+			j_bool("hotplug", (p[i].flags & NSDP_PORT_F_HOTPLUG) != 0);
 			j_str("driver", p[i].driver);
 			j_str("mac", mac);
 			j_bool("link_up", p[i].link_up);
@@ -449,9 +462,11 @@ static int cmd_ports(struct nsdp_client *c)
 	struct table t;
 	tbl_init(&t, cols, 15);
 	for (unsigned i = 0; i < n; i++) {
+		if (!p[i].role)
+			continue;
 		char *v[] = {
 			fmt("%u", p[i].port_id), fmt("%s", p[i].name),
-			fmt("%s", role_name(p[i].role)),
+			fmt("%s", role_label(&p[i])),
 			fmt("%s", p[i].driver[0] ? p[i].driver : "-"), macstr(p[i].mac),
 			fmt("%s", p[i].link_up ? "up" : "down"),
 			p[i].speed_mbps ? fmt("%uM", p[i].speed_mbps) : fmt("-"),
@@ -991,13 +1006,15 @@ static int cmd_flows(struct nsdp_client *c, uint64_t max)
 
 /* ---- changes ---------------------------------------------------------- */
 
-enum chg_kind { EP_ADD, EP_DEL, ROUTE_ADD, ROUTE_DEL, VTEP_ADD, VTEP_DEL, NO_CHANGE };
+enum chg_kind { EP_ADD, EP_DEL, ROUTE_ADD, ROUTE_DEL, VTEP_ADD, VTEP_DEL, PORT_ADD, PORT_DEL,
+	       NO_CHANGE };
 
 struct change {
 	enum chg_kind kind;
 	struct nsdp_endpoint ep;
 	struct nsdp_route route;
 	struct nsdp_vtep vtep;
+	struct nsdp_port_req port;
 };
 
 static int send_change(struct nsdp_client *c, const struct change *ch)
@@ -1010,6 +1027,8 @@ static int send_change(struct nsdp_client *c, const struct change *ch)
 		return nsdp_client_route_del(c, &ch->route.prefix, ch->route.prefix_len);
 	case VTEP_ADD: return nsdp_client_vtep_add(c, &ch->vtep);
 	case VTEP_DEL: return nsdp_client_vtep_del(c, &ch->vtep.ip);
+	case PORT_ADD: return nsdp_client_port_add(c, &ch->port);
+	case PORT_DEL: return nsdp_client_port_del(c, ch->port.name);
 	case NO_CHANGE: return 0;
 	}
 	return -EINVAL;
@@ -1082,6 +1101,11 @@ static int change_opts(int argc, char **argv, int first, struct change *ch)
 				return die_usage("--name: longer than %zu characters",
 						 sizeof(ch->ep.name) - 1);
 			snprintf(ch->ep.name, sizeof(ch->ep.name), "%s", v);
+		} else if (ch->kind == PORT_ADD && !strcmp(o, "--queues")) {
+			uint32_t q;
+			if (parse_u32(v, &q) < 0 || q > 1024)
+				return die_usage("--queues %s: not a number 0..1024", v);
+			ch->port.queues = (uint16_t)q;
 		} else if (ch->kind == VTEP_ADD && !strcmp(o, "--name")) {
 			if (strlen(v) >= sizeof(ch->vtep.name))
 				return die_usage("--name: longer than %zu characters",
@@ -1153,6 +1177,24 @@ static int parse_change(int argc, char **argv, struct change *ch)
 			return 0;
 		}
 		return die_usage("usage: nsdpctl route add CIDR (local | via VTEP_IP)");
+	}
+	if (!strcmp(argv[0], "port")) {
+		if ((rc = need_args(argc, 3, add ? "port add NAME DEVARGS [--queues N]"
+						 : "port del NAME")))
+			return rc;
+		ch->kind = add ? PORT_ADD : PORT_DEL;
+		if (strlen(argv[2]) >= sizeof(ch->port.name) || !argv[2][0])
+			return bad_arg("NAME", argv[2]);
+		snprintf(ch->port.name, sizeof(ch->port.name), "%s", argv[2]);
+		ch->port.role = NSDP_ROLE_POD;
+		if (!add)
+			return argc > 3 ? die_usage("port del: unexpected %s", argv[3]) : 0;
+		if ((rc = need_args(argc, 4, "port add NAME DEVARGS [--queues N]")))
+			return rc;
+		if (strlen(argv[3]) >= sizeof(ch->port.devargs) || !argv[3][0])
+			return bad_arg("DEVARGS", argv[3]);
+		snprintf(ch->port.devargs, sizeof(ch->port.devargs), "%s", argv[3]);
+		return change_opts(argc, argv, 4, ch);
 	}
 	if (!strcmp(argv[0], "vtep")) {
 		if (!add) {
@@ -1288,7 +1330,8 @@ int main(int argc, char **argv)
 		if (n != 2 || strcmp(args[1], "flush"))
 			return die_usage("usage: nsdpctl ct flush");
 		what = Q_FLUSH;
-	} else if (!strcmp(cmd, "ep") || !strcmp(cmd, "route") || !strcmp(cmd, "vtep")) {
+	} else if (!strcmp(cmd, "ep") || !strcmp(cmd, "route") || !strcmp(cmd, "vtep") ||
+		   !strcmp(cmd, "port")) {
 		int rc = parse_change(n, args, &ch);
 		if (rc)
 			return rc;

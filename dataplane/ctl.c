@@ -5,7 +5,12 @@
  * Batches: change messages (EP_*, ROUTE_*, VTEP_*) are checked for size on
  * arrival and queued per client; COMMIT applies the client's queue, in
  * order, to a copy of the desired state (an empty state after
- * SNAPSHOT_BEGIN), swaps the copy in and publishes it. So:
+ * SNAPSHOT_BEGIN), swaps the copy in and publishes it. Port changes
+ * (PORT_ADD, PORT_DEL) are queued apart and bracket the table changes:
+ * additions before them (so EP_ADD can name a new port), deletions after
+ * them (so the batch's EP_DELs are seen), see proto.h and port.h. A
+ * snapshot replaces tables, not ports: hot-plugged ports are node-local
+ * devices that only PORT_DEL removes. So:
  *  - a client that disconnects before COMMIT leaves no trace, and an
  *    abandoned snapshot never empties the tables;
  *  - a change that fails validation is rejected alone, the rest of its
@@ -50,6 +55,7 @@
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
 #include <rte_log.h>
+#include <rte_mempool.h>
 #include <rte_telemetry.h>
 
 #include <nsdp/drop.h>
@@ -58,6 +64,7 @@
 #include "conntrack.h"
 #include "ctl.h"
 #include "dp.h"
+#include "port.h"
 #include "stats.h"
 #include "tables.h"
 
@@ -70,6 +77,11 @@
 #define CTL_OUT_HIGH (8u << 20)     /* stop reading a client above this backlog */
 #define CTL_BUF_KEEP (1u << 20)     /* free idle buffers larger than this */
 #define CTL_MAX_FLOWS 4096
+
+struct ctl_port_change {
+	uint16_t type; /* PORT_ADD or PORT_DEL */
+	struct nsdp_port_req req;
+};
 
 struct ctl_change {
 	uint16_t type;
@@ -93,6 +105,8 @@ struct ctl_client {
 	struct pol_tables *policy; /* POLICY_SET, validated, made effective at COMMIT */
 	struct ctl_change *chg;
 	uint32_t n_chg, max_chg;
+	struct ctl_port_change *pchg;
+	uint32_t n_pchg, max_pchg;
 	uint32_t rejected; /* refused on arrival (size, batch too large) */
 	int32_t status;    /* first rejection: -errno and text */
 	char error[sizeof(((struct nsdp_ack *)0)->error)];
@@ -118,6 +132,8 @@ static const char *msg_name(unsigned type)
 	case NSDP_MSG_VTEP_ADD: return "VTEP_ADD";
 	case NSDP_MSG_VTEP_DEL: return "VTEP_DEL";
 	case NSDP_MSG_POLICY_SET: return "POLICY_SET";
+	case NSDP_MSG_PORT_ADD: return "PORT_ADD";
+	case NSDP_MSG_PORT_DEL: return "PORT_DEL";
 	default: return "message";
 	}
 }
@@ -145,6 +161,7 @@ static void client_free(struct ctl_client *c)
 	free(c->in);
 	free(c->out);
 	free(c->chg);
+	free(c->pchg);
 	pol_tables_free(c->policy);
 	free(c);
 }
@@ -234,6 +251,7 @@ static void batch_reset(struct ctl_client *c)
 	c->policy = NULL;
 	c->snapshot = false;
 	c->n_chg = 0;
+	c->n_pchg = 0;
 	c->rejected = 0;
 	c->status = 0;
 	c->error[0] = '\0';
@@ -314,6 +332,36 @@ static void batch_add(struct ctl_server *cs, struct ctl_client *c,
 	memcpy(&ch->u, payload, want);
 }
 
+/* PORT_ADD / PORT_DEL: size-checked now, carried out at COMMIT. */
+static void port_batch_add(struct ctl_client *c, const struct nsdp_msg_hdr *h,
+			   const uint8_t *payload)
+{
+	if (h->len != sizeof(struct nsdp_port_req)) {
+		batch_reject(c, -EINVAL, "%s: payload %u bytes, expected %zu", msg_name(h->type),
+			     h->len, sizeof(struct nsdp_port_req));
+		return;
+	}
+	if (c->n_pchg >= 2 * DP_MAX_PORT_SLOTS) {
+		batch_reject(c, -ENOSPC, "%s: batch exceeds %u port changes", msg_name(h->type),
+			     2 * DP_MAX_PORT_SLOTS);
+		return;
+	}
+	if (c->n_pchg == c->max_pchg) {
+		uint32_t n = c->max_pchg ? 2 * c->max_pchg : 8;
+		struct ctl_port_change *a = realloc(c->pchg, n * sizeof(*a));
+		if (!a) {
+			batch_reject(c, -ENOMEM, "%s: out of memory queueing the change",
+				     msg_name(h->type));
+			return;
+		}
+		c->pchg = a;
+		c->max_pchg = n;
+	}
+	struct ctl_port_change *pc = &c->pchg[c->n_pchg++];
+	pc->type = h->type;
+	memcpy(&pc->req, payload, sizeof(pc->req));
+}
+
 static int state_copy(struct dp_table_state *d, const struct dp_table_state *s)
 {
 	int rc = dp_state_init(d, s->max_eps, s->max_routes, s->max_vteps);
@@ -350,6 +398,88 @@ static int change_apply(struct dp *dp, struct dp_table_state *s,
 	return -EINVAL;
 }
 
+/* ---- port changes at COMMIT ---------------------------------------------- */
+
+struct port_changes {
+	unsigned n_added, n_deleted;
+	uint16_t added[2 * DP_MAX_PORT_SLOTS];
+	uint16_t deleted[2 * DP_MAX_PORT_SLOTS];
+};
+
+static void ack_reject(struct nsdp_ack *ack, int rc, unsigned type, const char *err)
+{
+	ack->rejected++;
+	if (ack->status == 0) {
+		ack->status = rc;
+		snprintf(ack->error, sizeof(ack->error), "%s: %s", msg_name(type),
+			 err[0] ? err : strerror(-rc));
+	}
+}
+
+/* Step 1 of a commit: probe and start the batch's new ports. */
+static void ports_add(struct dp *dp, struct ctl_client *c, struct nsdp_ack *ack,
+		      struct port_changes *pcs)
+{
+	for (uint32_t i = 0; i < c->n_pchg; i++) {
+		char err[160] = "";
+		if (c->pchg[i].type != NSDP_MSG_PORT_ADD)
+			continue;
+		int rc = dp_port_hotplug_add(dp, &c->pchg[i].req, err, sizeof(err));
+		if (rc >= 0) {
+			pcs->added[pcs->n_added++] = (uint16_t)rc;
+			ack->applied++;
+		} else {
+			CTL_LOG(NOTICE, "client %s: PORT_ADD: %s", c->label, err);
+			ack_reject(ack, rc, NSDP_MSG_PORT_ADD, err);
+		}
+	}
+}
+
+/* Step 3: accept deletions of ports no endpoint of `next` sits on. */
+static void ports_del(struct dp *dp, struct ctl_client *c, const struct dp_table_state *next,
+		      struct nsdp_ack *ack, struct port_changes *pcs)
+{
+	for (uint32_t i = 0; i < c->n_pchg; i++) {
+		char err[160] = "";
+		if (c->pchg[i].type != NSDP_MSG_PORT_DEL)
+			continue;
+		const char *name = c->pchg[i].req.name;
+		int rc = dp_port_hotplug_del(dp, name, err, sizeof(err));
+		if (rc >= 0) {
+			const struct nsdp_endpoint *first = NULL;
+			uint32_t n = 0;
+			for (uint32_t e = 0; e < next->n_eps; e++)
+				if (strncmp(next->eps[e].port, name, NSDP_PORT_NAME_LEN) == 0 &&
+				    n++ == 0)
+					first = &next->eps[e];
+			if (!first) {
+				pcs->deleted[pcs->n_deleted++] = (uint16_t)rc;
+				ack->applied++;
+				continue;
+			}
+			dp->ports[rc].deleting = false;
+			char ip[INET6_ADDRSTRLEN] = "?";
+			inet_ntop(first->ip.family, first->ip.addr, ip, sizeof(ip));
+			snprintf(err, sizeof(err),
+				 "port %s: %u endpoint(s) still on it (first %s); delete them in "
+				 "the same commit", dp->ports[rc].name, n, ip);
+			rc = -EBUSY;
+		}
+		CTL_LOG(NOTICE, "client %s: PORT_DEL: %s", c->label, err);
+		ack_reject(ack, rc, NSDP_MSG_PORT_DEL, err);
+	}
+}
+
+/* A commit that could not be published leaves the ports as they were. */
+static void ports_rollback(struct dp *dp, struct port_changes *pcs)
+{
+	for (unsigned i = 0; i < pcs->n_deleted; i++)
+		dp->ports[pcs->deleted[i]].deleting = false;
+	for (unsigned i = 0; i < pcs->n_added; i++)
+		dp_port_remove(dp, pcs->added[i]);
+	pcs->n_added = pcs->n_deleted = 0;
+}
+
 static void do_commit(struct ctl_server *cs, struct ctl_client *c,
 		      const struct nsdp_msg_hdr *h)
 {
@@ -362,7 +492,7 @@ static void do_commit(struct ctl_server *cs, struct ctl_client *c,
 
 	if (h->generation < dp->generation) {
 		ack.generation = dp->generation;
-		ack.rejected = c->rejected + c->n_chg;
+		ack.rejected = c->rejected + c->n_chg + c->n_pchg;
 		ack.status = -ESTALE;
 		snprintf(ack.error, sizeof(ack.error),
 			 "generation %" PRIu64 " is older than the effective generation %" PRIu64,
@@ -377,12 +507,14 @@ static void do_commit(struct ctl_server *cs, struct ctl_client *c,
 			     : state_copy(&next, &dp->state);
 	if (rc < 0) {
 		ack.generation = dp->generation;
-		ack.rejected = c->rejected + c->n_chg;
+		ack.rejected = c->rejected + c->n_chg + c->n_pchg;
 		ack.status = rc;
 		snprintf(ack.error, sizeof(ack.error), "generation %" PRIu64 ": %s",
 			 h->generation, strerror(-rc));
 		goto out;
 	}
+	struct port_changes pcs = { .n_added = 0 };
+	ports_add(dp, c, &ack, &pcs);
 	for (uint32_t i = 0; i < c->n_chg; i++) {
 		char err[160] = "";
 		rc = change_apply(dp, &next, &c->chg[i], err, sizeof(err));
@@ -398,16 +530,32 @@ static void do_commit(struct ctl_server *cs, struct ctl_client *c,
 		}
 	}
 
+	ports_del(dp, c, &next, &ack, &pcs);
+
+	/* The workers' new RX-queue lists, built before anything is published
+	 * so that running out of memory here changes nothing. */
+	struct dp_rxq_list *lists[DP_MAX_WORKERS];
+	bool new_lists = (pcs.n_added || pcs.n_deleted) && dp->workers;
+	rc = new_lists ? dp_rxqs_build(dp, lists) : 0;
+
 	struct dp_table_state old = dp->state;
-	dp->state = next;
-	rc = dp_publish(dp, h->generation);
+	if (rc == 0) {
+		dp->state = next;
+		rc = dp_publish(dp, h->generation);
+		if (rc < 0) {
+			dp->state = old;
+			if (new_lists)
+				dp_rxqs_free(lists, dp->n_workers);
+		}
+	}
 	if (rc < 0) {
 		/* Not effective: put the old state back so the next commit
-		 * starts from what the workers actually use. */
-		dp->state = old;
+		 * starts from what the workers actually use; no worker polls
+		 * or sends to a port added by this batch yet. */
+		ports_rollback(dp, &pcs);
 		dp_state_free(&next);
 		ack.generation = dp->generation;
-		ack.rejected = c->rejected + c->n_chg;
+		ack.rejected = c->rejected + c->n_chg + c->n_pchg;
 		ack.applied = 0;
 		ack.status = rc;
 		snprintf(ack.error, sizeof(ack.error),
@@ -417,6 +565,17 @@ static void do_commit(struct ctl_server *cs, struct ctl_client *c,
 		goto out;
 	}
 	dp_state_free(&old);
+	if (new_lists) {
+		/* Tables without the deleted ports' endpoints are in force;
+		 * now lists without their queues (and with the new ports'),
+		 * then nothing references a deleted port any more. */
+		dp_rxqs_publish(dp, lists);
+		for (unsigned i = 0; i < pcs.n_deleted; i++) {
+			CTL_LOG(INFO, "port %s: removed (client %s)",
+				dp->ports[pcs.deleted[i]].name, c->label);
+			dp_port_remove(dp, pcs.deleted[i]);
+		}
+	}
 	if (c->policy) {
 		/* Tables first: a pod the new policy names is routable by then. */
 		rc = dp_publish_policy(dp, c->policy, h->generation);
@@ -476,12 +635,20 @@ static uint64_t uptime_ms(const struct dp *dp)
 	return (rte_get_tsc_cycles() - dp->start_tsc) * 1000 / rte_get_tsc_hz();
 }
 
+static unsigned live_ports(const struct dp *dp)
+{
+	unsigned n = 0;
+	for (unsigned i = 0; i < dp->n_ports; i++)
+		n += dp->ports[i].role != 0;
+	return n;
+}
+
 static void do_info(struct ctl_server *cs, struct ctl_client *c, const struct nsdp_msg_hdr *h)
 {
 	struct dp *dp = cs->dp;
 	struct nsdp_info r = {
 		.version = NSDP_PROTO_VERSION,
-		.n_ports = (uint16_t)dp->n_ports,
+		.n_ports = (uint16_t)live_ports(dp),
 		.n_workers = (uint16_t)dp->n_workers,
 		.overlay = dp->cfg.overlay,
 		.vni = dp->cfg.vni,
@@ -504,7 +671,10 @@ static void port_info(const struct dp_port *p, struct nsdp_port_info *r)
 	struct rte_eth_stats st;
 
 	memset(r, 0, sizeof(*r));
+	if (!p->role)
+		return; /* a free slot */
 	r->port_id = p->port_id;
+	r->flags = p->hotplug ? NSDP_PORT_F_HOTPLUG : 0;
 	r->role = p->role;
 	r->rx_queues = p->n_rxq;
 	r->tx_queues = p->n_txq;
@@ -532,7 +702,7 @@ static void port_info(const struct dp_port *p, struct nsdp_port_info *r)
 static void do_ports(struct ctl_server *cs, struct ctl_client *c, const struct nsdp_msg_hdr *h)
 {
 	struct dp *dp = cs->dp;
-	struct nsdp_port_info r[DP_MAX_PORTS];
+	struct nsdp_port_info r[DP_MAX_PORT_SLOTS];
 
 	for (unsigned i = 0; i < dp->n_ports; i++)
 		port_info(&dp->ports[i], &r[i]);
@@ -774,6 +944,10 @@ static void handle(struct ctl_server *cs, struct ctl_client *c, const struct nsd
 		break;
 	case NSDP_MSG_POLICY_SET:
 		policy_set(c, h, payload);
+		break;
+	case NSDP_MSG_PORT_ADD:
+	case NSDP_MSG_PORT_DEL:
+		port_batch_add(c, h, payload);
 		break;
 	case NSDP_MSG_GET_POLICY:
 		do_policy(cs, c, h);
@@ -1156,6 +1330,10 @@ static int tel_info(const char *cmd, const char *params, struct rte_tel_data *d)
 	rte_tel_data_add_dict_string(d, "vtep", vtep);
 	rte_tel_data_add_dict_u64(d, "ct_size", dp->ct ? ct_capacity(dp->ct) : 0);
 	rte_tel_data_add_dict_u64(d, "ct_used", dp->ct ? ct_count(dp->ct) : 0);
+	/* Leak checks (hot-plug churn): mbufs not held by anyone. */
+	rte_tel_data_add_dict_u64(d, "mbufs_size", dp->pool ? dp->pool->size : 0);
+	rte_tel_data_add_dict_u64(d, "mbufs_free",
+				  dp->pool ? rte_mempool_avail_count(dp->pool) : 0);
 	return 0;
 }
 
@@ -1184,6 +1362,8 @@ static int tel_stats(const char *cmd, const char *params, struct rte_tel_data *d
 		rte_tel_data_add_dict_u64(ld, "ct_created", lc.ct_created);
 		for (unsigned i = 0; i < dp->n_ports; i++) {
 			const char *pn = dp->ports[i].name;
+			if (!pn[0])
+				continue;
 			const struct nsdp_port_counters *pc = &s->port[i];
 			rte_tel_data_add_dict_u64(ld, tel_key(key, sizeof(key), "%s_rx_pkts", pn),
 						  rd64(&pc->rx_pkts));
@@ -1232,6 +1412,8 @@ static int tel_ports(const char *cmd, const char *params, struct rte_tel_data *d
 		return -EAGAIN;
 	rte_tel_data_start_dict(d);
 	for (unsigned i = 0; i < dp->n_ports; i++) {
+		if (!dp->ports[i].role)
+			continue;
 		struct nsdp_port_info pi;
 		struct nsdp_port_counters sum = { 0 };
 		char mac[RTE_ETHER_ADDR_FMT_SIZE];

@@ -15,7 +15,7 @@ int dp_port_by_name(void *arg, const char *name)
 {
 	const struct dp *dp = arg;
 	for (unsigned i = 0; i < dp->n_ports; i++)
-		if (dp->ports[i].role == NSDP_ROLE_POD &&
+		if (dp->ports[i].role == NSDP_ROLE_POD && !dp->ports[i].deleting &&
 		    strncmp(dp->ports[i].name, name, NSDP_PORT_NAME_LEN) == 0)
 			return (int)i;
 	return -1;

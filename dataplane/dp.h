@@ -3,8 +3,19 @@
  * The dataplane instance: configuration, ports, workers, tables, conntrack.
  *
  * Thread safety:
- *  - `cfg`, `ports`, `workers[].rxq` and everything set up before the workers
- *    are launched are read-only afterwards.
+ *  - `cfg` and everything set up before the workers are launched are
+ *    read-only afterwards, except the port slots.
+ *  - `ports[]`, `n_ports`, `port_index[]`: written by the control thread
+ *    only (startup, then PORT_ADD/PORT_DEL at COMMIT). A worker reaches a
+ *    slot only through its RX-queue list or an endpoint of the tables, both
+ *    RCU-published after the slot is filled; a slot is emptied only after a
+ *    list and tables without it are published and every worker has passed a
+ *    quiescent state. So a worker never sees a slot change under it.
+ *    Telemetry reads names and counters racily (display only).
+ *  - `workers[w].rxqs` is an immutable RX-queue list (struct dp_rxq_list),
+ *    published by the control thread with a release store and loaded by
+ *    worker w with acquire once per poll; the old list is freed after
+ *    rte_rcu_qsbr_synchronize (see port.h).
  *  - `tables` is the RCU-published table set (see tables.h): workers load it
  *    with acquire once per burst; only the control thread stores it.
  *  - `state` and `generation` belong to the control thread (main lcore).
@@ -35,7 +46,9 @@ struct rte_rcu_qsbr;
 
 struct dp_port {
 	uint16_t port_id; /* DPDK port id */
-	uint8_t role;     /* enum nsdp_port_role */
+	uint8_t role;     /* enum nsdp_port_role; 0: free slot */
+	bool hotplug;     /* added by PORT_ADD (may be deleted by PORT_DEL) */
+	bool deleting;    /* PORT_DEL accepted, removal pending (control thread) */
 	uint16_t n_rxq, n_txq;
 	struct rte_ether_addr mac;
 	uint32_t mtu;
@@ -76,21 +89,26 @@ struct dp_rxq {
 	uint16_t queue;
 };
 
+/* The RX queues one worker polls; immutable once published. */
+struct dp_rxq_list {
+	unsigned n;
+	struct dp_rxq q[];
+};
+
 struct dp_worker {
 	unsigned idx;      /* 0..n_workers-1: RCU thread id and TX queue id */
 	unsigned lcore_id;
-	unsigned n_rxq;
-	struct dp_rxq rxq[DP_MAX_PORTS];
+	_Atomic(struct dp_rxq_list *) rxqs; /* NULL: nothing to poll */
 	struct dp_lcore_stats *stats;
 	uint32_t now; /* ct_now() at the start of the burst */
-	struct dp_txbuf tx[DP_MAX_PORTS];
+	struct dp_txbuf tx[DP_MAX_PORT_SLOTS];
 } __rte_cache_aligned;
 
 struct dp {
 	struct dp_config cfg;
 	struct rte_mempool *pool;
-	unsigned n_ports;
-	struct dp_port ports[DP_MAX_PORTS];
+	unsigned n_ports; /* slots in use or freed: ports[0..n_ports-1] */
+	struct dp_port ports[DP_MAX_PORT_SLOTS];
 	int uplink; /* index in ports of the uplink, -1 when none */
 	/* DPDK port id -> index in ports (0xffff: not ours) */
 	uint16_t port_index[RTE_MAX_ETHPORTS];

@@ -62,6 +62,10 @@ static unsigned mbuf_count(const struct dp *dp)
 		n += q * c->ports[i].rx_desc + dp->n_workers * c->ports[i].tx_desc;
 	}
 	n += dp->n_workers * (c->burst + DP_TX_BUF * c->n_ports) + 4096;
+	/* Ports hot-plugged later (PORT_ADD): af_packet ports copy into fresh
+	 * mbufs and hold none; TX buffers and in-flight bursts need some.
+	 * af_xdp ports keep a fill ring of mbufs each: set `mbufs` for many. */
+	n += 4096;
 	return n;
 }
 

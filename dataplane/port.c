@@ -1,11 +1,16 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
+#include <rte_bus.h>
+#include <rte_dev.h>
 #include <rte_ethdev.h>
 #include <rte_log.h>
+#include <rte_malloc.h>
 #include <rte_mbuf.h>
+#include <rte_rcu_qsbr.h>
 
 #include "dp.h"
 #include "overlay.h"
@@ -46,34 +51,31 @@ static void dev_name(const char *devargs, char *name, size_t len)
 	name[n] = 0;
 }
 
-static int port_start(struct dp *dp, unsigned idx)
+/*
+ * Configure and start DPDK port `pid` into slot `idx` with the queue layout
+ * every port has: `queues` RX queues (0: one per worker; capped by the
+ * device) spread over the workers, one TX queue per worker. The slot's
+ * name and role are set by the caller.
+ */
+static int port_setup(struct dp *dp, unsigned idx, uint16_t pid, unsigned queues,
+		      uint16_t rx_desc, uint16_t tx_desc, char *err, size_t errlen)
 {
-	const struct dp_port_cfg *pc = &dp->cfg.ports[idx];
 	struct dp_port *p = &dp->ports[idx];
-	char name[256];
-	uint16_t pid;
-	int rc;
+	const char *pn = p->name;
+	struct rte_eth_dev_info info;
+	int rc = rte_eth_dev_info_get(pid, &info);
 
-	dev_name(pc->devargs, name, sizeof(name));
-	rc = rte_eth_dev_get_port_by_name(name, &pid);
 	if (rc) {
-		RTE_LOG(ERR, USER1, "port %s: no DPDK device \"%s\" (devargs \"%s\")\n",
-			pc->name, name, pc->devargs);
+		snprintf(err, errlen, "port %s: device info: %s", pn, rte_strerror(-rc));
 		return rc;
 	}
-	struct rte_eth_dev_info info;
-	rc = rte_eth_dev_info_get(pid, &info);
-	if (rc)
-		return rc;
-
 	unsigned nw = dp->n_workers;
-	unsigned nrx = pc->queues ? pc->queues : nw;
+	unsigned nrx = queues ? queues : nw;
 	if (nrx > info.max_rx_queues)
 		nrx = info.max_rx_queues;
 	if (nw > info.max_tx_queues) {
-		RTE_LOG(ERR, USER1,
-			"port %s: %u workers need %u TX queues, device %s has %u\n",
-			pc->name, nw, nw, info.driver_name, info.max_tx_queues);
+		snprintf(err, errlen, "port %s: %u workers need %u TX queues, device %s has %u",
+			 pn, nw, nw, info.driver_name, info.max_tx_queues);
 		return -ENOTSUP;
 	}
 	struct rte_eth_conf conf;
@@ -90,22 +92,17 @@ static int port_start(struct dp *dp, unsigned idx)
 	}
 	rc = rte_eth_dev_configure(pid, (uint16_t)nrx, (uint16_t)nw, &conf);
 	if (rc) {
-		RTE_LOG(ERR, USER1, "port %s: configure %u rx / %u tx queues: %s\n",
-			pc->name, nrx, nw, rte_strerror(-rc));
+		snprintf(err, errlen, "port %s: configure %u rx / %u tx queues: %s", pn, nrx, nw,
+			 rte_strerror(-rc));
 		return rc;
 	}
-	uint16_t nb_rxd = pc->rx_desc, nb_txd = pc->tx_desc;
+	uint16_t nb_rxd = rx_desc, nb_txd = tx_desc;
 	rte_eth_dev_adjust_nb_rx_tx_desc(pid, &nb_rxd, &nb_txd);
 	int socket = rte_eth_dev_socket_id(pid);
 	for (unsigned q = 0; q < nrx; q++) {
 		rc = rte_eth_rx_queue_setup(pid, (uint16_t)q, nb_rxd, socket, NULL, dp->pool);
 		if (rc)
 			goto qfail;
-		/* RX queue q belongs to worker q mod workers. */
-		struct dp_worker *w = &dp->workers[q % nw];
-		w->rxq[w->n_rxq].port = (uint16_t)idx;
-		w->rxq[w->n_rxq].queue = (uint16_t)q;
-		w->n_rxq++;
 	}
 	for (unsigned q = 0; q < nw; q++) {
 		rc = rte_eth_tx_queue_setup(pid, (uint16_t)q, nb_txd, socket, NULL);
@@ -114,30 +111,275 @@ static int port_start(struct dp *dp, unsigned idx)
 	}
 	/* Pod ports carry frames for the gateway MAC, not the port's own. */
 	rte_eth_promiscuous_enable(pid);
-	uint32_t mtu = pc->role == NSDP_ROLE_UPLINK ? dp->cfg.mtu :
-						      dp->cfg.mtu - OVERLAY_OVERHEAD;
+	uint32_t mtu = p->role == NSDP_ROLE_UPLINK ? dp->cfg.mtu :
+						     dp->cfg.mtu - OVERLAY_OVERHEAD;
 	rc = rte_eth_dev_set_mtu(pid, (uint16_t)mtu);
 	if (rc && rc != -ENOTSUP)
-		RTE_LOG(WARNING, USER1, "port %s: set MTU %u: %s (continuing)\n", pc->name,
-			mtu, rte_strerror(-rc));
+		RTE_LOG(WARNING, USER1, "port %s: set MTU %u: %s (continuing)\n", pn, mtu,
+			rte_strerror(-rc));
 	rc = rte_eth_dev_start(pid);
 	if (rc) {
-		RTE_LOG(ERR, USER1, "port %s: start: %s\n", pc->name, rte_strerror(-rc));
+		snprintf(err, errlen, "port %s: start: %s", pn, rte_strerror(-rc));
 		return rc;
 	}
 	p->port_id = pid;
-	p->role = pc->role;
 	p->n_rxq = (uint16_t)nrx;
 	p->n_txq = (uint16_t)nw;
 	p->mtu = mtu;
 	rte_eth_macaddr_get(pid, &p->mac);
 	dp->port_index[pid] = (uint16_t)idx;
+	return 0;
+qfail:
+	snprintf(err, errlen, "port %s: queue setup: %s", pn, rte_strerror(-rc));
+	return rc;
+}
+
+static int port_start(struct dp *dp, unsigned idx)
+{
+	const struct dp_port_cfg *pc = &dp->cfg.ports[idx];
+	char name[256], err[256];
+	uint16_t pid;
+	int rc;
+
+	dev_name(pc->devargs, name, sizeof(name));
+	rc = rte_eth_dev_get_port_by_name(name, &pid);
+	if (rc) {
+		RTE_LOG(ERR, USER1, "port %s: no DPDK device \"%s\" (devargs \"%s\")\n",
+			pc->name, name, pc->devargs);
+		return rc;
+	}
+	rc = port_setup(dp, idx, pid, pc->queues, pc->rx_desc, pc->tx_desc, err, sizeof(err));
+	if (rc) {
+		RTE_LOG(ERR, USER1, "%s\n", err);
+		return rc;
+	}
 	if (pc->role == NSDP_ROLE_UPLINK)
 		dp->uplink = (int)idx;
 	return 0;
-qfail:
-	RTE_LOG(ERR, USER1, "port %s: queue setup: %s\n", pc->name, rte_strerror(-rc));
-	return rc;
+}
+
+/* ---- RX-queue lists ----------------------------------------------------- */
+
+/*
+ * RX queue q of the port in slot s belongs to worker (s + q) mod workers:
+ * a port with as many queues as workers gives each worker one, and
+ * single-queue pod ports are spread over the workers instead of all
+ * landing on worker 0.
+ */
+int dp_rxqs_build(const struct dp *dp, struct dp_rxq_list **lists)
+{
+	unsigned nw = dp->n_workers;
+	unsigned cnt[DP_MAX_WORKERS] = { 0 };
+
+	for (unsigned s = 0; s < dp->n_ports; s++) {
+		const struct dp_port *p = &dp->ports[s];
+		if (!p->role || p->deleting)
+			continue;
+		for (unsigned q = 0; q < p->n_rxq; q++)
+			cnt[(s + q) % nw]++;
+	}
+	for (unsigned w = 0; w < nw; w++) {
+		lists[w] = rte_zmalloc("dp_rxqs", sizeof(*lists[w]) + cnt[w] * sizeof(struct dp_rxq),
+				       RTE_CACHE_LINE_SIZE);
+		if (!lists[w]) {
+			dp_rxqs_free(lists, w);
+			return -ENOMEM;
+		}
+	}
+	for (unsigned s = 0; s < dp->n_ports; s++) {
+		const struct dp_port *p = &dp->ports[s];
+		if (!p->role || p->deleting)
+			continue;
+		for (unsigned q = 0; q < p->n_rxq; q++) {
+			struct dp_rxq_list *l = lists[(s + q) % nw];
+			l->q[l->n].port = (uint16_t)s;
+			l->q[l->n].queue = (uint16_t)q;
+			l->n++;
+		}
+	}
+	return 0;
+}
+
+void dp_rxqs_free(struct dp_rxq_list **lists, unsigned n)
+{
+	for (unsigned w = 0; w < n; w++) {
+		rte_free(lists[w]);
+		lists[w] = NULL;
+	}
+}
+
+void dp_rxqs_publish(struct dp *dp, struct dp_rxq_list **lists)
+{
+	unsigned nw = dp->n_workers;
+
+	for (unsigned w = 0; w < nw; w++)
+		lists[w] = atomic_exchange_explicit(&dp->workers[w].rxqs, lists[w],
+						    memory_order_acq_rel);
+	/* Workers may still be polling a queue of an old list. */
+	if (dp->qsv)
+		rte_rcu_qsbr_synchronize(dp->qsv, RTE_QSBR_THRID_INVALID);
+	dp_rxqs_free(lists, nw);
+}
+
+/* ---- hot-plug ----------------------------------------------------------- */
+
+static int find_port(const struct dp *dp, const char *name)
+{
+	for (unsigned i = 0; i < dp->n_ports; i++)
+		if (dp->ports[i].role && strcmp(dp->ports[i].name, name) == 0)
+			return (int)i;
+	return -1;
+}
+
+static bool printable(const char *s)
+{
+	for (; *s; s++)
+		if (!isgraph((unsigned char)*s))
+			return false;
+	return true;
+}
+
+int dp_port_hotplug_add(struct dp *dp, const struct nsdp_port_req *req, char *err,
+			size_t errlen)
+{
+	char name[NSDP_PORT_NAME_LEN], devargs[NSDP_DEVARGS_LEN], dev[NSDP_DEVARGS_LEN];
+	uint16_t pid;
+	int rc;
+
+	if (!memchr(req->name, 0, sizeof(req->name)) || !req->name[0] ||
+	    !printable(req->name)) {
+		snprintf(err, errlen, "name: must be 1..%d printable characters without spaces",
+			 NSDP_PORT_NAME_LEN - 1);
+		return -EINVAL;
+	}
+	snprintf(name, sizeof(name), "%s", req->name);
+	if (!memchr(req->devargs, 0, sizeof(req->devargs)) || !req->devargs[0] ||
+	    !printable(req->devargs)) {
+		snprintf(err, errlen, "port %s: devargs: must be 1..%d printable characters",
+			 name, NSDP_DEVARGS_LEN - 1);
+		return -EINVAL;
+	}
+	snprintf(devargs, sizeof(devargs), "%s", req->devargs);
+	if (req->role != NSDP_ROLE_POD) {
+		snprintf(err, errlen, "port %s: role: %u, only pod ports (%u) can be hot-plugged",
+			 name, req->role, NSDP_ROLE_POD);
+		return -EINVAL;
+	}
+	if (req->queues > DP_MAX_WORKERS) {
+		snprintf(err, errlen, "port %s: queues: %u is out of range (allowed: 0..%u)", name,
+			 req->queues, DP_MAX_WORKERS);
+		return -EINVAL;
+	}
+	if (find_port(dp, name) >= 0) {
+		snprintf(err, errlen, "port %s: name: a port of that name exists", name);
+		return -EEXIST;
+	}
+	dev_name(devargs, dev, sizeof(dev));
+	if (rte_eth_dev_get_port_by_name(dev, &pid) == 0) {
+		snprintf(err, errlen, "port %s: devargs: device \"%s\" exists already", name, dev);
+		return -EEXIST;
+	}
+	if (!dp->pool || !dp->workers || !dp->n_workers) {
+		snprintf(err, errlen, "port %s: this dataplane cannot start ports", name);
+		return -ENOTSUP;
+	}
+	unsigned slot;
+	for (slot = 0; slot < dp->n_ports && dp->ports[slot].role; slot++)
+		;
+	if (slot >= DP_MAX_PORT_SLOTS) {
+		snprintf(err, errlen, "port %s: all %u port slots are in use", name,
+			 DP_MAX_PORT_SLOTS);
+		return -ENOSPC;
+	}
+
+	rc = rte_dev_probe(devargs);
+	if (rc < 0) {
+		snprintf(err, errlen, "port %s: devargs: probing \"%s\" failed: %s", name, devargs,
+			 rte_strerror(-rc));
+		return rc;
+	}
+	rc = rte_eth_dev_get_port_by_name(dev, &pid);
+	if (rc) {
+		snprintf(err, errlen, "port %s: devargs: \"%s\" created no ethdev named \"%s\"",
+			 name, devargs, dev);
+		rte_eal_hotplug_remove("vdev", dev);
+		return -ENODEV;
+	}
+
+	struct dp_port *p = &dp->ports[slot];
+	memset(p, 0, sizeof(*p));
+	snprintf(p->name, sizeof(p->name), "%s", name);
+	p->role = NSDP_ROLE_POD;
+	p->hotplug = true;
+	p->port_id = pid;
+	rc = port_setup(dp, slot, pid, req->queues,
+			req->rx_desc ? req->rx_desc : 1024, req->tx_desc ? req->tx_desc : 1024,
+			err, errlen);
+	if (rc) {
+		dp_port_remove(dp, slot);
+		return rc;
+	}
+	if (slot == dp->n_ports)
+		dp->n_ports++;
+	RTE_LOG(INFO, USER1, "port %s: added (%s, DPDK port %u, slot %u, %u rx queues)\n",
+		name, devargs, pid, slot, p->n_rxq);
+	return (int)slot;
+}
+
+int dp_port_hotplug_del(struct dp *dp, const char *req_name, char *err, size_t errlen)
+{
+	char name[NSDP_PORT_NAME_LEN];
+
+	if (!memchr(req_name, 0, NSDP_PORT_NAME_LEN) || !req_name[0]) {
+		snprintf(err, errlen, "name: must be 1..%d characters", NSDP_PORT_NAME_LEN - 1);
+		return -EINVAL;
+	}
+	snprintf(name, sizeof(name), "%s", req_name);
+	int slot = find_port(dp, name);
+	if (slot < 0 || dp->ports[slot].deleting) {
+		snprintf(err, errlen, "port %s: name: no such port", name);
+		return -ENOENT;
+	}
+	if (!dp->ports[slot].hotplug) {
+		snprintf(err, errlen,
+			 "port %s: name: a port of the configuration file, not hot-plugged", name);
+		return -EPERM;
+	}
+	dp->ports[slot].deleting = true;
+	return slot;
+}
+
+void dp_port_remove(struct dp *dp, unsigned slot)
+{
+	struct dp_port *p = &dp->ports[slot];
+	uint16_t pid = p->port_id;
+
+	if (rte_eth_dev_is_valid_port(pid)) {
+		char dev[RTE_ETH_NAME_MAX_LEN] = "";
+		rte_eth_dev_get_name_by_port(pid, dev);
+		struct rte_eth_dev_info info;
+		struct rte_device *rdev = NULL;
+		if (rte_eth_dev_info_get(pid, &info) == 0)
+			rdev = info.device;
+		int rc = rte_eth_dev_stop(pid);
+		if (rc && rc != -EINVAL)
+			RTE_LOG(WARNING, USER1, "port %s: stop: %s\n", p->name, rte_strerror(-rc));
+		rte_eth_dev_close(pid);
+		/* Closing released the ethdev; the bus device goes with it. */
+		if (rdev && (rc = rte_dev_remove(rdev)) < 0 && rc != -ENOENT)
+			RTE_LOG(WARNING, USER1, "port %s: remove device %s: %s\n", p->name, dev,
+				rte_strerror(-rc));
+		dp->port_index[pid] = 0xffff;
+	}
+	/* No worker touches the slot any more (see dp.h): its counters and TX
+	 * buffers start from zero for the next port that takes it. */
+	for (unsigned w = 0; dp->stats && w < dp->n_workers; w++)
+		memset(&dp->stats[w].port[slot], 0, sizeof(dp->stats[w].port[slot]));
+	for (unsigned w = 0; dp->workers && w < dp->n_workers; w++)
+		dp->workers[w].tx[slot].n = 0;
+	memset(p, 0, sizeof(*p));
+	while (dp->n_ports && !dp->ports[dp->n_ports - 1].role)
+		dp->n_ports--;
 }
 
 int dp_ports_start(struct dp *dp)
@@ -156,13 +398,26 @@ int dp_ports_start(struct dp *dp)
 		if (rc)
 			return rc;
 	}
+	/* The workers are not running yet: publishing waits for nobody. */
+	struct dp_rxq_list *lists[DP_MAX_WORKERS];
+	int rc = dp_rxqs_build(dp, lists);
+	if (rc)
+		return rc;
+	dp_rxqs_publish(dp, lists);
 	return 0;
 }
 
 void dp_ports_stop(struct dp *dp)
 {
 	for (unsigned i = 0; i < dp->n_ports; i++) {
+		if (!dp->ports[i].role)
+			continue;
 		rte_eth_dev_stop(dp->ports[i].port_id);
 		rte_eth_dev_close(dp->ports[i].port_id);
 	}
+	struct dp_rxq_list *lists[DP_MAX_WORKERS];
+	for (unsigned w = 0; dp->workers && w < dp->n_workers; w++)
+		lists[w] = atomic_exchange(&dp->workers[w].rxqs, NULL);
+	if (dp->workers)
+		dp_rxqs_free(lists, dp->n_workers);
 }

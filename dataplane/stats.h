@@ -21,9 +21,16 @@
 
 #include "config.h"
 
+/*
+ * Port slots: the configured ports (at most DP_MAX_PORTS) plus ports
+ * hot-plugged at runtime (PORT_ADD), one slot per port, indexed alike in
+ * dp->ports, the per-lcore counters and the workers' TX buffers.
+ */
+#define DP_MAX_PORT_SLOTS 128
+
 struct dp_lcore_stats {
 	struct nsdp_lcore_stats lc;
-	struct nsdp_port_counters port[DP_MAX_PORTS];
+	struct nsdp_port_counters port[DP_MAX_PORT_SLOTS];
 	uint64_t drops[NSDP_DROP_MAX];
 } __rte_cache_aligned;
 

@@ -466,9 +466,14 @@ int dp_worker_main(void *arg)
 			atomic_load_explicit(&dp->tables, memory_order_acquire);
 		unsigned total = 0;
 
+		/* Like t: valid until this worker's next quiescent state. */
+		const struct dp_rxq_list *rl =
+			atomic_load_explicit(&w->rxqs, memory_order_acquire);
+		unsigned nq = rl ? rl->n : 0;
+
 		w->now = ct_now();
-		for (unsigned q = 0; q < w->n_rxq; q++) {
-			const struct dp_rxq *rq = &w->rxq[q];
+		for (unsigned q = 0; q < nq; q++) {
+			const struct dp_rxq *rq = &rl->q[q];
 			uint16_t nb = rte_eth_rx_burst(dp->ports[rq->port].port_id, rq->queue,
 						       pkts, (uint16_t)burst);
 			if (!nb)

@@ -10,6 +10,7 @@
  *   client: HELLO{version}           dataplane: HELLO{version, generation}
  *   client: SNAPSHOT_BEGIN           (optional: what follows replaces all tables)
  *   client: EP_ADD / EP_DEL / ROUTE_* / VTEP_* ...   (no reply each)
+ *   client: PORT_ADD / PORT_DEL                      (no reply each; since 1.1)
  *   client: COMMIT (hdr.generation = G)
  *   dataplane: ACK{generation = G, applied, rejected, first error}
  * An ACK is sent only after the new tables are published and every worker has
@@ -31,7 +32,7 @@
 #include <stdint.h>
 
 #define NSDP_PROTO_MAGIC 0x5044534eu /* "NSDP" little-endian */
-#define NSDP_PROTO_VERSION 0x0100u   /* major 1, minor 0 */
+#define NSDP_PROTO_VERSION 0x0101u   /* major 1, minor 1 (PORT_ADD/PORT_DEL) */
 #define NSDP_PROTO_MAX_PAYLOAD (64u << 20)
 #define NSDP_NAME_LEN 64
 #define NSDP_PORT_NAME_LEN 32
@@ -69,6 +70,8 @@ enum nsdp_msg_type {
 	NSDP_MSG_CT_FLUSH = 27,
 	NSDP_MSG_POLICY_SET = 28, /* payload: a compiled policy (below); at COMMIT */
 	NSDP_MSG_GET_POLICY = 29, /* reply: nsdp_policy_stats_hdr + rules */
+	NSDP_MSG_PORT_ADD = 30,   /* payload: nsdp_port_req; at COMMIT (1.1) */
+	NSDP_MSG_PORT_DEL = 31,   /* payload: nsdp_port_req, only `name` read (1.1) */
 };
 
 /* An IPv4 or IPv6 address. IPv4 lives in addr[0..3]. */
@@ -148,6 +151,47 @@ struct nsdp_info {
 enum nsdp_overlay { NSDP_OVERLAY_VXLAN = 1, NSDP_OVERLAY_GENEVE = 2 };
 enum nsdp_port_role { NSDP_ROLE_UPLINK = 1, NSDP_ROLE_POD = 2 };
 
+/*
+ * Runtime ports (PORT_ADD / PORT_DEL, protocol 1.1): a pod's interface
+ * attached while the dataplane runs (what nsdp-cni does for each pod).
+ *
+ * Both are queued like table changes and carried out by the next COMMIT,
+ * in this order whatever the order they were sent in:
+ *   1. PORT_ADDs: the device is probed (rte_dev_probe(devargs)), given one
+ *      RX queue per worker (fewer if the device has fewer) and one TX queue
+ *      per worker, and started;
+ *   2. the table changes (EP_ADD may name a port added in step 1);
+ *   3. PORT_DELs: refused if an endpoint of the new state still sits on the
+ *      port (delete it in the same batch);
+ * then the tables are published and the workers' RX-queue lists replaced
+ * (both under RCU), and only after every worker has passed a quiescent
+ * state are deleted ports stopped, closed and removed (rte_dev_remove).
+ * A failing PORT_ADD/PORT_DEL is rejected alone, like any change, with an
+ * error naming the port and the field. Only ports added this way can be
+ * deleted; ports of the configuration file stay.
+ */
+#define NSDP_DEVARGS_LEN 256
+
+struct nsdp_port_req {
+	char name[NSDP_PORT_NAME_LEN]; /* dataplane port name, unique */
+	uint8_t role;                  /* NSDP_ROLE_POD (the only one allowed) */
+	uint8_t pad;
+	uint16_t queues;  /* RX queues; 0: one per worker (capped by the device) */
+	uint16_t rx_desc; /* 0: the dataplane's default */
+	uint16_t tx_desc; /* 0: the dataplane's default */
+	/* EAL device string, e.g. "net_af_packet7,iface=nsdpa1b2c3,qdisc_bypass=1"
+	 * or "net_af_xdp7,iface=...". The device name (up to the first comma)
+	 * must not exist yet. */
+	char devargs[NSDP_DEVARGS_LEN];
+};
+
+#define NSDP_PORT_F_HOTPLUG 0x1 /* nsdp_port_info.flags: added by PORT_ADD */
+
+/*
+ * GET_PORTS reply: one entry per port slot; the slot index is the port's
+ * index in GET_STATS. A slot freed by PORT_DEL (and not reused yet) is
+ * listed with role 0 and an empty name.
+ */
 struct nsdp_port_info {
 	uint16_t port_id;
 	uint8_t role;
@@ -157,7 +201,7 @@ struct nsdp_port_info {
 	uint32_t speed_mbps;
 	uint32_t mtu;
 	uint8_t mac[6];
-	uint16_t pad;
+	uint16_t flags; /* NSDP_PORT_F_* (1.1; 0 from a 1.0 dataplane) */
 	char name[NSDP_PORT_NAME_LEN];
 	char driver[NSDP_PORT_NAME_LEN];
 	uint64_t hw_ipackets, hw_opackets, hw_imissed, hw_ierrors, hw_oerrors;
