@@ -5,6 +5,12 @@
 #   scripts/cluster.sh down                   remove every trace of it
 #   scripts/cluster.sh env                    print the variables tests use
 #
+# NSDP_CNI=1 attaches the pods the way a kubelet would: the dataplanes
+# start with the uplink only, and each pod's interface is created by the
+# real CNI plugin (nsdp-cni, with Debian's host-local IPAM, data in
+# $STATE/ipam-nN) in the pod's namespace and hot-plugged into the running
+# dataplane (veth + af_packet); `down` runs CNI DEL for each pod.
+#
 # NSDP_AGENT=1 also starts an nsdp-agent on each node (in the node's
 # namespace, metrics on its 127.0.0.1:9464), fed by the shared manifests
 # directory $STATE/manifests: nodes.yaml (the Node objects: pod CIDR,
@@ -36,6 +42,7 @@ NODES=2
 DP=${NSDP_DATAPLANE:-$BUILD/nsdp-dataplane}
 CTL=${NSDP_CTL:-$BUILD/nsdpctl}
 AGENT=${NSDP_AGENT_BIN:-$BUILD/nsdp-agent}
+CNI=${NSDP_CNI_BIN:-$BUILD/nsdp-cni}
 
 node_ns() { echo "${P}n$1"; }
 pod_ns() { echo "${P}p$1$2"; }
@@ -88,16 +95,18 @@ write_config() {
 		echo "control_socket = \"$(sock "$n")\";"
 		echo "tables = { conntrack = 65536; };"
 		echo "ports = ("
-		echo "  { name = \"uplink\"; devargs = \"$(devargs "$n" 0 ul "$nw")\"; role = \"uplink\"; },"
-		for k in $(seq 1 "$pods"); do
-			sep=","; [ "$k" = "$pods" ] && sep=""
-			echo "  { name = \"p$k\"; devargs = \"$(devargs "$n" "$k" "p$k" "$nw")\"; role = \"pod\"; }$sep"
+		echo "  { name = \"uplink\"; devargs = \"$(devargs "$n" 0 ul "$nw")\"; role = \"uplink\"; }"
+		# NSDP_CNI=1: pods come later, through nsdp-cni (no static pod ports)
+		local static_pods=$pods
+		[ "${NSDP_CNI:-0}" = 1 ] && static_pods=0
+		for k in $(seq 1 "$static_pods"); do
+			echo " ,{ name = \"p$k\"; devargs = \"$(devargs "$n" "$k" "p$k" "$nw")\"; role = \"pod\"; }"
 		done
 		echo ");"
 		echo "endpoints = ("
-		for k in $(seq 1 "$pods"); do
-			sep=","; [ "$k" = "$pods" ] && sep=""
-			echo "  { ip = \"$(pod_ip "$n" "$k")\"; port = \"p$k\"; mac = \"$(pod_mac "$n" "$k")\"; name = \"$(pod_name "$n" "$k")\"; }$sep"
+		for k in $(seq 1 "$static_pods"); do
+			[ "$k" = 1 ] && sep=" " || sep=","
+			echo " $sep{ ip = \"$(pod_ip "$n" "$k")\"; port = \"p$k\"; mac = \"$(pod_mac "$n" "$k")\"; name = \"$(pod_name "$n" "$k")\"; }"
 		done
 		echo ");"
 		# With agents, routes and VTEPs come from the Node objects only.
@@ -184,6 +193,42 @@ stop_pidfile() {
 	rm -f "$pidf"
 }
 
+# The CNI network configuration of node n (what /etc/cni/net.d holds).
+cni_conf() {
+	cat <<-EOF
+	{"cniVersion": "1.0.0", "name": "nsdp", "type": "nsdp", "socket": "$(sock "$1")",
+	 "driver": "af_packet", "mtu": 1450, "gateway": "169.254.1.1",
+	 "ipam": {"type": "host-local", "dataDir": "$STATE/ipam-n$1",
+	          "ranges": [[{"subnet": "10.244.$1.0/24", "rangeStart": "10.244.$1.2"}]]}}
+	EOF
+}
+
+# cni COMMAND N K: run nsdp-cni for pod k of node n, as a kubelet would.
+cni() {
+	local cmd=$1 n=$2 k=$3 name
+	name=$(pod_name "$n" "$k")
+	cni_conf "$n" | ip netns exec "$(node_ns "$n")" env CNI_COMMAND="$cmd" \
+		CNI_CONTAINERID="$(printf 'c%02x%02x' "$n" "$k")$(echo -n "$P" | md5sum | cut -c1-12)" \
+		CNI_NETNS="/var/run/netns/$(pod_ns "$n" "$k")" CNI_IFNAME=eth0 \
+		CNI_PATH="$STATE/cni-bin" CNI_ARGS="IgnoreUnknown=1;K8S_POD_NAMESPACE=${name%%/*};K8S_POD_NAME=${name#*/}" \
+		"$STATE/cni-bin/nsdp"
+}
+
+# Pod k of node n through the CNI plugin; its address must be the one the
+# manifests give it (host-local hands out addresses in order).
+cni_add_pod() {
+	local n=$1 k=$2 out
+	if ! out=$(cni ADD "$n" "$k"); then
+		echo "cluster: nsdp-cni ADD for pod $k of node $n failed: $out" >&2
+		return 1
+	fi
+	echo "$out" >"$STATE/cni-n$n-p$k.json"
+	if ! grep -q "\"$(pod_ip "$n" "$k")/32\"" <<<"$out"; then
+		echo "cluster: pod $k of node $n got another address than $(pod_ip "$n" "$k"): $out" >&2
+		return 1
+	fi
+}
+
 up() {
 	local pods=${1:-2}
 	mkdir -p "$STATE"
@@ -209,6 +254,7 @@ up() {
 			ip -n "$pns" link set lo up
 			# IPv4-only cluster for now: no router solicitations to count.
 			ip netns exec "$pns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
+			[ "${NSDP_CNI:-0}" = 1 ] && continue # the CNI plugin does the rest
 			ip link add "${P}h$n$k" type veth peer name "${P}c$n$k"
 			ip link set "${P}h$n$k" netns "$(node_ns "$n")"
 			ip -n "$(node_ns "$n")" link set "${P}h$n$k" name "p$k"
@@ -242,6 +288,14 @@ up() {
 			return 1
 		fi
 	done
+	if [ "${NSDP_CNI:-0}" = 1 ]; then
+		mkdir -p "$STATE/cni-bin"
+		ln -sf "$CNI" "$STATE/cni-bin/nsdp"
+		ln -sf /usr/lib/cni/host-local "$STATE/cni-bin/host-local"
+		for n in $(seq 1 $NODES); do
+			for k in $(seq 1 "$pods"); do cni_add_pod "$n" "$k" || return 1; done
+		done
+	fi
 	if [ "${NSDP_AGENT:-0}" = 1 ]; then
 		mkdir -p "$STATE/manifests"
 		write_nodes >"$STATE/manifests/nodes.yaml"
@@ -249,10 +303,17 @@ up() {
 		for d in ${NSDP_MANIFESTS:-}; do cp "$d"/* "$STATE/manifests/"; done
 		for n in $(seq 1 $NODES); do start_agent "$n" || return 1; done
 	fi
-	echo "cluster: 2 nodes x $pods pods up ($OVERLAY${NSDP_AGENT:+, agents}), state in $STATE"
+	echo "cluster: 2 nodes x $pods pods up ($OVERLAY${NSDP_CNI:+, pods by nsdp-cni}${NSDP_AGENT:+, agents}), state in $STATE"
 }
 
 down() {
+	# CNI DEL first, as a kubelet would, while the dataplanes still run.
+	local f
+	for f in "$STATE"/cni-n*-p*.json; do
+		[ -e "$f" ] || continue
+		f=${f##*/cni-n}
+		cni DEL "${f%%-p*}" "$(basename "${f#*-p}" .json)" >/dev/null 2>&1 || true
+	done
 	for n in $(seq 1 $NODES); do
 		stop_pidfile "$STATE/agent$n.pid"
 		stop_pidfile "$STATE/n$n.pid"

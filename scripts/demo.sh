@@ -3,7 +3,8 @@
 # embedded default: two nodes in network namespaces, each running
 # nsdp-dataplane and nsdp-agent (the agents read a shared manifests
 # directory: the Node objects, which give the overlay routes, and the
-# namespaces, pods and policies), four pods in four namespaces (frontend, backend, db and a
+# namespaces, pods and policies), four pods attached by the CNI plugin
+# (nsdp-cni with host-local IPAM, hot-plugged into the running dataplanes) in four namespaces (frontend, backend, db and a
 # stranger) spread over both nodes and joined by a VXLAN overlay, with the
 # default policies of scripts/demo/v1: frontend -> backend:8080 and
 # backend -> db:5432 allowed across namespaces, nothing else into backend or
@@ -24,6 +25,7 @@ export NSDP_PREFIX=${NSDP_PREFIX:-demo}
 export NSDP_OVERLAY=${NSDP_OVERLAY:-vxlan}
 export NSDP_POD_NAMES="frontend/web db/postgres backend/api stranger/intruder"
 export NSDP_AGENT=1
+export NSDP_CNI=1
 export NSDP_MANIFESTS="scripts/demo/base scripts/demo/v1"
 P=$NSDP_PREFIX
 CTL=$BUILD/nsdpctl
