@@ -19,6 +19,8 @@
 # flows keep going (UDP with no loss) while unrelated policies change, and a
 # revoked TCP flow stops.
 #
+# NSDP_CNI=1 (as meson runs it): the pods are attached by nsdp-cni.
+#
 # Prints TAP. Needs root. Cleans up namespaces, interfaces, processes and
 # files on every exit path (trap).
 set -uo pipefail
