@@ -560,6 +560,7 @@ static int push(struct sync *s)
 	}
 
 	struct nsdp_ack ack;
+	uint64_t t_commit = ag_now_ns();
 	if (nsdp_client_commit(&s->c, gen, &ack) < 0) {
 		free(routes);
 		free(vteps);
@@ -604,8 +605,9 @@ static int push(struct sync *s)
 		}
 	}
 	ag_log(s->full ? AG_INFO : AG_DEBUG, "sync",
-	       "generation %" PRIu64 " acknowledged%s: %u changes, %zu events", ack.generation,
-	       s->full ? " (full resync)" : "", sent, s->n_lat);
+	       "generation %" PRIu64 " acknowledged%s: %u changes, %zu events; commit to ACK %.1f ms",
+	       ack.generation, s->full ? " (full resync)" : "", sent, s->n_lat,
+	       (double)(ag_now_ns() - t_commit) / 1e6);
 	return 0;
 
 io_net:
