@@ -920,6 +920,7 @@ struct pol_tables *pol_compile(const struct k8s_cluster *cl, uint64_t generation
 	u32vec cidr_atoms = {0}, sel_atoms = {0}, idkey = {0};
 	u32vec id_first = {0}, id_sel = {0}, id_sel_off = {0}, id_sel_end = {0};
 	u32vec rng_lo = {0}, rng_set = {0}, pair_peer = {0};
+	u32vec anp_first = {0}, np_first = {0}, pol_rules = {0};
 	struct interner rsets = {0}, pairs = {0};
 	uint32_t rng_empty = 0;
 	int rc = -ENOMEM;
@@ -1119,6 +1120,42 @@ struct pol_tables *pol_compile(const struct k8s_cluster *cl, uint64_t generation
 		t->cidr_peer[t->n_cidr++] = pc;
 	}
 
+	/* Rules per policy (CSR: anp_first/np_first index pol_rules), so a
+	 * subject's rules come from the policies its signature lists. */
+	if (!grow((void **)&anp_first.p, &anp_first.cap, cl->n_anps + 1, sizeof(uint32_t)) ||
+	    !grow((void **)&np_first.p, &np_first.cap, cl->n_netpols + 1, sizeof(uint32_t)) ||
+	    !grow((void **)&pol_rules.p, &pol_rules.cap, c.rules.n + 1, sizeof(uint32_t)))
+		goto fail;
+	anp_first.n = cl->n_anps + 1;
+	np_first.n = cl->n_netpols + 1;
+	memset(anp_first.p, 0, anp_first.n * sizeof(uint32_t));
+	memset(np_first.p, 0, np_first.n * sizeof(uint32_t));
+	for (size_t r = 0; r < c.rules.n; r++) {
+		const struct crule *cr = &c.rules.p[r];
+		(cr->tier == TIER_NP ? np_first.p : anp_first.p)[cr->policy + 1]++;
+	}
+	for (uint32_t i = 0; i < cl->n_anps; i++)
+		anp_first.p[i + 1] += anp_first.p[i];
+	for (uint32_t i = 0; i < cl->n_netpols; i++)
+		np_first.p[i + 1] += np_first.p[i];
+	{
+		/* NP rules after all ANP rules in pol_rules */
+		uint32_t *fill = calloc(cl->n_anps + cl->n_netpols + 1, sizeof(uint32_t));
+		if (!fill)
+			goto fail;
+		uint32_t n_anp_rules = anp_first.p[cl->n_anps];
+		for (uint32_t i = 0; i <= cl->n_netpols; i++)
+			np_first.p[i] += n_anp_rules;
+		for (size_t r = 0; r < c.rules.n; r++) {
+			const struct crule *cr = &c.rules.p[r];
+			uint32_t at = cr->tier == TIER_NP
+					      ? np_first.p[cr->policy] + fill[cl->n_anps + cr->policy]++
+					      : anp_first.p[cr->policy] + fill[cr->policy]++;
+			pol_rules.p[at] = (uint32_t)r;
+		}
+		free(fill);
+	}
+
 	/* Port maps per subject class. */
 	t->n_subjects = c.subjects.n;
 	t->default_map = malloc(sizeof(uint32_t) * (c.subjects.n + 1));
@@ -1129,25 +1166,33 @@ struct pol_tables *pol_compile(const struct k8s_cluster *cl, uint64_t generation
 	for (uint32_t s = 0; s < c.subjects.n; s++) {
 		uint32_t pi = c.subject_pod.p[s];
 		unsigned dir = c.subject_dir.p[s];
-		/* The subject's rules in evaluation order, and its atoms. */
+		/* The subject's rules in evaluation order: those of the policies
+		 * its signature lists (subject_sig), in c.rules order. */
 		srules.n = 0;
 		bool isolated = false, egress_named = false;
-		for (size_t r = 0; r < c.rules.n; r++) {
-			const struct crule *cr = &c.rules.p[r];
-			if (cr->dir != dir)
-				continue;
-			bool sel = cr->tier == TIER_NP ?
-					   np_selects(&c, &cl->netpols[cr->policy], pi, dir) :
-					   anp_selects(&c, &cl->anps[cr->policy], pi);
-			if (!sel)
-				continue;
-			if (!VPUSH(srules, (uint32_t)r))
-				goto fail;
-			for (size_t k = 0; k < cr->ports.n; k++)
-				egress_named |= dir == POL_EGRESS && cr->ports.p[k].named;
+		{
+			uint32_t slen;
+			const uint32_t *sg = intern_get(&c.subjects, s, &slen);
+			uint32_t k = 1;
+			for (; k < slen && sg[k] != UINT32_MAX; k++) /* ANPs and BANP */
+				for (uint32_t x = anp_first.p[sg[k]]; x < anp_first.p[sg[k] + 1]; x++)
+					if (c.rules.p[pol_rules.p[x]].dir == dir &&
+					    !VPUSH(srules, pol_rules.p[x]))
+						goto fail;
+			for (k++; k < slen && sg[k] != UINT32_MAX; k++) { /* NetworkPolicies */
+				isolated = true;
+				for (uint32_t x = np_first.p[sg[k]]; x < np_first.p[sg[k] + 1]; x++)
+					if (c.rules.p[pol_rules.p[x]].dir == dir &&
+					    !VPUSH(srules, pol_rules.p[x]))
+						goto fail;
+			}
+			qsort(srules.p, srules.n, sizeof(uint32_t), cmp_u32);
+			for (size_t r = 0; r < srules.n; r++) {
+				const struct crule *cr = &c.rules.p[srules.p[r]];
+				for (size_t q = 0; q < cr->ports.n; q++)
+					egress_named |= dir == POL_EGRESS && cr->ports.p[q].named;
+			}
 		}
-		for (uint32_t i = 0; i < cl->n_netpols; i++)
-			isolated |= np_selects(&c, &cl->netpols[i], pi, dir);
 		/* Ingress named ports resolve against the subject itself. */
 		u32vec own = {0};
 		if (dir == POL_INGRESS && pod_named_ports(&c, pi, &own)) {
@@ -1281,6 +1326,9 @@ fail:
 	free(rng_lo.p);
 	free(rng_set.p);
 	free(pair_peer.p);
+	free(anp_first.p);
+	free(np_first.p);
+	free(pol_rules.p);
 	intern_free(&rsets);
 	intern_free(&pairs);
 	comp_free(&c);
