@@ -23,11 +23,13 @@
 #
 # Topology (NSDP_PREFIX, default "nsdp", keeps parallel clusters apart):
 #
-#   ${P}p11 eth0 ─┐                           ┌─ eth0 ${P}p21
-#   ${P}p12 eth0 ─┤ p1,p2  [${P}n1]  ul ═══ ul  [${P}n2]  p1,p2 ├─ eth0 ${P}p22
-#                 nsdp-dataplane (af_packet)     nsdp-dataplane
+#   ${P}p11 eth0 ─┐                                    ┌─ eth0 ${P}p21
+#   ${P}p12 eth0 ─┤ p1,p2  [${P}n1]  ul ══ br0 ══ ul  [${P}n2]  p1,p2 ├─ eth0 ${P}p22
+#                 nsdp-dataplane          [${P}b]         nsdp-dataplane
+#                                          ║
+#                                          ul [${P}n3] ... (NSDP_NODES=N, 2 to 9)
 #
-# Node n: VTEP 192.168.100.n on its underlay veth "ul" (the address lives in
+# The underlay is a Linux bridge in namespace ${P}b. Node n: VTEP 192.168.100.n on its underlay veth "ul" (the address lives in
 # the dataplane, not in the kernel), pod CIDR 10.244.n.0/24. Pod k on node n:
 # 10.244.n.(k+1)/32 with default route via 169.254.1.1 (answered by the
 # dataplane's ARP responder). Overlay: NSDP_OVERLAY=vxlan|geneve.
@@ -38,7 +40,9 @@ P=${NSDP_PREFIX:-nsdp}
 BUILD=${BUILD:-$ROOT/build}
 STATE=${NSDP_STATE:-/tmp/nsdp-cluster-$P}
 OVERLAY=${NSDP_OVERLAY:-vxlan}
-NODES=2
+NODES=${NSDP_NODES:-2}
+[ -f "$STATE/nodes" ] && NODES=$(cat "$STATE/nodes") # what `up` built
+case "$NODES" in [2-9]) ;; *) echo "cluster: NSDP_NODES=$NODES (allowed: 2 to 9)" >&2; exit 2 ;; esac
 DP=${NSDP_DATAPLANE:-$BUILD/nsdp-dataplane}
 CTL=${NSDP_CTL:-$BUILD/nsdpctl}
 AGENT=${NSDP_AGENT_BIN:-$BUILD/nsdp-agent}
@@ -81,7 +85,7 @@ devargs() {
 }
 
 write_config() {
-	local n=$1 pods=$2 peer=$((3 - $1)) f="$STATE/n$1.conf"
+	local n=$1 pods=$2 f="$STATE/n$1.conf" peer sep
 	{
 		echo "node = { name = \"node-$n\"; vtep = \"$(vtep_ip "$n")\"; overlay = \"$OVERLAY\"; vni = 42; mtu = 1500; };"
 		echo "eal = [\"--no-pci\", \"--in-memory\", \"-m\", \"256\", \"--file-prefix=${P}n$n\", \"--log-level=*:warning\"];"
@@ -111,9 +115,20 @@ write_config() {
 		echo ");"
 		# With agents, routes and VTEPs come from the Node objects only.
 		if [ "${NSDP_AGENT:-0}" != 1 ]; then
-			echo "vteps = ( { ip = \"$(vtep_ip $peer)\"; mac = \"$(ul_mac $peer)\"; name = \"node-$peer\"; } );"
-			echo "routes = ( { prefix = \"10.244.$n.0/24\"; local = true; },"
-			echo "           { prefix = \"10.244.$peer.0/24\"; vtep = \"$(vtep_ip $peer)\"; } );"
+			echo "vteps = ("
+			sep=" "
+			for peer in $(seq 1 "$NODES"); do
+				[ "$peer" = "$n" ] && continue
+				echo " $sep{ ip = \"$(vtep_ip "$peer")\"; mac = \"$(ul_mac "$peer")\"; name = \"node-$peer\"; }"
+				sep=","
+			done
+			echo ");"
+			echo "routes = ( { prefix = \"10.244.$n.0/24\"; local = true; }"
+			for peer in $(seq 1 "$NODES"); do
+				[ "$peer" = "$n" ] && continue
+				echo "         , { prefix = \"10.244.$peer.0/24\"; vtep = \"$(vtep_ip "$peer")\"; }"
+			done
+			echo ");"
 		fi
 	} >"$f"
 }
@@ -238,9 +253,16 @@ up() {
 		ip -n "$(node_ns "$n")" link set lo up
 		ip netns exec "$(node_ns "$n")" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
 	done
-	# The underlay: one veth pair between the two nodes.
-	ip link add "${P}u1" type veth peer name "${P}u2"
-	for n in 1 2; do
+	echo "$NODES" >"$STATE/nodes"
+	# The underlay: a bridge (in namespace ${P}b) joining every node's "ul".
+	ip netns add "${P}b"
+	ip -n "${P}b" link add br0 type bridge
+	ip -n "${P}b" link set br0 up
+	for n in $(seq 1 $NODES); do
+		ip link add "${P}u$n" type veth peer name "${P}v$n"
+		ip link set "${P}v$n" netns "${P}b"
+		ip -n "${P}b" link set "${P}v$n" mtu 1500 master br0 up
+		no_offload "${P}b" "${P}v$n"
 		ip link set "${P}u$n" netns "$(node_ns "$n")"
 		ip -n "$(node_ns "$n")" link set "${P}u$n" name ul
 		ip -n "$(node_ns "$n")" link set ul address "$(ul_mac "$n")" mtu 1500 up
@@ -303,7 +325,7 @@ up() {
 		for d in ${NSDP_MANIFESTS:-}; do cp "$d"/* "$STATE/manifests/"; done
 		for n in $(seq 1 $NODES); do start_agent "$n" || return 1; done
 	fi
-	echo "cluster: 2 nodes x $pods pods up ($OVERLAY${NSDP_CNI:+, pods by nsdp-cni}${NSDP_AGENT:+, agents}), state in $STATE"
+	echo "cluster: $NODES nodes x $pods pods up ($OVERLAY${NSDP_CNI:+, pods by nsdp-cni}${NSDP_AGENT:+, agents}), state in $STATE"
 }
 
 down() {
@@ -319,12 +341,12 @@ down() {
 		stop_pidfile "$STATE/n$n.pid"
 	done
 	local ns
-	for ns in $(ip netns list | awk '{print $1}' | grep -E "^${P}(n[0-9]+|p[0-9]+)$" || true); do
+	for ns in $(ip netns list | awk '{print $1}' | grep -E "^${P}(n[0-9]+|p[0-9]+|b)$" || true); do
 		# Anything still running inside (iperf3 servers, captures) goes too.
 		ip netns pids "$ns" 2>/dev/null | xargs -r kill -KILL 2>/dev/null || true
 		ip netns del "$ns" 2>/dev/null || true
 	done
-	ip link del "${P}u1" 2>/dev/null || true
+	for n in $(seq 1 $NODES); do ip link del "${P}u$n" 2>/dev/null || true; done
 	rm -rf "$STATE"
 	for n in $(seq 1 $NODES); do rm -rf "/var/run/dpdk/${P}n$n"; done
 }
