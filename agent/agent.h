@@ -64,6 +64,10 @@ void ag_log(enum ag_level level, const char *component, const char *fmt, ...)
 
 uint64_t ag_now_ns(void); /* CLOCK_MONOTONIC */
 
+/* Write data to path atomically (a temporary file renamed over it).
+ * 0 or -errno. */
+int ag_write_file_atomic(const char *path, const void *data, size_t len);
+
 /* ---------------------------------------------------------------------- */
 /* Objects and events                                                      */
 
@@ -179,6 +183,7 @@ struct ag_sync_options {
 	bool have_gw_mac;       /* --underlay-gateway-mac */
 	uint8_t gw_mac[6];
 	unsigned expect_mask;   /* kinds that must be listed before the first push */
+	const char *policy_cache; /* write each acknowledged policy here (or NULL) */
 };
 
 /* Runs until the queue is stopped. */

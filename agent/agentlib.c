@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "agent.h"
 
@@ -32,6 +33,27 @@ uint64_t ag_now_ns(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+int ag_write_file_atomic(const char *path, const void *data, size_t len)
+{
+	char *tmp;
+	if (asprintf(&tmp, "%s.tmp.%d", path, (int)getpid()) < 0)
+		return -ENOMEM;
+	FILE *f = fopen(tmp, "wb");
+	int rc = 0;
+	if (!f)
+		rc = -errno;
+	else if (fwrite(data, 1, len, f) != len || fflush(f) || fsync(fileno(f)))
+		rc = -(errno ? errno : EIO);
+	if (f && fclose(f) && !rc)
+		rc = -errno;
+	if (!rc && rename(tmp, path) < 0)
+		rc = -errno;
+	if (rc)
+		unlink(tmp);
+	free(tmp);
+	return rc;
 }
 
 static void json_escape(FILE *f, const char *s)

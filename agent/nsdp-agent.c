@@ -14,6 +14,8 @@
 
 #include "agent.h"
 #include "ctlclient.h"
+#include "polcomp.h"
+#include "policy.h"
 
 static void usage(FILE *f)
 {
@@ -39,11 +41,53 @@ static void usage(FILE *f)
 		"  --watch-stall-timeout S  reconnect a watch silent for S seconds (default 90)\n"
 		"  --backoff-max S       longest reconnect back-off (default 30)\n"
 		"  --page-size N         list page size (default 500)\n"
+		"  --policy-cache FILE    write each acknowledged policy to FILE (the dataplane's\n"
+		"                        policy_file: enforced from its first packet after a restart)\n"
+		"  --compile-to FILE     with --manifests: compile the policy to FILE and exit\n"
 		"  --log-format text|json, --log-level debug|info|warn|error\n",
 		NSDP_DEFAULT_SOCKET);
 }
 
 static struct ag_queue queue;
+
+static void report_stderr(void *arg, const char *msg)
+{
+	(*(unsigned *)arg)++;
+	fprintf(stderr, "nsdp-agent: rejected: %s\n", msg);
+}
+
+/* --compile-to: the policy of some manifests, in the wire form the
+ * dataplane's policy_file takes. Bad objects are reported and left out
+ * (exit 2 when there were any, the file is still written). */
+static int compile_only(const char *const *dirs, unsigned n_dirs, const char *out)
+{
+	if (!n_dirs) {
+		fprintf(stderr, "nsdp-agent: --compile-to needs --manifests DIR\n");
+		return 2;
+	}
+	struct k8s_cluster cl = {0};
+	unsigned bad = 0;
+	for (unsigned i = 0; i < n_dirs; i++) {
+		int rc = k8s_load_dir(dirs[i], &cl, report_stderr, &bad);
+		if (rc && rc != -EINVAL) {
+			fprintf(stderr, "nsdp-agent: --manifests %s: %s\n", dirs[i], strerror(-rc));
+			k8s_cluster_free(&cl);
+			return 1;
+		}
+	}
+	struct pol_tables *t = pol_compile(&cl, 0);
+	void *blob = NULL;
+	size_t len = 0;
+	int rc = t ? pol_serialize(t, &blob, &len) : -ENOMEM;
+	if (!rc && (rc = ag_write_file_atomic(out, blob, len)))
+		fprintf(stderr, "nsdp-agent: --compile-to %s: %s\n", out, strerror(-rc));
+	else if (!rc)
+		printf("%s: %u rules, %u pods, %zu bytes\n", out, t->n_rules, t->n_pods, len);
+	free(blob);
+	pol_tables_free(t);
+	k8s_cluster_free(&cl);
+	return rc ? 1 : bad ? 2 : 0;
+}
 
 static void on_signal(int sig)
 {
@@ -54,7 +98,7 @@ static void on_signal(int sig)
 int main(int argc, char **argv)
 {
 	enum { O_MANIFESTS = 256, O_KUBECONFIG, O_INCLUSTER, O_NODE, O_METRICS, O_GWMAC, O_BATCH,
-	       O_BATCHMAX, O_STALL, O_BACKOFF, O_PAGE, O_LOGFMT, O_LOGLVL };
+	       O_BATCHMAX, O_STALL, O_BACKOFF, O_PAGE, O_LOGFMT, O_LOGLVL, O_PCACHE, O_COMPILE };
 	static const struct option opts[] = {
 		{"manifests", required_argument, NULL, O_MANIFESTS},
 		{"kubeconfig", required_argument, NULL, O_KUBECONFIG},
@@ -70,12 +114,14 @@ int main(int argc, char **argv)
 		{"page-size", required_argument, NULL, O_PAGE},
 		{"log-format", required_argument, NULL, O_LOGFMT},
 		{"log-level", required_argument, NULL, O_LOGLVL},
+		{"policy-cache", required_argument, NULL, O_PCACHE},
+		{"compile-to", required_argument, NULL, O_COMPILE},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	const char **dirs = calloc((size_t)argc, sizeof(*dirs));
 	unsigned n_dirs = 0;
-	const char *kubeconfig = NULL, *metrics = "127.0.0.1:9464";
+	const char *kubeconfig = NULL, *metrics = "127.0.0.1:9464", *compile_to = NULL;
 	bool in_cluster = false;
 	static char hostname[256];
 	struct ag_sync_options so = {.socket = NSDP_DEFAULT_SOCKET, .batch_ms = 5,
@@ -150,6 +196,8 @@ int main(int argc, char **argv)
 			ag_log_level = (enum ag_level)i;
 			break;
 		}
+		case O_PCACHE: so.policy_cache = optarg; break;
+		case O_COMPILE: compile_to = optarg; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -158,6 +206,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "nsdp-agent: unexpected argument %s\n", argv[optind]);
 		return 2;
 	}
+	if (compile_to)
+		return compile_only(dirs, n_dirs, compile_to);
 	if (!kubeconfig && !n_dirs && !in_cluster) {
 		kubeconfig = getenv("KUBECONFIG");
 		if (kubeconfig && !*kubeconfig)

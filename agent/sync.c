@@ -593,6 +593,13 @@ static int push(struct sync *s)
 		s->policy_blob = blob;
 		s->policy_len = len;
 		atomic_store(&ag_m.policy_bytes, len);
+		/* The dataplane loads this at its next start (config policy_file):
+		 * enforced from its first packet, before this agent reconnects. */
+		int wrc;
+		if (s->opt->policy_cache &&
+		    (wrc = ag_write_file_atomic(s->opt->policy_cache, blob, len)))
+			ag_log(AG_ERROR, "sync", "--policy-cache %s: %s", s->opt->policy_cache,
+			       strerror(-wrc));
 	}
 	if (routes || vteps) {
 		if (ack.rejected) {

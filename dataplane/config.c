@@ -457,7 +457,7 @@ static int missing(struct ctx *c, const config_setting_t *grp, const char *gpath
 
 static const char *const root_keys[] = {
 	"node", "eal", "workers", "main_lcore", "burst", "idle_sleep_us",
-	"ports", "tables", "timeouts", "control_socket", "endpoints", "vteps",
+	"ports", "tables", "timeouts", "control_socket", "policy_file", "endpoints", "vteps",
 	"routes", NULL,
 };
 
@@ -1156,6 +1156,18 @@ static int parse_root(struct ctx *c, const config_setting_t *root, struct dp_con
 				    "characters)",
 				    strlen(str), sizeof(cfg->ctl_socket) - 1);
 		snprintf(cfg->ctl_socket, sizeof(cfg->ctl_socket), "%s", str);
+	}
+
+	if ((s = config_setting_get_member(root, "policy_file"))) {
+		const char *str;
+
+		if ((rc = as_string(c, s, "policy_file", &str)))
+			return rc;
+		if (!str[0] || strlen(str) >= sizeof(cfg->policy_file))
+			return fail(c, s, "policy_file",
+				    "%zu characters (allowed: a path of 1..%zu characters)",
+				    strlen(str), sizeof(cfg->policy_file) - 1);
+		snprintf(cfg->policy_file, sizeof(cfg->policy_file), "%s", str);
 	}
 
 	if ((s = config_setting_get_member(root, "vteps")) &&

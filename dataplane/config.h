@@ -71,6 +71,9 @@ struct dp_config {
 	struct ct_timeouts timeouts;
 
 	char ctl_socket[108];
+	/* A compiled policy (the POLICY_SET wire form, as nsdp-agent
+	 * --policy-cache writes it) enforced from the first packet; "" none. */
+	char policy_file[256];
 
 	/* Static tables (standalone mode, tests). */
 	unsigned n_endpoints, n_routes, n_vteps;

@@ -22,6 +22,7 @@
 #include "ctl.h"
 #include "dp.h"
 #include "overlay.h"
+#include "policy.h"
 #include "port.h"
 
 static struct dp the_dp;
@@ -67,6 +68,51 @@ static unsigned mbuf_count(const struct dp *dp)
 	 * af_xdp ports keep a fill ring of mbufs each: set `mbufs` for many. */
 	n += 4096;
 	return n;
+}
+
+/*
+ * The policy cache (config policy_file): enforced before the workers
+ * start, so a restarted node does not forward a single packet without the
+ * last policy its agent pushed. A missing file is normal (first boot); a
+ * bad one is reported and skipped (the agent pushes a fresh one when it
+ * connects).
+ */
+static void load_policy_file(struct dp *dp)
+{
+	const char *path = dp->cfg.policy_file;
+	if (!path[0])
+		return;
+	FILE *f = fopen(path, "rb");
+	if (!f) {
+		printf("nsdp-dataplane: policy_file %s: %s; starting without a policy\n", path,
+		       strerror(errno));
+		return;
+	}
+	char err[256] = "";
+	void *blob = NULL;
+	long len = -1;
+	if (fseek(f, 0, SEEK_END) == 0 && (len = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
+	    len <= (long)NSDP_PROTO_MAX_PAYLOAD && (blob = malloc(len ? (size_t)len : 1)) &&
+	    fread(blob, 1, (size_t)len, f) == (size_t)len) {
+		struct pol_tables *t = pol_deserialize(blob, (size_t)len, dp->generation, err,
+						       sizeof(err));
+		if (t) {
+			unsigned n = t->n_rules, pods = t->n_pods;
+			if (dp_publish_policy(dp, t, dp->generation) == 0)
+				printf("nsdp-dataplane: policy from %s: %u rules, %u pods\n", path, n,
+				       pods);
+			else
+				snprintf(err, sizeof(err), "out of memory");
+		}
+	} else {
+		snprintf(err, sizeof(err), "%s", len > (long)NSDP_PROTO_MAX_PAYLOAD ? "too large"
+						 : "cannot read it");
+	}
+	if (err[0])
+		fprintf(stderr, "nsdp-dataplane: policy_file %s: %s; starting without a policy\n",
+			path, err);
+	free(blob);
+	fclose(f);
 }
 
 int main(int argc, char **argv)
@@ -210,6 +256,7 @@ int main(int argc, char **argv)
 		rc = 1;
 		goto out_ports;
 	}
+	load_policy_file(dp);
 	rc = 1;
 	struct ctl_server *cs = ctl_open(dp);
 	if (!cs) {

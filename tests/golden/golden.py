@@ -409,7 +409,9 @@ class Dataplane:
     """
     _seq = 0
 
-    def __init__(self, node, ports, endpoints=(), vteps=(), routes=(), burst=None):
+    def __init__(self, node, ports, endpoints=(), vteps=(), routes=(), burst=None,
+                 policy_file=None):
+        self.policy_file = policy_file
         self.dp_exe = os.environ.get("NSDP_DATAPLANE")
         self.ctl_exe = os.environ.get("NSDP_CTL")
         self.node = node
@@ -435,7 +437,9 @@ class Dataplane:
                  "workers = [1];", "main_lcore = 0;"] + (
                      ["burst = %d;" % self.burst] if self.burst else []) + [
 
-                 "control_socket = %s;" % _q(sock), "ports = ("]
+                 "control_socket = %s;" % _q(sock)] + (
+                     ["policy_file = %s;" % _q(self.policy_file)] if self.policy_file else []) + [
+                 "ports = ("]
         pl = []
         for i, (name, role) in enumerate(self.ports):
             dev = "net_pcap%d,rx_pcap=%s,tx_pcap=%s" % (

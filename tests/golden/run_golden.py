@@ -19,9 +19,16 @@ Scenarios:
                nothing delivered, and the boundaries that must pass
   jumbo        node MTU 9000: 8950-byte packets encapsulated, delivered;
                larger ones dropped as mtu-exceeded
+  policy       NetworkPolicy and AdminNetworkPolicy compiled by the agent's
+               compiler (nsdp-agent --compile-to) and loaded at start from
+               the dataplane's policy_file: allowed packets delivered or
+               encapsulated byte for byte, denied ones counted as
+               policy-deny, by ingress and by egress, and the reply of an
+               allowed connection admitted although its port is not
 """
 import os
 import struct
+import subprocess
 import sys
 
 try:
@@ -646,7 +653,126 @@ def sc_jumbo(tap):
     s.check()
 
 
+# ---- 7. policy --------------------------------------------------------------
+
+POLICY_MANIFESTS = """
+apiVersion: v1
+kind: List
+items:
+- {apiVersion: v1, kind: Namespace, metadata: {name: a, labels: {ns: a}}}
+- {apiVersion: v1, kind: Namespace, metadata: {name: b, labels: {ns: b}}}
+- {apiVersion: v1, kind: Namespace, metadata: {name: c, labels: {ns: c}}}
+- {apiVersion: v1, kind: Pod, metadata: {namespace: a, name: db, labels: {app: db}},
+   status: {podIP: %(pod0)s}}
+- {apiVersion: v1, kind: Pod, metadata: {namespace: a, name: web, labels: {app: web}},
+   status: {podIP: %(pod1)s}}
+- {apiVersion: v1, kind: Pod, metadata: {namespace: b, name: client, labels: {app: client}},
+   status: {podIP: %(b_pod)s}}
+- {apiVersion: v1, kind: Pod, metadata: {namespace: c, name: other, labels: {app: other}},
+   status: {podIP: %(c_pod)s}}
+# a/db: ingress only from namespace b on TCP 5432
+- apiVersion: networking.k8s.io/v1
+  kind: NetworkPolicy
+  metadata: {namespace: a, name: db}
+  spec:
+    podSelector: {matchLabels: {app: db}}
+    ingress: [{from: [{namespaceSelector: {matchLabels: {ns: b}}}], ports: [{port: 5432}]}]
+# a/web: egress only to namespace b
+- apiVersion: networking.k8s.io/v1
+  kind: NetworkPolicy
+  metadata: {namespace: a, name: web-egress}
+  spec:
+    podSelector: {matchLabels: {app: web}}
+    policyTypes: [Egress]
+    egress: [{to: [{namespaceSelector: {matchLabels: {ns: b}}}]}]
+# the admin tier: nothing from c reaches a, whatever namespace policies say
+- apiVersion: policy.networking.k8s.io/v1alpha1
+  kind: AdminNetworkPolicy
+  metadata: {name: deny-c-to-a}
+  spec:
+    priority: 5
+    subject: {namespaces: {matchLabels: {ns: a}}}
+    ingress: [{name: no-c, action: Deny, from: [{namespaces: {matchLabels: {ns: c}}}]}]
+"""
+
+
+def sc_policy(tap):
+    import tempfile
+    agent = os.environ.get("NSDP_AGENT_BIN")
+    if not agent:
+        tap.case("policy: NSDP_AGENT_BIN names nsdp-agent", ["NSDP_AGENT_BIN is not set"])
+        return
+    tmp = tempfile.mkdtemp(prefix="nsdp-golden-policy-")
+    try:
+        os.makedirs(os.path.join(tmp, "m"))
+        with open(os.path.join(tmp, "m", "cluster.yaml"), "w") as f:
+            f.write(POLICY_MANIFESTS % dict(pod0=POD0_IP, pod1=POD1_IP, b_pod=B_POD,
+                                            c_pod=C_POD))
+        pf = os.path.join(tmp, "policy.bin")
+        r = subprocess.run([agent, "--manifests", os.path.join(tmp, "m"), "--compile-to", pf],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        if r.returncode != 0:
+            tap.case("policy: nsdp-agent --compile-to", ["exit %d: %s" % (r.returncode, r.stdout)])
+            return
+        dp = node_a(burst=32)
+        dp.policy_file = pf
+        s = Scenario(tap, "policy", dp)
+        B, C = (B_IP, B_MAC), (C_IP, C_MAC)
+
+        def from_remote(desc, vtep, src, dst, l4, expect_ok, group=None, **kw):
+            t = s.tag()
+            inner = pkt(src, dst, t, l4, **kw)
+            s.send("uplink", tunnel(inner, vtep=vtep), desc,
+                   delivered(inner, dst) if expect_ok else Drop("policy-deny"),
+                   t if expect_ok else None, group=group)
+
+        def from_local(desc, port, dst, vtep, l4, expect_ok, **kw):
+            t = s.tag()
+            fr = from_pod(port, dst, t, l4, **kw)
+            s.send(port, fr, desc,
+                   Encap("uplink", forwarded(fr, GW_MAC, GW_MAC), vtep[0], vtep[1], None)
+                   if expect_ok else Drop("policy-deny"), t if expect_ok else None)
+
+        # pod0 (a/db) opens a connection to b/client first: its reply must
+        # pass although a/db admits nothing on port 40000 (stateful). The
+        # reply is queued behind 70 other uplink packets so that the SYN,
+        # first on pod0, is processed before it.
+        from_local("a/db -> b/client TCP SYN :80 (no egress policy: allowed)", "pod0",
+                   B_POD, B, "tcp", True, sport=40000, dport=80, tcp_flags="S")
+        from_remote("b/client -> a/db TCP 5432: allowed by networkpolicy a/db ingress[0]", B,
+                    B_POD, POD0_IP, "tcp", True, sport=50001, dport=5432, tcp_flags="S")
+        from_remote("b/client -> a/db TCP 80: denied (a/db admits only 5432)", B, B_POD,
+                    POD0_IP, "tcp", False, sport=50002, dport=80, tcp_flags="S")
+        from_remote("b/client -> a/db UDP 5432: denied (TCP only)", B, B_POD, POD0_IP, "udp",
+                    False, sport=50003, dport=5432)
+        from_remote("c/other -> a/db TCP 5432: denied (ANP deny-c-to-a before the "
+                    "namespace policy)", C, C_POD, POD0_IP, "tcp", False, sport=50004,
+                    dport=5432, tcp_flags="S")
+        from_remote("c/other -> a/web UDP: denied by the ANP (a/web has no ingress policy)",
+                    C, C_POD, POD1_IP, "udp", False, sport=50005, dport=53)
+        from_local("a/web -> b/client UDP: allowed by networkpolicy a/web-egress egress[0]",
+                   "pod1", B_POD, B, "udp", True, sport=40001, dport=53)
+        from_local("a/web -> c/other UDP: denied by a/web-egress (egress side)", "pod1",
+                   C_POD, C, "udp", False, sport=40002, dport=53)
+        from_local("a/web -> c/other TCP SYN: denied by a/web-egress (egress side)", "pod1",
+                   C_POD, C, "tcp", False, sport=40003, dport=443, tcp_flags="S")
+        for i in range(70):
+            from_remote("filler", B, B_POD, POD1_IP, "udp", True,
+                        group="70 x b/client -> a/web UDP (a/web: no ingress policy)",
+                        sport=51000 + i, dport=9)
+        from_remote("the reply b/client:80 -> a/db:40000 (SYN-ACK) of the connection a/db "
+                    "opened: allowed by conntrack", B, B_POD, POD0_IP, "tcp", True, sport=80,
+                    dport=40000, tcp_flags="SA")
+        from_remote("a new connection b/client:80 -> a/db:40001: denied", B, B_POD, POD0_IP,
+                    "tcp", False, sport=80, dport=40001, tcp_flags="S")
+        s.check()
+    finally:
+        import shutil
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 SCENARIOS = {
+    "policy": sc_policy,
     "vxlan-decap": sc_vxlan_decap,
     "encap": sc_encap,
     "geneve": sc_geneve,
