@@ -97,6 +97,8 @@ write_config() {
 		echo "main_lcore = 0;"
 		echo "idle_sleep_us = ${NSDP_IDLE_US:-20};"
 		echo "control_socket = \"$(sock "$n")\";"
+		# the agent's policy cache: a restarted dataplane enforces it at once
+		[ "${NSDP_AGENT:-0}" = 1 ] && echo "policy_file = \"$STATE/n$n.policy\";"
 		echo "tables = { conntrack = 65536; };"
 		echo "ports = ("
 		echo "  { name = \"uplink\"; devargs = \"$(devargs "$n" 0 ul "$nw")\"; role = \"uplink\"; }"
@@ -175,6 +177,7 @@ start_agent() {
 	else
 		src=(--manifests "$STATE/manifests" ${NSDP_AGENT_ARGS:-})
 	fi
+	src+=(--policy-cache "$STATE/n$n.policy")
 	# exec: the recorded pid must be the agent's, not a subshell's
 	(
 		if [ "${NSDP_AGENT_HOSTNET:-0}" = 1 ]; then

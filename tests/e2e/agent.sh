@@ -51,7 +51,7 @@ cleanup() { bash "$CLUSTER" down >/dev/null 2>&1; }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
-echo "1..22"
+echo "1..24"
 if ! bash "$CLUSTER" up 2 >"$STATE.up.log" 2>&1; then
 	cat "$STATE.up.log" | sed 's/^/# /'
 	not_ok "cluster with agents up"
@@ -176,6 +176,24 @@ if reach "${P}p11" 10.244.2.2 8080 && ! reach "${P}p22" 10.244.2.2 8080; then
 else
 	not_ok "after the restart, policy is enforced again (allowed and denied pairs)"
 fi
+
+# 16-17: the policy cache: node-2's dataplane restarts while its agent is
+# down, and enforces the last policy from its first packet
+bash "$CLUSTER" agent-stop 2
+dp_pid=$(cat "$STATE/n2.pid")
+kill -TERM "$dp_pid"
+for _ in $(seq 1 50); do kill -0 "$dp_pid" 2>/dev/null || break; sleep 0.1; done
+ip netns exec "${P}n2" "$NSDP_DATAPLANE" -c "$STATE/n2.conf" >>"$STATE/n2.log" 2>&1 &
+echo $! >"$STATE/n2.pid"
+for _ in $(seq 1 100); do "$CTL" -s "$STATE/n2.sock" info >/dev/null 2>&1 && break; sleep 0.1; done
+check "with no agent, the restarted dataplane loaded the cached policy" \
+	grep -q 'backend/allow-frontend' <<<"$("$CTL" -s "$STATE/n2.sock" policy show)"
+if reach "${P}p22" 10.244.2.2 8080; then
+	not_ok "... and enforces it: stranger/intruder -> backend/api denied before any agent connects"
+else
+	ok "... and enforces it: stranger/intruder -> backend/api denied before any agent connects"
+fi
+bash "$CLUSTER" agent-start 2 >/dev/null
 
 # 16: agents restart under an established connection
 ip netns exec "${P}p11" $PY "$PROBE" hold 10.244.2.2 8080 6 >"$STATE/hold.out" 2>&1 &
