@@ -83,8 +83,22 @@ struct anchor {
 	struct yn *node;
 };
 
+/*
+ * Nodes and scalar texts come from a bump allocator: a document is
+ * thousands of small pieces freed all at once (with malloc per piece,
+ * decoding a large API list was mostly malloc). kids and anchors, which
+ * grow, stay on the heap.
+ */
+struct chunk {
+	struct chunk *next;
+	size_t used, cap;
+	max_align_t data[];
+};
+#define CHUNK_BYTES (64u << 10)
+
 /* Builds one document's tree from libyaml events. */
 struct builder {
+	struct chunk *chunks;
 	struct yn *arena;
 	struct yn *root;
 	struct yn *stack[YN_MAX_DEPTH];
@@ -94,16 +108,48 @@ struct builder {
 	uint64_t real; /* nodes allocated */
 };
 
+static void *b_alloc(struct builder *b, size_t n)
+{
+	n = (n + sizeof(max_align_t) - 1) & ~(sizeof(max_align_t) - 1);
+	struct chunk *c = b->chunks;
+	if (!c || c->cap - c->used < n) {
+		size_t cap = n > CHUNK_BYTES ? n : CHUNK_BYTES;
+		c = malloc(sizeof(*c) + cap);
+		if (!c)
+			return NULL;
+		c->next = b->chunks;
+		c->used = 0;
+		c->cap = cap;
+		b->chunks = c;
+	}
+	void *p = (char *)c->data + c->used;
+	c->used += n;
+	return p;
+}
+
+/* A NUL-terminated copy of s[0..len) in the builder's memory. */
+static char *b_strndup(struct builder *b, const char *s, size_t len)
+{
+	char *d = b_alloc(b, len + 1);
+	if (d) {
+		memcpy(d, s, len);
+		d[len] = '\0';
+	}
+	return d;
+}
+
 static void builder_reset(struct builder *b)
 {
 	struct yn *n = b->arena;
 	while (n) {
 		struct yn *next = n->all;
-		free(n->s);
 		free(n->kids);
 		free(n->anchor);
-		free(n);
 		n = next;
+	}
+	for (struct chunk *c = b->chunks, *next; c; c = next) {
+		next = c->next;
+		free(c);
 	}
 	for (unsigned i = 0; i < b->n_anchors; i++)
 		free(b->anchors[i].name);
@@ -113,9 +159,10 @@ static void builder_reset(struct builder *b)
 
 static struct yn *yn_new(struct builder *b, enum yn_type type, const yaml_mark_t *mark)
 {
-	struct yn *n = calloc(1, sizeof(*n));
+	struct yn *n = b_alloc(b, sizeof(*n));
 	if (!n)
 		return NULL;
+	memset(n, 0, sizeof(*n));
 	n->type = type;
 	n->line = (unsigned)mark->line + 1;
 	n->weight = 1;
@@ -2266,12 +2313,11 @@ static int load_text(struct loader *ld, const char *file, const char *text, size
 			break;
 		case YAML_SCALAR_EVENT:
 			node = yn_new(b, YN_SCALAR, &ev.start_mark);
-			if (!node || !(node->s = malloc(ev.data.scalar.length + 1))) {
+			if (!node || !(node->s = b_strndup(b, (const char *)ev.data.scalar.value,
+							   ev.data.scalar.length))) {
 				err = "out of memory";
 				break;
 			}
-			memcpy(node->s, ev.data.scalar.value, ev.data.scalar.length);
-			node->s[ev.data.scalar.length] = '\0';
 			node->len = ev.data.scalar.length;
 			node->plain = ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
 				      ev.data.scalar.plain_implicit;
@@ -2418,7 +2464,7 @@ static struct yn *yn_from_json(struct builder *b, json_t *j, unsigned depth)
 		json_object_foreach(j, key, v)
 		{
 			struct yn *k = yn_new(b, YN_SCALAR, &mark);
-			if (!k || !(k->s = strdup(key)))
+			if (!k || !(k->s = b_strndup(b, key, strlen(key))))
 				return NULL;
 			k->len = strlen(key);
 			struct yn *val = yn_from_json(b, v, depth + 1);
@@ -2448,7 +2494,7 @@ static struct yn *yn_from_json(struct builder *b, json_t *j, unsigned depth)
 	}
 	case JSON_STRING:
 		n = yn_new(b, YN_SCALAR, &mark);
-		if (!n || !(n->s = strndup(json_string_value(j), json_string_length(j))))
+		if (!n || !(n->s = b_strndup(b, json_string_value(j), json_string_length(j))))
 			return NULL;
 		n->len = strlen(n->s);
 		return n;
@@ -2465,7 +2511,7 @@ static struct yn *yn_from_json(struct builder *b, json_t *j, unsigned depth)
 	case JSON_NULL: text = "null"; break;
 	}
 	n = yn_new(b, YN_SCALAR, &mark);
-	if (!n || !(n->s = strdup(text)))
+	if (!n || !(n->s = b_strndup(b, text, strlen(text))))
 		return NULL;
 	n->len = strlen(text);
 	n->plain = true;
