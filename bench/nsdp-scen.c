@@ -44,7 +44,6 @@
  * Output: tables on stdout, --json FILE. Exit 0, 1 (set-up), 2 (usage), 3 (a
  * check failed; figures still written, marked not ok).
  */
-#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -55,7 +54,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <netinet/in.h>
@@ -64,24 +62,20 @@
 #include <rte_byteorder.h>
 #include <rte_common.h>
 #include <rte_cycles.h>
-#include <rte_eal.h>
-#include <rte_ethdev.h>
-#include <rte_ip.h>
 #include <rte_launch.h>
 #include <rte_lcore.h>
-#include <rte_malloc.h>
 #include <rte_mbuf.h>
 #include <rte_rcu_qsbr.h>
 #include <rte_version.h>
 
 #include <nsdp/drop.h>
 
+#include "benchlib.h"
 #include "conntrack.h"
 #include "dp.h"
 #include "k8s.h"
 #include "polcomp.h"
 #include "policy.h"
-#include "port.h"
 #include "scen.h"
 
 #define SEQ_LEN (1u << 21)
@@ -90,9 +84,7 @@
 #define MAX_REPS 16
 #define POOL_N 65536u
 
-enum { UPLINK = 0, POD0 = 1, POD1 = 2, NPORTS = 3 };
-
-static const uint8_t GW_MAC[6] = {0xee, 0xee, 0xee, 0xee, 0xee, 0xee};
+const char bench_tool[] = "nsdp-scen";
 
 /* ---- options ----------------------------------------------------------------- */
 
@@ -101,6 +93,8 @@ struct pcase_spec {
 };
 
 struct opts {
+	struct bench_opts b; /* --seconds --warm-seconds --reps --burst --ct-size --geneve
+			      * --seed --outlier-us --json */
 	struct pcase_spec cases[MAX_CASES];
 	unsigned n_cases;
 	struct pcase_spec base;
@@ -108,19 +102,11 @@ struct opts {
 	unsigned flow_sweep[8];
 	unsigned n_flow_sweep;
 	unsigned groups;
-	double seconds, warm_seconds;
-	unsigned reps;
-	unsigned burst;
 	unsigned n_local;
-	uint32_t ct_size;
 	uint64_t acl_max_rules;
 	double update_ms;
 	double zipf_s;
 	double mix_new;
-	bool geneve;
-	uint64_t seed;
-	double outlier_us;
-	const char *json;
 };
 
 enum {
@@ -134,21 +120,6 @@ enum {
 	G_ALL = 127
 };
 static const char *group_names[] = {"sweep", "flows", "sizes", "mix", "storm", "update", "mc"};
-
-/* ---- random numbers ----------------------------------------------------------- */
-
-static inline uint64_t rng(uint64_t *x)
-{
-	*x ^= *x >> 12;
-	*x ^= *x << 25;
-	*x ^= *x >> 27;
-	return *x * 0x2545F4914F6CDD1Dull;
-}
-
-static inline uint32_t rnd(uint64_t *x, uint32_t n)
-{
-	return (uint32_t)(((rng(x) >> 32) * n) >> 32);
-}
 
 /* ---- flows -------------------------------------------------------------------- */
 
@@ -183,7 +154,7 @@ static int make_seq(struct flowset *s, bool zipf, double zs, uint64_t seed)
 		return -ENOMEM;
 	if (!zipf) {
 		for (uint32_t i = 0; i < SEQ_LEN; i++)
-			s->seq[i] = rnd(&x, s->n);
+			s->seq[i] = bench_rnd(&x, s->n);
 		return 0;
 	}
 	/* Zipf over ranks, ranks scattered over flows by a random permutation. */
@@ -201,12 +172,12 @@ static int make_seq(struct flowset *s, bool zipf, double zs, uint64_t seed)
 		perm[r] = r;
 	}
 	for (uint32_t r = s->n - 1; r > 0; r--) {
-		uint32_t k = rnd(&x, r + 1), t = perm[r];
+		uint32_t k = bench_rnd(&x, r + 1), t = perm[r];
 		perm[r] = perm[k];
 		perm[k] = t;
 	}
 	for (uint32_t i = 0; i < SEQ_LEN; i++) {
-		double u = (double)(rng(&x) >> 11) / 9007199254740992.0 * acc;
+		double u = (double)(bench_rng(&x) >> 11) / 9007199254740992.0 * acc;
 		uint32_t lo = 0, hi = s->n - 1;
 		while (lo < hi) {
 			uint32_t mid = (lo + hi) / 2;
@@ -233,13 +204,6 @@ struct pcase {
 	double load_ms, compile_ms, compile_extra_ms;
 };
 
-static double now_ms(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
-}
-
 static struct pol_tables *compile_one(const struct pcase_spec *sp, unsigned extra, double *load_ms,
 				      double *compile_ms)
 {
@@ -250,9 +214,9 @@ static struct pol_tables *compile_one(const struct pcase_spec *sp, unsigned extr
 		k8s_cluster_free(&cl);
 		return NULL;
 	}
-	double a = now_ms();
+	double a = bench_now_ms();
 	struct pol_tables *t = pol_compile(&cl, 1);
-	*compile_ms = now_ms() - a;
+	*compile_ms = bench_now_ms() - a;
 	k8s_cluster_free(&cl);
 	if (!t)
 		fprintf(stderr, "nsdp-scen: pol_compile failed: %s\n", strerror(errno));
@@ -319,12 +283,12 @@ static uint8_t decide(const struct pol_tables *t, const struct flow *f)
 static void random_flow(const struct pcase *c, unsigned n_local, bool decap, uint64_t *x,
 			struct flow *f)
 {
-	uint32_t remote = n_local + rnd(x, c->spec.pods - n_local);
-	uint32_t local = rnd(x, n_local);
-	bool udp = rnd(x, 8) == 0;
+	uint32_t remote = n_local + bench_rnd(x, c->spec.pods - n_local);
+	uint32_t local = bench_rnd(x, n_local);
+	bool udp = bench_rnd(x, 8) == 0;
 	f->proto = udp ? IPPROTO_UDP : IPPROTO_TCP;
-	f->dport = udp ? 53 : (uint16_t)(8000 + rnd(x, 64));
-	f->sport = (uint16_t)(1024 + rnd(x, 60000));
+	f->dport = udp ? 53 : (uint16_t)(8000 + bench_rnd(x, 64));
+	f->sport = (uint16_t)(1024 + bench_rnd(x, 60000));
 	if (decap) {
 		f->src = scen_pod_ip(remote);
 		f->dst = scen_pod_ip(local);
@@ -415,69 +379,18 @@ struct tmpl {
 	uint16_t inner_off; /* inner Ethernet header */
 };
 
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void put_ipv4(uint8_t *p, uint8_t proto)
-{
-	p[0] = 0x45;
-	p[6] = 0x40; /* DF */
-	p[8] = 64;
-	p[9] = proto;
-	p[4] = 0x12;
-	p[5] = 0x34;
-}
-
 static void build_tmpl(const struct dp *dp, bool decap, uint8_t proto, bool geneve, struct tmpl *t)
 {
 	memset(t, 0, sizeof(*t));
 	uint8_t *p = t->frame;
-	unsigned off = 0;
-	if (decap) {
-		memcpy(p, dp->ports[UPLINK].mac.addr_bytes, 6);
-		p[12] = 0x08;
-		put_ipv4(p + 14, IPPROTO_UDP);
-		memcpy(p + 30, &dp->cfg.vtep_ip, 4);
-		put16(p + 36, (uint16_t)dp->cfg.overlay_port);
-		uint8_t *h = p + 42;
-		if (geneve) {
-			h[2] = 0x65;
-			h[3] = 0x58;
-		} else {
-			h[0] = 0x08;
-		}
-		h[4] = (uint8_t)(dp->cfg.vni >> 16);
-		h[5] = (uint8_t)(dp->cfg.vni >> 8);
-		h[6] = (uint8_t)dp->cfg.vni;
-		off = 50;
-	}
+	unsigned off = decap ? BENCH_INNER : 0;
+	/* lengths, addresses, ports, the outer source: patched per packet */
+	if (decap)
+		bench_put_outer(p, dp, geneve, 0);
 	t->inner_off = (uint16_t)off;
-	uint8_t *e = p + off;
-	memcpy(e, GW_MAC, 6);
-	memset(e + 6, 0x02, 6);
-	e[12] = 0x08;
-	put_ipv4(e + 14, proto);
-	uint8_t *l4 = e + 34;
-	if (proto == IPPROTO_TCP) {
-		l4[4] = 0x11;
-		l4[8] = 0x22;
-		l4[12] = 0x50;
-		l4[13] = 0x10;
-		l4[14] = 0xff;
-		l4[15] = 0xff;
-	}
+	bench_put_inner(p + off, proto, 0);
 	for (unsigned i = off + 54; i < sizeof(t->frame); i++)
 		p[i] = (uint8_t)(i * 7);
-}
-
-static inline void ip_csum(uint8_t *ip)
-{
-	struct rte_ipv4_hdr *h = (struct rte_ipv4_hdr *)ip;
-	h->hdr_checksum = 0;
-	h->hdr_checksum = rte_ipv4_cksum(h);
 }
 
 struct templates {
@@ -496,30 +409,23 @@ static inline void fill(const struct templates *tp, const struct flow *f, uint16
 	m->data_len = (uint16_t)total;
 	m->pkt_len = total;
 	uint8_t *ip = p + t->inner_off + 14, *l4 = ip + 20;
-	put16(ip + 2, (uint16_t)(len - 14));
-	memcpy(ip + 12, &f->src, 4);
-	memcpy(ip + 16, &f->dst, 4);
-	put16(l4, sport);
-	put16(l4 + 2, f->dport);
+	bench_put16(ip + 2, (uint16_t)(len - 14));
+	bench_tuple(ip, f->src, f->dst, sport, f->dport);
 	if (udp)
-		put16(l4 + 4, (uint16_t)(len - 34));
+		bench_put16(l4 + 4, (uint16_t)(len - 34));
 	else
 		l4[13] = tcp_flags;
-	ip_csum(ip);
+	bench_ip_csum(ip);
 	if (decap) {
+		/* the remote node's VTEP MAC 02:00:00:00:<node> */
 		p[6] = 0x02;
 		p[7] = 0;
 		p[8] = 0;
 		p[9] = 0;
 		p[10] = (uint8_t)(f->node >> 8);
 		p[11] = (uint8_t)f->node;
-		uint8_t *oip = p + 14;
-		put16(oip + 2, (uint16_t)(len + 36));
-		uint32_t v = scen_vtep_ip(f->node);
-		memcpy(oip + 12, &v, 4);
-		put16(oip + 20, (uint16_t)(49152 | ((sport * 2654435761u) >> 18)));
-		put16(oip + 24, (uint16_t)(len + 16));
-		ip_csum(oip);
+		bench_outer_len(p, len);
+		bench_outer_from(p, scen_vtep_ip(f->node), sport);
 	} else {
 		/* the local pod's MAC 02:00:00:00:01:<pod> */
 		uint32_t l = rte_be_to_cpu_32(f->src) & 0xff;
@@ -547,12 +453,6 @@ struct stream {
 	bool warm_pass;               /* create every established flow first */
 };
 
-struct sample {
-	uint64_t pkts, gen, proc, tx, total;
-	uint64_t raw_pkts, raw_total, preempted;
-	double wall_s;
-};
-
 struct job {
 	struct dp *dp;
 	unsigned widx;
@@ -563,31 +463,13 @@ struct job {
 	uint64_t max_new; /* stop the window after this many new connections (0: no cap) */
 	uint64_t seed;
 	/* out */
-	struct sample s;
+	struct bench_sample s;
 	struct dp_lcore_stats before, after; /* measured window */
 	uint64_t warm_created, warm_drops;
 	uint64_t new_sent, new_created;
 	int rc;
 	volatile int done;
 };
-
-static uint64_t outlier_cycles;
-
-static uint64_t sum_drops(const struct dp_lcore_stats *st)
-{
-	uint64_t d = 0;
-	for (unsigned r = 1; r < NSDP_DROP_MAX; r++)
-		d += st->drops[r];
-	return d;
-}
-
-static uint64_t sum_tx(const struct dp_lcore_stats *st)
-{
-	uint64_t d = 0;
-	for (unsigned p = 0; p < NPORTS; p++)
-		d += st->port[p].tx_pkts;
-	return d;
-}
 
 struct wstate {
 	uint32_t pos[NPORTS];
@@ -607,7 +489,8 @@ static inline unsigned gen_burst(const struct job *j, struct wstate *ws, unsigne
 		unsigned len = st->len;
 		if (len == IMIX_TAG)
 			len = imix_len[(ws->sz++) % 12];
-		bool isnew = st->pool[in] && (!st->est[in] || (rng(&ws->x) >> 11) < ws->new_thresh);
+		bool isnew = st->pool[in] &&
+			     (!st->est[in] || (bench_rng(&ws->x) >> 11) < ws->new_thresh);
 		if (isnew) {
 			const struct flowset *p = st->pool[in];
 			uint64_t c = ws->ctr[in]++;
@@ -625,17 +508,16 @@ static inline unsigned gen_burst(const struct job *j, struct wstate *ws, unsigne
 }
 
 static int run_window(struct job *j, struct wstate *ws, struct rte_mbuf **pkts, double secs,
-		      uint64_t max_new, struct sample *s, uint64_t *new_sent)
+		      uint64_t max_new, struct bench_sample *s, uint64_t *new_sent)
 {
 	struct dp *dp = j->dp;
 	struct dp_worker *w = &dp->workers[j->widx];
 	const struct stream *st = j->st;
-	unsigned burst = j->o->burst;
+	unsigned burst = j->o->b.burst;
 	memset(s, 0, sizeof(*s));
 	uint64_t hz = rte_get_tsc_hz();
 	uint64_t end = rte_rdtsc() + (uint64_t)(secs * (double)hz);
-	struct timespec a, b;
-	clock_gettime(CLOCK_MONOTONIC, &a);
+	double ms0 = bench_now_ms();
 	unsigned k = 0;
 	uint64_t nn = 0;
 	do {
@@ -646,29 +528,10 @@ static int run_window(struct job *j, struct wstate *ws, struct rte_mbuf **pkts, 
 				return -ENOMEM;
 			nn += gen_burst(j, ws, in, pkts, burst);
 			uint64_t t1 = rte_rdtsc();
-			w->now = ct_now();
-			const struct dp_tables *tb =
-				atomic_load_explicit(&dp->tables, memory_order_acquire);
-			dp_process_burst(dp, w, tb, in, pkts, burst);
-			uint64_t t2 = rte_rdtsc();
-			dp_tx_flush(dp, w);
-			rte_rcu_qsbr_quiescent(dp->qsv, w->idx);
-			uint64_t t3 = rte_rdtsc();
-			s->raw_pkts += burst;
-			s->raw_total += t3 - t0;
-			if (t3 - t0 > outlier_cycles) {
-				s->preempted++;
-				continue;
-			}
-			s->pkts += burst;
-			s->gen += t1 - t0;
-			s->proc += t2 - t1;
-			s->tx += t3 - t2;
-			s->total += t3 - t0;
+			bench_dp_poll_timed(dp, w, in, pkts, burst, t0, t1, s);
 		}
 	} while (rte_rdtsc() < end && (!max_new || nn < max_new));
-	clock_gettime(CLOCK_MONOTONIC, &b);
-	s->wall_s = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
+	s->wall_s = (bench_now_ms() - ms0) / 1e3;
 	if (new_sent)
 		*new_sent = nn;
 	return 0;
@@ -702,25 +565,22 @@ static int job_main(void *arg)
 				continue;
 			for (uint32_t f = 0; f < e->n;) {
 				unsigned n = 0;
-				if (rte_pktmbuf_alloc_bulk(dp->pool, pkts, j->o->burst) != 0) {
+				if (rte_pktmbuf_alloc_bulk(dp->pool, pkts, j->o->b.burst) != 0) {
 					j->rc = -ENOMEM;
 					goto out;
 				}
-				for (; n < j->o->burst && f < e->n; n++, f++)
+				for (; n < j->o->b.burst && f < e->n; n++, f++)
 					fill(j->tp, &e->f[f], e->f[f].sport, 0x10,
 					     st->len == IMIX_TAG ? 64 : st->len, pkts[n]);
-				if (n < j->o->burst)
-					rte_pktmbuf_free_bulk(pkts + n, j->o->burst - n);
-				w->now = ct_now();
-				dp_process_burst(dp, w, dp->tables, in, pkts, n);
-				dp_tx_flush(dp, w);
-				rte_rcu_qsbr_quiescent(dp->qsv, w->idx);
+				if (n < j->o->b.burst)
+					rte_pktmbuf_free_bulk(pkts + n, j->o->b.burst - n);
+				bench_dp_poll(dp, w, in, pkts, n);
 			}
 		}
 	}
 	j->warm_created = w->stats->lc.ct_created - s0.lc.ct_created;
-	j->warm_drops = sum_drops(w->stats) - sum_drops(&s0);
-	struct sample scratch;
+	j->warm_drops = bench_sum_drops(w->stats) - bench_sum_drops(&s0);
+	struct bench_sample scratch;
 	if (j->warm_s > 0 && (j->rc = run_window(j, &ws, pkts, j->warm_s, j->max_new / 4, &scratch,
 						 NULL)))
 		goto out;
@@ -743,54 +603,9 @@ static void wait_job(struct job *j, unsigned lcore)
 
 /* ---- results ---------------------------------------------------------------------------- */
 
-struct sbuf {
-	char *p;
-	size_t n, cap;
-};
-
-static void sb(struct sbuf *b, const char *fmt, ...)
-{
-	for (;;) {
-		va_list ap;
-		va_start(ap, fmt);
-		int k = vsnprintf(b->p ? b->p + b->n : NULL, b->p ? b->cap - b->n : 0, fmt, ap);
-		va_end(ap);
-		if (k < 0)
-			return;
-		if (b->p && (size_t)k < b->cap - b->n) {
-			b->n += (size_t)k;
-			return;
-		}
-		size_t cap = (b->cap + (size_t)k) * 2 + 4096;
-		char *q = realloc(b->p, cap);
-		if (!q)
-			exit(1);
-		b->p = q;
-		b->cap = cap;
-	}
-}
-
 static struct sbuf J;       /* JSON results, comma-separated objects */
 static unsigned n_results;
 static unsigned not_ok;
-
-static double median(double *v, unsigned n)
-{
-	for (unsigned i = 1; i < n; i++)
-		for (unsigned k = i; k > 0 && v[k - 1] > v[k]; k--) {
-			double t = v[k];
-			v[k] = v[k - 1];
-			v[k - 1] = t;
-		}
-	if (!n)
-		return 0;
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
-static double cpp(uint64_t c, uint64_t p)
-{
-	return p ? (double)c / (double)p : 0;
-}
 
 /* One measured case: reps of a job (fresh conntrack each), medians. */
 struct meas {
@@ -844,16 +659,6 @@ static void meas_print(const struct meas *m)
 	fflush(stdout);
 }
 
-static void fresh_ct(struct dp *dp)
-{
-	ct_destroy(dp->ct);
-	dp->ct = ct_create(dp->cfg.ct_size, &dp->cfg.timeouts, dp->qsv, (int)rte_socket_id());
-	if (!dp->ct) {
-		fprintf(stderr, "nsdp-scen: conntrack: %s\n", strerror(errno));
-		exit(1);
-	}
-}
-
 /*
  * Run `reps` repetitions of streams st[0..nw-1] on nw workers (worker 0 on
  * lcore 1, worker 1 on the main lcore 0), each with a fresh conntrack.
@@ -865,7 +670,7 @@ typedef void (*during_fn)(void *arg, struct job *j);
 
 static void finalize(struct meas *m, bool count_lost);
 
-/* Append o->reps repetitions to m (call finalize() after the last). */
+/* Append o->b.reps repetitions to m (call finalize() after the last). */
 static void measure_reps(struct dp *dp, const struct opts *o, const struct templates *tp,
 			 const struct stream *const *st, unsigned nw, uint64_t max_new,
 			 bool expect_est, bool count_lost, during_fn during, void *darg,
@@ -877,8 +682,9 @@ static void measure_reps(struct dp *dp, const struct opts *o, const struct templ
 	}
 	m->workers = nw;
 	double hz = (double)rte_get_tsc_hz();
-	for (unsigned r = 0; r < o->reps && m->n < MAX_REPS; r++) {
-		fresh_ct(dp);
+	for (unsigned r = 0; r < o->b.reps && m->n < MAX_REPS; r++) {
+		if (bench_fresh_ct(dp))
+			exit(1);
 		struct job jobs[2];
 		memset(jobs, 0, sizeof(jobs));
 		for (unsigned k = 0; k < nw; k++) {
@@ -888,10 +694,10 @@ static void measure_reps(struct dp *dp, const struct opts *o, const struct templ
 			j->st = st[k];
 			j->tp = tp;
 			j->o = o;
-			j->warm_s = o->warm_seconds;
-			j->secs = o->seconds;
+			j->warm_s = o->b.warm_seconds;
+			j->secs = o->b.seconds;
 			j->max_new = max_new / nw;
-			j->seed = o->seed + m->n * 31 + k;
+			j->seed = o->b.seed + m->n * 31 + k;
 		}
 		if (rte_eal_remote_launch(job_main, &jobs[0], 1)) {
 			fprintf(stderr, "nsdp-scen: cannot launch on lcore 1\n");
@@ -918,18 +724,18 @@ static void measure_reps(struct dp *dp, const struct opts *o, const struct templ
 			newc += j->new_sent;
 			if (j->s.wall_s > wmax)
 				wmax = j->s.wall_s;
-			uint64_t drops = sum_drops(&j->after) - sum_drops(&j->before);
+			uint64_t drops = bench_sum_drops(&j->after) - bench_sum_drops(&j->before);
 			uint64_t denied = j->after.drops[NSDP_DROP_POLICY_DENY] -
 					  j->before.drops[NSDP_DROP_POLICY_DENY];
 			uint64_t created = j->after.lc.ct_created - j->before.lc.ct_created;
-			uint64_t sent = sum_tx(&j->after) - sum_tx(&j->before);
+			uint64_t sent = bench_sum_tx(&j->after) - bench_sum_tx(&j->before);
 			m->pkts += j->s.raw_pkts;
 			m->drops += drops;
 			m->policy_denied += denied;
 			m->created += created;
 			m->new_sent += j->new_sent;
 			m->preempted += j->s.preempted;
-			m->polls += j->s.raw_pkts / o->burst;
+			m->polls += j->s.raw_pkts / o->b.burst;
 			if (count_lost)
 				m->lost += drops + (j->s.raw_pkts - drops - sent);
 			if (j->s.raw_pkts != sent + drops) {
@@ -962,11 +768,11 @@ static void measure_reps(struct dp *dp, const struct opts *o, const struct templ
 							m->name, nsdp_drop_name(q), v);
 				}
 		}
-		m->r_gen[m->n] = cpp(gen, pk);
-		m->r_proc[m->n] = cpp(proc, pk);
-		m->r_tx[m->n] = cpp(tx, pk);
-		m->reps_dp[m->n] = cpp(proc + tx, pk);
-		m->r_total[m->n] = cpp(tot, pk);
+		m->r_gen[m->n] = bench_cpp(gen, pk);
+		m->r_proc[m->n] = bench_cpp(proc, pk);
+		m->r_tx[m->n] = bench_cpp(tx, pk);
+		m->reps_dp[m->n] = bench_cpp(proc + tx, pk);
+		m->r_total[m->n] = bench_cpp(tot, pk);
 		m->r_wall[m->n] = wmax > 0 ? (double)pk / wmax / 1e6 : 0;
 		/* new connections per second of one core's dataplane time */
 		m->r_nps[m->n] = proc + tx ? (double)newc / ((double)(proc + tx) / hz) : 0;
@@ -979,7 +785,7 @@ static void finalize(struct meas *m, bool count_lost)
 {
 	double v[MAX_REPS];
 	double hz = (double)rte_get_tsc_hz();
-#define MED(arr) (memcpy(v, (arr), sizeof(double) * m->n), median(v, m->n))
+#define MED(arr) (memcpy(v, (arr), sizeof(double) * m->n), bench_median(v, m->n))
 	m->gen_cpp = MED(m->r_gen);
 	m->proc_cpp = MED(m->r_proc);
 	m->tx_cpp = MED(m->r_tx);
@@ -1018,17 +824,9 @@ static char *config_text(const struct opts *o, unsigned nodes)
 	if (nodes > CFG_NODES)
 		nodes = CFG_NODES;
 	struct sbuf b = {0};
-	sb(&b,
-	   "node = { name = \"bench\"; vtep = \"172.16.0.1\"; overlay = \"%s\"; vni = 7; "
-	   "mtu = 1600; };\n",
-	   o->geneve ? "geneve" : "vxlan");
-	sb(&b, "workers = [1];\nmain_lcore = 0;\nburst = %u;\n", o->burst < 32 ? 32 : o->burst);
-	sb(&b, "ports = (\n"
-	       "  { name = \"uplink\"; devargs = \"net_null0,no-rx=1\"; role = \"uplink\"; },\n"
-	       "  { name = \"pod0\"; devargs = \"net_null1,no-rx=1\"; role = \"pod\"; },\n"
-	       "  { name = \"pod1\"; devargs = \"net_null2,no-rx=1\"; role = \"pod\"; }\n);\n");
+	bench_config_head(&b, "172.16.0.1", 1600, o->b.geneve, 1, o->b.burst);
 	sb(&b, "tables = { conntrack = %u; endpoints = 4096; routes = %u; vteps = %u; };\n",
-	   o->ct_size, all + 16, all + 16);
+	   o->b.ct_size, all + 16, all + 16);
 	sb(&b, "endpoints = (\n");
 	for (unsigned l = 0; l < o->n_local; l++) {
 		uint32_t ip = rte_be_to_cpu_32(scen_pod_ip(l));
@@ -1052,26 +850,7 @@ static char *config_text(const struct opts *o, unsigned nodes)
 		   n % 256, v >> 24, (v >> 16) & 255, (v >> 8) & 255, v & 255);
 	}
 	sb(&b, "\n);\n");
-	return b.p;
-}
-
-static void remove_runtime_dir(const char *dir)
-{
-	if (!dir[0] || !strstr(dir, "/nsdp-scen-"))
-		return;
-	DIR *d = opendir(dir);
-	if (d) {
-		struct dirent *e;
-		while ((e = readdir(d)) != NULL) {
-			if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-				continue;
-			char path[PATH_MAX + 256];
-			if (snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) < (int)sizeof(path))
-				unlink(path);
-		}
-		closedir(d);
-	}
-	rmdir(dir);
+	return sb_take(&b, NULL);
 }
 
 /* ---- classification micro-benchmarks: pol_decide and rte_acl ---------------------------- */
@@ -1111,7 +890,7 @@ static void classify_bench(const struct pcase *c, const struct scen_acl *acl, un
 		}
 	/* Shuffle so both see the same random order of both directions. */
 	for (uint32_t q = total - 1; q > 0; q--) {
-		uint32_t s = rnd(&x, q + 1);
+		uint32_t s = bench_rnd(&x, q + 1);
 		struct scen_acl_key tk = keys[q];
 		keys[q] = keys[s];
 		keys[s] = tk;
@@ -1132,7 +911,7 @@ static void classify_bench(const struct pcase *c, const struct scen_acl *acl, un
 				   rte_be_to_cpu_16(keys[q].dport), &res);
 			den += res.verdict == POL_DENY;
 		}
-		double v = cpp(rte_rdtsc() - t0, total);
+		double v = bench_cpp(rte_rdtsc() - t0, total);
 		if (v < best)
 			best = v;
 		r->denied = den;
@@ -1148,7 +927,7 @@ static void classify_bench(const struct pcase *c, const struct scen_acl *acl, un
 				for (unsigned i = 0; i < 32; i++)
 					mis += v[i] != ref[q + i];
 			}
-			double cc = cpp(rte_rdtsc() - t0, total / 32 * 32);
+			double cc = bench_cpp(rte_rdtsc() - t0, total / 32 * 32);
 			if (cc < best)
 				best = cc;
 			r->mismatches = mis;
@@ -1177,22 +956,22 @@ static void update_during(void *arg, struct job *j)
 	struct updater *u = arg;
 	if (!u->on)
 		return;
-	double next = now_ms() + u->period_ms;
+	double next = bench_now_ms() + u->period_ms;
 	while (!__atomic_load_n(&j->done, __ATOMIC_ACQUIRE)) {
-		double t = now_ms();
+		double t = bench_now_ms();
 		if (t < next) {
 			double left = next - t;
 			usleep((useconds_t)(left * 1000 > 2000 ? 2000 : left * 1000));
 			continue;
 		}
 		next += u->period_ms;
-		double a = now_ms();
+		double a = bench_now_ms();
 		if (publish(u->dp, u->c, (u->gen & 1) != 0, u->gen)) {
 			fprintf(stderr, "nsdp-scen: publish failed\n");
 			exit(1);
 		}
 		u->gen++;
-		double l = now_ms() - a;
+		double l = bench_now_ms() - a;
 		u->publishes++;
 		u->lat_sum_ms += l;
 		if (l > u->lat_max_ms)
@@ -1228,34 +1007,81 @@ static void usage(FILE *f)
 		"  --json FILE        write results as JSON\n");
 }
 
-static int parse_count(const char *s, unsigned *out, char **endp)
+static int parse_case(const char *s, struct pcase_spec *c)
 {
-	char *end;
-	double v = strtod(s, &end);
-	if (end == s)
+	char *e;
+	if (bench_parse_count(s, &c->policies, &e) || (*e != 'x' && *e != 'X'))
 		return -1;
-	if (*end == 'k' || *end == 'K')
-		v *= 1e3, end++;
-	else if (*end == 'm' || *end == 'M')
-		v *= 1e6, end++;
-	if (v < 1 || v > 16e6)
-		return -1;
-	*out = (unsigned)v;
-	if (endp)
-		*endp = end;
-	else if (*end)
+	if (bench_parse_count(e + 1, &c->pods, NULL))
 		return -1;
 	return 0;
 }
 
-static int parse_case(const char *s, struct pcase_spec *c)
+/* each() of bench_parse_list: --cases, --groups */
+static int list_case(const char *tok, unsigned i, void *arg)
 {
-	char *e;
-	if (parse_count(s, &c->policies, &e) || (*e != 'x' && *e != 'X'))
+	return parse_case(tok, (struct pcase_spec *)arg + i);
+}
+
+static int list_group(const char *tok, unsigned i, void *arg)
+{
+	(void)i;
+	for (unsigned g = 0; g < RTE_DIM(group_names); g++)
+		if (!strcmp(tok, group_names[g])) {
+			*(unsigned *)arg |= 1u << g;
+			return 0;
+		}
+	return -1;
+}
+
+/* The options of nsdp-scen's own (bench_getopt() takes the common ones). */
+static int own_opt(void *arg, int c, const char *val)
+{
+	struct opts *o = arg;
+	int n;
+	unsigned v;
+	switch (c) {
+	case 'G':
+		o->groups = 0;
+		n = bench_parse_list(val, "--groups", UINT_MAX, list_group, &o->groups);
+		return n < 0 ? -1 : 0;
+	case 'C':
+		n = bench_parse_list(val, "--cases", MAX_CASES, list_case, o->cases);
+		if (n < 0)
+			return -1;
+		o->n_cases = (unsigned)n;
+		return 0;
+	case 'B':
+		return parse_case(val, &o->base);
+	case 'f':
+		return bench_parse_count(val, &o->flows, NULL);
+	case 'F':
+		n = bench_parse_list(val, "--flow-sweep", RTE_DIM(o->flow_sweep), bench_list_count,
+				     o->flow_sweep);
+		if (n < 0)
+			return -1;
+		o->n_flow_sweep = (unsigned)n;
+		return 0;
+	case 'L':
+		o->n_local = (unsigned)atoi(val);
+		return 0;
+	case 'A':
+		if (bench_parse_count(val, &v, NULL))
+			return -1;
+		o->acl_max_rules = v;
+		return 0;
+	case 'U':
+		o->update_ms = atof(val);
+		return 0;
+	case 'z':
+		o->zipf_s = atof(val);
+		return 0;
+	case 'N':
+		o->mix_new = atof(val);
+		return 0;
+	default:
 		return -1;
-	if (parse_count(e + 1, &c->pods, NULL))
-		return -1;
-	return 0;
+	}
 }
 
 static int parse_opts(int argc, char **argv, struct opts *o)
@@ -1266,24 +1092,16 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{"base", required_argument, NULL, 'B'},
 		{"flows", required_argument, NULL, 'f'},
 		{"flow-sweep", required_argument, NULL, 'F'},
-		{"seconds", required_argument, NULL, 't'},
-		{"warm-seconds", required_argument, NULL, 'W'},
-		{"reps", required_argument, NULL, 'r'},
-		{"burst", required_argument, NULL, 'b'},
 		{"local-pods", required_argument, NULL, 'L'},
-		{"ct-size", required_argument, NULL, 'c'},
 		{"acl-max-rules", required_argument, NULL, 'A'},
 		{"update-ms", required_argument, NULL, 'U'},
 		{"zipf-s", required_argument, NULL, 'z'},
 		{"mix-new", required_argument, NULL, 'N'},
-		{"geneve", no_argument, NULL, 'g'},
-		{"seed", required_argument, NULL, 'S'},
-		{"outlier-us", required_argument, NULL, 'O'},
-		{"json", required_argument, NULL, 'j'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+		BENCH_LONG_OPTIONS,
 	};
 	*o = (struct opts){
+		.b = {.seconds = 1, .warm_seconds = 0.3, .reps = 5, .burst = 32,
+		      .ct_size = 2u << 20, .seed = 1, .outlier_us = 200},
 		.cases = {{10, 10000}, {100, 10000}, {1000, 10000}, {10000, 10000}, {1000, 1000},
 			  {1000, 100000}},
 		.n_cases = 6,
@@ -1292,132 +1110,16 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		.flow_sweep = {1000, 10000, 100000, 1000000},
 		.n_flow_sweep = 4,
 		.groups = G_ALL,
-		.seconds = 1,
-		.warm_seconds = 0.3,
-		.reps = 5,
-		.burst = 32,
 		.n_local = 100,
-		.ct_size = 2u << 20,
 		.acl_max_rules = 2000000,
 		.update_ms = 10,
 		.zipf_s = 1.0,
 		.mix_new = 0.02,
-		.seed = 1,
-		.outlier_us = 200,
 	};
-	int c;
-	unsigned v;
-	char *dup, *save, *tok;
-	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
-		switch (c) {
-		case 'G':
-			o->groups = 0;
-			dup = strdup(optarg);
-			for (tok = strtok_r(dup, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-				unsigned g;
-				for (g = 0; g < RTE_DIM(group_names); g++)
-					if (!strcmp(tok, group_names[g]))
-						break;
-				if (g == RTE_DIM(group_names)) {
-					fprintf(stderr, "nsdp-scen: unknown group %s\n", tok);
-					free(dup);
-					return -1;
-				}
-				o->groups |= 1u << g;
-			}
-			free(dup);
-			break;
-		case 'C':
-			o->n_cases = 0;
-			dup = strdup(optarg);
-			for (tok = strtok_r(dup, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-				if (o->n_cases == MAX_CASES || parse_case(tok, &o->cases[o->n_cases])) {
-					fprintf(stderr, "nsdp-scen: --cases: bad \"%s\"\n", tok);
-					free(dup);
-					return -1;
-				}
-				o->n_cases++;
-			}
-			free(dup);
-			break;
-		case 'B':
-			if (parse_case(optarg, &o->base))
-				return -1;
-			break;
-		case 'f':
-			if (parse_count(optarg, &o->flows, NULL))
-				return -1;
-			break;
-		case 'F':
-			o->n_flow_sweep = 0;
-			dup = strdup(optarg);
-			for (tok = strtok_r(dup, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-				if (o->n_flow_sweep == RTE_DIM(o->flow_sweep) ||
-				    parse_count(tok, &v, NULL)) {
-					free(dup);
-					return -1;
-				}
-				o->flow_sweep[o->n_flow_sweep++] = v;
-			}
-			free(dup);
-			break;
-		case 't':
-			o->seconds = atof(optarg);
-			break;
-		case 'W':
-			o->warm_seconds = atof(optarg);
-			break;
-		case 'r':
-			o->reps = (unsigned)atoi(optarg);
-			break;
-		case 'b':
-			o->burst = (unsigned)atoi(optarg);
-			break;
-		case 'L':
-			o->n_local = (unsigned)atoi(optarg);
-			break;
-		case 'c':
-			if (parse_count(optarg, &o->ct_size, NULL))
-				return -1;
-			break;
-		case 'A':
-			if (parse_count(optarg, &v, NULL))
-				return -1;
-			o->acl_max_rules = v;
-			break;
-		case 'U':
-			o->update_ms = atof(optarg);
-			break;
-		case 'z':
-			o->zipf_s = atof(optarg);
-			break;
-		case 'N':
-			o->mix_new = atof(optarg);
-			break;
-		case 'g':
-			o->geneve = true;
-			break;
-		case 'S':
-			o->seed = strtoull(optarg, NULL, 0);
-			break;
-		case 'O':
-			o->outlier_us = atof(optarg);
-			break;
-		case 'j':
-			o->json = optarg;
-			break;
-		case 'h':
-			usage(stdout);
-			exit(0);
-		default:
-			return -1;
-		}
-	}
-	if (optind != argc)
+	if (bench_getopt(argc, argv, lo, &o->b, usage, own_opt, o))
 		return -1;
-	if (o->reps < 1 || o->reps > MAX_REPS || o->seconds <= 0 || o->warm_seconds < 0 ||
-	    o->burst < 1 || o->burst > 64 || o->n_local < 2 || o->n_local > PODS_PER_NODE ||
-	    o->ct_size < 1024 || o->update_ms <= 0 || o->mix_new < 0 || o->mix_new > 1) {
+	if (bench_opts_check(&o->b, MAX_REPS, 1024) || o->n_local < 2 ||
+	    o->n_local > PODS_PER_NODE || o->update_ms <= 0 || o->mix_new < 0 || o->mix_new > 1) {
 		fprintf(stderr, "nsdp-scen: option out of range (see --help)\n");
 		return -1;
 	}
@@ -1527,7 +1229,7 @@ static const char *len_name(unsigned len, char *buf, size_t n)
 
 static uint64_t storm_cap(const struct opts *o)
 {
-	return o->ct_size / 2; /* new connections per repetition: conntrack half full at most */
+	return o->b.ct_size / 2; /* new connections per repetition: conntrack half full at most */
 }
 
 static void run_est(struct ctx *x, const struct pcase *c, const char *group,
@@ -1561,6 +1263,27 @@ static struct flowset *make_pool(const struct ctx *x, const struct pcase *c, boo
 	if (p && only_allowed && allowed)
 		*allowed = 1;
 	return p;
+}
+
+/* New-connection pools of the three input ports (seeds seed, seed+1, seed+2). */
+struct pool_sets {
+	struct flowset *p[NPORTS];
+	double allowed[NPORTS];
+};
+
+static int pools_make(const struct ctx *x, const struct pcase *c, bool only_allowed,
+		      uint64_t seed, struct pool_sets *ps)
+{
+	ps->p[UPLINK] = make_pool(x, c, true, -1, only_allowed, seed, &ps->allowed[UPLINK]);
+	ps->p[POD0] = make_pool(x, c, false, POD0, only_allowed, seed + 1, &ps->allowed[POD0]);
+	ps->p[POD1] = make_pool(x, c, false, POD1, only_allowed, seed + 2, &ps->allowed[POD1]);
+	return ps->p[UPLINK] && ps->p[POD0] && ps->p[POD1] ? 0 : -1;
+}
+
+static void pools_free(struct pool_sets *ps)
+{
+	for (unsigned k = 0; k < NPORTS; k++)
+		flowset_free(ps->p[k]);
 }
 
 static void run_storm(struct ctx *x, const struct pcase *c, const char *group, bool decap,
@@ -1619,14 +1342,14 @@ static int group_sweep(struct ctx *x, const struct pcase_spec *spec)
 	if (use_case(x, c))
 		return -1;
 	struct est_sets e;
-	if (est_make(x, c, o->flows, true, true, false, o->seed, &e))
+	if (est_make(x, c, o->flows, true, true, false, o->b.seed, &e))
 		return -1;
 	run_est(x, c, "sweep", &e, true, false, 64, false, o->flows);
 	run_est(x, c, "sweep", &e, false, true, 64, false, o->flows);
 	est_free(&e);
 	double allowed_d, allowed_e;
-	struct flowset *pd = make_pool(x, c, true, -1, true, o->seed + 100, &allowed_d);
-	struct flowset *pe = make_pool(x, c, false, -1, false, o->seed + 101, &allowed_e);
+	struct flowset *pd = make_pool(x, c, true, -1, true, o->b.seed + 100, &allowed_d);
+	struct flowset *pe = make_pool(x, c, false, -1, false, o->b.seed + 101, &allowed_e);
 	if (!pd || !pe)
 		return -1;
 	run_storm(x, c, "sweep", true, pd, NULL, allowed_d);
@@ -1637,7 +1360,7 @@ static int group_sweep(struct ctx *x, const struct pcase_spec *spec)
 					      (int)rte_socket_id(), &as);
 	/* classify tuples as generated (allowed and denied), both directions */
 	double allowed_d2;
-	struct flowset *pm = make_pool(x, c, true, -1, false, o->seed + 102, &allowed_d2);
+	struct flowset *pm = make_pool(x, c, true, -1, false, o->b.seed + 102, &allowed_d2);
 	if (!pm)
 		return -1;
 	struct flowset *pools[2] = {pm, pe};
@@ -1683,7 +1406,7 @@ static int group_flows(struct ctx *x, const struct pcase *c)
 	for (unsigned i = 0; i < x->o->n_flow_sweep; i++) {
 		uint32_t f = x->o->flow_sweep[i];
 		struct est_sets e;
-		if (est_make(x, c, f, true, false, false, x->o->seed + i, &e))
+		if (est_make(x, c, f, true, false, false, x->o->b.seed + i, &e))
 			return -1;
 		run_est(x, c, "flows", &e, true, false, 64, false, f);
 		est_free(&e);
@@ -1696,8 +1419,8 @@ static int group_sizes(struct ctx *x, const struct pcase *c)
 	static const unsigned lens[] = {64, 512, 1500, IMIX_TAG};
 	struct est_sets e, z;
 	uint32_t f = x->o->flows;
-	if (est_make(x, c, f, true, true, false, x->o->seed, &e) ||
-	    est_make(x, c, f, true, true, true, x->o->seed, &z))
+	if (est_make(x, c, f, true, true, false, x->o->b.seed, &e) ||
+	    est_make(x, c, f, true, true, true, x->o->b.seed, &z))
 		return -1;
 	for (unsigned dir = 0; dir < 2; dir++)
 		for (unsigned i = 0; i < RTE_DIM(lens); i++)
@@ -1715,19 +1438,15 @@ static int group_mix(struct ctx *x, const struct pcase *c)
 {
 	const struct opts *o = x->o;
 	struct est_sets z;
-	double a0, a1, a2;
-	if (est_make(x, c, o->flows, true, true, true, o->seed, &z))
+	struct pool_sets ps;
+	if (est_make(x, c, o->flows, true, true, true, o->b.seed, &z))
 		return -1;
-	struct flowset *pd = make_pool(x, c, true, -1, false, o->seed + 200, &a0);
-	struct flowset *p0 = make_pool(x, c, false, POD0, false, o->seed + 201, &a1);
-	struct flowset *p1 = make_pool(x, c, false, POD1, false, o->seed + 202, &a2);
-	if (!pd || !p0 || !p1)
+	if (pools_make(x, c, false, o->b.seed + 200, &ps))
 		return -1;
 	struct stream s;
 	stream_est(&s, &z, true, true, IMIX_TAG);
-	s.pool[UPLINK] = pd;
-	s.pool[POD0] = p0;
-	s.pool[POD1] = p1;
+	for (unsigned k = 0; k < NPORTS; k++)
+		s.pool[k] = ps.p[k];
 	s.new_frac = o->mix_new;
 	const struct stream *sp = &s;
 	struct meas m;
@@ -1743,9 +1462,7 @@ static int group_mix(struct ctx *x, const struct pcase *c)
 	meas_print(&m);
 	meas_json(&m, o);
 	est_free(&z);
-	flowset_free(pd);
-	flowset_free(p0);
-	flowset_free(p1);
+	pools_free(&ps);
 	return 0;
 }
 
@@ -1753,18 +1470,13 @@ static int group_storm(struct ctx *x, const struct pcase *c)
 {
 	const struct opts *o = x->o;
 	for (unsigned only = 1; only < 3; only++) {
-		bool allowed = only == 1;
-		double ad, a0, a1;
-		struct flowset *pd = make_pool(x, c, true, -1, allowed, o->seed + 300, &ad);
-		struct flowset *p0 = make_pool(x, c, false, POD0, allowed, o->seed + 301, &a0);
-		struct flowset *p1 = make_pool(x, c, false, POD1, allowed, o->seed + 302, &a1);
-		if (!pd || !p0 || !p1)
+		struct pool_sets ps;
+		if (pools_make(x, c, only == 1, o->b.seed + 300, &ps))
 			return -1;
-		run_storm(x, c, "storm", true, pd, NULL, ad);
-		run_storm(x, c, "storm", false, p0, p1, (a0 + a1) / 2);
-		flowset_free(pd);
-		flowset_free(p0);
-		flowset_free(p1);
+		run_storm(x, c, "storm", true, ps.p[UPLINK], NULL, ps.allowed[UPLINK]);
+		run_storm(x, c, "storm", false, ps.p[POD0], ps.p[POD1],
+			  (ps.allowed[POD0] + ps.allowed[POD1]) / 2);
+		pools_free(&ps);
 	}
 	return 0;
 }
@@ -1773,7 +1485,7 @@ static int group_update(struct ctx *x, const struct pcase *c)
 {
 	const struct opts *o = x->o;
 	struct est_sets e;
-	if (est_make(x, c, o->flows, true, true, false, o->seed + 400, &e))
+	if (est_make(x, c, o->flows, true, true, false, o->b.seed + 400, &e))
 		return -1;
 	struct stream s;
 	stream_est(&s, &e, true, true, 64);
@@ -1786,9 +1498,9 @@ static int group_update(struct ctx *x, const struct pcase *c)
 	snprintf(on.name, sizeof(on.name), "decap+encap 64 %uk, update/%.0fms", o->flows / 1000,
 		 o->update_ms);
 	struct opts one = *o;
-	one.reps = 1;
+	one.b.reps = 1;
 	struct updater u = {.dp = x->dp, .c = c, .period_ms = o->update_ms, .gen = x->gen + 1};
-	for (unsigned r = 0; r < o->reps; r++) {
+	for (unsigned r = 0; r < o->b.reps; r++) {
 		u.on = false;
 		if (publish(x->dp, c, false, ++u.gen))
 			return -1;
@@ -1824,9 +1536,9 @@ static int group_mc(struct ctx *x, const struct pcase *c)
 {
 	const struct opts *o = x->o;
 	struct est_sets e1, e2[2];
-	if (est_make(x, c, o->flows, true, true, false, o->seed + 500, &e1) ||
-	    est_make(x, c, o->flows / 2, true, true, false, o->seed + 501, &e2[0]) ||
-	    est_make(x, c, o->flows / 2, true, true, false, o->seed + 502, &e2[1]))
+	if (est_make(x, c, o->flows, true, true, false, o->b.seed + 500, &e1) ||
+	    est_make(x, c, o->flows / 2, true, true, false, o->b.seed + 501, &e2[0]) ||
+	    est_make(x, c, o->flows / 2, true, true, false, o->b.seed + 502, &e2[1]))
 		return -1;
 	struct stream s1, s2[2];
 	stream_est(&s1, &e1, true, true, 64);
@@ -1849,8 +1561,8 @@ static int group_mc(struct ctx *x, const struct pcase *c)
 	est_free(&e2[1]);
 
 	double a;
-	struct flowset *p[2] = {make_pool(x, c, true, -1, true, o->seed + 510, &a),
-				make_pool(x, c, true, -1, true, o->seed + 511, &a)};
+	struct flowset *p[2] = {make_pool(x, c, true, -1, true, o->b.seed + 510, &a),
+				make_pool(x, c, true, -1, true, o->b.seed + 511, &a)};
 	if (!p[0] || !p[1])
 		return -1;
 	struct stream t[2];
@@ -1897,57 +1609,19 @@ int main(int argc, char **argv)
 	struct dp *dp = &the_dp;
 	char err[512];
 	char *text = config_text(&o, nodes);
-	if (!text || dp_config_parse(text, "<scen>", &dp->cfg, err, sizeof(err))) {
-		fprintf(stderr, "nsdp-scen: config: %s\n", text ? err : "out of memory");
-		return 2;
-	}
+	/* worker 0 on lcore 1, worker 1 (mc) on the main lcore 0 */
+	static const unsigned worker_lcores[2] = {1, 0};
+	const struct bench_dp_spec spec = {
+		.lcores = "0,1",
+		.n_workers = 2,
+		.worker_lcores = worker_lcores,
+		.mbufs = 32767,
+		.outlier_us = o.b.outlier_us,
+	};
+	int rc = bench_dp_open(dp, &spec, argv[0], text);
 	free(text);
-	dp->n_workers = 2;
-	dp_global = dp;
-
-	char prefix[64];
-	snprintf(prefix, sizeof(prefix), "--file-prefix=nsdp-scen-%d", (int)getpid());
-	char *eargv[32 + 2 * DP_MAX_PORTS];
-	int eargc = 0;
-	eargv[eargc++] = argv[0];
-	eargv[eargc++] = (char *)"-l";
-	eargv[eargc++] = (char *)"0,1";
-	eargv[eargc++] = (char *)"--no-pci";
-	eargv[eargc++] = (char *)"--in-memory";
-	eargv[eargc++] = prefix;
-	eargv[eargc++] = (char *)"--log-level=lib.eal:error";
-	eargc = dp_port_eal_args(dp, eargv, eargc, (int)RTE_DIM(eargv) - 1);
-	eargv[eargc] = NULL;
-	if (rte_eal_init(eargc, eargv) < 0) {
-		fprintf(stderr, "nsdp-scen: EAL init failed: %s\n", rte_strerror(rte_errno));
-		return 1;
-	}
-	static char rundir[PATH_MAX];
-	snprintf(rundir, sizeof(rundir), "%s", rte_eal_get_runtime_dir());
-	int rc = 1;
-	int socket = (int)rte_socket_id();
-	dp->workers = rte_zmalloc("scen_workers", 2 * sizeof(*dp->workers), RTE_CACHE_LINE_SIZE);
-	dp->stats = rte_zmalloc("scen_stats", 2 * sizeof(*dp->stats), RTE_CACHE_LINE_SIZE);
-	if (!dp->workers || !dp->stats)
+	if (rc)
 		goto out;
-	for (unsigned k = 0; k < 2; k++) {
-		dp->workers[k].idx = k;
-		dp->workers[k].stats = &dp->stats[k];
-		dp->workers[k].lcore_id = k ? 0 : 1;
-	}
-	dp->pool = rte_pktmbuf_pool_create("scen_mbufs", 32767, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
-					   socket);
-	if (!dp->pool) {
-		fprintf(stderr, "nsdp-scen: mbuf pool: %s\n", rte_strerror(rte_errno));
-		goto out;
-	}
-	if (dp_ports_start(dp) < 0)
-		goto out;
-	if ((rc = dp_init_tables(dp, socket)) < 0) {
-		fprintf(stderr, "nsdp-scen: tables: %s\n", strerror(-rc));
-		rc = 1;
-		goto out_ports;
-	}
 	rc = 1;
 	/* Nodes past the static configuration's limit: as the agent adds them. */
 	if (nodes > CFG_NODES) {
@@ -1970,12 +1644,12 @@ int main(int argc, char **argv)
 			if (dp_state_vtep_add(&dp->state, &v, err, sizeof(err)) ||
 			    dp_state_route_add(&dp->state, &r, err, sizeof(err))) {
 				fprintf(stderr, "nsdp-scen: node %u: %s\n", n, err);
-				goto out_ports;
+				goto out;
 			}
 		}
 		if (dp_publish(dp, dp->generation + 1)) {
 			fprintf(stderr, "nsdp-scen: publishing %u nodes failed\n", nodes);
-			goto out_ports;
+			goto out;
 		}
 	}
 	/* Both RCU thread ids start offline: a job brings its own online. */
@@ -1983,12 +1657,11 @@ int main(int argc, char **argv)
 	struct ctx x = {.dp = dp, .o = &o};
 	for (unsigned d = 0; d < 2; d++)
 		for (unsigned u = 0; u < 2; u++)
-			build_tmpl(dp, d, u ? IPPROTO_UDP : IPPROTO_TCP, o.geneve, &x.tp.t[d][u]);
+			build_tmpl(dp, d, u ? IPPROTO_UDP : IPPROTO_TCP, o.b.geneve, &x.tp.t[d][u]);
 	double hz = (double)rte_get_tsc_hz();
-	outlier_cycles = (uint64_t)(hz * o.outlier_us / 1e6);
 	printf("nsdp-scen: DPDK %s, TSC %.3f GHz, burst %u, conntrack %u slots, %s, %u local pods, "
 	       "%u nodes; worker lcore 1 (mc: + lcore 0)\n",
-	       rte_version(), hz / 1e9, o.burst, ct_capacity(dp->ct), o.geneve ? "geneve" : "vxlan",
+	       rte_version(), hz / 1e9, o.b.burst, ct_capacity(dp->ct), o.b.geneve ? "geneve" : "vxlan",
 	       o.n_local, nodes);
 	printf("%-7s %-34s %2s | %6s %7s %7s | %6s %6s | %9s | %8s %8s\n", "group", "case", "w",
 	       "gen", "dp", "total", "dpMpps", "wall", "new/s/core", "drops", "lost");
@@ -1997,15 +1670,15 @@ int main(int argc, char **argv)
 	if (o.groups & G_SWEEP)
 		for (unsigned i = 0; i < o.n_cases; i++)
 			if (group_sweep(&x, &o.cases[i]))
-				goto out_ports;
+				goto out;
 	if (o.groups & ~G_SWEEP) {
 		struct pcase *base = pcase_make(&o.base, true);
 		if (!base)
-			goto out_ports;
+			goto out;
 		printf("-- base cluster %u policies x %u pods: compile %.1f ms (variant %.1f ms)\n",
 		       o.base.policies, o.base.pods, base->compile_ms, base->compile_extra_ms);
 		if (use_case(&x, base))
-			goto out_ports;
+			goto out;
 		if (((o.groups & G_FLOWS) && group_flows(&x, base)) ||
 		    ((o.groups & G_SIZES) && group_sizes(&x, base)) ||
 		    ((o.groups & G_MIX) && group_mix(&x, base)) ||
@@ -2013,7 +1686,7 @@ int main(int argc, char **argv)
 		    ((o.groups & G_UPDATE) && group_update(&x, base)) ||
 		    ((o.groups & G_MC) && group_mc(&x, base))) {
 			pcase_free(base);
-			goto out_ports;
+			goto out;
 		}
 		pcase_free(base);
 	}
@@ -2021,28 +1694,26 @@ int main(int argc, char **argv)
 	       "alloc + frame copy/patch (the PMD's RX work), dp = dp_process_burst + "
 	       "dp_tx_flush;\ndpMpps = TSC Hz / dp; wall = packets / wall time (all workers); "
 	       "new/s/core = new connections per second of dataplane time\n",
-	       o.reps, o.seconds);
+	       o.b.reps, o.b.seconds);
 
-	if (o.json) {
-		FILE *f = fopen(o.json, "w");
-		if (!f) {
-			fprintf(stderr, "nsdp-scen: %s: %s\n", o.json, strerror(errno));
-			goto out_ports;
+	if (o.b.json) {
+		if (J.oom || CASES.oom) {
+			fprintf(stderr, "nsdp-scen: %s: out of memory for the results\n", o.b.json);
+			goto out;
 		}
-		time_t now = time(NULL);
-		char date[64];
-		strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+		FILE *f = bench_json_open(o.b.json);
+		if (!f)
+			goto out;
 		fprintf(f,
-			"{\n  \"tool\": \"nsdp-scen\",\n  \"date\": \"%s\",\n  \"dpdk\": \"%s\",\n"
-			"  \"tsc_hz\": %.0f,\n  \"params\": {\"burst\": %u, \"local_pods\": %u, "
+			"  \"params\": {\"burst\": %u, \"local_pods\": %u, "
 			"\"ct_size\": %u, \"ct_slots\": %u, \"overlay\": \"%s\", \"seconds\": %g, "
 			"\"warm_seconds\": %g, \"reps\": %u, \"flows\": %u, \"base\": {\"policies\": %u, "
 			"\"pods\": %u}, \"acl_max_rules\": %" PRIu64 ", \"update_ms\": %g, \"zipf_s\": %g, "
 			"\"mix_new\": %g, \"outlier_us\": %g, \"storm_cap\": %" PRIu64 "},\n",
-			date, rte_version(), hz, o.burst, o.n_local, o.ct_size, ct_capacity(dp->ct),
-			o.geneve ? "geneve" : "vxlan", o.seconds, o.warm_seconds, o.reps, o.flows,
+			o.b.burst, o.n_local, o.b.ct_size, ct_capacity(dp->ct),
+			o.b.geneve ? "geneve" : "vxlan", o.b.seconds, o.b.warm_seconds, o.b.reps, o.flows,
 			o.base.policies, o.base.pods, o.acl_max_rules, o.update_ms, o.zipf_s, o.mix_new,
-			o.outlier_us, storm_cap(&o));
+			o.b.outlier_us, storm_cap(&o));
 		fprintf(f, "  \"cases\": [%s\n  ],\n  \"results\": [%s\n  ]\n}\n",
 			CASES.p ? CASES.p : "", J.p ? J.p : "");
 		fclose(f);
@@ -2050,11 +1721,7 @@ int main(int argc, char **argv)
 	if (not_ok)
 		printf("%u check(s) failed (see NOT OK above)\n", not_ok);
 	rc = not_ok ? 3 : 0;
-out_ports:
-	dp_ports_stop(dp);
 out:
-	rte_eal_cleanup();
-	remove_runtime_dir(rundir);
-	dp_config_release(&dp->cfg);
+	bench_dp_close(dp);
 	return rc;
 }

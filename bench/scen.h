@@ -8,7 +8,8 @@
  *                  and compiled with its pol_compile();
  *  scen_acl.c      the classic peer: the same compiled policy expanded into
  *                  5-tuple rules for DPDK's rte_acl, and classification of
- *                  the same tuples.
+ *                  the same tuples;
+ *  benchlib.c      what it shares with nsdp-bench (benchlib.h).
  *
  * Addressing of the generated cluster (node n = 0 is the node under test):
  *   pod i lives on node i / PODS_PER_NODE, IP 10.(128 + n / 256).(n % 256).(10 + i % PODS_PER_NODE)

@@ -28,11 +28,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <rte_acl.h>
 #include <rte_common.h>
 
+#include "benchlib.h"
 #include "policy.h"
 #include "scen.h"
 
@@ -54,13 +54,6 @@ static const struct rte_acl_field_def acl_fields[5] = {
 	{.type = RTE_ACL_FIELD_TYPE_RANGE, .size = sizeof(uint16_t), .field_index = 4,
 	 .input_index = 3, .offset = offsetof(struct scen_acl_key, dport)},
 };
-
-static double ms_since(const struct timespec *a)
-{
-	struct timespec b;
-	clock_gettime(CLOCK_MONOTONIC, &b);
-	return (double)(b.tv_sec - a->tv_sec) * 1e3 + (double)(b.tv_nsec - a->tv_nsec) / 1e6;
-}
 
 /* ---- map arithmetic -------------------------------------------------------- */
 
@@ -194,19 +187,6 @@ static int cmp_pod(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static uint32_t cidr_class_of(const struct pol_tables *t, uint32_t a)
-{
-	uint32_t lo = 0, hi = t->n_cidr;
-	while (hi - lo > 1) {
-		uint32_t mid = (lo + hi) / 2;
-		if (t->cidr_lo[mid] <= a)
-			lo = mid;
-		else
-			hi = mid;
-	}
-	return t->cidr_peer[lo];
-}
-
 #define MAXP 4096
 
 static int expand(const struct pol_tables *t, unsigned n_local, struct rules *rs)
@@ -219,13 +199,19 @@ static int expand(const struct pol_tables *t, unsigned n_local, struct rules *rs
 		free(pc);
 		return -ENOMEM;
 	}
+	/* The class of the address range a pod lies in: what the dataplane's
+	 * pol_peer_class() answers for an address that is no pod, so ask it
+	 * with the pod index left out (a hash without keys finds nothing). */
+	struct pol_tables ranges_only = *t;
+	ranges_only.ip = (struct pol_hash){.mask = 0, .n = 0, .keys = NULL, .vals = NULL};
 	uint32_t np = 0;
 	for (uint32_t s = 0; s <= t->ip.mask; s++) {
 		if (t->ip.keys[s] == POL_HASH_EMPTY)
 			continue;
-		uint32_t ip = rte_be_to_cpu_32((uint32_t)t->ip.keys[s]);
+		uint32_t ip_be = (uint32_t)t->ip.keys[s];
 		uint32_t pi = t->ip.vals[s];
-		pods[np++] = (struct podrec){ip, t->pods[pi].peer, cidr_class_of(t, ip)};
+		pods[np++] = (struct podrec){rte_be_to_cpu_32(ip_be), t->pods[pi].peer,
+					     pol_peer_class(&ranges_only, ip_be)};
 	}
 	qsort(pods, np, sizeof(*pods), cmp_pod);
 
@@ -286,10 +272,9 @@ struct scen_acl *scen_acl_build(const struct pol_tables *t, unsigned n_local,
 {
 	memset(st, 0, sizeof(*st));
 	struct rules rs = {.max = max_rules};
-	struct timespec a;
-	clock_gettime(CLOCK_MONOTONIC, &a);
+	double a = bench_now_ms();
 	int rc = expand(t, n_local, &rs);
-	st->expand_ms = ms_since(&a);
+	st->expand_ms = bench_now_ms() - a;
 	st->rules_needed = rs.n;
 	if (rc) {
 		snprintf(st->note, sizeof(st->note), "expansion: %s", strerror(-rc));
@@ -318,7 +303,7 @@ struct scen_acl *scen_acl_build(const struct pol_tables *t, unsigned n_local,
 		free(rs.r);
 		return NULL;
 	}
-	clock_gettime(CLOCK_MONOTONIC, &a);
+	a = bench_now_ms();
 	rc = rte_acl_add_rules(acl->ctx, (const struct rte_acl_rule *)rs.r, (uint32_t)rs.n);
 	free(rs.r);
 	if (rc) {
@@ -329,7 +314,7 @@ struct scen_acl *scen_acl_build(const struct pol_tables *t, unsigned n_local,
 	struct rte_acl_config cfg = {.num_categories = 4, .num_fields = RTE_DIM(acl_fields)};
 	memcpy(cfg.defs, acl_fields, sizeof(acl_fields));
 	rc = rte_acl_build(acl->ctx, &cfg);
-	st->build_ms = ms_since(&a);
+	st->build_ms = bench_now_ms() - a;
 	if (rc) {
 		snprintf(st->note, sizeof(st->note), "rte_acl_build: %s", strerror(-rc));
 		scen_acl_free(acl);
@@ -362,32 +347,26 @@ void scen_acl_free(struct scen_acl *a)
 	free(a);
 }
 
+/* Whether side dir of address ip denies (peer: the other address): only
+ * when ip is a local pod's (one of the first n_local pods). */
+static bool local_side_denies(const struct pol_tables *t, unsigned n_local, uint32_t ip,
+			      unsigned dir, uint32_t peer, uint8_t proto, uint16_t dport)
+{
+	uint32_t pi = pol_pod_index(t, ip);
+	if (pi == POL_NONE || pi >= t->n_pods)
+		return false;
+	for (unsigned l = 0; l < n_local; l++)
+		if (scen_pod_ip(l) == ip)
+			return pol_side(t, t->pods[pi].subject[dir], dir, pol_peer_class(t, peer), proto,
+					dport)->verdict == POL_DENY;
+	return false;
+}
+
 uint8_t scen_local_verdict(const struct pol_tables *t, unsigned n_local, uint32_t src,
 			   uint32_t dst, uint8_t proto, uint16_t dport)
 {
-	uint32_t sp = pol_pod_index(t, src), dp = pol_pod_index(t, dst);
-	if (sp != POL_NONE && sp < t->n_pods) {
-		/* local: its IP is one of the first n_local pods' */
-		for (unsigned l = 0; l < n_local; l++)
-			if (scen_pod_ip(l) == src) {
-				const struct pol_range *r = pol_side(t, t->pods[sp].subject[POL_EGRESS],
-								     POL_EGRESS, pol_peer_class(t, dst),
-								     proto, dport);
-				if (r->verdict == POL_DENY)
-					return POL_DENY;
-				break;
-			}
-	}
-	if (dp != POL_NONE) {
-		for (unsigned l = 0; l < n_local; l++)
-			if (scen_pod_ip(l) == dst) {
-				const struct pol_range *r = pol_side(t, t->pods[dp].subject[POL_INGRESS],
-								     POL_INGRESS, pol_peer_class(t, src),
-								     proto, dport);
-				if (r->verdict == POL_DENY)
-					return POL_DENY;
-				break;
-			}
-	}
+	if (local_side_denies(t, n_local, src, POL_EGRESS, dst, proto, dport) ||
+	    local_side_denies(t, n_local, dst, POL_INGRESS, src, proto, dport))
+		return POL_DENY;
 	return POL_ALLOW;
 }

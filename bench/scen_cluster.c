@@ -27,40 +27,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "benchlib.h"
 #include "k8s.h"
 #include "scen.h"
-
-struct sbuf {
-	char *p;
-	size_t n, cap;
-	bool oom;
-};
-
-static void sb_add(struct sbuf *b, const char *fmt, ...)
-{
-	if (b->oom)
-		return;
-	for (;;) {
-		va_list ap;
-		va_start(ap, fmt);
-		int k = vsnprintf(b->p + b->n, b->cap - b->n, fmt, ap);
-		va_end(ap);
-		if (k >= 0 && (size_t)k < b->cap - b->n) {
-			b->n += (size_t)k;
-			return;
-		}
-		size_t cap = b->cap * 2 + 4096;
-		char *q = realloc(b->p, cap);
-		if (!q) {
-			b->oom = true;
-			return;
-		}
-		b->p = q;
-		b->cap = cap;
-	}
-}
 
 unsigned scen_namespaces(unsigned pods)
 {
@@ -86,31 +56,31 @@ static void netpol(struct sbuf *b, unsigned j, unsigned ns, const char *name, un
 	unsigned NS = ns;
 	uint32_t h = H(j + 12345);
 	bool egress = (h >> 16) % 4 == 3;
-	sb_add(b,
-	       "---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
-	       "metadata:\n  name: %s\n  namespace: ns%u\n"
-	       "spec:\n  podSelector:\n    matchLabels:\n      app: a%u\n",
-	       name, j % NS, (j / NS) % 10);
-	sb_add(b, "  policyTypes: [Ingress%s]\n", egress ? ", Egress" : "");
-	sb_add(b,
-	       "  ingress:\n  - from:\n    - namespaceSelector:\n        matchLabels:\n"
-	       "          grp: g%u\n",
-	       h % 8);
+	sb(b,
+	   "---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
+	   "metadata:\n  name: %s\n  namespace: ns%u\n"
+	   "spec:\n  podSelector:\n    matchLabels:\n      app: a%u\n",
+	   name, j % NS, (j / NS) % 10);
+	sb(b, "  policyTypes: [Ingress%s]\n", egress ? ", Egress" : "");
+	sb(b,
+	   "  ingress:\n  - from:\n    - namespaceSelector:\n        matchLabels:\n"
+	   "          grp: g%u\n",
+	   h % 8);
 	if ((h >> 3) & 1)
-		sb_add(b, "      podSelector:\n        matchLabels:\n          app: a%u\n",
-		       (h >> 4) % 10);
-	sb_add(b,
-	       "    ports:\n    - protocol: TCP\n      port: %u\n    - protocol: UDP\n"
-	       "      port: 53\n",
-	       tcp_port);
+		sb(b, "      podSelector:\n        matchLabels:\n          app: a%u\n",
+		   (h >> 4) % 10);
+	sb(b,
+	   "    ports:\n    - protocol: TCP\n      port: %u\n    - protocol: UDP\n"
+	   "      port: 53\n",
+	   tcp_port);
 	if (egress)
-		sb_add(b,
-		       "  egress:\n  - to:\n    - namespaceSelector: {}\n    ports:\n"
-		       "    - protocol: TCP\n      port: 8000\n      endPort: 8063\n"
-		       "    - protocol: UDP\n      port: 53\n"
-		       "  - to:\n    - ipBlock:\n        cidr: 10.0.0.0/8\n"
-		       "        except: [10.200.0.0/16]\n"
-		       "    ports:\n    - protocol: TCP\n      port: 443\n");
+		sb(b,
+		   "  egress:\n  - to:\n    - namespaceSelector: {}\n    ports:\n"
+		   "    - protocol: TCP\n      port: 8000\n      endPort: 8063\n"
+		   "    - protocol: UDP\n      port: 53\n"
+		   "  - to:\n    - ipBlock:\n        cidr: 10.0.0.0/8\n"
+		   "        except: [10.200.0.0/16]\n"
+		   "    ports:\n    - protocol: TCP\n      port: 443\n");
 }
 
 char *scen_manifests(const struct scen_params *p, size_t *len)
@@ -118,19 +88,19 @@ char *scen_manifests(const struct scen_params *p, size_t *len)
 	struct sbuf b = {0};
 	unsigned NS = scen_namespaces(p->pods);
 	for (unsigned k = 0; k < NS; k++)
-		sb_add(&b,
-		       "---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: ns%u\n"
-		       "  labels:\n    grp: g%u\n",
-		       k, k % 8);
+		sb(&b,
+		   "---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: ns%u\n"
+		   "  labels:\n    grp: g%u\n",
+		   k, k % 8);
 	for (unsigned i = 0; i < p->pods; i++) {
 		uint32_t ip = rte_be_to_cpu_32(scen_pod_ip(i));
-		sb_add(&b,
-		       "---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: p%u\n  namespace: ns%u\n"
-		       "  labels:\n    app: a%u\nspec:\n  nodeName: node%u\n  containers:\n"
-		       "  - name: c\n    ports:\n    - name: http\n      containerPort: 8080\n"
-		       "status:\n  podIP: %u.%u.%u.%u\n",
-		       i, i % NS, H(i) % 10, scen_pod_node(i), ip >> 24, (ip >> 16) & 255,
-		       (ip >> 8) & 255, ip & 255);
+		sb(&b,
+		   "---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: p%u\n  namespace: ns%u\n"
+		   "  labels:\n    app: a%u\nspec:\n  nodeName: node%u\n  containers:\n"
+		   "  - name: c\n    ports:\n    - name: http\n      containerPort: 8080\n"
+		   "status:\n  podIP: %u.%u.%u.%u\n",
+		   i, i % NS, H(i) % 10, scen_pod_node(i), ip >> 24, (ip >> 16) & 255,
+		   (ip >> 8) & 255, ip & 255);
 	}
 	unsigned n_np = p->policies > 2 ? p->policies - 2 : 0;
 	char name[32];
@@ -141,29 +111,23 @@ char *scen_manifests(const struct scen_params *p, size_t *len)
 	if (p->extra)
 		netpol(&b, 0, NS, "np-extra", 9999);
 	if (p->policies >= 1)
-		sb_add(&b,
-		       "---\napiVersion: policy.networking.k8s.io/v1alpha1\n"
-		       "kind: AdminNetworkPolicy\nmetadata:\n  name: guard\nspec:\n  priority: 10\n"
-		       "  subject:\n    namespaces:\n      matchLabels:\n        grp: g0\n"
-		       "  ingress:\n  - name: monitoring\n    action: Allow\n    from:\n"
-		       "    - namespaces:\n        matchLabels:\n          grp: g1\n"
-		       "    ports:\n    - portNumber:\n        protocol: TCP\n        port: 9090\n"
-		       "  - name: no-g7\n    action: Deny\n    from:\n    - namespaces:\n"
-		       "        matchLabels:\n          grp: g7\n");
+		sb(&b,
+		   "---\napiVersion: policy.networking.k8s.io/v1alpha1\n"
+		   "kind: AdminNetworkPolicy\nmetadata:\n  name: guard\nspec:\n  priority: 10\n"
+		   "  subject:\n    namespaces:\n      matchLabels:\n        grp: g0\n"
+		   "  ingress:\n  - name: monitoring\n    action: Allow\n    from:\n"
+		   "    - namespaces:\n        matchLabels:\n          grp: g1\n"
+		   "    ports:\n    - portNumber:\n        protocol: TCP\n        port: 9090\n"
+		   "  - name: no-g7\n    action: Deny\n    from:\n    - namespaces:\n"
+		   "        matchLabels:\n          grp: g7\n");
 	if (p->policies >= 2)
-		sb_add(&b,
-		       "---\napiVersion: policy.networking.k8s.io/v1alpha1\n"
-		       "kind: BaselineAdminNetworkPolicy\nmetadata:\n  name: default\nspec:\n"
-		       "  subject:\n    namespaces: {}\n"
-		       "  ingress:\n  - name: no-g6\n    action: Deny\n    from:\n"
-		       "    - namespaces:\n        matchLabels:\n          grp: g6\n");
-	if (b.oom) {
-		free(b.p);
-		errno = ENOMEM;
-		return NULL;
-	}
-	*len = b.n;
-	return b.p;
+		sb(&b,
+		   "---\napiVersion: policy.networking.k8s.io/v1alpha1\n"
+		   "kind: BaselineAdminNetworkPolicy\nmetadata:\n  name: default\nspec:\n"
+		   "  subject:\n    namespaces: {}\n"
+		   "  ingress:\n  - name: no-g6\n    action: Deny\n    from:\n"
+		   "    - namespaces:\n        matchLabels:\n          grp: g6\n");
+	return sb_take(&b, len);
 }
 
 static void report(void *arg, const char *msg)
@@ -180,13 +144,12 @@ int scen_load(const struct scen_params *p, struct k8s_cluster *cl, double *load_
 		fprintf(stderr, "nsdp-scen: manifests: out of memory\n");
 		return -1;
 	}
-	struct timespec a, b;
-	clock_gettime(CLOCK_MONOTONIC, &a);
+	double a = bench_now_ms();
 	int rc = k8s_load_buffer("<generated>", text, len, cl, report, NULL);
-	clock_gettime(CLOCK_MONOTONIC, &b);
+	double b = bench_now_ms();
 	free(text);
 	if (load_ms)
-		*load_ms = (double)(b.tv_sec - a.tv_sec) * 1e3 + (double)(b.tv_nsec - a.tv_nsec) / 1e6;
+		*load_ms = b - a;
 	if (rc) {
 		fprintf(stderr, "nsdp-scen: generated cluster (%u policies, %u pods) did not load: %d\n",
 			p->policies, p->pods, rc);

@@ -9,47 +9,23 @@
 # the dataplane down (code 11). Prints TAP. Needs root.
 set -uo pipefail
 
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-BUILD=${BUILD:-$ROOT/build}
-DP=${NSDP_DATAPLANE:-$BUILD/nsdp-dataplane}
-CTL=${NSDP_CTL:-$BUILD/nsdpctl}
+. "$(dirname "$0")/lib.sh"
+
 CNI=${NSDP_CNI:-$BUILD/nsdp-cni}
 IPAM_DIR=${NSDP_CNI_IPAM_DIR:-/usr/lib/cni}
-PY=/usr/bin/python3
 P="cn$$"
 NODE="${P}n"
-TMP=$(mktemp -d)
 SOCK="$TMP/dp.sock"
 CNIBIN="$TMP/bin" # CNI_PATH: nsdp-cni and host-local side by side
 
-n=0
-failed=0
-ok() { n=$((n + 1)); echo "ok $n - $*"; }
-not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $*"; }
-check() { # check DESCRIPTION COMMAND...
-	local d=$1; shift
-	if "$@" >"$TMP/out" 2>&1; then ok "$d"; else not_ok "$d"; sed 's/^/# /' "$TMP/out"; fi
-}
+cleanup() { dp_node_down "$NODE" "${P}p1" "${P}p2" "${P}p3" "${P}p4"; }
 
-cleanup() {
-	[ -f "$TMP/dp.pid" ] && kill "$(cat "$TMP/dp.pid")" 2>/dev/null && sleep 0.5
-	for ns in "$NODE" "${P}p1" "${P}p2" "${P}p3" "${P}p4"; do
-		ip netns pids "$ns" 2>/dev/null | xargs -r kill -KILL 2>/dev/null
-		ip netns del "$ns" 2>/dev/null
-	done
-	rm -rf "$TMP" "/var/run/dpdk/$P"
-}
-trap cleanup EXIT
-
-if [ "$(id -u)" != 0 ]; then
-	echo "1..0 # SKIP needs root (network namespaces)"
-	exit 0
-fi
+need_root
 if [ ! -x "$IPAM_DIR/host-local" ]; then
 	echo "1..0 # SKIP no host-local IPAM plugin in $IPAM_DIR (containernetworking-plugins)"
 	exit 0
 fi
-echo "1..18"
+plan 18
 
 mkdir -p "$CNIBIN"
 ln -s "$CNI" "$CNIBIN/nsdp"
@@ -90,35 +66,15 @@ code_of() { $PY -c 'import json,sys; print(json.load(open(sys.argv[1]))["code"])
 ip_of() { $PY -c 'import json,sys; print(json.load(open(sys.argv[1]))["ips"][0]["address"].split("/")[0])' "$1"; }
 
 # The node and its dataplane.
-ip netns add "$NODE"
-ip -n "$NODE" link set lo up
-ip netns exec "$NODE" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
-ip -n "$NODE" link add ul type veth peer name ulpeer
-ip -n "$NODE" link set ul up
-ip -n "$NODE" link set ulpeer up
-cat >"$TMP/dp.conf" <<EOF
-node = { name = "cni-node"; vtep = "192.168.100.1"; overlay = "vxlan"; vni = 42; mtu = 1500; };
-eal = ["--no-pci", "--in-memory", "-m", "256", "--file-prefix=$P", "--log-level=*:warning"];
-workers = [1];
-main_lcore = 0;
-idle_sleep_us = 20;
-control_socket = "$SOCK";
-tables = { conntrack = 65536; };
+node_ns "$NODE"
+{
+	dp_conf_head cni-node 1
+	cat <<EOF
 ports = ( { name = "uplink"; devargs = "net_af_packet0,iface=ul,qdisc_bypass=1"; role = "uplink"; } );
 routes = ( { prefix = "10.244.1.0/24"; local = true; } );
 EOF
-start_dp() {
-	ip netns exec "$NODE" "$DP" -c "$TMP/dp.conf" >>"$TMP/dp.log" 2>&1 &
-	echo $! >"$TMP/dp.pid"
-	for _ in $(seq 1 150); do
-		"$CTL" -s "$SOCK" info >/dev/null 2>&1 && return 0
-		kill -0 "$(cat "$TMP/dp.pid")" 2>/dev/null || break
-		sleep 0.2
-	done
-	sed 's/^/# /' "$TMP/dp.log"
-	return 1
-}
-check "dataplane up (uplink only, pods come from nsdp-cni)" start_dp
+} >"$TMP/dp.conf"
+check "dataplane up (uplink only, pods come from nsdp-cni)" dp_start "$TMP/dp.conf"
 
 check "VERSION lists 1.0.0" bash -c "CNI_COMMAND=VERSION '$CNI' </dev/null | grep -q '\"supportedVersions\": \\[\"1.0.0\"\\]'"
 
@@ -255,4 +211,4 @@ if [ $r5 = 1 ] && [ "$(code_of "$TMP/e5.json")" = 11 ]; then ok "ADD with the da
 	not_ok "ADD with the dataplane down: exit $r5"; sed 's/^/# /' "$TMP/e5.json"; fi
 check "no veth, no address taken" bash -c "! ip -n $NODE -o link show | grep -q ' nsdp' && ! ls '$TMP/ipam/nsdp' 2>/dev/null | grep -q '^10\\.'"
 rm -f "$TMP/dp.pid"
-[ $failed = 0 ]
+tap_status

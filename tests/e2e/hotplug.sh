@@ -14,45 +14,19 @@
 # every exit path (trap).
 set -uo pipefail
 
+. "$(dirname "$0")/lib.sh"
+
 WORKERS=${1:-2}
 DRIVER=${2:-af_packet}
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-BUILD=${BUILD:-$ROOT/build}
-DP=${NSDP_DATAPLANE:-$BUILD/nsdp-dataplane}
-CTL=${NSDP_CTL:-$BUILD/nsdpctl}
-PY=/usr/bin/python3
 P="hp$$"
 NODE="${P}n"
-TMP=$(mktemp -d)
 SOCK="$TMP/dp.sock"
 CYCLES=${NSDP_HOTPLUG_CYCLES:-20}
 
-n=0
-failed=0
-ok() { n=$((n + 1)); echo "ok $n - $*"; }
-not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $*"; }
-check() { # check DESCRIPTION COMMAND...
-	local d=$1; shift
-	if "$@" >"$TMP/out" 2>&1; then ok "$d"; else not_ok "$d"; sed 's/^/# /' "$TMP/out"; fi
-}
+cleanup() { dp_node_down "$NODE" "${P}a" "${P}b" "${P}c"; }
 
-cleanup() {
-	[ -f "$TMP/dp.pid" ] && kill "$(cat "$TMP/dp.pid")" 2>/dev/null && sleep 0.5
-	for ns in "$NODE" "${P}a" "${P}b" "${P}c"; do
-		ip netns pids "$ns" 2>/dev/null | xargs -r kill -KILL 2>/dev/null
-		ip netns del "$ns" 2>/dev/null
-	done
-	rm -rf "$TMP" "/var/run/dpdk/$P"
-}
-trap cleanup EXIT
-
-if [ "$(id -u)" != 0 ]; then
-	echo "1..0 # SKIP needs root (network namespaces)"
-	exit 0
-fi
-for tool in ping ethtool; do
-	command -v "$tool" >/dev/null || { echo "Bail out! $tool is not installed"; exit 1; }
-done
+need_root
+need_tools ping ethtool
 
 nexec() { ip netns exec "$NODE" "$@"; }
 no_offload() { ip netns exec "$1" ethtool -K "$2" tx off rx off tso off gso off gro off >/dev/null 2>&1 || true; }
@@ -88,25 +62,14 @@ devargs() { # devargs INDEX IFNAME
 	fi
 }
 
-echo "1..13"
+plan 13
 
-ip netns add "$NODE"
-ip -n "$NODE" link set lo up
-ip netns exec "$NODE" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
-ip -n "$NODE" link add ul type veth peer name ulpeer
-ip -n "$NODE" link set ul up
-ip -n "$NODE" link set ulpeer up
+node_ns "$NODE"
 pod a 2 pa
 pod c 4 pc
-wl=$(seq -s, 1 "$WORKERS")
-cat >"$TMP/dp.conf" <<EOF
-node = { name = "hp-node"; vtep = "192.168.100.1"; overlay = "vxlan"; vni = 42; mtu = 1500; };
-eal = ["--no-pci", "--in-memory", "-m", "256", "--file-prefix=$P", "--log-level=*:warning"];
-workers = [$wl];
-main_lcore = 0;
-idle_sleep_us = 20;
-control_socket = "$SOCK";
-tables = { conntrack = 65536; };
+{
+	dp_conf_head hp-node "$(seq -s, 1 "$WORKERS")"
+	cat <<EOF
 ports = (
   { name = "uplink"; devargs = "$(devargs 0 ul)"; role = "uplink"; },
   { name = "pa"; devargs = "$(devargs 1 pa)"; role = "pod"; },
@@ -118,21 +81,10 @@ endpoints = (
 );
 routes = ( { prefix = "10.244.1.0/24"; local = true; } );
 EOF
-ip netns exec "$NODE" "$DP" -c "$TMP/dp.conf" >"$TMP/dp.log" 2>&1 &
-echo $! >"$TMP/dp.pid"
-DPPID=$(cat "$TMP/dp.pid")
-up=0
-for _ in $(seq 1 150); do
-	"$CTL" -s "$SOCK" info >/dev/null 2>&1 && { up=1; break; }
-	kill -0 "$DPPID" 2>/dev/null || break
-	sleep 0.2
-done
-if [ $up != 1 ]; then
-	not_ok "dataplane up"
-	sed 's/^/# /' "$TMP/dp.log"
+} >"$TMP/dp.conf"
+check "dataplane up: $WORKERS worker(s), $DRIVER, static pods a and c" dp_start "$TMP/dp.conf" ||
 	exit 1
-fi
-ok "dataplane up: $WORKERS worker(s), $DRIVER, static pods a and c"
+DPPID=$(cat "$TMP/dp.pid")
 
 check "ping a -> c (static ports)" ip netns exec "${P}a" ping -c 3 -i 0.2 -W 2 10.244.1.4
 
@@ -199,8 +151,7 @@ check "nsdpctl ports: pb gone, slots reused" \
 # The interface vanishes under an attached port (netns deleted before CNI DEL).
 attach >/dev/null 2>&1
 ip netns exec "${P}a" ping -c 2 -i 0.1 -W 1 10.244.1.3 >/dev/null 2>&1
-ip netns pids "${P}b" | xargs -r kill -KILL 2>/dev/null
-ip netns del "${P}b"
+netns_del "${P}b"
 sleep 0.5
 # Traffic towards the dead port (more than its TX ring) must not stall anyone.
 ip netns exec "${P}a" ping -f -c 2000 -W 1 10.244.1.3 >/dev/null 2>&1
@@ -213,4 +164,4 @@ kill "$DPPID"
 for _ in $(seq 1 50); do kill -0 "$DPPID" 2>/dev/null || break; sleep 0.1; done
 if kill -0 "$DPPID" 2>/dev/null; then not_ok "dataplane exits on SIGTERM"; else ok "dataplane exits on SIGTERM"; fi
 rm -f "$TMP/dp.pid"
-[ $failed = 0 ]
+tap_status

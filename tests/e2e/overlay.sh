@@ -8,50 +8,24 @@
 # every exit path (trap).
 set -uo pipefail
 
+. "$(dirname "$0")/lib.sh"
+
 OVERLAY=${1:-vxlan}
 WORKERS=${2:-1} # >1: several workers per node, af_packet fanout queues
 DRIVER=${3:-af_packet} # how the dataplane attaches to the veths: af_packet | af_xdp
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 export NSDP_PREFIX="e2${OVERLAY:0:1}$WORKERS${DRIVER:3:1}$$"
 export NSDP_PORT_DRIVER=$DRIVER
 export NSDP_WORKERS=$WORKERS
 export NSDP_OVERLAY=$OVERLAY
-export BUILD=${BUILD:-$ROOT/build}
-export NSDP_DATAPLANE=${NSDP_DATAPLANE:-$BUILD/nsdp-dataplane}
-export NSDP_CTL=${NSDP_CTL:-$BUILD/nsdpctl}
-CLUSTER="$ROOT/scripts/cluster.sh"
 P=$NSDP_PREFIX
-TMP=$(mktemp -d)
 
-n=0
-failed=0
-ok() { n=$((n + 1)); echo "ok $n - $*"; }
-not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $*"; }
-check() { # check DESCRIPTION COMMAND...
-	local d=$1; shift
-	if "$@" >"$TMP/out" 2>&1; then ok "$d"; else not_ok "$d"; sed 's/^/# /' "$TMP/out"; fi
-}
+cleanup() { cluster_down; }
 
-cleanup() {
-	bash "$CLUSTER" down >/dev/null 2>&1
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
+need_root
+need_tools iperf3 tcpdump ping ethtool
 
-if [ "$(id -u)" != 0 ]; then
-	echo "1..0 # SKIP needs root (network namespaces)"
-	exit 0
-fi
-for tool in iperf3 tcpdump ping ethtool; do
-	command -v "$tool" >/dev/null || { echo "Bail out! $tool is not installed (scripts/deps.sh)"; exit 1; }
-done
-
-echo "1..10"
-if ! bash "$CLUSTER" up 2 >"$TMP/up.log" 2>&1; then
-	not_ok "cluster up ($OVERLAY)"
-	sed 's/^/# /' "$TMP/up.log"
-	exit 1
-fi
+plan 10
+cluster_up "cluster up ($OVERLAY)" 2
 ok "cluster up: 2 nodes x 2 pods, $OVERLAY, $WORKERS worker(s) per node, $DRIVER ports"
 
 pexec() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
@@ -84,7 +58,7 @@ fwd=$(grep -c "192.168.100.1.[0-9]* > 192.168.100.2.$port: $want.*vni (42|0x2a).
 rev=$(grep -c "192.168.100.2.[0-9]* > 192.168.100.1.$port: $want.*vni (42|0x2a).* 10.244.2.2 > 10.244.1.2: ICMP echo reply" -E "$TMP/ul.txt")
 if [ "$DRIVER" = af_xdp ]; then
 	# XDP redirects frames to the socket before the kernel's packet taps.
-	n=$((n + 1)); echo "ok $n # SKIP underlay capture: af_xdp traffic bypasses tcpdump"
+	skip "underlay capture: af_xdp traffic bypasses tcpdump"
 elif [ "$fwd" -ge 5 ] && [ "$rev" -ge 5 ]; then
 	ok "underlay capture: $fwd requests and $rev replies encapsulated in $want with VNI 42"
 else
@@ -97,8 +71,8 @@ ip netns exec "${P}p21" iperf3 -s -1 -p 5201 >"$TMP/iperf-s.log" 2>&1 &
 srv=$!
 sleep 0.5
 if pexec "${P}p11" timeout 30 iperf3 -c 10.244.2.2 -p 5201 -t 3 -J >"$TMP/iperf.json" 2>&1; then
-	gbps=$(python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print('%.2f' % (d['end']['sum_received']['bits_per_second']/1e9))" "$TMP/iperf.json")
-	bytes=$(python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(d['end']['sum_received']['bytes'])" "$TMP/iperf.json")
+	gbps=$($PY -c "import json,sys; d=json.load(open(sys.argv[1])); print('%.2f' % (d['end']['sum_received']['bits_per_second']/1e9))" "$TMP/iperf.json")
+	bytes=$($PY -c "import json,sys; d=json.load(open(sys.argv[1])); print(d['end']['sum_received']['bytes'])" "$TMP/iperf.json")
 	if [ "$bytes" -gt 10000000 ]; then
 		ok "iperf3 TCP pod-11 -> pod-21 across nodes: $gbps Gbit/s, $bytes bytes received"
 	else
@@ -125,7 +99,7 @@ fi
 # Table updates under traffic lose nothing: 400 pings at 5 ms while the
 # control socket commits ~200 generations of unrelated endpoint and route
 # changes on both nodes (each one a full table rebuild + RCU publication).
-gen0=$("$NSDP_CTL" -s "$SOCK1" --json info | python3 -c 'import json,sys; print(json.load(sys.stdin)["generation"])')
+gen0=$("$NSDP_CTL" -s "$SOCK1" --json info | $PY -c 'import json,sys; print(json.load(sys.stdin)["generation"])')
 (
 	for i in $(seq 1 50); do
 		for nn in 1 2; do
@@ -145,7 +119,7 @@ gen0=$("$NSDP_CTL" -s "$SOCK1" --json info | python3 -c 'import json,sys; print(
 churn=$!
 pexec "${P}p11" ping -q -c 400 -i 0.005 -W 2 10.244.2.2 >"$TMP/ping.txt" 2>&1
 wait $churn
-gen1=$("$NSDP_CTL" -s "$SOCK1" --json info | python3 -c 'import json,sys; print(json.load(sys.stdin)["generation"])')
+gen1=$("$NSDP_CTL" -s "$SOCK1" --json info | $PY -c 'import json,sys; print(json.load(sys.stdin)["generation"])')
 loss=$(grep -o '[0-9.]*% packet loss' "$TMP/ping.txt")
 if [ "$loss" = "0% packet loss" ] && [ $((gen1 - gen0)) -ge 200 ]; then
 	ok "400 pings across nodes during $((gen1 - gen0)) table generations on node-1: $loss"
@@ -156,7 +130,7 @@ fi
 
 # Every configured worker runs and reports its counters (which flows a
 # worker gets depends on the af_packet fanout hash, so only print those).
-nl=$("$NSDP_CTL" -s "$SOCK1" --json stats | python3 -c '
+nl=$("$NSDP_CTL" -s "$SOCK1" --json stats | $PY -c '
 import json, sys
 d = json.load(sys.stdin)
 for lc in d["lcores"]:
@@ -171,4 +145,4 @@ fi
 
 echo "# node-1 drops after the run:"
 echo "$drops" | sed 's/^/#   /'
-[ $failed = 0 ]
+tap_status

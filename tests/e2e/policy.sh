@@ -25,25 +25,17 @@
 # files on every exit path (trap).
 set -uo pipefail
 
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+. "$(dirname "$0")/lib.sh"
+
 export NSDP_PREFIX="e2pl$$"
 export NSDP_OVERLAY=${NSDP_OVERLAY:-vxlan}
-export BUILD=${BUILD:-$ROOT/build}
-export NSDP_DATAPLANE=${NSDP_DATAPLANE:-$BUILD/nsdp-dataplane}
-export NSDP_CTL=${NSDP_CTL:-$BUILD/nsdpctl}
 # model order x/a x/b x/c y/a y/b y/c z/a z/b z/c, alternating nodes:
 # cluster pod k of node n is ${P}p<n><k>, 10.244.<n>.<k+1>
 export NSDP_POD_NAMES="x/a x/c y/b z/a z/c x/b y/a y/c z/b spare/none"
-CLUSTER="$ROOT/scripts/cluster.sh"
 PROBE="$ROOT/scripts/tcp_probe.py"
 CONF="$ROOT/tests/policy/conformance"
-CTL=$NSDP_CTL
 P=$NSDP_PREFIX
 STATE=/tmp/nsdp-cluster-$P
-TMP=$(mktemp -d)
-# A plain interpreter: wrappers such as pyenv's shims cost a second a start.
-PY=python3
-[ -x /usr/bin/python3 ] && PY=/usr/bin/python3
 # Seconds a probe waits for its round trip (a denied probe takes this long);
 # a cell observed denied but expected allowed is probed again with RETRY_S.
 PROBE_S=${NSDP_PROBE_S:-1.5}
@@ -68,35 +60,17 @@ SCENARIOS=(
 	085-anp-np-banp-three-tiers      # ANP, NetworkPolicy, BANP together
 )
 
-n=0
-failed=0
-ok() { n=$((n + 1)); echo "ok $n - $*"; }
-not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $*"; }
-
-cleanup() {
-	# Probe and iperf3 processes live in the pods' namespaces: the
-	# cluster teardown kills everything inside them.
-	bash "$CLUSTER" down >/dev/null 2>&1
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
+# Probe and iperf3 processes live in the pods' namespaces: the cluster
+# teardown kills everything inside them.
+cleanup() { cluster_down; }
 trap 'exit 130' INT TERM
 
-if [ "$(id -u)" != 0 ]; then
-	echo "1..0 # SKIP needs root (network namespaces)"
-	exit 0
-fi
-for tool in iperf3 ethtool; do
-	command -v "$tool" >/dev/null || { echo "Bail out! $tool is not installed (scripts/deps.sh)"; exit 1; }
-done
+need_root
+need_tools iperf3 ethtool
 
-echo "1..$((${#SCENARIOS[@]} + 8))"
+plan $((${#SCENARIOS[@]} + 8))
 T0=$(date +%s)
-if ! bash "$CLUSTER" up 5 >"$TMP/up.log" 2>&1; then
-	not_ok "cluster up"
-	sed 's/^/# /' "$TMP/up.log"
-	exit 1
-fi
+cluster_up "cluster up" 5
 
 # ns/pod -> netns, IP, node (the cluster's layout, see the header).
 declare -A NETNS IP
@@ -485,4 +459,4 @@ for nn in 1 2; do
 	"$CTL" -s "$STATE/n$nn.sock" policy show 2>&1 | sed 's/^/#   /'
 done
 echo "# $(($(date +%s) - T0)) s"
-[ $failed = 0 ]
+tap_status
