@@ -19,11 +19,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <nsdp/drop.h>
 #include <nsdp/proto.h>
 
 #include "ctlclient.h"
+#include "k8s.h"
 #include "reach.h"
 
 #define REPLY_TIMEOUT_MS 30000
@@ -44,6 +47,20 @@ static void usage(FILE *f)
 		"  drops [--all]             drops by reason (--all: zero counts too)\n"
 		"  endpoints | routes | vteps\n"
 		"  flows [--max N]           conntrack entries\n"
+		"  trace FROM TO PORT/PROTO [--from-uplink] [--sport N] [--flags F]\n"
+		"        [--manifests DIR]...\n"
+		"                            run a synthetic packet through the workers'\n"
+		"                            code path and print every step it takes;\n"
+		"                            FROM/TO: IP or ns/pod (this node's endpoints,\n"
+		"                            else Pod objects in DIR); PROTO tcp, udp,\n"
+		"                            sctp or icmp (icmp: PORT ignored); F: SYN,\n"
+		"                            ACK, FIN, RST, PSH joined by '+' (TCP, default\n"
+		"                            SYN); --from-uplink: enter encapsulated from\n"
+		"                            the source's node\n"
+		"  top [--interval S] [--count N] [--once]\n"
+		"                            per-lcore rates, cycles/packet, drops, busiest\n"
+		"                            flows; redraws on a terminal, else one frame\n"
+		"                            per interval\n"
 		"changes (committed at the effective generation + 1):\n"
 		"  ep add IP PORT MAC [--identity N] [--name NS/POD]\n"
 		"  ep del IP\n"
@@ -1237,6 +1254,587 @@ static int cmd_ct_flush(struct nsdp_client *c)
 	return 0;
 }
 
+/* ---- trace ------------------------------------------------------------ */
+
+struct trace_args {
+	const char *from, *to;
+	struct nsdp_trace_req req;
+	const char *dirs[16];
+	unsigned n_dirs;
+};
+
+/* "ns/pod" of a Pod object in the manifests of `dirs`: its first IPv4. */
+static int manifest_pod_ip(const struct trace_args *ta, const char *name, struct nsdp_ip *ip)
+{
+	struct k8s_cluster cl;
+	int found = -ENOENT;
+
+	memset(&cl, 0, sizeof(cl));
+	for (unsigned i = 0; i < ta->n_dirs; i++) {
+		int rc = k8s_load_dir(ta->dirs[i], &cl, NULL, NULL);
+		if (rc < 0 && rc != -EINVAL) {
+			fprintf(stderr, "nsdpctl: trace: %s: %s\n", ta->dirs[i], strerror(-rc));
+			k8s_cluster_free(&cl);
+			return rc;
+		}
+	}
+	const char *slash = strchr(name, '/');
+	for (unsigned i = 0; slash && i < cl.n_pods; i++) {
+		const struct k8s_pod *p = &cl.pods[i];
+		if (p->n_ips && strlen(p->ns) == (size_t)(slash - name) &&
+		    !strncmp(p->ns, name, (size_t)(slash - name)) && !strcmp(p->name, slash + 1)) {
+			memset(ip, 0, sizeof(*ip));
+			ip->family = AF_INET;
+			memcpy(ip->addr, &p->ips[0], 4);
+			found = 0;
+			break;
+		}
+	}
+	k8s_cluster_free(&cl);
+	return found;
+}
+
+static int parse_tcp_flags(const char *s, uint8_t *out)
+{
+	static const struct { const char *n; uint8_t bit; } f[] = {
+		{"FIN", 0x01}, {"SYN", 0x02}, {"RST", 0x04}, {"PSH", 0x08}, {"ACK", 0x10}};
+	char buf[64];
+	uint8_t v = 0;
+
+	snprintf(buf, sizeof(buf), "%s", s);
+	for (char *save, *tok = strtok_r(buf, "+,|", &save); tok; tok = strtok_r(NULL, "+,|", &save)) {
+		unsigned i;
+		for (i = 0; i < sizeof(f) / sizeof(f[0]) && strcasecmp(tok, f[i].n); i++)
+			;
+		if (i == sizeof(f) / sizeof(f[0]))
+			return -EINVAL;
+		v |= f[i].bit;
+	}
+	if (!v)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+/* FROM TO PORT/PROTO [options]: 0, or 2 with a message. */
+static int parse_trace(int argc, char **argv, struct trace_args *ta)
+{
+	static const char use[] = "usage: nsdpctl trace FROM TO PORT/PROTO [--from-uplink] "
+				  "[--sport N] [--flags F] [--manifests DIR]...";
+	const char *pos[3];
+	unsigned npos = 0;
+	uint32_t v;
+
+	memset(ta, 0, sizeof(*ta));
+	ta->req.sport = 40000;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--from-uplink")) {
+			ta->req.flags |= NSDP_TRACE_F_FROM_UPLINK;
+		} else if (!strcmp(argv[i], "--sport")) {
+			if (i + 1 >= argc || parse_u32(argv[i + 1], &v) < 0 || v == 0 || v > 65535)
+				return die_usage("trace: --sport needs a port 1..65535");
+			ta->req.sport = (uint16_t)v;
+			i++;
+		} else if (!strcmp(argv[i], "--flags")) {
+			if (i + 1 >= argc || parse_tcp_flags(argv[i + 1], &ta->req.tcp_flags) < 0)
+				return die_usage("trace: --flags: TCP flags SYN, ACK, FIN, RST, PSH "
+						 "joined by '+', e.g. SYN+ACK");
+			i++;
+		} else if (!strcmp(argv[i], "--manifests")) {
+			if (i + 1 >= argc || ta->n_dirs == 16)
+				return die_usage("trace: --manifests needs a directory (at most 16)");
+			ta->dirs[ta->n_dirs++] = argv[++i];
+		} else if (argv[i][0] == '-' && argv[i][1] == '-') {
+			return die_usage("trace: unknown option %s\n%s", argv[i], use);
+		} else if (npos < 3) {
+			pos[npos++] = argv[i];
+		} else {
+			return die_usage("trace: unexpected argument %s\n%s", argv[i], use);
+		}
+	}
+	if (npos != 3)
+		return die_usage("%s", use);
+	ta->from = pos[0];
+	ta->to = pos[1];
+	const char *ends[2] = {pos[0], pos[1]};
+	struct nsdp_ip *ips[2] = {&ta->req.src, &ta->req.dst};
+	char *names[2] = {ta->req.src_name, ta->req.dst_name};
+	for (unsigned i = 0; i < 2; i++) {
+		if (nsdp_parse_ip(ends[i], ips[i]) == 0) {
+			if (ips[i]->family != AF_INET)
+				return die_usage("trace: %s: only IPv4 is traced", ends[i]);
+			continue;
+		}
+		const char *sl = strchr(ends[i], '/');
+		if (!sl || sl == ends[i] || !sl[1] || strchr(sl + 1, '/') ||
+		    strlen(ends[i]) >= NSDP_NAME_LEN)
+			return die_usage("trace: %s \"%s\" is neither an IPv4 address nor "
+					 "namespace/pod", i ? "TO" : "FROM", ends[i]);
+		snprintf(names[i], NSDP_NAME_LEN, "%s", ends[i]);
+	}
+	/* PORT/PROTO, or just PROTO for icmp */
+	char pp[32];
+	snprintf(pp, sizeof(pp), "%s", pos[2]);
+	char *sl = strchr(pp, '/');
+	const char *proto = sl ? sl + 1 : pp;
+	if (sl)
+		*sl = '\0';
+	if (!strcasecmp(proto, "tcp"))
+		ta->req.proto = 6;
+	else if (!strcasecmp(proto, "udp"))
+		ta->req.proto = 17;
+	else if (!strcasecmp(proto, "sctp"))
+		ta->req.proto = 132;
+	else if (!strcasecmp(proto, "icmp"))
+		ta->req.proto = 1;
+	else
+		return die_usage("trace: \"%s\": PORT/PROTO with PROTO tcp, udp, sctp or icmp "
+				 "(e.g. 8080/TCP)", pos[2]);
+	if (ta->req.proto != 1) {
+		if (!sl || parse_u32(pp, &v) < 0 || v == 0 || v > 65535)
+			return die_usage("trace: \"%s\": the port must be 1..65535 (e.g. 8080/TCP)",
+					 pos[2]);
+		ta->req.dport = (uint16_t)v;
+	}
+	if (ta->req.tcp_flags && ta->req.proto != 6)
+		return die_usage("trace: --flags applies to TCP only");
+	if (ta->req.proto == 6 && !ta->req.tcp_flags)
+		ta->req.tcp_flags = 0x02;
+	return 0;
+}
+
+static const char *verdict_name(uint8_t v)
+{
+	return v == 1 ? "allow" : v == 2 ? "deny" : NULL;
+}
+
+static void j_u32_or_null(const char *key, uint32_t v)
+{
+	if (v == NSDP_TRACE_NONE32)
+		j_null(key);
+	else
+		j_u64(key, v);
+}
+
+static int cmd_trace(struct nsdp_client *c, struct trace_args *ta)
+{
+	void *buf = NULL;
+	uint32_t len = 0;
+
+	if (c->server.version < 0x0102) {
+		fprintf(stderr, "nsdpctl: %s: the dataplane speaks protocol %u.%u; trace needs 1.2\n",
+			sock_path, c->server.version >> 8, c->server.version & 0xff);
+		return 1;
+	}
+	for (int attempt = 0;; attempt++) {
+		int rc = nsdp_client_request(c, NSDP_MSG_TRACE, &ta->req, sizeof(ta->req), &buf,
+					     &len);
+		if (rc == 0)
+			break;
+		if (rc != -ENOENT && rc != -EINVAL && rc != -EAFNOSUPPORT)
+			return fail_client(c);
+		/* A name this node does not know: the manifests may. */
+		bool retried = false;
+		char *names[2] = {ta->req.src_name, ta->req.dst_name};
+		struct nsdp_ip *ips[2] = {&ta->req.src, &ta->req.dst};
+		for (unsigned i = 0; rc == -ENOENT && attempt == 0 && i < 2; i++) {
+			if (ips[i]->family || !names[i][0] || !ta->n_dirs)
+				continue;
+			if (manifest_pod_ip(ta, names[i], ips[i]) == 0)
+				retried = true;
+		}
+		if (!retried) {
+			fprintf(stderr, "nsdpctl: trace: %s%s\n", nsdp_client_error(c),
+				rc == -ENOENT && !ta->n_dirs && (!ta->req.src.family || !ta->req.dst.family)
+					? " (or name a Pod of --manifests DIR)" : "");
+			return 2;
+		}
+	}
+	struct nsdp_trace_hdr th;
+	if (len < sizeof(th)) {
+		fprintf(stderr, "nsdpctl: %s: TRACE reply of %u bytes\n", sock_path, len);
+		free(buf);
+		return 1;
+	}
+	memcpy(&th, buf, sizeof(th));
+	th.rule_name[sizeof(th.rule_name) - 1] = '\0';
+	th.out_port_name[sizeof(th.out_port_name) - 1] = '\0';
+	size_t n = (len - sizeof(th)) / sizeof(struct nsdp_trace_step);
+	if (n != th.n_steps || (len - sizeof(th)) % sizeof(struct nsdp_trace_step)) {
+		fprintf(stderr, "nsdpctl: %s: TRACE reply of %u bytes does not hold %u steps\n",
+			sock_path, len, th.n_steps);
+		free(buf);
+		return 1;
+	}
+	struct nsdp_trace_step *st = calloc(n ? n : 1, sizeof(*st));
+	if (!st) {
+		free(buf);
+		return 1;
+	}
+	memcpy(st, (uint8_t *)buf + sizeof(th), n * sizeof(*st));
+	free(buf);
+	ta->req.src = th.src;
+	ta->req.dst = th.dst;
+	char sb[INET6_ADDRSTRLEN], db[INET6_ADDRSTRLEN], pb[8];
+	nsdp_format_ip(&ta->req.src, sb, sizeof(sb));
+	nsdp_format_ip(&ta->req.dst, db, sizeof(db));
+	char dname[NSDP_NAME_LEN + 8];
+
+	if (json) {
+		j_obj(NULL);
+		j_str("node", c->server.name);
+		j_str("from", ta->from);
+		j_str("src", ta->req.src.family ? sb : "");
+		j_str("to", ta->to);
+		j_str("dst", ta->req.dst.family ? db : "");
+		j_str("proto", proto_name(ta->req.proto, pb, sizeof(pb)));
+		j_u64("sport", ta->req.sport);
+		j_u64("dport", ta->req.dport);
+		j_bool("from_uplink", ta->req.flags & NSDP_TRACE_F_FROM_UPLINK);
+		j_u64("generation", th.generation);
+		j_u64("policy_generation", th.policy_generation);
+		j_str("result", th.result == NSDP_TRACE_DROP ? "drop" : "forward");
+		if (th.drop)
+			j_str("drop", drop_name(th.drop, dname, sizeof(dname)));
+		else
+			j_null("drop");
+		if (verdict_name(th.verdict))
+			j_str("verdict", verdict_name(th.verdict));
+		else
+			j_null("verdict");
+		j_u32_or_null("rule_id", th.rule);
+		if (th.rule_name[0])
+			j_str("rule", th.rule_name);
+		else
+			j_null("rule");
+		if (th.verdict)
+			j_str("decided_by", th.decided_by ? "egress" : "ingress");
+		else
+			j_null("decided_by");
+		if (th.out_port_name[0])
+			j_str("out_port", th.out_port_name);
+		else
+			j_null("out_port");
+		j_bool("encap", th.encap);
+		j_arr("steps");
+		for (size_t i = 0; i < n; i++) {
+			st[i].text[sizeof(st[i].text) - 1] = '\0';
+			j_obj(NULL);
+			j_u64("n", i + 1);
+			j_str("step", nsdp_trace_step_name(st[i].kind));
+			j_str("text", st[i].text);
+			if (verdict_name(st[i].verdict))
+				j_str("verdict", verdict_name(st[i].verdict));
+			else
+				j_null("verdict");
+			if (st[i].drop)
+				j_str("drop", drop_name(st[i].drop, dname, sizeof(dname)));
+			else
+				j_null("drop");
+			j_u32_or_null("subject", st[i].subject);
+			j_u32_or_null("rule", st[i].rule);
+			j_u32_or_null("port", st[i].port);
+			j_u32_or_null("value", st[i].value);
+			j_u32_or_null("value2", st[i].value2);
+			j_end_obj();
+		}
+		j_end_arr();
+		j_end_obj();
+	} else {
+		char what[32];
+		if (ta->req.proto == 1)
+			snprintf(what, sizeof(what), "icmp echo");
+		else
+			snprintf(what, sizeof(what), "%u/%s", ta->req.dport,
+				 proto_name(ta->req.proto, pb, sizeof(pb)));
+		printf("trace %s (%s) -> %s (%s) %s on %s (generation %" PRIu64
+		       ", policy generation %" PRIu64 ")%s\n",
+		       ta->from, sb, ta->to, db, what, c->server.name, th.generation,
+		       th.policy_generation,
+		       ta->req.flags & NSDP_TRACE_F_FROM_UPLINK ? ", from the uplink" : "");
+		for (size_t i = 0; i < n; i++) {
+			st[i].text[sizeof(st[i].text) - 1] = '\0';
+			printf("%2zu %-14s %s", i + 1, nsdp_trace_step_name(st[i].kind), st[i].text);
+			if (st[i].drop && st[i].kind != NSDP_TRACE_VERDICT)
+				printf(" [drop %s]", drop_name(st[i].drop, dname, sizeof(dname)));
+			putchar('\n');
+		}
+	}
+	free(st);
+	return 0;
+}
+
+/* ---- top -------------------------------------------------------------- */
+
+struct top_args {
+	double interval; /* seconds */
+	unsigned count;  /* frames; 0: until interrupted */
+};
+
+static int parse_top(int argc, char **argv, struct top_args *tp)
+{
+	tp->interval = 1.0;
+	tp->count = 0;
+	for (int i = 1; i < argc; i++) {
+		char *end;
+		if (!strcmp(argv[i], "--once")) {
+			tp->count = 1;
+		} else if (!strcmp(argv[i], "--interval") && i + 1 < argc) {
+			tp->interval = strtod(argv[++i], &end);
+			if (*end || !(tp->interval >= 0.05 && tp->interval <= 3600))
+				return die_usage("top: --interval: seconds, 0.05 to 3600");
+		} else if (!strcmp(argv[i], "--count") && i + 1 < argc) {
+			uint32_t v;
+			if (parse_u32(argv[++i], &v) < 0 || v == 0)
+				return die_usage("top: --count: a number of frames >= 1");
+			tp->count = v;
+		} else {
+			return die_usage("usage: nsdpctl top [--interval S] [--count N] [--once]");
+		}
+	}
+	return 0;
+}
+
+struct top_sample {
+	struct stats s;
+	struct timespec at;
+};
+
+static double ts_diff(const struct timespec *a, const struct timespec *b)
+{
+	return (double)(b->tv_sec - a->tv_sec) + (double)(b->tv_nsec - a->tv_nsec) / 1e9;
+}
+
+static int flow_recent_first(const void *a, const void *b)
+{
+	const struct nsdp_flow *x = a, *y = b;
+	return x->age_s < y->age_s ? -1 : x->age_s > y->age_s;
+}
+
+#define TOP_FLOWS 10
+#define TOP_FLOW_SCAN 65536
+
+/* The most recently active flows (conntrack keeps no per-flow counters). */
+static int top_flows(struct nsdp_client *c, struct nsdp_flow *out, unsigned *n_out,
+		     uint64_t *total)
+{
+	struct nsdp_flows_req req = { .offset = 0, .max = 4096 };
+	struct nsdp_flow *all = NULL;
+	size_t n = 0;
+
+	do {
+		void *buf;
+		uint32_t len;
+		int rc = query(c, NSDP_MSG_GET_FLOWS, &req, sizeof(req),
+			       sizeof(struct nsdp_flows_hdr), sizeof(struct nsdp_flow), &buf, &len);
+		if (rc) {
+			free(all);
+			return rc;
+		}
+		struct nsdp_flows_hdr fh;
+		memcpy(&fh, buf, sizeof(fh));
+		uint32_t got = (len - sizeof(fh)) / sizeof(struct nsdp_flow);
+		struct nsdp_flow *a = realloc(all, (n + got + 1) * sizeof(*a));
+		if (!a) {
+			free(buf);
+			free(all);
+			return 1;
+		}
+		all = a;
+		memcpy(all + n, (uint8_t *)buf + sizeof(fh), (size_t)got * sizeof(*all));
+		n += got;
+		free(buf);
+		if (fh.next_offset != 0 && fh.next_offset <= req.offset)
+			break;
+		req.offset = fh.next_offset;
+	} while (req.offset != 0 && n < TOP_FLOW_SCAN);
+	if (n)
+		qsort(all, n, sizeof(*all), flow_recent_first);
+	*n_out = n < TOP_FLOWS ? (unsigned)n : TOP_FLOWS;
+	if (*n_out)
+		memcpy(out, all, *n_out * sizeof(*out));
+	*total = n;
+	free(all);
+	return 0;
+}
+
+static int top_sample(struct nsdp_client *c, struct top_sample *ts)
+{
+	int rc = get_stats(c, &ts->s, false);
+	clock_gettime(CLOCK_MONOTONIC, &ts->at);
+	return rc;
+}
+
+static uint64_t d64(uint64_t now, uint64_t before)
+{
+	return now >= before ? now - before : 0; /* a restarted dataplane: no negative rates */
+}
+
+static void top_frame(struct nsdp_client *c, const struct top_args *tp, unsigned frame,
+		      const struct top_sample *a, const struct top_sample *b,
+		      const struct nsdp_flow *fl, unsigned nfl, uint64_t nflows, bool tty)
+{
+	double dt = ts_diff(&a->at, &b->at);
+	const struct stats *s0 = &a->s, *s1 = &b->s;
+	unsigned nl = s1->h.n_lcores < s0->h.n_lcores ? s1->h.n_lcores : s0->h.n_lcores;
+	unsigned np = s1->h.n_ports == s0->h.n_ports ? s1->h.n_ports : 0;
+	unsigned nd = s1->h.n_drops < s0->h.n_drops ? s1->h.n_drops : s0->h.n_drops;
+	double hz = s1->h.tsc_hz ? (double)s1->h.tsc_hz : 1.0;
+	char pb[8], nb[32];
+
+	if (dt <= 0)
+		dt = 1e-9;
+	if (json) {
+		memset(&jw, 0, sizeof(jw));
+		j_obj(NULL);
+		j_str("node", c->server.name);
+		j_u64("frame", frame);
+		j_dbl("interval_s", dt);
+		j_arr("lcores");
+	} else {
+		if (tty)
+			fputs("\033[H\033[2J", stdout);
+		printf("nsdp top: %s, frame %u, interval %.2f s\n", c->server.name, frame, dt);
+		printf("%-6s %12s %12s %12s %9s %6s\n", "LCORE", "RX-PPS", "TX-PPS", "BUSY-PPS",
+		       "CYC/PKT", "BUSY%");
+	}
+	for (unsigned l = 0; l < nl; l++) {
+		struct nsdp_lcore_stats x, y;
+		st_lcore(s0, l, &x);
+		st_lcore(s1, l, &y);
+		uint64_t rx = 0, tx = 0;
+		for (unsigned p = 0; p < np; p++) {
+			struct nsdp_port_counters pa, pz;
+			st_port(s0, l, p, &pa);
+			st_port(s1, l, p, &pz);
+			rx += d64(pz.rx_pkts, pa.rx_pkts);
+			tx += d64(pz.tx_pkts, pa.tx_pkts);
+		}
+		uint64_t bp = d64(y.busy_packets, x.busy_packets), bc = d64(y.busy_cycles, x.busy_cycles);
+		double cpp = bp ? (double)bc / (double)bp : 0.0;
+		double busy = 100.0 * (double)bc / (hz * dt);
+		if (busy > 100.0)
+			busy = 100.0;
+		if (json) {
+			j_obj(NULL);
+			j_u64("lcore", y.lcore_id);
+			j_dbl("rx_pps", (double)rx / dt);
+			j_dbl("tx_pps", (double)tx / dt);
+			j_dbl("busy_pps", (double)bp / dt);
+			j_dbl("cycles_per_packet", cpp);
+			j_dbl("busy_pct", busy);
+			j_end_obj();
+		} else {
+			printf("%-6u %12.0f %12.0f %12.0f %9.1f %5.1f%%\n", y.lcore_id, (double)rx / dt,
+			       (double)tx / dt, (double)bp / dt, cpp, busy);
+		}
+	}
+	if (json) {
+		j_end_arr();
+		j_arr("drops");
+	} else {
+		printf("\n%-22s %12s %14s\n", "DROP", "PER-SEC", "TOTAL");
+	}
+	unsigned shown = 0;
+	for (unsigned r = 1; r < nd; r++) {
+		uint64_t t0 = 0, t1 = 0;
+		for (unsigned l = 0; l < nl; l++) {
+			t0 += st_drop(s0, l, r);
+			t1 += st_drop(s1, l, r);
+		}
+		if (!t1)
+			continue;
+		shown++;
+		double rate = (double)d64(t1, t0) / dt;
+		if (json) {
+			j_obj(NULL);
+			j_str("reason", drop_name(r, nb, sizeof(nb)));
+			j_dbl("per_s", rate);
+			j_u64("total", t1);
+			j_end_obj();
+		} else {
+			printf("%-22s %12.1f %14" PRIu64 "\n", drop_name(r, nb, sizeof(nb)), rate, t1);
+		}
+	}
+	if (json) {
+		j_end_arr();
+		j_u64("flows_total", nflows);
+		j_str("flows_order", "recency");
+		j_arr("flows");
+	} else {
+		if (!shown)
+			printf("(no drops)\n");
+		printf("\nFLOWS: %" PRIu64 " in conntrack; the %u most recently active "
+		       "(conntrack keeps no per-flow counters)\n", nflows, nfl);
+		printf("%-5s %-22s %-22s %-12s %5s\n", "PROTO", "SOURCE", "DESTINATION", "STATE",
+		       "IDLE");
+	}
+	for (unsigned i = 0; i < nfl; i++) {
+		char *src = ipstr(&fl[i].src), *dst = ipstr(&fl[i].dst);
+		if (json) {
+			j_obj(NULL);
+			j_str("proto", proto_name(fl[i].proto, pb, sizeof(pb)));
+			j_str("src", src);
+			j_u64("sport", fl[i].sport);
+			j_str("dst", dst);
+			j_u64("dport", fl[i].dport);
+			j_str("state", nsdp_ct_state_name(fl[i].state));
+			j_u64("idle_s", fl[i].age_s);
+			j_end_obj();
+		} else {
+			char *a = fmt("%s:%u", src, fl[i].sport), *d = fmt("%s:%u", dst, fl[i].dport);
+			printf("%-5s %-22s %-22s %-12s %4us\n", proto_name(fl[i].proto, pb, sizeof(pb)),
+			       a, d, nsdp_ct_state_name(fl[i].state), fl[i].age_s);
+			free(a);
+			free(d);
+		}
+		free(src);
+		free(dst);
+	}
+	if (json) {
+		j_end_arr();
+		j_end_obj();
+		putchar('\n');
+	} else if (!tty) {
+		putchar('\n');
+	}
+	fflush(stdout);
+	(void)tp;
+}
+
+static int cmd_top(struct nsdp_client *c, const struct top_args *tp)
+{
+	struct top_sample a, b;
+	bool tty = isatty(STDOUT_FILENO) && !json;
+	int rc = top_sample(c, &a);
+
+	if (rc)
+		return rc;
+	for (unsigned frame = 1; tp->count == 0 || frame <= tp->count; frame++) {
+		struct timespec ts = { (time_t)tp->interval,
+				       (long)((tp->interval - (double)(time_t)tp->interval) * 1e9) };
+		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+			;
+		if ((rc = top_sample(c, &b))) {
+			stats_free(&a.s);
+			return rc;
+		}
+		struct nsdp_flow fl[TOP_FLOWS];
+		unsigned nfl = 0;
+		uint64_t nflows = 0;
+		if ((rc = top_flows(c, fl, &nfl, &nflows))) {
+			stats_free(&a.s);
+			stats_free(&b.s);
+			return rc;
+		}
+		top_frame(c, tp, frame, &a, &b, fl, nfl, nflows, tty);
+		stats_free(&a.s);
+		a = b;
+	}
+	stats_free(&a.s);
+	return 0;
+}
+
 /* ---- main ------------------------------------------------------------- */
 
 int main(int argc, char **argv)
@@ -1296,7 +1894,9 @@ int main(int argc, char **argv)
 	uint64_t max = UINT64_MAX;
 	struct change ch = { .kind = NO_CHANGE };
 	enum { Q_INFO, Q_PORTS, Q_STATS, Q_DROPS, Q_EPS, Q_ROUTES, Q_VTEPS, Q_FLOWS,
-	       Q_FLUSH, Q_CHANGE, Q_POLICY_APPLY, Q_POLICY_SHOW } what;
+	       Q_FLUSH, Q_CHANGE, Q_POLICY_APPLY, Q_POLICY_SHOW, Q_TRACE, Q_TOP } what;
+	struct trace_args ta;
+	struct top_args tp;
 
 	if (!strcmp(cmd, "policy")) {
 		what = n_policy_dirs ? Q_POLICY_APPLY : Q_POLICY_SHOW;
@@ -1326,6 +1926,16 @@ int main(int argc, char **argv)
 			i++;
 		}
 		what = Q_FLOWS;
+	} else if (!strcmp(cmd, "trace")) {
+		int rc = parse_trace(n, args, &ta);
+		if (rc)
+			return rc;
+		what = Q_TRACE;
+	} else if (!strcmp(cmd, "top")) {
+		int rc = parse_top(n, args, &tp);
+		if (rc)
+			return rc;
+		what = Q_TOP;
 	} else if (!strcmp(cmd, "ct")) {
 		if (n != 2 || strcmp(args[1], "flush"))
 			return die_usage("usage: nsdpctl ct flush");
@@ -1359,6 +1969,8 @@ int main(int argc, char **argv)
 		rc = nsdpctl_policy_apply(&c, policy_dirs, n_policy_dirs, json);
 		break;
 	case Q_POLICY_SHOW: rc = nsdpctl_policy_show(&c, json); break;
+	case Q_TRACE: rc = cmd_trace(&c, &ta); break;
+	case Q_TOP: rc = cmd_top(&c, &tp); break;
 	}
 	nsdp_client_close(&c);
 	if (fflush(stdout) != 0 || ferror(stdout)) {

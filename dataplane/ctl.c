@@ -26,6 +26,9 @@
  * the generation it last had (the tables are rebuilt, generation unchanged);
  * a lower one is answered with status -ESTALE and applies nothing.
  *
+ * TRACE (1.2) runs one synthetic packet through the workers' code on this
+ * thread and answers the steps it took (see do_trace, dp_trace_packet).
+ *
  * Replies: HELLO and GET_* are answered with the request type | REPLY;
  * COMMIT and CT_FLUSH with ACK | REPLY (CT_FLUSH: `applied` = flows
  * flushed); everything the server cannot parse with NSDP_MSG_ERROR. A
@@ -55,6 +58,7 @@
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
 #include <rte_log.h>
+#include <rte_malloc.h>
 #include <rte_mempool.h>
 #include <rte_telemetry.h>
 
@@ -919,6 +923,127 @@ static void do_policy(struct ctl_server *cs, struct ctl_client *c, const struct 
 	free(buf);
 }
 
+/* An endpoint of the committed state by "namespace/pod" name. */
+static const struct nsdp_endpoint *ep_by_name(const struct dp *dp, const char *name)
+{
+	const struct nsdp_endpoint *found = NULL;
+	for (uint32_t i = 0; i < dp->state.n_eps; i++)
+		if (dp->state.eps[i].ip.family == AF_INET &&
+		    strncmp(dp->state.eps[i].name, name, NSDP_NAME_LEN) == 0) {
+			if (found)
+				return NULL; /* ambiguous: the client must give an address */
+			found = &dp->state.eps[i];
+		}
+	return found;
+}
+
+/*
+ * TRACE: resolve the request, run it through the packet path on this
+ * thread (dp_trace_packet), reply with the steps. Touches no counter and
+ * no conntrack entry; a trace is logged at DEBUG only.
+ */
+static void do_trace(struct ctl_server *cs, struct ctl_client *c, const struct nsdp_msg_hdr *h,
+		     const uint8_t *payload)
+{
+	struct dp *dp = cs->dp;
+	struct nsdp_trace_req q;
+	char err[192] = "";
+
+	if (h->len != sizeof(q)) {
+		reply_error(c, h->seq, -EINVAL, "TRACE: payload %u bytes, expected %zu", h->len,
+			    sizeof(q));
+		return;
+	}
+	memcpy(&q, payload, sizeof(q));
+	q.src_name[sizeof(q.src_name) - 1] = '\0';
+	q.dst_name[sizeof(q.dst_name) - 1] = '\0';
+	struct nsdp_ip *ips[2] = {&q.src, &q.dst};
+	const char *names[2] = {q.src_name, q.dst_name};
+	for (unsigned i = 0; i < 2; i++) {
+		if (ips[i]->family == 0) {
+			const struct nsdp_endpoint *ep = ep_by_name(dp, names[i]);
+			if (!ep) {
+				reply_error(c, h->seq, -ENOENT,
+					    "TRACE: %s \"%s\" is not an endpoint of node %s (or "
+					    "names several); give its address",
+					    i ? "destination" : "source", names[i],
+					    dp->cfg.node_name);
+				return;
+			}
+			*ips[i] = ep->ip;
+		} else if (ips[i]->family != AF_INET) {
+			reply_error(c, h->seq, -EAFNOSUPPORT, "TRACE: %s: only IPv4 is traced",
+				    i ? "destination" : "source");
+			return;
+		}
+	}
+	if (q.proto != IPPROTO_TCP && q.proto != IPPROTO_UDP && q.proto != IPPROTO_SCTP &&
+	    q.proto != IPPROTO_ICMP) {
+		reply_error(c, h->seq, -EINVAL, "TRACE: protocol %u: TCP, UDP, SCTP or ICMP", q.proto);
+		return;
+	}
+	const struct dp_tables *t = atomic_load_explicit(&dp->tables, memory_order_acquire);
+	unsigned in_port;
+	if (q.flags & NSDP_TRACE_F_FROM_UPLINK) {
+		if (dp->uplink < 0) {
+			reply_error(c, h->seq, -ENODEV, "TRACE: this dataplane has no uplink");
+			return;
+		}
+		in_port = (unsigned)dp->uplink;
+	} else {
+		uint32_t a;
+		memcpy(&a, q.src.addr, 4);
+		const struct dp_endpoint *ep = t ? dp_ep_lookup(t, a) : NULL;
+		if (!ep) {
+			char ip[INET_ADDRSTRLEN];
+			inet_ntop(AF_INET, q.src.addr, ip, sizeof(ip));
+			reply_error(c, h->seq, -ENOENT,
+				    "TRACE: source %s is not an endpoint of node %s: trace it from "
+				    "its own node, or with --from-uplink here",
+				    ip, dp->cfg.node_name);
+			return;
+		}
+		in_port = ep->port;
+	}
+
+	struct dp_trace *tr = rte_zmalloc("dp_trace", sizeof(*tr), RTE_CACHE_LINE_SIZE);
+	if (!tr) {
+		reply_error(c, h->seq, -ENOMEM, "TRACE: out of memory");
+		return;
+	}
+	int rc = dp_trace_packet(dp, &q, in_port, tr, err, sizeof(err));
+	if (rc < 0) {
+		reply_error(c, h->seq, rc, "TRACE: %s", err);
+		rte_free(tr);
+		return;
+	}
+	const struct dp_policy *p = atomic_load_explicit(&dp->policy, memory_order_acquire);
+	struct nsdp_trace_hdr th = {
+		.result = tr->drop ? NSDP_TRACE_DROP : NSDP_TRACE_FORWARD,
+		.drop = tr->drop,
+		.verdict = tr->verdict,
+		.decided_by = tr->decided_by,
+		.rule = tr->rule == UINT32_MAX ? NSDP_TRACE_NONE32 : tr->rule,
+		.out_port = tr->out_port < 0 ? NSDP_TRACE_NONE32 : (uint32_t)tr->out_port,
+		.n_steps = (uint16_t)tr->n,
+		.encap = tr->encap,
+		.src = q.src,
+		.dst = q.dst,
+		.generation = t ? t->generation : 0,
+		.policy_generation = p ? p->t->generation : 0,
+	};
+	if (p && tr->rule < p->n_rules)
+		snprintf(th.rule_name, sizeof(th.rule_name), "%s", p->t->rules[tr->rule]);
+	if (tr->out_port >= 0)
+		snprintf(th.out_port_name, sizeof(th.out_port_name), "%s",
+			 dp->ports[tr->out_port].name);
+	reply2(c, h->type | NSDP_MSG_REPLY, h->seq, dp->generation, &th, sizeof(th), tr->step,
+	       tr->n * sizeof(tr->step[0]));
+	CTL_LOG(DEBUG, "client %s: traced a packet: %s", c->label,
+		tr->drop ? nsdp_drop_name(tr->drop) : "forward");
+	rte_free(tr);
+}
+
 static void handle(struct ctl_server *cs, struct ctl_client *c, const struct nsdp_msg_hdr *h,
 		   const uint8_t *payload)
 {
@@ -978,6 +1103,9 @@ static void handle(struct ctl_server *cs, struct ctl_client *c, const struct nsd
 		break;
 	case NSDP_MSG_CT_FLUSH:
 		do_ct_flush(cs, c, h);
+		break;
+	case NSDP_MSG_TRACE:
+		do_trace(cs, c, h, payload);
 		break;
 	default:
 		reply_error(c, h->seq, -ENOTSUP, "unknown message type %u", h->type);

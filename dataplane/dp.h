@@ -21,6 +21,14 @@
  *  - `state` and `generation` belong to the control thread (main lcore).
  *  - `stats[w]` is written by worker w only (see stats.h).
  *  - `quit` is set by the signal handler / main and polled by workers.
+ *  - A trace (dp_trace_packet) runs on the control thread. It reads
+ *    `tables` and `policy` without an RCU reader registration: the control
+ *    thread is the only thread that publishes and frees them, and it does
+ *    so synchronously, so nothing it loaded can be freed while it traces.
+ *    Likewise conntrack entries are reclaimed only by ct_age()/ct_flush()
+ *    on this same thread. The trace never writes shared state: it reads
+ *    conntrack (ct_lookup) and runs ct_update() and the policy cache on a
+ *    private copy of the entry, and it counts nothing.
  */
 #ifndef NSDP_DP_DP_H
 #define NSDP_DP_DP_H
@@ -167,5 +175,35 @@ void dp_process_burst(struct dp *dp, struct dp_worker *w, const struct dp_tables
 
 /* Send what w->tx[] holds; unsent packets are freed and counted tx-full. */
 void dp_tx_flush(struct dp *dp, struct dp_worker *w);
+
+/*
+ * Packet trace (NSDP_MSG_TRACE): the steps one packet takes through the
+ * workers' own functions (classify, decap, lookups, conntrack, policy,
+ * rewrite, encapsulation), recorded instead of transmitted.
+ */
+#define DP_TRACE_MAX_STEPS 32
+
+struct dp_trace {
+	unsigned n;
+	struct nsdp_trace_step step[DP_TRACE_MAX_STEPS];
+	uint8_t drop;       /* final: enum nsdp_drop_reason, 0 = forwarded */
+	uint8_t verdict;    /* POL_ALLOW / POL_DENY, 0: policy not evaluated */
+	uint8_t decided_by; /* POL_INGRESS / POL_EGRESS */
+	bool encap;
+	int out_port;       /* final: port index, -1 when dropped */
+	uint32_t rule;      /* deciding policy rule, UINT32_MAX when none */
+	struct rte_mbuf *out; /* the frame that would be sent (freed by dp_trace_packet) */
+	struct ct_entry ct;   /* private copy: the trace never writes conntrack */
+};
+
+/*
+ * Trace `req` (addresses resolved: both families AF_INET) entering on port
+ * index `in_port` (a pod port, or the uplink for NSDP_TRACE_F_FROM_UPLINK),
+ * against the published tables and policy. Control thread only (see the
+ * thread-safety notes above). Returns 0 with the steps in *tr, or -errno
+ * with a reason in err when no packet could be built.
+ */
+int dp_trace_packet(struct dp *dp, const struct nsdp_trace_req *req, unsigned in_port,
+		    struct dp_trace *tr, char *err, size_t errlen);
 
 #endif

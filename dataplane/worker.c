@@ -11,8 +11,20 @@
  *  3. per packet: route, conntrack, TTL, rewrite or encapsulate, queue TX.
  * Every packet leaves through dp_txq() or dp_drop(): nothing is lost
  * uncounted.
+ *
+ * Tracing (dp_trace_packet, NSDP_MSG_TRACE): classify(), forward(),
+ * conntrack() and policy() take a `struct dp_trace *`. The workers pass a
+ * constant NULL and the functions are always inlined into
+ * dp_process_burst(), so every `if (tr)` branch is compiled out of the
+ * packet path; the trace passes its buffer and the same code records each
+ * step instead of counting, writing conntrack or transmitting.
  */
+#include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -32,6 +44,7 @@
 #include "pkt.h"
 
 #define GROUP 64
+#define ALWAYS_INLINE inline __attribute__((always_inline))
 
 struct pkt_ctx {
 	struct pkt_info pi;
@@ -83,6 +96,180 @@ void dp_tx_flush(struct dp *dp, struct dp_worker *w)
 			tx_flush_port(dp, w, p);
 }
 
+/* ---- trace recording (cold; compiled out of the worker path) ------------ */
+
+static struct nsdp_trace_step trace_overflow;
+
+static struct nsdp_trace_step *trace_step(struct dp_trace *tr, unsigned kind,
+					  const char *fmt, ...)
+	__attribute__((format(printf, 3, 4), cold, noinline));
+
+static struct nsdp_trace_step *trace_step(struct dp_trace *tr, unsigned kind,
+					  const char *fmt, ...)
+{
+	struct nsdp_trace_step *s =
+		tr->n < DP_TRACE_MAX_STEPS ? &tr->step[tr->n++] : &trace_overflow;
+	va_list ap;
+
+	memset(s, 0, sizeof(*s));
+	s->kind = (uint8_t)kind;
+	s->subject = s->rule = s->port = s->value = s->value2 = NSDP_TRACE_NONE32;
+	va_start(ap, fmt);
+	vsnprintf(s->text, sizeof(s->text), fmt, ap);
+	va_end(ap);
+	return s;
+}
+
+/* The step that explains a drop was just recorded: stamp it. */
+static void __attribute__((cold, noinline)) trace_drop(struct dp_trace *tr, unsigned reason)
+{
+	tr->drop = (uint8_t)reason;
+	if (tr->n && !tr->step[tr->n - 1].drop)
+		tr->step[tr->n - 1].drop = (uint8_t)reason;
+}
+
+static const char *ip4s(uint32_t a, char *buf)
+{
+	return inet_ntop(AF_INET, &a, buf, INET_ADDRSTRLEN);
+}
+
+/* Display names come from the committed state, which the control thread
+ * (the only thread that traces) owns. */
+static const char *trace_ep_name(const struct dp *dp, uint32_t ip)
+{
+	for (uint32_t i = 0; i < dp->state.n_eps; i++) {
+		const struct nsdp_endpoint *e = &dp->state.eps[i];
+		if (e->ip.family == AF_INET && !memcmp(e->ip.addr, &ip, 4))
+			return e->name[0] ? e->name : "unnamed";
+	}
+	return "?";
+}
+
+static const char *trace_vtep_name(const struct dp *dp, uint32_t ip)
+{
+	for (uint32_t i = 0; i < dp->state.n_vteps; i++) {
+		const struct nsdp_vtep *v = &dp->state.vteps[i];
+		if (v->ip.family == AF_INET && !memcmp(v->ip.addr, &ip, 4))
+			return v->name[0] ? v->name : "unnamed";
+	}
+	return "?";
+}
+
+/* The committed route the LPM matched for ip, as "a.b.c.d/len". */
+static const char *trace_route(const struct dp *dp, uint32_t ip, char *buf, size_t len)
+{
+	int best = -1;
+	const struct nsdp_route *br = NULL;
+	for (uint32_t i = 0; i < dp->state.n_routes; i++) {
+		const struct nsdp_route *r = &dp->state.routes[i];
+		uint32_t pfx, mask = r->prefix_len ? htonl(~0u << (32 - r->prefix_len)) : 0;
+		if (r->prefix.family != AF_INET)
+			continue;
+		memcpy(&pfx, r->prefix.addr, 4);
+		if ((ip & mask) == pfx && (int)r->prefix_len > best) {
+			best = r->prefix_len;
+			br = r;
+		}
+	}
+	char a[INET_ADDRSTRLEN] = "?";
+	if (br)
+		inet_ntop(AF_INET, br->prefix.addr, a, sizeof(a));
+	snprintf(buf, len, "%s/%d", a, best < 0 ? 0 : best);
+	return buf;
+}
+
+static const char *proto_str(uint8_t p)
+{
+	switch (p) {
+	case IPPROTO_TCP: return "TCP";
+	case IPPROTO_UDP: return "UDP";
+	case IPPROTO_SCTP: return "SCTP";
+	case IPPROTO_ICMP: return "ICMP";
+	}
+	return "IP";
+}
+
+/* "IPv4 10.244.1.2:40000 -> 10.244.2.2:8080 TCP SYN" */
+static const char *trace_pkt(const struct pkt_info *pi, char *buf, size_t len)
+{
+	char a[INET_ADDRSTRLEN], b[INET_ADDRSTRLEN], fl[40] = "";
+	if (pi->family != AF_INET) {
+		snprintf(buf, len, "%s", pi->family ? "IPv6" : "ARP");
+		return buf;
+	}
+	ip4s(pi->src4, a);
+	ip4s(pi->dst4, b);
+	if (pi->proto == IPPROTO_TCP) {
+		static const struct { uint8_t bit; const char *n; } f[] = {
+			{0x02, "SYN"}, {0x01, "FIN"}, {0x04, "RST"}, {0x08, "PSH"}, {0x10, "ACK"}};
+		size_t o = 0;
+		for (unsigned i = 0; i < RTE_DIM(f); i++)
+			if (pi->tcp_flags & f[i].bit)
+				o += (size_t)snprintf(fl + o, sizeof(fl) - o, "%s%s", o ? "+" : " ",
+						      f[i].n);
+	}
+	if (pi->proto == IPPROTO_ICMP)
+		snprintf(buf, len, "IPv4 %s -> %s ICMP type %u%s", a, b, pi->icmp_type,
+			 pi->icmp_echo ? " (echo)" : "");
+	else if (pi->proto == IPPROTO_TCP || pi->proto == IPPROTO_UDP ||
+		 pi->proto == IPPROTO_SCTP)
+		snprintf(buf, len, "IPv4 %s:%u -> %s:%u %s%s", a, rte_be_to_cpu_16(pi->sport), b,
+			 rte_be_to_cpu_16(pi->dport), proto_str(pi->proto), fl);
+	else
+		snprintf(buf, len, "IPv4 %s -> %s protocol %u", a, b, pi->proto);
+	return buf;
+}
+
+static const char *rule_name(const struct pol_tables *t, uint32_t rule)
+{
+	return rule < t->n_rules ? t->rules[rule] : "?";
+}
+
+static const char *verdict_str(uint8_t v)
+{
+	return v == POL_ALLOW ? "allow" : v == POL_DENY ? "deny" : "none";
+}
+
+/*
+ * Each side pol_decide() considers, as it considers it: the egress side
+ * when src is a pod, the ingress side when dst is a pod.
+ */
+static void __attribute__((cold, noinline))
+trace_sides(struct dp_trace *tr, const struct pol_tables *t, uint32_t src, uint32_t dst,
+	    uint8_t proto, uint16_t port)
+{
+	char a[INET_ADDRSTRLEN], b[INET_ADDRSTRLEN];
+	uint32_t sp = pol_pod_index(t, src), dpi = pol_pod_index(t, dst);
+	ip4s(src, a);
+	ip4s(dst, b);
+	if (sp != POL_NONE) {
+		uint32_t subj = t->pods[sp].subject[POL_EGRESS], peer = pol_peer_class(t, dst);
+		const struct pol_range *r = pol_side(t, subj, POL_EGRESS, peer, proto, port);
+		struct nsdp_trace_step *s = trace_step(
+			tr, NSDP_TRACE_POLICY_EGRESS, "subject %u: %s (%s) [%s to peer class %u]",
+			subj, verdict_str(r->verdict), rule_name(t, r->rule), a, peer);
+		s->subject = subj;
+		s->rule = r->rule;
+		s->verdict = r->verdict;
+	} else {
+		trace_step(tr, NSDP_TRACE_POLICY_EGRESS,
+			   "not applicable: source %s is no pod of the cluster", a);
+	}
+	if (dpi != POL_NONE) {
+		uint32_t subj = t->pods[dpi].subject[POL_INGRESS], peer = pol_peer_class(t, src);
+		const struct pol_range *r = pol_side(t, subj, POL_INGRESS, peer, proto, port);
+		struct nsdp_trace_step *s = trace_step(
+			tr, NSDP_TRACE_POLICY_INGRESS, "subject %u: %s (%s) [%s from peer class %u]",
+			subj, verdict_str(r->verdict), rule_name(t, r->rule), b, peer);
+		s->subject = subj;
+		s->rule = r->rule;
+		s->verdict = r->verdict;
+	} else {
+		trace_step(tr, NSDP_TRACE_POLICY_INGRESS,
+			   "not applicable: destination %s is no pod of the cluster", b);
+	}
+}
+
 /*
  * Answer an ARP request for `our_ip` in place with `our_mac`. Returns 0 when
  * the mbuf now holds the reply, or a drop reason.
@@ -113,8 +300,8 @@ static int arp_reply(struct rte_mbuf *m, const struct pkt_info *pi, uint32_t our
 }
 
 /* Uplink: validate the outer headers and tunnel, strip them. */
-static int uplink_decap(struct dp *dp, const struct dp_tables *t, struct rte_mbuf *m,
-			struct pkt_info *pi, int64_t *vtep_idx)
+static ALWAYS_INLINE int uplink_decap(struct dp *dp, const struct dp_tables *t,
+				      struct rte_mbuf *m, struct pkt_info *pi, int64_t *vtep_idx)
 {
 	const struct dp_config *c = &dp->cfg;
 	const uint8_t *frame = rte_pktmbuf_mtod(m, const uint8_t *);
@@ -147,10 +334,35 @@ static int uplink_decap(struct dp *dp, const struct dp_tables *t, struct rte_mbu
 	return 0;
 }
 
+/* A packet leaves: queued for TX, or (tracing) recorded as the output. */
+static ALWAYS_INLINE void pkt_tx(struct dp *dp, struct dp_worker *w, struct dp_trace *tr,
+				 unsigned port, struct rte_mbuf *m)
+{
+	if (tr) {
+		tr->out_port = (int)port;
+		tr->out = m;
+		return;
+	}
+	dp_txq(dp, w, port, m);
+}
+
+/* A packet is dropped: counted, or (tracing) recorded, never counted. */
+static ALWAYS_INLINE void pkt_drop(struct dp_worker *w, struct dp_trace *tr,
+				   struct rte_mbuf *m, unsigned reason)
+{
+	if (tr) {
+		trace_drop(tr, reason);
+		rte_pktmbuf_free(m);
+		return;
+	}
+	dp_drop(w, m, reason);
+}
+
 /* Pass 1 for one packet. */
-static void classify(struct dp *dp, struct dp_worker *w, const struct dp_tables *t,
-		     const struct dp_port *in, unsigned in_idx, struct rte_mbuf *m,
-		     struct pkt_ctx *x)
+static ALWAYS_INLINE void classify(struct dp *dp, struct dp_worker *w,
+				   const struct dp_tables *t, const struct dp_port *in,
+				   unsigned in_idx, struct rte_mbuf *m, struct pkt_ctx *x,
+				   struct dp_trace *tr)
 {
 	const struct dp_config *c = &dp->cfg;
 	struct pkt_info *pi = &x->pi;
@@ -163,6 +375,16 @@ static void classify(struct dp *dp, struct dp_worker *w, const struct dp_tables 
 		return;
 	}
 	int rc = pkt_parse(rte_pktmbuf_mtod(m, const uint8_t *), rte_pktmbuf_data_len(m), pi);
+	if (tr) {
+		char d[160];
+		struct nsdp_trace_step *s = trace_step(
+			tr, NSDP_TRACE_PARSE, "ingress port %s, %s%s, %u bytes", in->name,
+			rc ? "malformed" : trace_pkt(pi, d, sizeof(d)),
+			in->role == NSDP_ROLE_UPLINK && !rc ? " (outer)" : "",
+			rte_pktmbuf_pkt_len(m));
+		s->port = in_idx;
+		s->drop = (uint8_t)rc;
+	}
 	if (rc) {
 		x->drop = (uint8_t)rc;
 		return;
@@ -183,11 +405,28 @@ static void classify(struct dp *dp, struct dp_worker *w, const struct dp_tables 
 			return;
 		}
 		x->done = 1;
-		dp_txq(dp, w, in_idx, m);
+		pkt_tx(dp, w, tr, in_idx, m);
 		return;
 	}
 	if (in->role == NSDP_ROLE_UPLINK) {
+		uint32_t outer_src = pi->src4;
 		rc = uplink_decap(dp, t, m, pi, &x->vtep);
+		if (tr) {
+			char a[INET_ADDRSTRLEN], d[160];
+			struct nsdp_trace_step *s;
+			if (rc)
+				s = trace_step(tr, NSDP_TRACE_DECAP, "refused: %s (outer source %s)",
+					       nsdp_drop_desc((unsigned)rc), ip4s(outer_src, a));
+			else
+				s = trace_step(tr, NSDP_TRACE_DECAP,
+					       "%s vni %u from VTEP %s (%s): inner %s",
+					       c->overlay == NSDP_OVERLAY_GENEVE ? "geneve" : "vxlan",
+					       c->vni, ip4s(outer_src, a),
+					       trace_vtep_name(dp, outer_src),
+					       trace_pkt(pi, d, sizeof(d)));
+			s->value = c->vni;
+			s->drop = (uint8_t)rc;
+		}
 		if (rc) {
 			x->drop = (uint8_t)rc;
 			return;
@@ -195,10 +434,14 @@ static void classify(struct dp *dp, struct dp_worker *w, const struct dp_tables 
 	}
 	if (pi->family != AF_INET) {
 		x->drop = NSDP_DROP_IPV6_UNSUPPORTED;
+		if (tr)
+			trace_step(tr, NSDP_TRACE_PARSE, "IPv6 is not enabled on this node");
 		return;
 	}
 	if (pi->ttl <= 1) {
 		x->drop = NSDP_DROP_IP_TTL;
+		if (tr)
+			trace_step(tr, NSDP_TRACE_PARSE, "TTL %u: exhausted", pi->ttl);
 		return;
 	}
 	switch (pi->proto) {
@@ -240,10 +483,54 @@ static inline void strip_vlan(struct rte_mbuf *m, struct pkt_info *pi)
 	pi->l4_off -= 4;
 }
 
-static int conntrack(struct dp *dp, struct dp_worker *w, struct pkt_ctx *x,
-		     struct ct_entry **ep)
+/*
+ * Tracing: the lookup is the workers', the update runs on a private copy
+ * (a fresh one on a miss, as ct_create_entry would make it), so the table
+ * is never written.
+ */
+static int __attribute__((cold, noinline))
+trace_conntrack(const struct dp *dp, struct dp_worker *w, const struct pkt_ctx *x,
+		const struct ct_entry *e, struct ct_entry **ep, struct dp_trace *tr)
+{
+	struct ct_entry *c = &tr->ct;
+	const char *before;
+	if (e) {
+		memcpy(c, e, sizeof(*c));
+		before = ct_state_name(ct_entry_state(c));
+	} else {
+		memset(c, 0, sizeof(*c));
+		c->key = x->key;
+		c->orig_side = (uint8_t)(x->side & 1);
+		c->last_seen = c->created = w->now;
+		before = NULL;
+	}
+	int rc = ct_update(c, x->side, x->pi.tcp_flags, w->now);
+	enum ct_state st = ct_entry_state(c);
+	struct nsdp_trace_step *s;
+	if (e)
+		s = trace_step(tr, NSDP_TRACE_CONNTRACK,
+			       "hit: %s, packet from the %s side -> %s%s (entry not modified)",
+			       before, x->side == c->orig_side ? "original" : "reply",
+			       rc ? "invalid" : ct_state_name(st),
+			       e->policy_gen ? ", verdict cached" : "");
+	else
+		s = trace_step(tr, NSDP_TRACE_CONNTRACK,
+			       "miss: a new connection -> %s%s (no entry created)",
+			       rc ? "invalid" : ct_state_name(st),
+			       (c->seen & CT_SEEN_MIDSTREAM) ? ", picked up mid-stream" : "");
+	s->value = (uint32_t)st;
+	s->value2 = e != NULL;
+	(void)dp;
+	*ep = c;
+	return rc;
+}
+
+static ALWAYS_INLINE int conntrack(struct dp *dp, struct dp_worker *w, struct pkt_ctx *x,
+				   struct ct_entry **ep, struct dp_trace *tr)
 {
 	struct ct_entry *e = ct_lookup(dp->ct, &x->key, x->hash);
+	if (tr)
+		return trace_conntrack(dp, w, x, e, ep, tr);
 	if (!e) {
 		e = ct_create_entry(dp->ct, &x->key, x->hash, x->side, w->now);
 		if (!e)
@@ -261,22 +548,32 @@ static int conntrack(struct dp *dp, struct dp_worker *w, struct pkt_ctx *x,
  * Untracked packets (ICMP other than echo, other protocols) are decided
  * one by one. Counts every packet against the rule that decided it.
  */
-static int policy(const struct dp_policy *pol, struct dp_worker *w, const struct pkt_ctx *x,
-		  struct ct_entry *e)
+static ALWAYS_INLINE int policy(const struct dp_policy *pol, struct dp_worker *w,
+				const struct pkt_ctx *x, struct ct_entry *e, struct dp_trace *tr)
 {
 	const struct pol_tables *t = pol->t;
 	const struct pkt_info *pi = &x->pi;
 	uint32_t gen = pol->epoch;
 	struct pol_result res;
+	const char *how = NULL; /* why this way, when it is not the plain decision */
 
+	if (tr) { /* the sides, for the connection's original direction */
+		bool fwd = !e || x->side == e->orig_side;
+		trace_sides(tr, t, fwd ? pi->src4 : pi->dst4, fwd ? pi->dst4 : pi->src4,
+			    pi->proto, rte_be_to_cpu_16(fwd ? pi->dport : pi->sport));
+	}
 	if (e && __atomic_load_n(&e->policy_gen, __ATOMIC_ACQUIRE) == gen) {
 		res.verdict = e->verdict;
 		res.rule = e->rule;
+		res.decided_by = POL_INGRESS;
+		how = "cached in conntrack for this policy";
 	} else if (e) {
 		bool fwd = x->side == e->orig_side;
 		uint32_t a = fwd ? pi->src4 : pi->dst4, b = fwd ? pi->dst4 : pi->src4;
 		uint16_t port = rte_be_to_cpu_16(fwd ? pi->dport : pi->sport);
 		pol_decide(t, a, b, pi->proto, port, &res);
+		if (!fwd)
+			how = "for the connection's original direction";
 		if (res.verdict == POL_DENY &&
 		    (__atomic_load_n(&e->seen, __ATOMIC_RELAXED) & CT_SEEN_MIDSTREAM)) {
 			/* Picked up mid-stream (e.g. after a restart): who opened it
@@ -284,82 +581,149 @@ static int policy(const struct dp_policy *pol, struct dp_worker *w, const struct
 			struct pol_result rev;
 			pol_decide(t, b, a, pi->proto,
 				   rte_be_to_cpu_16(fwd ? pi->sport : pi->dport), &rev);
-			if (rev.verdict == POL_ALLOW)
+			if (rev.verdict == POL_ALLOW) {
 				res = rev;
+				how = "mid-stream pickup, allowed in the reverse direction";
+			}
 		}
 		e->verdict = res.verdict;
 		e->rule = res.rule;
 		__atomic_store_n(&e->policy_gen, gen, __ATOMIC_RELEASE);
 	} else {
 		pol_decide(t, pi->src4, pi->dst4, pi->proto, rte_be_to_cpu_16(pi->dport), &res);
+		how = "untracked: per packet";
 	}
-	if (likely(res.rule < pol->n_rules))
+	if (tr) {
+		bool cached = how && how[0] == 'c';
+		struct nsdp_trace_step *s = trace_step(
+			tr, NSDP_TRACE_POLICY, "%s by %s (%s%s%s)", verdict_str(res.verdict),
+			rule_name(t, res.rule),
+			cached ? "" : res.decided_by == POL_EGRESS ? "egress side decides"
+								    : "ingress side decides",
+			cached || how ? (cached ? "" : "; ") : "", how ? how : "");
+		s->verdict = res.verdict;
+		s->rule = res.rule;
+		tr->verdict = res.verdict;
+		tr->rule = res.rule;
+		tr->decided_by = res.decided_by;
+	} else if (likely(res.rule < pol->n_rules)) {
 		dp_policy_counters(pol, w->idx, res.rule)[res.verdict == POL_DENY]++;
+	}
 	return res.verdict == POL_DENY ? NSDP_DROP_POLICY_DENY : 0;
 }
 
 /* Pass 3 for one packet. */
-static void forward(struct dp *dp, struct dp_worker *w, const struct dp_tables *t,
-		    const struct dp_policy *pol, const struct dp_port *in, unsigned in_idx,
-		    struct rte_mbuf *m, struct pkt_ctx *x, const struct dp_endpoint *src_ep,
-		    const struct dp_endpoint *dst_ep)
+static ALWAYS_INLINE void forward(struct dp *dp, struct dp_worker *w, const struct dp_tables *t,
+				  const struct dp_policy *pol, const struct dp_port *in,
+				  unsigned in_idx, struct rte_mbuf *m, struct pkt_ctx *x,
+				  const struct dp_endpoint *src_ep,
+				  const struct dp_endpoint *dst_ep, struct dp_trace *tr)
 {
 	struct ct_entry *e = NULL;
 	const struct dp_config *c = &dp->cfg;
 	struct pkt_info *pi = &x->pi;
 	const struct dp_vtep *vtep = NULL;
+	char ta[INET_ADDRSTRLEN], tb[INET_ADDRSTRLEN], tc[64];
 	int rc;
 
 	if (in->role == NSDP_ROLE_POD && (!src_ep || src_ep->port != in_idx)) {
-		dp_drop(w, m, NSDP_DROP_SRC_SPOOF);
+		if (tr)
+			trace_step(tr, NSDP_TRACE_SOURCE, "%s: %s port %s: spoofed source",
+				   ip4s(pi->src4, ta), src_ep ? "an endpoint of another port than"
+							      : "no endpoint on",
+				   in->name);
+		pkt_drop(w, tr, m, NSDP_DROP_SRC_SPOOF);
 		return;
 	}
+	if (tr && src_ep)
+		trace_step(tr, NSDP_TRACE_SOURCE, "%s: endpoint %s on port %s, identity %u",
+			   ip4s(pi->src4, ta), trace_ep_name(dp, pi->src4), in->name,
+			   src_ep->identity)->port = in_idx;
 	if (in->role == NSDP_ROLE_UPLINK) {
 		/*
 		 * The tunnel is not trusted alone: an inner source inside a pod
 		 * CIDR must belong to the node that sent it (never one of ours).
 		 */
 		int64_t snh = dp_route_lookup(t, pi->src4);
-		if (snh == DP_ROUTE_LOCAL || (snh >= 0 && snh != DP_ROUTE_NO_VTEP &&
-					     snh != x->vtep)) {
-			dp_drop(w, m, NSDP_DROP_SRC_SPOOF);
+		bool spoof = snh == DP_ROUTE_LOCAL ||
+			     (snh >= 0 && snh != DP_ROUTE_NO_VTEP && snh != x->vtep);
+		if (tr)
+			trace_step(tr, NSDP_TRACE_SOURCE, "%s: %s", ip4s(pi->src4, ta),
+				   spoof ? "not a pod of the sending node: spoofed source"
+				   : snh < 0 ? "outside every pod CIDR (external)"
+					     : "a pod of the sending node");
+		if (spoof) {
+			pkt_drop(w, tr, m, NSDP_DROP_SRC_SPOOF);
 			return;
 		}
 	}
 	if (!dst_ep) {
 		if (in->role == NSDP_ROLE_UPLINK) {
-			dp_drop(w, m, NSDP_DROP_NO_ENDPOINT);
+			if (tr)
+				trace_step(tr, NSDP_TRACE_DEST, "%s: no endpoint on this node",
+					   ip4s(pi->dst4, ta));
+			pkt_drop(w, tr, m, NSDP_DROP_NO_ENDPOINT);
 			return;
 		}
 		int64_t nh = dp_route_lookup(t, pi->dst4);
 		if (nh < 0 || dp->uplink < 0) {
-			dp_drop(w, m, NSDP_DROP_NO_ROUTE);
+			if (tr)
+				trace_step(tr, NSDP_TRACE_ROUTE, "%s: %s", ip4s(pi->dst4, ta),
+					   nh < 0 ? "no route" : "no uplink");
+			pkt_drop(w, tr, m, NSDP_DROP_NO_ROUTE);
 			return;
 		}
 		if (nh == DP_ROUTE_LOCAL) {
-			dp_drop(w, m, NSDP_DROP_NO_ENDPOINT);
+			if (tr)
+				trace_step(tr, NSDP_TRACE_ROUTE,
+					   "%s local: %s is in this node's pod CIDR, no endpoint",
+					   trace_route(dp, pi->dst4, tc, sizeof(tc)),
+					   ip4s(pi->dst4, ta));
+			pkt_drop(w, tr, m, NSDP_DROP_NO_ENDPOINT);
 			return;
 		}
 		if (nh == DP_ROUTE_NO_VTEP || nh >= t->n_vteps) {
-			dp_drop(w, m, NSDP_DROP_NO_VTEP);
+			if (tr)
+				trace_step(tr, NSDP_TRACE_ROUTE, "%s via a VTEP that is not known",
+					   trace_route(dp, pi->dst4, tc, sizeof(tc)));
+			pkt_drop(w, tr, m, NSDP_DROP_NO_VTEP);
 			return;
 		}
 		vtep = &t->vteps[nh];
+		if (tr)
+			trace_step(tr, NSDP_TRACE_ROUTE, "%s via VTEP %s (%s)",
+				   trace_route(dp, pi->dst4, tc, sizeof(tc)), ip4s(vtep->ip, ta),
+				   trace_vtep_name(dp, vtep->ip))->value = vtep->ip;
 		if (pi->l3_len > c->mtu - OVERLAY_OVERHEAD) {
-			dp_drop(w, m, NSDP_DROP_MTU_EXCEEDED);
+			if (tr)
+				trace_step(tr, NSDP_TRACE_ROUTE, "%u bytes exceed MTU %u - %u",
+					   pi->l3_len, c->mtu, OVERLAY_OVERHEAD);
+			pkt_drop(w, tr, m, NSDP_DROP_MTU_EXCEEDED);
 			return;
 		}
 	} else if (dst_ep->port == in_idx && in->role == NSDP_ROLE_POD) {
-		dp_drop(w, m, NSDP_DROP_HAIRPIN);
+		if (tr)
+			trace_step(tr, NSDP_TRACE_DEST, "%s: endpoint %s on the ingress port %s",
+				   ip4s(pi->dst4, ta), trace_ep_name(dp, pi->dst4), in->name);
+		pkt_drop(w, tr, m, NSDP_DROP_HAIRPIN);
 		return;
+	} else if (tr) {
+		trace_step(tr, NSDP_TRACE_DEST, "%s: local endpoint %s on port %s, identity %u",
+			   ip4s(pi->dst4, ta), trace_ep_name(dp, pi->dst4),
+			   dp->ports[dst_ep->port].name, dst_ep->identity)->port = dst_ep->port;
 	}
 
-	if (x->track && (rc = conntrack(dp, w, x, &e)) != 0) {
-		dp_drop(w, m, (unsigned)rc);
+	if (x->track && (rc = conntrack(dp, w, x, &e, tr)) != 0) {
+		pkt_drop(w, tr, m, (unsigned)rc);
 		return;
 	}
-	if (pol && (rc = policy(pol, w, x, e)) != 0) {
-		dp_drop(w, m, (unsigned)rc);
+	if (tr && !x->track)
+		trace_step(tr, NSDP_TRACE_CONNTRACK, "untracked (%s%s): decided per packet",
+			   proto_str(pi->proto), pi->proto == IPPROTO_ICMP ? " not echo" : "");
+	if (tr && !pol)
+		trace_step(tr, NSDP_TRACE_POLICY, "no policy loaded: allow");
+	if (pol && (rc = policy(pol, w, x, e, tr)) != 0) {
+		pkt_drop(w, tr, m, (unsigned)rc);
 		return;
 	}
 
@@ -376,7 +740,16 @@ static void forward(struct dp *dp, struct dp_worker *w, const struct dp_tables *
 
 	if (dst_ep) {
 		rte_ether_addr_copy(&dst_ep->mac, &eth->dst_addr);
-		dp_txq(dp, w, dst_ep->port, m);
+		if (tr) {
+			char mac[RTE_ETHER_ADDR_FMT_SIZE];
+			rte_ether_format_addr(mac, sizeof(mac), &dst_ep->mac);
+			trace_step(tr, NSDP_TRACE_REWRITE, "TTL %u -> %u, destination MAC %s",
+				   pi->ttl, l3[8], mac);
+			trace_step(tr, NSDP_TRACE_OUTPUT, "deliver to port %s (%s)",
+				   dp->ports[dst_ep->port].name, trace_ep_name(dp, pi->dst4))
+				->port = dst_ep->port;
+		}
+		pkt_tx(dp, w, tr, dst_ep->port, m);
 		return;
 	}
 	/* The remote node rewrites the inner MACs on delivery. */
@@ -391,11 +764,30 @@ static void forward(struct dp *dp, struct dp_worker *w, const struct dp_tables *
 	};
 	rte_ether_addr_copy(&up->mac, &op.src_mac);
 	rte_ether_addr_copy(&vtep->mac, &op.dst_mac);
+	if (tr)
+		trace_step(tr, NSDP_TRACE_REWRITE, "TTL %u -> %u", pi->ttl, l3[8]);
 	if (overlay_encap(m, &op, overlay_flow_hash(pi)) < 0) {
-		dp_drop(w, m, NSDP_DROP_MTU_EXCEEDED);
+		if (tr)
+			trace_step(tr, NSDP_TRACE_ENCAP, "no room for the outer headers");
+		pkt_drop(w, tr, m, NSDP_DROP_MTU_EXCEEDED);
 		return;
 	}
-	dp_txq(dp, w, (unsigned)dp->uplink, m);
+	if (tr) {
+		/* Outer UDP source port: Ethernet 14 + IPv4 20, first field. */
+		const uint8_t *udp = rte_pktmbuf_mtod_offset(m, const uint8_t *, 14 + 20);
+		uint16_t sport = (uint16_t)(udp[0] << 8 | udp[1]);
+		struct nsdp_trace_step *s = trace_step(
+			tr, NSDP_TRACE_ENCAP, "%s vni %u src-port %u, %s -> %s (%s), %u bytes",
+			c->overlay == NSDP_OVERLAY_GENEVE ? "geneve" : "vxlan", c->vni, sport,
+			ip4s(c->vtep_ip, ta), ip4s(vtep->ip, tb), trace_vtep_name(dp, vtep->ip),
+			rte_pktmbuf_pkt_len(m));
+		s->value = c->vni;
+		s->value2 = sport;
+		trace_step(tr, NSDP_TRACE_OUTPUT, "port %s (uplink)", up->name)->port =
+			(uint32_t)dp->uplink;
+		tr->encap = true;
+	}
+	pkt_tx(dp, w, tr, (unsigned)dp->uplink, m);
 }
 
 void dp_process_burst(struct dp *dp, struct dp_worker *w, const struct dp_tables *t,
@@ -420,7 +812,7 @@ void dp_process_burst(struct dp *dp, struct dp_worker *w, const struct dp_tables
 			if (i + 4 < cnt)
 				rte_prefetch0(rte_pktmbuf_mtod(pkts[base + i + 4], void *));
 			struct pkt_ctx *x = &ctx[k];
-			classify(dp, w, t, in, in_idx, m, x);
+			classify(dp, w, t, in, in_idx, m, x, NULL);
 			if (x->drop) {
 				dp_drop(w, m, x->drop);
 				continue;
@@ -445,7 +837,7 @@ void dp_process_burst(struct dp *dp, struct dp_worker *w, const struct dp_tables
 				ct_prefetch_entry(dp->ct, ctx[j].hash);
 		for (unsigned j = 0; j < k; j++)
 			forward(dp, w, t, pol, in, in_idx, pkts[idx[j]], &ctx[j], src_ep[j],
-				dst_ep[j]);
+				dst_ep[j], NULL);
 	}
 }
 
@@ -501,5 +893,170 @@ int dp_worker_main(void *arg)
 	}
 	rte_rcu_qsbr_thread_offline(dp->qsv, w->idx);
 	rte_rcu_qsbr_thread_unregister(dp->qsv, w->idx);
+	return 0;
+}
+
+/* ---- packet trace ----------------------------------------------------------- */
+
+/* The frame a pod would send (to the gateway MAC), as bytes. */
+static uint16_t trace_frame(const struct dp *dp, const struct nsdp_trace_req *q, uint32_t src,
+			    uint32_t dst, const struct rte_ether_addr *src_mac, uint8_t *f)
+{
+	static const struct rte_ether_addr anon = {{0x02, 0, 0, 0, 0, 0xfe}};
+	uint8_t *ip = f + 14, *l4 = ip + 20;
+	uint16_t l4len;
+
+	memcpy(f, dp->cfg.gateway_mac, 6);
+	memcpy(f + 6, (src_mac ? src_mac : &anon)->addr_bytes, 6);
+	f[12] = 0x08;
+	f[13] = 0x00;
+	switch (q->proto) {
+	case IPPROTO_TCP:
+		l4len = 20;
+		memset(l4, 0, l4len);
+		l4[12] = 0x50;
+		l4[13] = q->tcp_flags ? q->tcp_flags : 0x02;
+		l4[14] = 0xff;
+		l4[15] = 0xff;
+		break;
+	case IPPROTO_UDP:
+		l4len = 8;
+		memset(l4, 0, l4len);
+		l4[5] = 8;
+		break;
+	case IPPROTO_SCTP:
+		l4len = 12;
+		memset(l4, 0, l4len);
+		break;
+	default: /* ICMP echo request, id = sport */
+		l4len = 8;
+		memset(l4, 0, l4len);
+		l4[0] = 8;
+		l4[4] = (uint8_t)(q->sport >> 8);
+		l4[5] = (uint8_t)q->sport;
+		l4[7] = 1;
+		break;
+	}
+	if (q->proto != IPPROTO_ICMP) {
+		l4[0] = (uint8_t)(q->sport >> 8);
+		l4[1] = (uint8_t)q->sport;
+		l4[2] = (uint8_t)(q->dport >> 8);
+		l4[3] = (uint8_t)q->dport;
+	}
+	memset(ip, 0, 20);
+	ip[0] = 0x45;
+	ip[2] = (uint8_t)((20 + l4len) >> 8);
+	ip[3] = (uint8_t)(20 + l4len);
+	ip[6] = 0x40; /* DF */
+	ip[8] = 64;
+	ip[9] = q->proto;
+	memcpy(ip + 12, &src, 4);
+	memcpy(ip + 16, &dst, 4);
+	uint16_t cs = pkt_ipv4_hdr_csum(ip, 20);
+	ip[10] = (uint8_t)(cs >> 8);
+	ip[11] = (uint8_t)cs;
+	return (uint16_t)(14 + 20 + l4len);
+}
+
+int dp_trace_packet(struct dp *dp, const struct nsdp_trace_req *q, unsigned in_port,
+		    struct dp_trace *tr, char *err, size_t errlen)
+{
+	/* The control thread publishes and frees tables and policy itself,
+	 * so what it loads here stays valid for the whole trace (dp.h). */
+	const struct dp_tables *t = atomic_load_explicit(&dp->tables, memory_order_acquire);
+	const struct dp_policy *pol = atomic_load_explicit(&dp->policy, memory_order_acquire);
+	/* Only `now` and `idx` are read on a traced path: no stats, no TX. */
+	static struct dp_worker tw;
+	uint32_t src, dst;
+	uint8_t f[128];
+
+	memset(tr, 0, offsetof(struct dp_trace, ct));
+	tr->out_port = -1;
+	tr->rule = UINT32_MAX;
+	if (!t || in_port >= dp->n_ports || !dp->ports[in_port].role) {
+		snprintf(err, errlen, "no tables published or no such port");
+		return -EINVAL;
+	}
+	memcpy(&src, q->src.addr, 4);
+	memcpy(&dst, q->dst.addr, 4);
+	const struct dp_endpoint *sep = dp_ep_lookup(t, src);
+	uint16_t len = trace_frame(dp, q, src, dst, sep ? &sep->mac : NULL, f);
+
+	struct rte_mbuf *m = dp->pool ? rte_pktmbuf_alloc(dp->pool) : NULL;
+	if (!m || !rte_pktmbuf_append(m, len)) {
+		rte_pktmbuf_free(m);
+		snprintf(err, errlen, "no mbuf to build the packet in");
+		return -ENOMEM;
+	}
+	memcpy(rte_pktmbuf_mtod(m, uint8_t *), f, len);
+
+	const struct dp_port *in = &dp->ports[in_port];
+	if (in->role == NSDP_ROLE_UPLINK) {
+		/* As the source's node sends it: its VTEP, its encapsulation. */
+		int64_t nh = dp_route_lookup(t, src);
+		char a[INET_ADDRSTRLEN];
+		if (nh < 0 || nh == DP_ROUTE_LOCAL || nh == DP_ROUTE_NO_VTEP || nh >= t->n_vteps) {
+			rte_pktmbuf_free(m);
+			snprintf(err, errlen, "from the uplink: source %s is behind no remote VTEP",
+				 ip4s(src, a));
+			return -EINVAL;
+		}
+		const struct dp_vtep *v = &t->vteps[nh];
+		struct ether_inner { uint8_t b[12]; } in_macs;
+		memcpy(in_macs.b, dp->cfg.gateway_mac, 6);
+		memcpy(in_macs.b + 6, dp->cfg.gateway_mac, 6);
+		memcpy(rte_pktmbuf_mtod(m, uint8_t *), in_macs.b, 12);
+		struct pkt_info ipi;
+		memset(&ipi, 0, sizeof(ipi));
+		pkt_parse(rte_pktmbuf_mtod(m, const uint8_t *), len, &ipi);
+		struct overlay_params op = {
+			.src_ip = v->ip,
+			.dst_ip = dp->cfg.vtep_ip,
+			.udp_port = rte_cpu_to_be_16(dp->cfg.overlay_port),
+			.type = dp->cfg.overlay,
+			.vni = dp->cfg.vni,
+		};
+		rte_ether_addr_copy(&v->mac, &op.src_mac);
+		rte_ether_addr_copy(&in->mac, &op.dst_mac);
+		if (overlay_encap(m, &op, overlay_flow_hash(&ipi)) < 0) {
+			rte_pktmbuf_free(m);
+			snprintf(err, errlen, "cannot encapsulate the packet");
+			return -ENOMEM;
+		}
+	}
+
+	memset(&tw, 0, offsetof(struct dp_worker, tx));
+	tw.now = ct_now();
+	struct pkt_ctx x;
+	classify(dp, &tw, t, in, in_port, m, &x, tr);
+	if (x.drop) {
+		pkt_drop(&tw, tr, m, x.drop);
+	} else if (!x.done) {
+		const struct dp_endpoint *sp = NULL, *dep = NULL;
+		dp_ep_lookup_bulk(t, &x.pi.dst4, 1, &dep);
+		if (in->role == NSDP_ROLE_POD)
+			dp_ep_lookup_bulk(t, &x.pi.src4, 1, &sp);
+		forward(dp, &tw, t, pol, in, in_port, m, &x, sp, dep, tr);
+	}
+
+	const char *rn = pol && tr->rule < pol->t->n_rules ? pol->t->rules[tr->rule] : NULL;
+	struct nsdp_trace_step *s;
+	if (tr->drop)
+		s = trace_step(tr, NSDP_TRACE_VERDICT, "DROP %s%s%s", nsdp_drop_name(tr->drop),
+			       tr->drop == NSDP_DROP_POLICY_DENY && rn ? " by " : "",
+			       tr->drop == NSDP_DROP_POLICY_DENY && rn ? rn : "");
+	else
+		s = trace_step(tr, NSDP_TRACE_VERDICT, "FORWARD %s port %s%s%s",
+			       tr->encap ? "encapsulated to" : "to",
+			       tr->out_port >= 0 ? dp->ports[tr->out_port].name : "?",
+			       rn ? ", allowed by " : "", rn ? rn : "");
+	s->drop = tr->drop;
+	s->verdict = tr->verdict;
+	s->rule = tr->rule == UINT32_MAX ? NSDP_TRACE_NONE32 : tr->rule;
+	s->port = tr->out_port < 0 ? NSDP_TRACE_NONE32 : (uint32_t)tr->out_port;
+	if (tr->out) {
+		rte_pktmbuf_free(tr->out);
+		tr->out = NULL;
+	}
 	return 0;
 }

@@ -32,7 +32,8 @@
 #include <stdint.h>
 
 #define NSDP_PROTO_MAGIC 0x5044534eu /* "NSDP" little-endian */
-#define NSDP_PROTO_VERSION 0x0101u   /* major 1, minor 1 (PORT_ADD/PORT_DEL) */
+/* major 1; minor 1: PORT_ADD/PORT_DEL; minor 2: TRACE */
+#define NSDP_PROTO_VERSION 0x0102u
 #define NSDP_PROTO_MAX_PAYLOAD (64u << 20)
 #define NSDP_NAME_LEN 64
 #define NSDP_PORT_NAME_LEN 32
@@ -72,6 +73,7 @@ enum nsdp_msg_type {
 	NSDP_MSG_GET_POLICY = 29, /* reply: nsdp_policy_stats_hdr + rules */
 	NSDP_MSG_PORT_ADD = 30,   /* payload: nsdp_port_req; at COMMIT (1.1) */
 	NSDP_MSG_PORT_DEL = 31,   /* payload: nsdp_port_req, only `name` read (1.1) */
+	NSDP_MSG_TRACE = 32,      /* payload: nsdp_trace_req; reply below (1.2) */
 };
 
 /* An IPv4 or IPv6 address. IPv4 lives in addr[0..3]. */
@@ -330,6 +332,105 @@ struct nsdp_policy_rule {
 	uint64_t allowed; /* packets allowed by this rule, all lcores */
 	uint64_t denied;  /* packets denied by this rule */
 	char name[160];
+};
+
+/*
+ * TRACE (protocol 1.2): "what would the dataplane do with this packet?"
+ *
+ * The dataplane builds the described packet as a real frame (on the uplink:
+ * encapsulated as the source's node would send it), runs it through the
+ * workers' own packet-path functions on the control thread, and records
+ * each step instead of transmitting. Nothing is sent, no counter moves and
+ * no conntrack entry is created or changed (conntrack is read; its update
+ * runs on a private copy of the entry). See docs/architecture.md.
+ *
+ * Request: nsdp_trace_req. An endpoint is named by address (family set) or,
+ * with family 0, by its endpoint name ("namespace/pod") among this node's
+ * endpoints. Reply: nsdp_trace_hdr + n_steps x nsdp_trace_step. A request
+ * the dataplane cannot trace (unknown name, a pod-side source that is not a
+ * local endpoint, an uplink source behind no remote VTEP) gets
+ * NSDP_MSG_ERROR with the reason; a packet that is dropped is a successful
+ * trace whose header says why.
+ */
+#define NSDP_TRACE_F_FROM_UPLINK 0x1 /* enter encapsulated on the uplink */
+
+struct nsdp_trace_req {
+	struct nsdp_ip src, dst;
+	char src_name[NSDP_NAME_LEN]; /* used when src.family == 0 */
+	char dst_name[NSDP_NAME_LEN]; /* used when dst.family == 0 */
+	uint16_t sport, dport;        /* host order; ICMP: sport = echo id */
+	uint8_t proto;                /* 6, 17, 132 or 1 (ICMP echo request) */
+	uint8_t tcp_flags;            /* TCP only; 0 means SYN */
+	uint16_t flags;               /* NSDP_TRACE_F_* */
+};
+
+/* Step kinds: X(ENUM_SUFFIX, "name"), appended only (wire values). */
+#define NSDP_TRACE_STEPS(X)                                                    \
+	X(PARSE, "parse")                                                      \
+	X(DECAP, "decap")                                                      \
+	X(SOURCE, "source")                                                    \
+	X(DEST, "dest")                                                        \
+	X(ROUTE, "route")                                                      \
+	X(CONNTRACK, "conntrack")                                              \
+	X(POLICY_EGRESS, "policy egress")                                      \
+	X(POLICY_INGRESS, "policy ingress")                                    \
+	X(POLICY, "policy")                                                    \
+	X(REWRITE, "rewrite")                                                  \
+	X(ENCAP, "encap")                                                      \
+	X(OUTPUT, "output")                                                    \
+	X(VERDICT, "verdict")
+
+enum nsdp_trace_step_kind {
+	NSDP_TRACE_NONE = 0,
+#define NSDP_X_TRACE_ENUM(e, name) NSDP_TRACE_##e,
+	NSDP_TRACE_STEPS(NSDP_X_TRACE_ENUM)
+#undef NSDP_X_TRACE_ENUM
+	NSDP_TRACE_MAX
+};
+
+static inline const char *nsdp_trace_step_name(unsigned k)
+{
+	static const char *const names[] = {
+		"none",
+#define NSDP_X_TRACE_NAME(e, name) name,
+		NSDP_TRACE_STEPS(NSDP_X_TRACE_NAME)
+#undef NSDP_X_TRACE_NAME
+	};
+	return k < NSDP_TRACE_MAX ? names[k] : "step";
+}
+
+#define NSDP_TRACE_NONE32 0xffffffffu /* "no value" in the numeric fields */
+
+struct nsdp_trace_step {
+	uint8_t kind;     /* enum nsdp_trace_step_kind */
+	uint8_t verdict;  /* policy steps: 1 allow, 2 deny; else 0 */
+	uint8_t drop;     /* enum nsdp_drop_reason this step ended in, 0: none */
+	uint8_t pad;
+	uint32_t subject; /* policy egress/ingress: subject class; else NONE32 */
+	uint32_t rule;    /* policy steps: deciding rule id; else NONE32 */
+	uint32_t port;    /* a port index (parse: in, output: out); else NONE32 */
+	uint32_t value;   /* decap/encap: VNI; conntrack: state after; route: VTEP ip */
+	uint32_t value2;  /* encap: outer UDP source port; conntrack: 1 hit, 0 miss */
+	char text[224];   /* the human line, e.g. "egress subject 3: allow (default-allow)" */
+};
+
+#define NSDP_TRACE_FORWARD 1 /* nsdp_trace_hdr.result */
+#define NSDP_TRACE_DROP 2
+
+struct nsdp_trace_hdr {
+	uint8_t result;     /* NSDP_TRACE_FORWARD / NSDP_TRACE_DROP */
+	uint8_t drop;       /* enum nsdp_drop_reason when dropped */
+	uint8_t verdict;    /* policy: 1 allow, 2 deny, 0 not evaluated */
+	uint8_t decided_by; /* 0 ingress side, 1 egress side */
+	uint32_t rule;      /* deciding policy rule id, NSDP_TRACE_NONE32 if none */
+	uint32_t out_port;  /* port index it would leave on, NONE32 when dropped */
+	uint16_t n_steps;
+	uint16_t encap;     /* 1: leaves encapsulated (VXLAN/Geneve) */
+	struct nsdp_ip src, dst;    /* the addresses traced (names resolved) */
+	uint64_t generation;        /* tables generation traced against */
+	uint64_t policy_generation; /* 0: no policy */
+	char rule_name[160];
+	char out_port_name[NSDP_PORT_NAME_LEN];
 };
 
 #endif /* NSDP_PROTO_H */
