@@ -18,47 +18,23 @@
 #
 # Prints TAP. Needs root. Cleans up on every exit path.
 set -uo pipefail
+. "$(dirname "$0")/lib.sh"
 
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 export NSDP_PREFIX="e2ag$$"
-export BUILD=${BUILD:-$ROOT/build}
-export NSDP_DATAPLANE=${NSDP_DATAPLANE:-$BUILD/nsdp-dataplane}
-export NSDP_CTL=${NSDP_CTL:-$BUILD/nsdpctl}
 export NSDP_AGENT_BIN=${NSDP_AGENT_BIN:-$BUILD/nsdp-agent}
 export NSDP_POD_NAMES="frontend/web db/postgres backend/api stranger/intruder"
 export NSDP_AGENT=1
 export NSDP_MANIFESTS="$ROOT/scripts/demo/base $ROOT/scripts/demo/v1"
-CLUSTER="$ROOT/scripts/cluster.sh"
 PROBE="$ROOT/scripts/tcp_probe.py"
-CTL=$NSDP_CTL
 P=$NSDP_PREFIX
 STATE=/tmp/nsdp-cluster-$P
 M=$STATE/manifests
-PY=python3
-[ -x /usr/bin/python3 ] && PY=/usr/bin/python3
 
-n=0
-fails=0
-ok() { n=$((n + 1)); echo "ok $n - $*"; }
-not_ok() { n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $*"; }
-check() { # check DESCRIPTION CMD...
-	local d=$1
-	shift
-	if "$@"; then ok "$d"; else not_ok "$d"; fi
-}
-
-cleanup() { bash "$CLUSTER" down >/dev/null 2>&1; }
-trap cleanup EXIT
+cleanup() { cluster_down; }
 trap 'exit 1' INT TERM
 
-echo "1..24"
-if ! bash "$CLUSTER" up 2 >"$STATE.up.log" 2>&1; then
-	cat "$STATE.up.log" | sed 's/^/# /'
-	not_ok "cluster with agents up"
-	rm -f "$STATE.up.log"
-	exit 1
-fi
-rm -f "$STATE.up.log"
+plan 24
+cluster_up "cluster with agents up" 2
 ok "cluster with agents up, both agents ready"
 
 for p in "${P}p11 8080" "${P}p12 5432" "${P}p21 8080" "${P}p22 8080"; do
@@ -240,7 +216,7 @@ for name in $(grep -o 'nsdp_[a-z_]*' "$ROOT/deploy/grafana/nsdp-dashboard.json" 
 done
 check "every metric the Grafana dashboard uses is exported${missing:+ (missing:$missing)}" test -z "$missing"
 
-if [ $fails -gt 0 ]; then
+if [ "$failed" -gt 0 ]; then
 	for f in "$STATE"/agent*.log; do sed "s|^|# $(basename "$f"): |" "$f"; done
 fi
-[ $fails = 0 ]
+tap_status

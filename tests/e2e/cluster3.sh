@@ -7,37 +7,19 @@
 #
 # Prints TAP. Needs root. Cleans up on every exit path.
 set -uo pipefail
+. "$(dirname "$0")/lib.sh"
 
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 export NSDP_PREFIX="e2c3$$"
-export BUILD=${BUILD:-$ROOT/build}
 export NSDP_NODES=3 NSDP_CNI=1 NSDP_AGENT=1 NSDP_MANIFESTS=""
-CLUSTER="$ROOT/scripts/cluster.sh"
 PROBE="$ROOT/scripts/tcp_probe.py"
-CTL=${NSDP_CTL:-$BUILD/nsdpctl}
 P=$NSDP_PREFIX
 STATE=/tmp/nsdp-cluster-$P
-PY=python3
-[ -x /usr/bin/python3 ] && PY=/usr/bin/python3
-
-n=0
-fails=0
-check() { # check DESCRIPTION CMD...
-	local d=$1
-	shift
-	n=$((n + 1))
-	if "$@"; then echo "ok $n - $d"; else fails=$((fails + 1)); echo "not ok $n - $d"; fi
-}
-cleanup() { bash "$CLUSTER" down >/dev/null 2>&1; }
-trap cleanup EXIT
+cleanup() { cluster_down; }
 trap 'exit 1' INT TERM
 
-echo "1..6"
-out=$(bash "$CLUSTER" up 1 2>&1)
-check "three nodes up, pods attached by nsdp-cni, agents ready" test $? = 0 || {
-	sed 's/^/# /' <<<"$out"
-	exit 1
-}
+plan 6
+cluster_up "three nodes up, pods attached by nsdp-cni, agents ready" 1
+ok "three nodes up, pods attached by nsdp-cni, agents ready"
 for k in 1 2 3; do
 	ip netns exec "${P}p${k}1" $PY "$PROBE" serve 8080 &
 	disown
@@ -65,8 +47,8 @@ for k in 1 2 3; do
 	"$CTL" -s "$STATE/n$k.sock" endpoints | grep -q "10.244.$k.2 " && eps=$((eps + 1))
 done
 check "each dataplane has its pod as an endpoint on a hot-plugged port" test $eps = 3
-bash "$CLUSTER" down >/dev/null 2>&1
+cluster_down
 left=$(ip netns list | grep -c "^$P" || true)
 check "teardown (CNI DEL for each pod, then the nodes) leaves no namespace" test "$left" = 0
 check "and no state directory" test ! -e "$STATE"
-[ $fails = 0 ]
+tap_status

@@ -324,7 +324,7 @@ TEST(Config, LargeLiteralsAreNotTruncated)
 		  -EINVAL);
 	EXPECT_STREQ(c.err, "x.conf:4: node2: unknown setting (did you mean \"node\"? allowed: "
 			    "node, eal, workers, main_lcore, burst, idle_sleep_us, ports, tables, "
-			    "timeouts, control_socket, endpoints, vteps, routes)");
+			    "timeouts, control_socket, policy_file, endpoints, vteps, routes)");
 }
 
 // ---- files -------------------------------------------------------------------
@@ -660,10 +660,15 @@ const Bad kBad[] = {
 	{"unknown_key_near", base("worker = [1];\n"),
 	 "x.conf:3: worker: unknown setting (did you mean \"workers\"? allowed: node, eal, "
 	 "workers, main_lcore, burst, idle_sleep_us, ports, tables, timeouts, control_socket, "
-	 "endpoints, vteps, routes)"},
+	 "policy_file, endpoints, vteps, routes)"},
 	{"unknown_key_far", base("\nlogging = \"debug\";\n"),
 	 "x.conf:4: logging: unknown setting (allowed: node, eal, workers, main_lcore, burst, "
-	 "idle_sleep_us, ports, tables, timeouts, control_socket, endpoints, vteps, routes)"},
+	 "idle_sleep_us, ports, tables, timeouts, control_socket, policy_file, endpoints, vteps, "
+	 "routes)"},
+	{"policy_file_empty", base("policy_file = \"\";\n"),
+	 "x.conf:3: policy_file: 0 characters (allowed: a path of 1..255 characters)"},
+	{"policy_file_type", base("policy_file = 7;\n"),
+	 "x.conf:3: policy_file: expected a string, got an integer"},
 	{"workers_empty", base("workers = [];\n"),
 	 "x.conf:3: workers: 0 lcores (allowed: 1..64 distinct lcore ids)"},
 	{"workers_twice", base("workers = [1,\n  2,\n  1];\n"),
