@@ -254,11 +254,14 @@ up() {
 	for n in $(seq 1 $NODES); do
 		ip netns add "$(node_ns "$n")"
 		ip -n "$(node_ns "$n")" link set lo up
-		ip netns exec "$(node_ns "$n")" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
+		ip netns exec "$(node_ns "$n")" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
 	done
 	echo "$NODES" >"$STATE/nodes"
 	# The underlay: a bridge (in namespace ${P}b) joining every node's "ul".
 	ip netns add "${P}b"
+	# no IPv6 on the underlay either: the bridge would send MLD and router
+	# solicitations to every node (dropped there as ipv6-unsupported)
+	ip netns exec "${P}b" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
 	ip -n "${P}b" link add br0 type bridge
 	ip -n "${P}b" link set br0 up
 	for n in $(seq 1 $NODES); do
@@ -277,8 +280,9 @@ up() {
 			pns=$(pod_ns "$n" "$k")
 			ip netns add "$pns"
 			ip -n "$pns" link set lo up
-			# IPv4-only cluster for now: no router solicitations to count.
-			ip netns exec "$pns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
+			# IPv4-only cluster for now: no router solicitations to count (default:
+			# for the interface nsdp-cni creates later).
+			ip netns exec "$pns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
 			[ "${NSDP_CNI:-0}" = 1 ] && continue # the CNI plugin does the rest
 			ip link add "${P}h$n$k" type veth peer name "${P}c$n$k"
 			ip link set "${P}h$n$k" netns "$(node_ns "$n")"
