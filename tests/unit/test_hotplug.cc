@@ -8,6 +8,8 @@
 
 #include <gtest/gtest.h>
 
+#include "ctl_tools.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -44,20 +46,6 @@ const char kConfig[] =
 	"tables = { conntrack = 1024; endpoints = 64; routes = 16; vteps = 8; };\n";
 
 const unsigned kPoolSize = 8191;
-
-std::string slurp(const std::string &path)
-{
-	std::string s;
-	FILE *f = fopen(path.c_str(), "r");
-	if (!f)
-		return s;
-	char buf[4096];
-	size_t n;
-	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
-		s.append(buf, n);
-	fclose(f);
-	return s;
-}
 
 unsigned count_fds()
 {
@@ -241,13 +229,9 @@ protected:
 
 	std::string nsdpctl(const std::string &args, int *status)
 	{
-		const char *bin = getenv("NSDPCTL");
-		std::string out = std::string(dir) + "/out";
-		std::string cmd = std::string(bin) + " -s " + sock + " " + args + " >" + out +
-				  " 2>&1";
-		int st = system(cmd.c_str());
-		*status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-		return slurp(out);
+		CtlRun r = run_nsdpctl(dir, sock, args);
+		*status = r.status;
+		return r.out + r.err;
 	}
 };
 

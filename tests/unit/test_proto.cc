@@ -7,6 +7,8 @@
 
 #include <gtest/gtest.h>
 
+#include "ctl_tools.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -111,24 +113,7 @@ bool has_ep(const std::vector<nsdp_endpoint> &v, const char *ip)
 	return false;
 }
 
-struct run_result {
-	int status;
-	std::string out, err;
-};
-
-std::string slurp(const std::string &path)
-{
-	std::string s;
-	FILE *f = fopen(path.c_str(), "r");
-	if (!f)
-		return s;
-	char buf[4096];
-	size_t n;
-	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
-		s.append(buf, n);
-	fclose(f);
-	return s;
-}
+typedef CtlRun run_result;
 
 class ProtoTest : public ::testing::Test {
 protected:
@@ -245,42 +230,13 @@ protected:
 	}
 
 	// Run nsdpctl (path from $NSDPCTL) with `args`; stdout/stderr captured.
-	run_result nsdpctl(const std::string &args)
-	{
-		const char *bin = getenv("NSDPCTL");
-		std::string out = std::string(dir) + "/out", err = std::string(dir) + "/err";
-		std::string cmd = std::string(bin) + " -s " + sock + " " + args + " >" + out +
-				  " 2>" + err;
-		int st = system(cmd.c_str());
-		run_result r = { WIFEXITED(st) ? WEXITSTATUS(st) : -1, slurp(out), slurp(err) };
-		return r;
-	}
+	run_result nsdpctl(const std::string &args) { return run_nsdpctl(dir, sock, args); }
 
 	// Parse `doc` with python3's json module (so it must be valid JSON) and
 	// return str() of `expr` evaluated with the document as `d`.
 	std::string json_eval(const std::string &doc, const std::string &expr)
 	{
-		std::string in = std::string(dir) + "/doc.json", py = std::string(dir) + "/eval.py",
-			    out = std::string(dir) + "/eval";
-		FILE *f = fopen(in.c_str(), "w");
-		fwrite(doc.data(), 1, doc.size(), f);
-		fclose(f);
-		f = fopen(py.c_str(), "w");
-		fprintf(f, "import json, sys\nd = json.load(open(sys.argv[1]))\nprint(%s)\n",
-			expr.c_str());
-		fclose(f);
-		// The distribution's interpreter when there is one: version-manager
-		// shims in PATH cost a second per call.
-		const char *python = access("/usr/bin/python3", X_OK) == 0 ? "/usr/bin/python3"
-									  : "python3";
-		std::string cmd = std::string(python) + " " + py + " " + in + " >" + out + " 2>&1";
-		int st = system(cmd.c_str());
-		std::string r = slurp(out);
-		EXPECT_EQ(0, st) << "invalid JSON or expression " << expr << ": " << r << "\n"
-				 << doc;
-		while (!r.empty() && r.back() == '\n')
-			r.pop_back();
-		return r;
+		return ::json_eval(dir, doc, expr);
 	}
 };
 

@@ -22,6 +22,7 @@
 #include <thread>
 #include <vector>
 
+#include "ctl_tools.h"
 #include "dp_fixture.h"
 
 #include "k8s.h"
@@ -528,24 +529,7 @@ TEST_F(Trace, IcmpAndSctp)
 
 // ---- through the control socket and nsdpctl ----------------------------------
 
-struct Out {
-	int status;
-	std::string out, err;
-};
-
-std::string Slurp(const std::string &path)
-{
-	std::string s;
-	FILE *f = fopen(path.c_str(), "r");
-	if (!f)
-		return s;
-	char buf[4096];
-	size_t n;
-	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
-		s.append(buf, n);
-	fclose(f);
-	return s;
-}
+typedef CtlRun Out;
 
 class TraceCtl : public Trace {
 protected:
@@ -583,36 +567,13 @@ protected:
 		Trace::TearDown();
 	}
 
-	Out Ctl(const std::string &args)
-	{
-		std::string o = std::string(dir_) + "/out", e = std::string(dir_) + "/err";
-		std::string cmd = std::string(getenv("NSDPCTL")) + " -s " + sock_ + " " + args + " >" +
-				  o + " 2>" + e;
-		int st = system(cmd.c_str());
-		return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, Slurp(o), Slurp(e)};
-	}
+	Out Ctl(const std::string &args) { return run_nsdpctl(dir_, sock_, args); }
 
 	// python3 evaluates `expr` over the JSON document(s) in `doc` (`d`: the
 	// first, `ds`: all, one per line).
 	std::string Py(const std::string &doc, const std::string &expr)
 	{
-		std::string in = std::string(dir_) + "/doc", py = std::string(dir_) + "/e.py",
-			    out = std::string(dir_) + "/eval";
-		FILE *f = fopen(in.c_str(), "w");
-		fwrite(doc.data(), 1, doc.size(), f);
-		fclose(f);
-		f = fopen(py.c_str(), "w");
-		fprintf(f, "import json, sys\nds = [json.loads(l) for l in open(sys.argv[1]) "
-			   "if l.strip()]\nd = ds[0]\nprint(%s)\n",
-			expr.c_str());
-		fclose(f);
-		std::string cmd = "/usr/bin/python3 " + py + " " + in + " >" + out + " 2>&1";
-		int st = system(cmd.c_str());
-		std::string r = Slurp(out);
-		EXPECT_EQ(st, 0) << expr << ": " << r << "\n" << doc;
-		while (!r.empty() && r.back() == '\n')
-			r.pop_back();
-		return r;
+		return json_eval(dir_, doc, expr);
 	}
 
 	char dir_[64] = "/tmp/nsdp-trace-XXXXXX";
