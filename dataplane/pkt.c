@@ -43,6 +43,43 @@ void pkt_ipv4_dec_ttl(uint8_t *ip)
 	ip[11] = (uint8_t)sum;
 }
 
+
+/*
+ * The packet an ICMPv4 error quotes (RFC 792: its IP header and at least
+ * 8 bytes of what follows). Only what names its connection is read; a
+ * quote too short or not IPv4 leaves icmp_err 0 (a plain ICMP packet).
+ */
+static void parse_icmp_quote(const uint8_t *q, uint32_t avail, struct pkt_info *pi)
+{
+	if (avail < 20 || (q[0] >> 4) != 4)
+		return;
+	uint32_t ihl = (uint32_t)(q[0] & 0xf) * 4;
+	if (ihl < 20 || avail < ihl + 8)
+		return;
+	uint8_t proto = q[9];
+	const uint8_t *l4 = q + ihl;
+	switch (proto) {
+	case IPPROTO_TCP:
+	case IPPROTO_UDP:
+	case IPPROTO_SCTP:
+		memcpy(&pi->sport, l4, 2);
+		memcpy(&pi->dport, l4 + 2, 2);
+		break;
+	case IPPROTO_ICMP:
+		if (l4[0] != 8 && l4[0] != 0)
+			return;
+		memcpy(&pi->sport, l4 + 4, 2);
+		pi->dport = pi->sport;
+		break;
+	default:
+		return;
+	}
+	pi->icmp_err = 1;
+	pi->inner_proto = proto;
+	memcpy(&pi->inner_src4, q + 12, 4);
+	memcpy(&pi->inner_dst4, q + 16, 4);
+}
+
 static int parse_l4(const uint8_t *frame, uint32_t end, struct pkt_info *pi)
 {
 	const uint8_t *l4 = frame + pi->l4_off;
@@ -83,6 +120,8 @@ static int parse_l4(const uint8_t *frame, uint32_t end, struct pkt_info *pi)
 			pi->icmp_echo = 1;
 			memcpy(&pi->sport, l4 + 4, 2);
 			pi->dport = pi->sport;
+		} else if (pi->proto == IPPROTO_ICMP && (l4[0] == 3 || l4[0] == 11 || l4[0] == 12)) {
+			parse_icmp_quote(l4 + 8, avail - 8, pi);
 		}
 		return 0;
 	default:
@@ -99,6 +138,7 @@ int pkt_parse_l3(const uint8_t *frame, uint32_t len, uint16_t l3_off,
 	pi->sport = pi->dport = 0;
 	pi->icmp_echo = 0;
 	pi->icmp_type = 0;
+	pi->icmp_err = 0;
 
 	if (ethertype == RTE_ETHER_TYPE_ARP) {
 		pi->family = 0;

@@ -27,7 +27,13 @@ struct pkt_info {
 	uint16_t dport;     /* network order; ICMP echo: identifier */
 	uint8_t icmp_type;
 	uint8_t icmp_echo;  /* 1 for ICMP echo request/reply */
-	uint16_t pad;
+	/* ICMPv4 error (destination unreachable, time exceeded, parameter
+	 * problem) quoting an IPv4 packet: the quoted packet's protocol and
+	 * addresses here, its ports (or echo id) in sport/dport. */
+	uint8_t icmp_err;
+	uint8_t inner_proto;
+	uint32_t inner_src4;
+	uint32_t inner_dst4;
 	const uint8_t *src; /* address pointers into the frame */
 	const uint8_t *dst;
 	uint32_t src4;      /* IPv4 addresses, network order */

@@ -55,6 +55,7 @@ struct pkt_ctx {
 	uint8_t drop; /* enum nsdp_drop_reason, 0 = go on */
 	uint8_t done; /* already queued (ARP reply) */
 	uint8_t track;
+	uint8_t related; /* ICMP error: key is the quoted packet's connection */
 };
 
 static inline void dp_drop(struct dp_worker *w, struct rte_mbuf *m, unsigned reason)
@@ -369,6 +370,7 @@ static ALWAYS_INLINE void classify(struct dp *dp, struct dp_worker *w,
 	x->drop = 0;
 	x->done = 0;
 	x->track = 0;
+	x->related = 0;
 
 	if (unlikely(m->nb_segs > 1) && rte_pktmbuf_linearize(m) < 0) {
 		x->drop = NSDP_DROP_L2_TRUNCATED;
@@ -452,6 +454,7 @@ static ALWAYS_INLINE void classify(struct dp *dp, struct dp_worker *w,
 		break;
 	case IPPROTO_ICMP:
 		x->track = pi->icmp_echo;
+		x->related = pi->icmp_err;
 		break;
 	default:
 		break;
@@ -466,6 +469,11 @@ static ALWAYS_INLINE void classify(struct dp *dp, struct dp_worker *w,
 	if (x->track) {
 		x->side = (uint8_t)ct_key_make(&x->key, AF_INET, pi->src, pi->dst, pi->sport,
 					       pi->dport, pi->proto);
+		x->hash = ct_hash(&x->key);
+		ct_prefetch(dp->ct, x->hash);
+	} else if (x->related) {
+		x->side = (uint8_t)ct_key_make(&x->key, AF_INET, &pi->inner_src4, &pi->inner_dst4,
+					       pi->sport, pi->dport, pi->inner_proto);
 		x->hash = ct_hash(&x->key);
 		ct_prefetch(dp->ct, x->hash);
 	}
@@ -717,12 +725,30 @@ static ALWAYS_INLINE void forward(struct dp *dp, struct dp_worker *w, const stru
 		pkt_drop(w, tr, m, (unsigned)rc);
 		return;
 	}
-	if (tr && !x->track)
+	/*
+	 * An ICMP error about a tracked connection (fragmentation needed,
+	 * unreachable, TTL exceeded) belongs to that connection: it passes
+	 * when the connection does, whatever policy says about ICMP, and
+	 * changes nothing in it. About no known connection: per packet.
+	 */
+	bool related = false;
+	if (x->related) {
+		const struct ct_entry *rel = ct_lookup(dp->ct, &x->key, x->hash);
+		related = rel && (!pol || __atomic_load_n(&rel->policy_gen, __ATOMIC_ACQUIRE) !=
+						  pol->epoch || rel->verdict != POL_DENY);
+		if (tr)
+			trace_step(tr, NSDP_TRACE_CONNTRACK,
+				   "ICMP error quoting %s %s: %s", proto_str(pi->inner_proto),
+				   ip4s(pi->inner_dst4, ta),
+				   related ? "related to a tracked connection: allowed with it"
+				   : rel ? "its connection is denied" : "no tracked connection: decided per packet");
+	}
+	if (tr && !x->track && !x->related)
 		trace_step(tr, NSDP_TRACE_CONNTRACK, "untracked (%s%s): decided per packet",
 			   proto_str(pi->proto), pi->proto == IPPROTO_ICMP ? " not echo" : "");
 	if (tr && !pol)
 		trace_step(tr, NSDP_TRACE_POLICY, "no policy loaded: allow");
-	if (pol && (rc = policy(pol, w, x, e, tr)) != 0) {
+	if (pol && !related && (rc = policy(pol, w, x, e, tr)) != 0) {
 		pkt_drop(w, tr, m, (unsigned)rc);
 		return;
 	}

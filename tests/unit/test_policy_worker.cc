@@ -691,6 +691,54 @@ TEST_F(PolicyWorker, UntrackedIcmpFollowsPolicyChanges)
 	EXPECT_EQ(ct_count(dp_->ct), 0u);
 }
 
+// An ICMPv4 error (type, code) from `src` to `dst` quoting the first 28
+// bytes (IP header + 8) of `quoted`, an IPv4 packet.
+Bytes IcmpError(uint32_t src, uint32_t dst, uint8_t type, uint8_t code, const Bytes &quoted)
+{
+	Bytes icmp = {type, code, 0, 0, 0, 0, 0x05, 0x78}; // next-hop MTU 1400 (frag needed)
+	icmp.insert(icmp.end(), quoted.begin(), quoted.begin() + 28);
+	return ipv4(src, dst, IPPROTO_ICMP, icmp);
+}
+
+TEST_F(PolicyWorker, IcmpErrorsOfATrackedConnectionAreRelated)
+{
+	Enforce(kPolicyV1);
+	// web -> api:80 allowed; client is isolated for ingress, so ICMP
+	// api -> web alone is denied (UntrackedIcmpIsDecidedPerPacket) ...
+	Pass(POD0, Tcp(kWebMac, kWeb, kApi, 40000, 80, SYN), POD1, "web -> api SYN");
+	const struct ct_entry *e = Ct(kWeb, kApi, 40000, 80, IPPROTO_TCP);
+	ASSERT_NE(e, nullptr);
+	const uint8_t seen = e->seen;
+	const uint32_t ct0 = ct_count(dp_->ct);
+	const Counts before = Counters();
+	// ... but "fragmentation needed" about that connection's packet passes
+	// (path MTU discovery must work through policy), and so does a
+	// "port unreachable" about it.
+	Bytes syn_ip = ipv4(kWeb, kApi, IPPROTO_TCP, tcp(40000, 80, SYN));
+	Pass(POD1, eth(kGwMac, kApiMac, 0x0800, IcmpError(kApi, kWeb, 3, 4, syn_ip)), POD0,
+	     "frag needed api -> web, about web -> api:80");
+	Pass(POD1, eth(kGwMac, kApiMac, 0x0800, IcmpError(kApi, kWeb, 3, 3, syn_ip)), POD0,
+	     "port unreachable api -> web, about web -> api:80");
+	// About a packet of no tracked connection: decided per packet (denied).
+	Bytes other = ipv4(kWeb, kApi, IPPROTO_UDP, udp12(5353, 54));
+	Deny(POD1, eth(kGwMac, kApiMac, 0x0800, IcmpError(kApi, kWeb, 3, 3, other)),
+	     "port unreachable api -> web, about UDP web -> api:54 (never tracked)");
+	// Time exceeded from a router behind node-b about web -> db:5432.
+	Pass(POD0, Tcp(kWebMac, kWeb, kDb, 40005, 5432, SYN), UPLINK, "web -> db:5432 SYN");
+	const uint32_t router = ip4("10.244.2.1");
+	Pass(UPLINK,
+	     FromDb(IcmpError(router, kWeb, 11, 0, ipv4(kWeb, kDb, IPPROTO_TCP, tcp(40005, 5432, SYN)))),
+	     POD0, "time exceeded from node-b's pod network about web -> db");
+	// The errors created no entry, changed no state, and count against no
+	// rule (the isolated denial of the untracked one does).
+	EXPECT_EQ(ct_count(dp_->ct), ct0 + 1) << "only the web -> db connection";
+	EXPECT_EQ(e->seen, seen);
+	Counts want = before;
+	want[std::string(kDefault) + "/allowed"] += 1;
+	want["isolated/denied"] += 1;
+	EXPECT_EQ(Counters(), want);
+}
+
 TEST_F(PolicyWorker, IcmpEchoIsTrackedLikeAConnection)
 {
 	Enforce(kPolicyV1 + R"(
