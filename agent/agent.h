@@ -19,6 +19,7 @@
 #define NSDP_AGENT_AGENT_H
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -186,7 +187,11 @@ struct ag_sync_options {
 	const char *policy_cache; /* write each acknowledged policy here (or NULL) */
 };
 
-/* Runs until the queue is stopped. */
+/* Set from a signal handler (async-signal-safe); the sync loop stops
+ * within its 200 ms idle wait. */
+extern volatile sig_atomic_t ag_stop_requested;
+
+/* Runs until the queue is stopped or ag_stop_requested is set. */
 void ag_sync_run(struct ag_queue *q, const struct ag_sync_options *opt);
 
 #ifdef __cplusplus

@@ -24,6 +24,7 @@ const struct ag_kind_info ag_kinds[AG_N_KINDS] = {
 	[AG_NODE] = {"Node", "v1", "", "nodes", "/api/v1/nodes", false},
 };
 
+volatile sig_atomic_t ag_stop_requested;
 enum ag_level ag_log_level = AG_INFO;
 bool ag_log_json;
 static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;

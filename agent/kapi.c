@@ -674,6 +674,12 @@ static int list(struct watcher *w)
 			ag_event_free(ev);
 			return -EAGAIN;
 		}
+		if (w->status == 404 && ki->group[0] && !strcmp(ki->group, "policy.networking.k8s.io")) {
+			/* The AdminNetworkPolicy CRDs are not installed: none exist.
+			 * Listed again later, in case they are installed. */
+			ag_event_free(ev);
+			return -ENODEV;
+		}
 		if (w->status != 200) {
 			http_error(w, "list");
 			goto fail;
@@ -737,6 +743,11 @@ static int watch(struct watcher *w)
 	uint64_t t0 = ag_now_ns();
 	CURLcode rc = get(w, url, true);
 	double lasted = (double)(ag_now_ns() - t0) / 1e9;
+	if (w->status == 410) {
+		ag_log(AG_INFO, "kapi", "watch %s: HTTP 410: resourceVersion %s is gone: relisting",
+		       ki->path, w->rv);
+		return -ENOENT;
+	}
 	if (w->status && w->status != 200) {
 		http_error(w, "watch");
 		return -EIO;
@@ -776,6 +787,22 @@ static void *watch_thread(void *arg)
 			int rc = list(w);
 			if (rc == -EAGAIN)
 				continue;
+			if (rc == -ENODEV) {
+				struct ag_event *ev = calloc(1, sizeof(*ev));
+				if (ev) {
+					ev->type = AG_EV_REPLACE;
+					ev->kind = w->kind;
+					push_event(w, ev);
+				}
+				if (!listed)
+					ag_log(AG_WARN, "kapi", "%s: 404: the CRD is not installed; treating it as none and checking again every 30 s",
+					       ag_kinds[w->kind].path);
+				if (!listed)
+					ag_queue_synced(w->q, 1u << w->kind);
+				listed = true;
+				sleep(30);
+				continue;
+			}
 			if (rc) {
 				backoff(w);
 				continue;

@@ -416,7 +416,8 @@ static void *metrics_thread(void *arg)
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
 			ag_log(AG_ERROR, "metrics", "accept: %s", strerror(errno));
-			return NULL;
+			usleep(100000); /* EMFILE and the like pass: keep serving */
+			continue;
 		}
 		serve_one(fd);
 		close(fd);

@@ -137,7 +137,13 @@ static void load_one(struct msrc *m, const char *path, struct k8s_cluster *cl)
 	size_t len = 0;
 	int rc = read_file(path, &text, &len);
 	if (rc) {
-		ag_log(AG_WARN, "manifests", "%s: %s", path, strerror(-rc));
+		struct last_good *lg = good_find(m, path, false);
+		ag_log(AG_WARN, "manifests", "%s: %s%s", path, strerror(-rc),
+		       lg ? "; keeping its last good version" : "");
+		if (lg) {
+			struct report_ctx again = {.quiet = true};
+			k8s_load_buffer(path, lg->text, lg->len, cl, report, &again);
+		}
 		return;
 	}
 	/* Load it; on a syntax error take back what it added and load its
@@ -171,8 +177,11 @@ static void reload(struct msrc *m)
 	for (unsigned d = 0; d < m->n_dirs; d++) {
 		DIR *dir = opendir(m->dirs[d]);
 		if (!dir) {
-			ag_log(AG_ERROR, "manifests", "%s: %s", m->dirs[d], strerror(errno));
-			continue;
+			/* Not "no objects": keep everything as it is until it reads. */
+			ag_log(AG_ERROR, "manifests", "%s: %s; nothing changes until it can be read",
+			       m->dirs[d], strerror(errno));
+			k8s_cluster_free(&cl);
+			return;
 		}
 		char **names = NULL;
 		unsigned n = 0;

@@ -92,7 +92,7 @@ static int compile_only(const char *const *dirs, unsigned n_dirs, const char *ou
 static void on_signal(int sig)
 {
 	(void)sig;
-	ag_queue_stop(&queue);
+	ag_stop_requested = 1; /* no lock here: the sync loop polls it */
 }
 
 int main(int argc, char **argv)

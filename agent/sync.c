@@ -573,13 +573,34 @@ static int push(struct sync *s)
 		return -EIO;
 	}
 	if (ack.status == -ESTALE) {
-		/* Someone else (nsdpctl) moved the generation on: catch up. */
+		/* Someone else (nsdpctl) moved the generation on: catch up,
+		 * with what the dataplane has now. */
 		s->gen = ack.generation;
 		free(routes);
 		free(vteps);
 		free(blob);
 		s->full = true;
+		if (dp_read_tables(s)) {
+			dp_disconnect(s, nsdp_client_error(&s->c));
+			return -EIO;
+		}
 		return -EAGAIN;
+	}
+	if (ack.generation != gen) {
+		/* Nothing of the batch was applied (publishing failed in the
+		 * dataplane): keep nothing of it, resend all of it later. */
+		atomic_fetch_add(&ag_m.sync_failures, 1);
+		ag_log(AG_ERROR, "sync", "generation %" PRIu64 " not applied (still %" PRIu64 "): %s; retrying",
+		       gen, ack.generation, ack.error);
+		s->gen = ack.generation;
+		free(routes);
+		free(vteps);
+		free(blob);
+		free(s->policy_blob);
+		s->policy_blob = NULL;
+		s->full = true;
+		s->retry_at = ag_now_ns() + 1000000000ull;
+		return -EIO;
 	}
 	s->gen = ack.generation;
 	atomic_store(&ag_m.generation, ack.generation);
@@ -633,7 +654,9 @@ io:
 
 /* ---------------------------------------------------------------------- */
 
-static struct ag_event *take_batch(struct sync *s, int idle_ms)
+/* Take the queued events; *synced and *stop as they were at that moment
+ * (a kind marked synced later has events not in this batch). */
+static struct ag_event *take_batch(struct sync *s, int idle_ms, unsigned *synced, bool *stop)
 {
 	struct ag_queue *q = s->q;
 	pthread_mutex_lock(&q->mu);
@@ -671,6 +694,8 @@ static struct ag_event *take_batch(struct sync *s, int idle_ms)
 	struct ag_event *list = q->head;
 	q->head = q->tail = NULL;
 	q->n = 0;
+	*synced = q->synced_mask;
+	*stop = q->stop;
 	pthread_mutex_unlock(&q->mu);
 	return list;
 }
@@ -680,17 +705,18 @@ void ag_sync_run(struct ag_queue *q, const struct ag_sync_options *opt)
 	struct sync s = {.opt = opt, .q = q, .c = {.fd = -1}};
 	bool announced = false;
 	for (;;) {
-		struct ag_event *list = take_batch(&s, 200);
+		unsigned synced_mask;
+		bool stop;
+		struct ag_event *list = take_batch(&s, 200, &synced_mask, &stop);
 		for (struct ag_event *ev = list, *next; ev; ev = next) {
 			next = ev->next;
 			apply_event(&s, ev);
 			ag_event_free(ev);
 		}
-		pthread_mutex_lock(&q->mu);
-		bool stop = q->stop;
-		bool synced = (q->synced_mask & opt->expect_mask) == opt->expect_mask;
-		pthread_mutex_unlock(&q->mu);
-		if (stop)
+		/* Synced means: every kind's full list is in this batch or an
+		 * earlier one (the mask was read with the batch, never after). */
+		bool synced = (synced_mask & opt->expect_mask) == opt->expect_mask;
+		if (stop || ag_stop_requested)
 			break;
 		if (!synced)
 			continue;
