@@ -298,6 +298,8 @@ struct watcher {
 	enum { WS_OK, WS_GONE, WS_DECODE, WS_ABORT } wstate;
 	unsigned n_events;
 	unsigned failures;
+	unsigned decode_failures; /* in a row, at the same resourceVersion */
+	char decode_rv[64];
 };
 
 static const char *kname(const struct watcher *w)
@@ -826,8 +828,19 @@ static void *watch_thread(void *arg)
 			w->failures = 0;
 			backoff(w);
 			break;
-		case -EBADMSG: /* resume from the last good event */
+		case -EBADMSG: /* resume from the last good event ... */
 			atomic_fetch_add(&ag_m.watch_restarts[w->kind], 1);
+			if (strcmp(w->decode_rv, w->rv)) {
+				snprintf(w->decode_rv, sizeof(w->decode_rv), "%s", w->rv);
+				w->decode_failures = 0;
+			}
+			/* ... unless it fails there again and again: list afresh */
+			if (++w->decode_failures >= 3) {
+				ag_log(AG_WARN, "kapi", "watch %s: undecodable 3 times from resourceVersion %s: relisting",
+				       ag_kinds[w->kind].path, w->rv);
+				w->rv[0] = '\0';
+				w->decode_failures = 0;
+			}
 			backoff(w);
 			break;
 		default:

@@ -157,6 +157,7 @@ struct sync {
 	uint64_t gen;
 	uint64_t retry_at;  /* ns; reconnect / retry not before */
 	unsigned failures;
+	bool net_managed;   /* Node objects were seen: routes and VTEPs are ours */
 	void *policy_blob;  /* what this dataplane has */
 	size_t policy_len;
 	struct nsdp_route *routes; /* what this dataplane has */
@@ -514,7 +515,10 @@ static int push(struct sync *s)
 	struct nsdp_route *routes = NULL;
 	struct nsdp_vtep *vteps = NULL;
 	unsigned n_routes = 0, n_vteps = 0;
-	bool manage_net = s->cache[AG_NODE].n > 0;
+	/* Once Nodes have been seen the agent owns routes and VTEPs, also when
+	 * the last Node goes (its routes must go with it). */
+	s->net_managed |= s->cache[AG_NODE].n > 0;
+	bool manage_net = s->net_managed;
 	if (manage_net && (s->full || (s->dirty & (1u << AG_NODE)))) {
 		if (desired_net(s, &view, &routes, &n_routes, &vteps, &n_vteps)) {
 			free(routes);
