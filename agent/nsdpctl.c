@@ -928,13 +928,16 @@ static int cmd_vteps(struct nsdp_client *c)
 	return 0;
 }
 
-static int cmd_flows(struct nsdp_client *c, uint64_t max)
+/*
+ * Up to `max` conntrack entries, paged (the dataplane answers at most 4096
+ * a time). *out is malloc'ed (free it), *n its count. 0 or an exit code.
+ */
+static int fetch_flows(struct nsdp_client *c, uint64_t max, struct nsdp_flow **out, size_t *n_out)
 {
 	struct nsdp_flow *all = NULL;
 	size_t n = 0, cap = 0;
 	struct nsdp_flows_req req = { .offset = 0 };
 
-	/* Page through the table; the dataplane answers at most 4096 a time. */
 	do {
 		void *buf;
 		uint32_t len;
@@ -949,7 +952,7 @@ static int cmd_flows(struct nsdp_client *c, uint64_t max)
 		memcpy(&fh, buf, sizeof(fh));
 		uint32_t got = (len - sizeof(fh)) / sizeof(struct nsdp_flow);
 		if (n + got > cap) {
-			cap = (n + got) * 2;
+			cap = (n + got) * 2 + 1;
 			struct nsdp_flow *a = realloc(all, cap * sizeof(*a));
 			if (!a) {
 				free(buf);
@@ -966,6 +969,18 @@ static int cmd_flows(struct nsdp_client *c, uint64_t max)
 			break; /* no progress: a confused dataplane */
 		req.offset = fh.next_offset;
 	} while (req.offset != 0 && n < max);
+	*out = all;
+	*n_out = n;
+	return 0;
+}
+
+static int cmd_flows(struct nsdp_client *c, uint64_t max)
+{
+	struct nsdp_flow *all = NULL;
+	size_t n = 0;
+	int rc = fetch_flows(c, max, &all, &n);
+	if (rc)
+		return rc;
 
 	char pb[8];
 	if (json) {
@@ -1618,36 +1633,11 @@ static int flow_recent_first(const void *a, const void *b)
 static int top_flows(struct nsdp_client *c, struct nsdp_flow *out, unsigned *n_out,
 		     uint64_t *total)
 {
-	struct nsdp_flows_req req = { .offset = 0, .max = 4096 };
 	struct nsdp_flow *all = NULL;
 	size_t n = 0;
-
-	do {
-		void *buf;
-		uint32_t len;
-		int rc = query(c, NSDP_MSG_GET_FLOWS, &req, sizeof(req),
-			       sizeof(struct nsdp_flows_hdr), sizeof(struct nsdp_flow), &buf, &len);
-		if (rc) {
-			free(all);
-			return rc;
-		}
-		struct nsdp_flows_hdr fh;
-		memcpy(&fh, buf, sizeof(fh));
-		uint32_t got = (len - sizeof(fh)) / sizeof(struct nsdp_flow);
-		struct nsdp_flow *a = realloc(all, (n + got + 1) * sizeof(*a));
-		if (!a) {
-			free(buf);
-			free(all);
-			return 1;
-		}
-		all = a;
-		memcpy(all + n, (uint8_t *)buf + sizeof(fh), (size_t)got * sizeof(*all));
-		n += got;
-		free(buf);
-		if (fh.next_offset != 0 && fh.next_offset <= req.offset)
-			break;
-		req.offset = fh.next_offset;
-	} while (req.offset != 0 && n < TOP_FLOW_SCAN);
+	int rc = fetch_flows(c, TOP_FLOW_SCAN, &all, &n);
+	if (rc)
+		return rc;
 	if (n)
 		qsort(all, n, sizeof(*all), flow_recent_first);
 	*n_out = n < TOP_FLOWS ? (unsigned)n : TOP_FLOWS;

@@ -231,6 +231,29 @@ static const char *verdict_str(uint8_t v)
 	return v == POL_ALLOW ? "allow" : v == POL_DENY ? "deny" : "none";
 }
 
+/* One side: the subject pod's class in `dir` against the other address. */
+static void trace_side(struct dp_trace *tr, const struct pol_tables *t, unsigned dir,
+		       uint32_t subject_ip, uint32_t peer_ip, uint8_t proto, uint16_t port)
+{
+	char a[INET_ADDRSTRLEN];
+	unsigned kind = dir == POL_EGRESS ? NSDP_TRACE_POLICY_EGRESS : NSDP_TRACE_POLICY_INGRESS;
+	uint32_t pi = pol_pod_index(t, subject_ip);
+	ip4s(subject_ip, a);
+	if (pi == POL_NONE) {
+		trace_step(tr, kind, "not applicable: %s %s is no pod of the cluster",
+			   dir == POL_EGRESS ? "source" : "destination", a);
+		return;
+	}
+	uint32_t subj = t->pods[pi].subject[dir], peer = pol_peer_class(t, peer_ip);
+	const struct pol_range *r = pol_side(t, subj, dir, peer, proto, port);
+	struct nsdp_trace_step *s = trace_step(
+		tr, kind, "subject %u: %s (%s) [%s %s peer class %u]", subj, verdict_str(r->verdict),
+		rule_name(t, r->rule), a, dir == POL_EGRESS ? "to" : "from", peer);
+	s->subject = subj;
+	s->rule = r->rule;
+	s->verdict = r->verdict;
+}
+
 /*
  * Each side pol_decide() considers, as it considers it: the egress side
  * when src is a pod, the ingress side when dst is a pod.
@@ -239,36 +262,8 @@ static void __attribute__((cold, noinline))
 trace_sides(struct dp_trace *tr, const struct pol_tables *t, uint32_t src, uint32_t dst,
 	    uint8_t proto, uint16_t port)
 {
-	char a[INET_ADDRSTRLEN], b[INET_ADDRSTRLEN];
-	uint32_t sp = pol_pod_index(t, src), dpi = pol_pod_index(t, dst);
-	ip4s(src, a);
-	ip4s(dst, b);
-	if (sp != POL_NONE) {
-		uint32_t subj = t->pods[sp].subject[POL_EGRESS], peer = pol_peer_class(t, dst);
-		const struct pol_range *r = pol_side(t, subj, POL_EGRESS, peer, proto, port);
-		struct nsdp_trace_step *s = trace_step(
-			tr, NSDP_TRACE_POLICY_EGRESS, "subject %u: %s (%s) [%s to peer class %u]",
-			subj, verdict_str(r->verdict), rule_name(t, r->rule), a, peer);
-		s->subject = subj;
-		s->rule = r->rule;
-		s->verdict = r->verdict;
-	} else {
-		trace_step(tr, NSDP_TRACE_POLICY_EGRESS,
-			   "not applicable: source %s is no pod of the cluster", a);
-	}
-	if (dpi != POL_NONE) {
-		uint32_t subj = t->pods[dpi].subject[POL_INGRESS], peer = pol_peer_class(t, src);
-		const struct pol_range *r = pol_side(t, subj, POL_INGRESS, peer, proto, port);
-		struct nsdp_trace_step *s = trace_step(
-			tr, NSDP_TRACE_POLICY_INGRESS, "subject %u: %s (%s) [%s from peer class %u]",
-			subj, verdict_str(r->verdict), rule_name(t, r->rule), b, peer);
-		s->subject = subj;
-		s->rule = r->rule;
-		s->verdict = r->verdict;
-	} else {
-		trace_step(tr, NSDP_TRACE_POLICY_INGRESS,
-			   "not applicable: destination %s is no pod of the cluster", b);
-	}
+	trace_side(tr, t, POL_EGRESS, src, dst, proto, port);
+	trace_side(tr, t, POL_INGRESS, dst, src, proto, port);
 }
 
 /*
