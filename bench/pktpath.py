@@ -10,12 +10,15 @@ For each scenario (decap, encap) and flow count F this script
   2. runs, alternately and REPS times each,
        dpdk-testpmd --forward-mode=io   net_pcap0(rx_pcap, infinite_rx) -> net_null0
        nsdp-dataplane                   the same devices in the same roles
+       OVS-DPDK (ovs_peer.py)           the same devices, VXLAN bridge + conntrack
      for a warm-up and a measured window, on lcore 1 (main lcore 0);
   3. reports per run the forwarded packet rate (delta of TX counters over
      the window), nsdp's cycles/packet (busy_cycles / busy_packets deltas
      from `nsdpctl --json stats`), testpmd's cycles/packet
-     (--record-core-cycles), nsdp's drops and flows created while
-     measuring (must be 0), and the medians and the nsdp/testpmd ratio.
+     (--record-core-cycles), OVS's PMD processing cycles/packet
+     (pmd-stats-show), nsdp's and OVS's drops and flows created while
+     measuring (must be 0), and the medians and the nsdp/testpmd and
+     nsdp/OVS ratios.
 
 The net_pcap PMD in infinite_rx mode keeps the whole pcap in mbufs and
 copies each packet into a fresh mbuf on RX (ring dequeue + copy + enqueue),
@@ -26,7 +29,8 @@ hugepages per process), so 1M flows are measured only in-process
 
 Writes one JSON document (--json) and prints a table. Needs root (hugepages),
 the build directory (--build) with nsdp-dataplane and nsdpctl, and
-dpdk-testpmd.
+dpdk-testpmd; OVS-DPDK runs where openvswitch-switch-dpdk is installed and
+is skipped with a message where it is not (--peers chooses the programs).
 """
 import argparse
 import json
@@ -108,18 +112,23 @@ def ipv4(src, dst, proto, payload):
     return h + payload
 
 
-def tcp_ack(sport, dport):
-    # No TCP checksum: nsdp does not verify it and neither does testpmd io.
-    return struct.pack("!HHIIBBHHH", sport, dport, 0x11000000, 0x22000000, 0x50, 0x10,
-                       0xFFFF, 0, 0)
+def tcp_ack(src, dst, sport, dport):
+    # nsdp and testpmd io do not verify the TCP checksum, but OVS's
+    # conntrack does (a bad one is ct_state +inv): make it right.
+    seg = struct.pack("!HHIIBBHHH", sport, dport, 0x11000000, 0x22000000, 0x50, 0x10,
+                      0xFFFF, 0, 0)
+    c = csum(src + dst + struct.pack("!BBH", 0, 6, len(seg)) + seg)
+    return seg[:16] + struct.pack("!H", c) + seg[18:]
 
 
 def frame(model, scenario, f, uplink_mac):
     local, node, rpod, cport, sport = model.flow(f)
     if scenario == "encap":
-        ip = ipv4(ip_local(local), ip_remote(node, rpod), 6, tcp_ack(cport, sport))
+        src, dst = ip_local(local), ip_remote(node, rpod)
+        ip = ipv4(src, dst, 6, tcp_ack(src, dst, cport, sport))
         return GW_MAC + mac_local(local) + b"\x08\x00" + ip
-    inner_ip = ipv4(ip_remote(node, rpod), ip_local(local), 6, tcp_ack(cport, sport))
+    src, dst = ip_remote(node, rpod), ip_local(local)
+    inner_ip = ipv4(src, dst, 6, tcp_ack(src, dst, cport, sport))
     inner = GW_MAC + b"\x02" * 6 + b"\x08\x00" + inner_ip
     vx = struct.pack("!BBBBI", 0x08, 0, 0, 0, VNI << 8)
     usport = 49152 | (((f * 2654435761) & 0xFFFFFFFF) >> 18)
@@ -153,6 +162,8 @@ def check_pcap(path, scenario, count=4):
         "    ips = [l for l in p.layers() if l is IP]\n"
         "    ip = p[IP]\n"
         "    c = ip.chksum; del ip.chksum; ip2 = IP(bytes(ip)); assert ip2.chksum == c, 'csum'\n"
+        "    t = p[TCP]; c = t.chksum; del t.chksum\n"
+        "    assert IP(bytes(t.underlayer))[TCP].chksum == c, 'tcp csum'\n"
         "    if sys.argv[3] == 'decap':\n"
         "        assert p.haslayer(VXLAN) and p[VXLAN].vni == 7, 'vxlan'\n"
         "        inner = p[VXLAN].payload\n"
@@ -218,10 +229,10 @@ def nsdp_config(model, scenario, pcap, nflows, sock, prefix, ct_size):
 class Proc:
     """A child process whose output a thread collects (no pipe stalls)."""
 
-    def __init__(self, argv, stdin=False, log=None):
+    def __init__(self, argv, stdin=False, log=None, env=None):
         self.p = subprocess.Popen(argv, stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                  text=True, bufsize=1, start_new_session=True)
+                                  text=True, bufsize=1, start_new_session=True, env=env)
         self.lines = []
         self.log = log
         self.t = threading.Thread(target=self._read, daemon=True)
@@ -423,6 +434,67 @@ def med(xs):
     return statistics.median(xs) if xs else None
 
 
+def rep_ratios(runs, reps, num, den):
+    """num/den Mpps per repetition (the two ran back to back)."""
+    out = []
+    for rep in range(reps):
+        n = [r["mpps"] for r in runs if r["tool"] == num and r["rep"] == rep and "mpps" in r]
+        d = [r["mpps"] for r in runs if r["tool"] == den and r["rep"] == rep and "mpps" in r]
+        if n and d and d[0]:
+            out.append(n[0] / d[0])
+    return out
+
+
+def case_medians(runs, reps, peers):
+    of = lambda tool, key: [r.get(key) for r in runs if r["tool"] == tool and "mpps" in r]
+    m = {}
+    for tool in peers:
+        m[tool + "_mpps"] = med(of(tool, "mpps"))
+        m[tool + "_cycles_per_packet"] = med(of(tool, "cycles_per_packet"))
+    if "nsdp" in peers:
+        m["nsdp_drops"] = sum(sum(d.values()) for d in of("nsdp", "drops"))
+        m["nsdp_created_while_measuring"] = sum(of("nsdp", "created_while_measuring"))
+    for den in ("testpmd", "ovs"):
+        if "nsdp" in peers and den in peers:
+            m["ratio_nsdp_" + den] = med(rep_ratios(runs, reps, "nsdp", den))
+    if "ovs" in peers:
+        m["ovs_drops"] = sum(of("ovs", "drops"))
+        m["ovs_created_while_measuring"] = sum(of("ovs", "created_while_measuring"))
+        m["ovs_verified_runs"] = sum(1 for v in of("ovs", "verified") if v)
+        m["ovs_runs"] = len(of("ovs", "verified"))
+    return m
+
+
+def print_run(sc, nf, rep, r):
+    extra = ""
+    if r["tool"] == "nsdp":
+        extra = " drops=%s created=%d" % (sum(r["drops"].values()), r["created_while_measuring"])
+    elif r["tool"] == "ovs":
+        extra = " conntrack=%d drops=%d created=%d passes=%s%s" % (
+            r["conntrack_entries"], r["drops"], r["created_while_measuring"],
+            r["pmd"]["passes"], "" if r["verified"] else " NOT VERIFIED")
+    cpp = r.get("cycles_per_packet")
+    print("  %-5s %6d rep %d %-7s %6.2f Mpps  %s cycles/pkt%s" % (
+        sc, nf, rep, r["tool"], r["mpps"], "%.1f" % cpp if cpp else "-", extra), flush=True)
+
+
+def print_case(sc, nf, m):
+    parts = []
+    for tool in ("testpmd", "nsdp", "ovs"):
+        if m.get(tool + "_mpps") is not None:
+            cpp = m.get(tool + "_cycles_per_packet")
+            parts.append("%s %.2f Mpps (%s c/p)" % (tool, m[tool + "_mpps"],
+                                                    "%.0f" % cpp if cpp else "-"))
+    for den in ("testpmd", "ovs"):
+        if m.get("ratio_nsdp_" + den) is not None:
+            parts.append("nsdp/%s %.3f" % (den, m["ratio_nsdp_" + den]))
+    if "nsdp_drops" in m:
+        parts.append("nsdp drops %d" % m["nsdp_drops"])
+    if "ovs_runs" in m:
+        parts.append("ovs verified %d/%d" % (m["ovs_verified_runs"], m["ovs_runs"]))
+    print("%-5s %7d flows: %s" % (sc, nf, ", ".join(parts)), flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--build", default="build-bench", help="meson build directory")
@@ -435,8 +507,13 @@ def main():
     ap.add_argument("--warm", type=float, default=2.0, help="warm-up before the window")
     ap.add_argument("--ct-size", type=int, default=2 << 20)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--peers", default="testpmd,nsdp,ovs",
+                    help="comma-separated, run alternately in this order: testpmd, nsdp, ovs "
+                         "(OVS-DPDK, skipped when openvswitch-switch-dpdk is not installed)")
+    ap.add_argument("--ovs-config", action="append", default=[], metavar="KEY=VALUE",
+                    help="add to OVS's other_config (repeatable), e.g. smc-enable=true")
     ap.add_argument("--rt", action="store_true",
-                    help="run testpmd and nsdp-dataplane with SCHED_FIFO priority 1")
+                    help="run testpmd, nsdp-dataplane and ovs-vswitchd with SCHED_FIFO priority 1")
     ap.add_argument("--json", help="write results here")
     ap.add_argument("--log", help="append the programs' output here")
     a = ap.parse_args()
@@ -447,8 +524,21 @@ def main():
         return int(float(x[:-1] if mult > 1 else x) * mult)
     flows = [count(x) for x in a.flows.split(",")]
     scenarios = ["decap", "encap"] if a.scenario == "both" else [a.scenario]
+    peers = [t for t in ("testpmd", "nsdp", "ovs") if t in a.peers.split(",")]
+    if "ovs" in peers:
+        sys.modules.setdefault("pktpath", sys.modules[__name__])  # ovs_peer imports it
+        import ovs_peer
+        why = ovs_peer.missing()
+        if why:
+            print("pktpath: OVS-DPDK peer skipped: " + why, file=sys.stderr, flush=True)
+            peers.remove("ovs")
     tmp = tempfile.mkdtemp(prefix="nsdp-pktpath-")
     log = open(a.log, "a") if a.log else None
+    runners = {
+        "testpmd": lambda sc, pcap, nf: run_testpmd(a, pcap, nf, log),
+        "nsdp": lambda sc, pcap, nf: run_nsdp(a, model, sc, pcap, nf, tmp, log),
+        "ovs": lambda sc, pcap, nf: ovs_peer.run_ovs(a, model, sc, pcap, nf, log),
+    }
     results = []
     failed = False
     try:
@@ -460,12 +550,9 @@ def main():
                 case = {"scenario": sc, "flows": nf, "frame_len": flen,
                         "pcap_checked_with_scapy": checked, "runs": []}
                 for rep in range(a.reps):
-                    for tool in ("testpmd", "nsdp"):
+                    for tool in peers:
                         try:
-                            if tool == "testpmd":
-                                r = run_testpmd(a, pcap, nf, log)
-                            else:
-                                r = run_nsdp(a, model, sc, pcap, nf, tmp, log)
+                            r = runners[tool](sc, pcap, nf)
                         except Exception as e:  # keep going, report the failure
                             r = {"tool": tool, "error": str(e)[-3000:]}
                             failed = True
@@ -474,50 +561,9 @@ def main():
                         r["rep"] = rep
                         case["runs"].append(r)
                         if "mpps" in r:
-                            extra = ""
-                            if tool == "nsdp":
-                                extra = " drops=%s created=%d" % (
-                                    sum(r["drops"].values()), r["created_while_measuring"])
-                            cpp = r.get("cycles_per_packet")
-                            print("  %-5s %6d rep %d %-7s %6.2f Mpps  %s cycles/pkt%s" % (
-                                sc, nf, rep, tool, r["mpps"],
-                                "%.1f" % cpp if cpp else "-", extra), flush=True)
-                tp = [r["mpps"] for r in case["runs"] if r["tool"] == "testpmd" and "mpps" in r]
-                ns = [r["mpps"] for r in case["runs"] if r["tool"] == "nsdp" and "mpps" in r]
-                # ratio per repetition (the two ran back to back), then the median
-                ratios = []
-                for rep in range(a.reps):
-                    t = [r["mpps"] for r in case["runs"]
-                         if r["tool"] == "testpmd" and r["rep"] == rep and "mpps" in r]
-                    n = [r["mpps"] for r in case["runs"]
-                         if r["tool"] == "nsdp" and r["rep"] == rep and "mpps" in r]
-                    if t and n and t[0]:
-                        ratios.append(n[0] / t[0])
-                case["median"] = {
-                    "testpmd_mpps": med(tp),
-                    "nsdp_mpps": med(ns),
-                    "ratio_nsdp_testpmd": med(ratios),
-                    "testpmd_cycles_per_packet": med([r.get("cycles_per_packet") for r in case["runs"]
-                                                      if r["tool"] == "testpmd"]),
-                    "nsdp_cycles_per_packet": med([r.get("cycles_per_packet") for r in case["runs"]
-                                                   if r["tool"] == "nsdp"]),
-                    "nsdp_drops": sum(sum(r.get("drops", {}).values()) for r in case["runs"]
-                                      if r["tool"] == "nsdp"),
-                    "nsdp_created_while_measuring": sum(
-                        r.get("created_while_measuring", 0) for r in case["runs"]
-                        if r["tool"] == "nsdp"),
-                }
-                m = case["median"]
-                if m["ratio_nsdp_testpmd"] is not None:
-                    print("%-5s %7d flows: testpmd %.2f Mpps (%s c/p), nsdp %.2f Mpps (%s c/p), "
-                          "ratio %.2f, drops %d" % (
-                              sc, nf, m["testpmd_mpps"],
-                              "%.0f" % m["testpmd_cycles_per_packet"]
-                              if m["testpmd_cycles_per_packet"] else "-",
-                              m["nsdp_mpps"],
-                              "%.0f" % m["nsdp_cycles_per_packet"]
-                              if m["nsdp_cycles_per_packet"] else "-",
-                              m["ratio_nsdp_testpmd"], m["nsdp_drops"]), flush=True)
+                            print_run(sc, nf, rep, r)
+                case["median"] = case_medians(case["runs"], a.reps, peers)
+                print_case(sc, nf, case["median"])
                 results.append(case)
                 os.unlink(pcap)
     finally:
@@ -529,7 +575,7 @@ def main():
                       "ct_size": a.ct_size, "pods": model.pods, "nodes": model.nodes,
                       "remote_pods": model.rpods, "lcores": "main 0, forwarding/worker 1",
                       "sched": "SCHED_FIFO 1" if a.rt else "SCHED_OTHER",
-                      "testpmd": a.testpmd},
+                      "testpmd": a.testpmd, "peers": peers, "ovs_config": a.ovs_config},
            "results": results}
     if a.json:
         with open(a.json, "w") as fp:

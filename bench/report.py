@@ -55,6 +55,11 @@ def across(dirs):
             k[0], k[1], med(f("testpmd_mpps")), med(f("nsdp_mpps")),
             med(f("nsdp_cycles_per_packet")), med(f("ratio_nsdp_testpmd")),
             min(f("ratio_nsdp_testpmd")), max(f("ratio_nsdp_testpmd")), len(v)))
+        if f("ratio_nsdp_ovs"):
+            print("  %-5s %7d: OVS-DPDK %.2f Mpps (%.0f c/p), nsdp / OVS %.2f (%.2f..%.2f) n=%d" % (
+                k[0], k[1], med(f("ovs_mpps")), med(f("ovs_cycles_per_packet")),
+                med(f("ratio_nsdp_ovs")), min(f("ratio_nsdp_ovs")), max(f("ratio_nsdp_ovs")),
+                len(f("ratio_nsdp_ovs"))))
 
 
 # ---- issue 6: scenarios, peers, plots -------------------------------------
@@ -334,6 +339,40 @@ def scen_section(scen, machine, pkt, out, targets):
     return md
 
 
+def ovs_section(pkt, targets):
+    """The OVS-DPDK peer of pktpath.py (bench/ovs_peer.py), where it ran."""
+    cases = [c for c in pkt["results"] if c.get("median", {}).get("ovs_runs")]
+    if not cases:
+        return []
+    md = ["", "OVS-DPDK (`bench/ovs_peer.py`) on the same devices and pcaps, alternating with "
+          "the two above: ovs-vswitchd-dpdk, one PMD on lcore 1, br-phy (uplink, VTEP) + br-int "
+          "(vxlan port, pod ports), OpenFlow: VTEP / source checks -> ct(zone) -> established: "
+          "MAC rewrite, dec_ttl, output (encap: tun_dst + tnl_push); new allowed TCP: "
+          "ct(commit); else drop. OVS cycles are its PMD's processing cycles per packet. "
+          "*Verified* runs: every flow in conntrack after the warm-up, TX = RX over the window, "
+          "no drop, no connection created.%s" % (
+              " other_config: `%s`." % " ".join(pkt["params"]["ovs_config"])
+              if pkt["params"].get("ovs_config") else ""),
+          "",
+          "| scenario | flows | nsdp Mpps | OVS-DPDK Mpps | OVS cycles/pkt | **nsdp / OVS** | "
+          "OVS drops | OVS flows created while measuring | verified runs |",
+          "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    f = lambda v, fmt: fmt % v if v is not None else "-"
+    for c in cases:
+        m = c["median"]
+        ok = m["ovs_verified_runs"] == m["ovs_runs"]
+        md.append("| %s | %d | %s | %s | %s | **%s** | %d | %d | %d/%d |" % (
+            c["scenario"], c["flows"], f(m.get("nsdp_mpps"), "%.2f"), f(m["ovs_mpps"], "%.2f"),
+            f(m["ovs_cycles_per_packet"], "%.0f"), f(m.get("ratio_nsdp_ovs"), "%.2f"),
+            m["ovs_drops"], m["ovs_created_while_measuring"], m["ovs_verified_runs"], m["ovs_runs"]))
+        if m.get("ratio_nsdp_ovs") is not None:
+            targets.append(("%s, %d flows: established flows >= %.0f x OVS-DPDK" % (
+                c["scenario"], c["flows"], TARGET_OVS),
+                "%.2f%s" % (m["ratio_nsdp_ovs"], "" if ok else " (OVS runs not verified)"),
+                ok and m["ratio_nsdp_ovs"] >= TARGET_OVS))
+    return md
+
+
 def main():
     if len(sys.argv) > 1 and sys.argv[1] == "--across":
         across(sys.argv[2:])
@@ -384,7 +423,7 @@ def main():
 
     if pkt:
         p = pkt["params"]
-        md += ["## Same devices, same run: dpdk-testpmd io vs nsdp-dataplane", "",
+        md += ["## Same devices, same run: dpdk-testpmd io, nsdp-dataplane, OVS-DPDK", "",
                "`%s`" % machine.get("pktpath_cmd", "pktpath.py"), "",
                "net_pcap0 (rx_pcap, infinite_rx: every RX copies the packet into a fresh mbuf) "
                "-> net_null (TX frees). %d alternating repetitions, %gs warm-up + %gs window "
@@ -411,6 +450,7 @@ def main():
                                 "(includes the PMD's RX copy)" % (c["scenario"], c["flows"], TARGET_10K),
                                 "%.0f" % m["nsdp_cycles_per_packet"],
                                 m["nsdp_cycles_per_packet"] <= TARGET_10K))
+        md += ovs_section(pkt, targets)
         errs = [r for c in pkt["results"] for r in c["runs"] if "error" in r]
         if errs:
             md += ["", "Failed runs: %d (see results.json)." % len(errs)]

@@ -10,6 +10,7 @@ PKGS=(
   libcurl4-openssl-dev libjansson-dev
   iproute2 iputils-ping iperf3 tcpdump python3-scapy procps psmisc ethtool
   curl openssl python3-kubernetes containernetworking-plugins
+  openvswitch-switch-dpdk  # OVS-DPDK, the peer of bench/pktpath.py (bench/ovs_peer.py)
 )
 
 missing=()
