@@ -23,6 +23,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "k8s.h"
 
@@ -65,6 +66,9 @@ void ag_log(enum ag_level level, const char *component, const char *fmt, ...)
 
 uint64_t ag_now_ns(void); /* CLOCK_MONOTONIC */
 
+/* s as the inside of a JSON string (quotes, backslashes, controls escaped). */
+void ag_json_escape(FILE *f, const char *s);
+
 /* Write data to path atomically (a temporary file renamed over it).
  * 0 or -errno. */
 int ag_write_file_atomic(const char *path, const void *data, size_t len);
@@ -87,6 +91,12 @@ enum ag_ev_type {
 	AG_EV_REJECT,  /* a bad add/modify of key: keep what the cache has */
 };
 
+/* An object by kind and key ("ns/name" or "name"). */
+struct ag_key {
+	enum ag_kind kind;
+	char *key;
+};
+
 struct ag_event {
 	struct ag_event *next;
 	enum ag_ev_type type;
@@ -94,8 +104,16 @@ struct ag_event {
 	char *key;             /* DELETE, REJECT */
 	unsigned n_objs;       /* UPSERT: 1; REPLACE: any */
 	struct ag_obj **objs;
+	/* REPLACE: objects the source still has but could not decode (a bad
+	 * new version): the cache keeps its last good version of each. An
+	 * object absent from both objs and keep goes. */
+	unsigned n_keep;
+	struct ag_key *keep;
 	uint64_t t_ns;         /* when the source received it */
 };
+
+/* Add (kind, a copy of key) to ev->keep. 0 or -ENOMEM. */
+int ag_event_keep(struct ag_event *ev, enum ag_kind kind, const char *key);
 
 /* Split a loaded cluster into single-object ag_objs (moving ownership; cl
  * is left empty). Appends to *objs / *n. 0 or -ENOMEM. */
@@ -141,6 +159,7 @@ struct ag_metrics {
 	atomic_ulong lat_sum_ns;
 	atomic_ulong generation;
 	atomic_ulong policy_bytes, policy_compile_ns;
+	atomic_ulong flowlog_records, flowlog_write_errors, flowlog_dataplane_lost;
 	atomic_bool ready, dataplane_up;
 };
 extern struct ag_metrics ag_m;
@@ -154,6 +173,30 @@ extern const char *ag_dp_socket;
 /* Serve /metrics, /healthz and /readyz on addr ("127.0.0.1:9464",
  * ":9464"). Starts a thread; 0 or -errno. */
 int ag_metrics_start(const char *addr);
+
+/* ---------------------------------------------------------------------- */
+/* Flow logs (flowlog.c)                                                   */
+
+struct nsdp_flowlog_rec;
+struct ag_flowlog_options {
+	const char *socket;   /* the dataplane's control socket */
+	const char *path;     /* output file, "-" for stdout */
+	const char *node;     /* this node's name, in every record */
+	unsigned interval_ms; /* how often to take the dataplane's records */
+};
+
+/* Open the output and start the writer thread; 0 or -errno. The thread
+ * stops when ag_stop_requested is set; ag_flowlog_stop waits for it. */
+int ag_flowlog_start(const struct ag_flowlog_options *o);
+void ag_flowlog_stop(void);
+
+/* The sync thread: the cluster's pods (for names in records). No-op while
+ * flow logging is off. */
+void ag_flowlog_pods(const struct k8s_cluster *cl);
+
+/* One record as a JSON line (exposed for tests). */
+void ag_flowlog_format(FILE *f, const char *node, const struct nsdp_flowlog_rec *r,
+		       const char *rule);
 
 /* ---------------------------------------------------------------------- */
 /* Sources                                                                 */

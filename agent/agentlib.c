@@ -57,7 +57,7 @@ int ag_write_file_atomic(const char *path, const void *data, size_t len)
 	return rc;
 }
 
-static void json_escape(FILE *f, const char *s)
+void ag_json_escape(FILE *f, const char *s)
 {
 	for (; *s; s++) {
 		unsigned char ch = (unsigned char)*s;
@@ -92,7 +92,7 @@ void ag_log(enum ag_level level, const char *component, const char *fmt, ...)
 	if (ag_log_json) {
 		fprintf(stderr, "{\"ts\":\"%s.%03ldZ\",\"level\":\"%s\",\"component\":\"%s\",\"msg\":\"",
 			when, ts.tv_nsec / 1000000, names[level], component);
-		json_escape(stderr, msg);
+		ag_json_escape(stderr, msg);
 		fputs("\"}\n", stderr);
 	} else {
 		fprintf(stderr, "%s.%03ldZ %-5s %-9s %s\n", when, ts.tv_nsec / 1000000, names[level],
@@ -120,8 +120,23 @@ void ag_event_free(struct ag_event *ev)
 	for (unsigned i = 0; i < ev->n_objs; i++)
 		ag_obj_free(ev->objs[i]);
 	free(ev->objs);
+	for (unsigned i = 0; i < ev->n_keep; i++)
+		free(ev->keep[i].key);
+	free(ev->keep);
 	free(ev->key);
 	free(ev);
+}
+
+int ag_event_keep(struct ag_event *ev, enum ag_kind kind, const char *key)
+{
+	struct ag_key *a = realloc(ev->keep, (ev->n_keep + 1) * sizeof(*a));
+	if (!a)
+		return -ENOMEM;
+	ev->keep = a;
+	if (!(a[ev->n_keep].key = strdup(key)))
+		return -ENOMEM;
+	a[ev->n_keep++].kind = kind;
+	return 0;
 }
 
 static int push_obj(struct ag_obj ***objs, unsigned *n, enum ag_kind kind, const char *ns,

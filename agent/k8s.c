@@ -1207,9 +1207,33 @@ static int conv_meta(struct cv *c, const struct yn *obj, bool namespaced, enum n
 /* ---------------------------------------------------------------------- */
 /* Namespace, Pod                                                          */
 
+/* metadata.annotations["nsdp.io/policy-mode"]: "enforce" or "audit". */
+static int conv_policy_mode(struct cv *c, const struct yn *obj, uint8_t *mode)
+{
+	const struct yn *v = get(get(get(obj, "metadata"), "annotations"),
+				 K8S_ANNOTATION_POLICY_MODE);
+	int rc;
+	if (!v)
+		return 0;
+	size_t m = path_key(c, "metadata");
+	path_key(c, "annotations");
+	path_key(c, K8S_ANNOTATION_POLICY_MODE);
+	if ((rc = want_str(c, v)))
+		return rc;
+	if (!strcmp(v->s, "enforce"))
+		*mode = K8S_MODE_ENFORCE;
+	else if (!strcmp(v->s, "audit"))
+		*mode = K8S_MODE_AUDIT;
+	else
+		return fail(c, v, "invalid policy mode %s (allowed: enforce, audit)", quote(c, v->s));
+	path_pop(c, m);
+	return 0;
+}
+
 static int conv_namespace(struct cv *c, const struct yn *obj, struct k8s_namespace *ns)
 {
-	return conv_meta(c, obj, false, NAME_DNS_LABEL, NULL, &ns->name, &ns->labels);
+	int rc = conv_meta(c, obj, false, NAME_DNS_LABEL, NULL, &ns->name, &ns->labels);
+	return rc ? rc : conv_policy_mode(c, obj, &ns->mode);
 }
 
 static int pod_add_ip(struct k8s_pod *p, uint32_t ip)
@@ -1554,7 +1578,8 @@ static int conv_netpol(struct cv *c, const struct yn *obj, struct k8s_netpol *np
 	static const char *const keys[] = {"podSelector", "policyTypes", "ingress", "egress", NULL};
 	const struct yn *spec, *v;
 	int rc;
-	if ((rc = conv_meta(c, obj, true, NAME_DNS_SUBDOMAIN, &np->ns, &np->name, NULL)))
+	if ((rc = conv_meta(c, obj, true, NAME_DNS_SUBDOMAIN, &np->ns, &np->name, NULL)) ||
+	    (rc = conv_policy_mode(c, obj, &np->mode)))
 		return rc;
 	if ((rc = required(c, obj, "spec", &spec)))
 		return rc;
@@ -1906,7 +1931,8 @@ static int conv_anp(struct cv *c, const struct yn *obj, bool baseline, struct k8
 	const struct yn *spec, *v;
 	int rc;
 	a->baseline = baseline;
-	if ((rc = conv_meta(c, obj, false, NAME_DNS_SUBDOMAIN, NULL, &a->name, NULL)))
+	if ((rc = conv_meta(c, obj, false, NAME_DNS_SUBDOMAIN, NULL, &a->name, NULL)) ||
+	    (rc = conv_policy_mode(c, obj, &a->mode)))
 		return rc;
 	if (baseline && strcmp(a->name, "default")) {
 		path_key(c, "metadata.name");
@@ -2535,6 +2561,358 @@ int k8s_load_json(const char *name, json_t *obj, struct k8s_cluster *cl, k8s_rep
 		rc = ld.rc;
 	}
 	loader_fini(&ld);
+	return rc;
+}
+
+/* ---------------------------------------------------------------------- */
+/* API list responses: JSON text straight into the tree                    */
+
+/*
+ * A JSON parser (RFC 8259) that builds the same tree as yn_from_json, in
+ * the builder's memory only: nodes, texts and the kids arrays (sized when a
+ * collection closes) come from its chunks, so a page of 500 pods is a few
+ * mallocs instead of a jansson tree of tens of thousands, and freeing it is
+ * freeing the chunks. The nodes are not on the builder's arena chain (they
+ * own nothing to free).
+ */
+struct jparse {
+	struct builder *b;
+	const char *p, *end;
+	struct yn **stk; /* children of the open collections, back to back */
+	size_t n, cap;
+	const char *err;
+};
+
+static struct yn *jp_node(struct jparse *j, enum yn_type type)
+{
+	struct yn *n = b_alloc(j->b, sizeof(*n));
+	if (!n) {
+		j->err = "out of memory";
+		return NULL;
+	}
+	memset(n, 0, sizeof(*n));
+	n->type = type;
+	n->line = 1;
+	n->weight = 1;
+	return n;
+}
+
+static void jp_ws(struct jparse *j)
+{
+	while (j->p < j->end && (*j->p == ' ' || *j->p == '\n' || *j->p == '\r' || *j->p == '\t'))
+		j->p++;
+}
+
+static unsigned jp_hex4(const char *s)
+{
+	unsigned v = 0;
+	for (int i = 0; i < 4; i++) {
+		char ch = s[i];
+		v <<= 4;
+		if (ch >= '0' && ch <= '9')
+			v |= (unsigned)(ch - '0');
+		else if (ch >= 'a' && ch <= 'f')
+			v |= (unsigned)(ch - 'a' + 10);
+		else if (ch >= 'A' && ch <= 'F')
+			v |= (unsigned)(ch - 'A' + 10);
+		else
+			return UINT32_MAX;
+	}
+	return v;
+}
+
+/* A string (j->p at its opening quote) as a quoted scalar. */
+static struct yn *jp_string(struct jparse *j)
+{
+	const char *s = ++j->p, *q = s;
+	while (q < j->end && *q != '"' && *q != '\\' && (unsigned char)*q >= 0x20)
+		q++;
+	size_t raw = (size_t)(q - s);
+	if (q < j->end && *q == '\\') { /* escapes: the rest's length bounds the text */
+		const char *e = q;
+		while (e < j->end && *e != '"')
+			e += *e == '\\' ? 2 : 1;
+		raw = (size_t)(e - s);
+	}
+	struct yn *n = jp_node(j, YN_SCALAR);
+	char *d = n ? b_alloc(j->b, raw + 1) : NULL;
+	if (!d) {
+		j->err = "out of memory";
+		return NULL;
+	}
+	n->s = d;
+	memcpy(d, s, (size_t)(q - s));
+	d += q - s;
+	for (;;) {
+		if (q >= j->end) {
+			j->err = "unterminated string";
+			return NULL;
+		}
+		unsigned char ch = (unsigned char)*q++;
+		if (ch == '"')
+			break;
+		if (ch < 0x20) {
+			j->err = "control character in a string";
+			return NULL;
+		}
+		if (ch != '\\') {
+			*d++ = (char)ch;
+			continue;
+		}
+		if (q >= j->end) {
+			j->err = "unterminated string";
+			return NULL;
+		}
+		switch (*q++) {
+		case '"': *d++ = '"'; break;
+		case '\\': *d++ = '\\'; break;
+		case '/': *d++ = '/'; break;
+		case 'b': *d++ = '\b'; break;
+		case 'f': *d++ = '\f'; break;
+		case 'n': *d++ = '\n'; break;
+		case 'r': *d++ = '\r'; break;
+		case 't': *d++ = '\t'; break;
+		case 'u': {
+			unsigned c = j->end - q >= 4 ? jp_hex4(q) : UINT32_MAX;
+			q += 4;
+			if (c >= 0xd800 && c < 0xdc00 && j->end - q >= 6 && q[0] == '\\' && q[1] == 'u') {
+				unsigned lo = jp_hex4(q + 2);
+				if (lo >= 0xdc00 && lo < 0xe000) {
+					c = 0x10000 + ((c - 0xd800) << 10) + (lo - 0xdc00);
+					q += 6;
+				}
+			}
+			if (c == UINT32_MAX || c == 0 || (c >= 0xd800 && c < 0xe000)) {
+				j->err = "invalid \\u escape";
+				return NULL;
+			}
+			/* UTF-8; never longer than the escape it replaces */
+			if (c < 0x80) {
+				*d++ = (char)c;
+			} else if (c < 0x800) {
+				*d++ = (char)(0xc0 | (c >> 6));
+				*d++ = (char)(0x80 | (c & 0x3f));
+			} else if (c < 0x10000) {
+				*d++ = (char)(0xe0 | (c >> 12));
+				*d++ = (char)(0x80 | ((c >> 6) & 0x3f));
+				*d++ = (char)(0x80 | (c & 0x3f));
+			} else {
+				*d++ = (char)(0xf0 | (c >> 18));
+				*d++ = (char)(0x80 | ((c >> 12) & 0x3f));
+				*d++ = (char)(0x80 | ((c >> 6) & 0x3f));
+				*d++ = (char)(0x80 | (c & 0x3f));
+			}
+			break;
+		}
+		default:
+			j->err = "invalid escape in a string";
+			return NULL;
+		}
+	}
+	*d = '\0';
+	n->len = (size_t)(d - n->s);
+	j->p = q;
+	return n;
+}
+
+/* A number, true, false or null as a plain scalar; numbers with a
+ * fraction or an exponent are written as yn_from_json writes reals. */
+static struct yn *jp_plain(struct jparse *j)
+{
+	const char *s = j->p, *q = s;
+	char num[40];
+	const char *text = s;
+	size_t len;
+	if (j->end - s >= 4 && (!memcmp(s, "true", 4) || !memcmp(s, "null", 4))) {
+		q = s + 4;
+	} else if (j->end - s >= 5 && !memcmp(s, "false", 5)) {
+		q = s + 5;
+	} else {
+		bool real = false;
+		if (q < j->end && *q == '-')
+			q++;
+		const char *digits = q;
+		while (q < j->end && *q >= '0' && *q <= '9')
+			q++;
+		bool ok = q > digits && (*digits != '0' || q == digits + 1);
+		if (ok && q < j->end && *q == '.') {
+			const char *f = ++q;
+			while (q < j->end && *q >= '0' && *q <= '9')
+				q++;
+			ok = q > f;
+			real = true;
+		}
+		if (ok && q < j->end && (*q == 'e' || *q == 'E')) {
+			q++;
+			if (q < j->end && (*q == '+' || *q == '-'))
+				q++;
+			const char *e = q;
+			while (q < j->end && *q >= '0' && *q <= '9')
+				q++;
+			ok = q > e;
+			real = true;
+		}
+		if (!ok) {
+			j->err = "invalid value";
+			return NULL;
+		}
+		if (real) {
+			char tmp[64];
+			snprintf(tmp, sizeof(tmp), "%.*s", (int)(q - s < 63 ? q - s : 63), s);
+			snprintf(num, sizeof(num), "%.17g", strtod(tmp, NULL));
+			text = num;
+		}
+	}
+	len = text == num ? strlen(num) : (size_t)(q - s);
+	struct yn *n = jp_node(j, YN_SCALAR);
+	if (!n || !(n->s = b_strndup(j->b, text, len))) {
+		j->err = "out of memory";
+		return NULL;
+	}
+	n->len = len;
+	n->plain = true;
+	j->p = q;
+	return n;
+}
+
+static bool jp_push(struct jparse *j, struct yn *n)
+{
+	if (j->n == j->cap) {
+		size_t cap = j->cap ? 2 * j->cap : 256;
+		struct yn **a = realloc(j->stk, cap * sizeof(*a));
+		if (!a) {
+			j->err = "out of memory";
+			return false;
+		}
+		j->stk = a;
+		j->cap = cap;
+	}
+	j->stk[j->n++] = n;
+	return true;
+}
+
+static struct yn *jp_value(struct jparse *j, unsigned depth)
+{
+	jp_ws(j);
+	if (j->p >= j->end) {
+		j->err = "unexpected end of text";
+		return NULL;
+	}
+	if (*j->p == '"')
+		return jp_string(j);
+	if (*j->p != '{' && *j->p != '[')
+		return jp_plain(j);
+	if (depth >= YN_MAX_DEPTH) {
+		j->err = "nested too deeply";
+		return NULL;
+	}
+	bool map = *j->p++ == '{';
+	char close = map ? '}' : ']';
+	size_t base = j->n;
+	jp_ws(j);
+	if (j->p < j->end && *j->p == close) {
+		j->p++;
+	} else {
+		for (;;) {
+			if (map) {
+				jp_ws(j);
+				if (j->p >= j->end || *j->p != '"') {
+					j->err = "expected a string key";
+					return NULL;
+				}
+				struct yn *k = jp_string(j);
+				if (!k || !jp_push(j, k))
+					return NULL;
+				jp_ws(j);
+				if (j->p >= j->end || *j->p++ != ':') {
+					j->err = "expected ':'";
+					return NULL;
+				}
+			}
+			struct yn *v = jp_value(j, depth + 1);
+			if (!v || !jp_push(j, v))
+				return NULL;
+			jp_ws(j);
+			if (j->p < j->end && *j->p == ',') {
+				j->p++;
+				continue;
+			}
+			if (j->p < j->end && *j->p == close) {
+				j->p++;
+				break;
+			}
+			j->err = map ? "expected ',' or '}'" : "expected ',' or ']'";
+			return NULL;
+		}
+	}
+	struct yn *n = jp_node(j, map ? YN_MAP : YN_SEQ);
+	size_t cnt = j->n - base;
+	if (!n || !(n->kids = b_alloc(j->b, (cnt + 1) * sizeof(*n->kids)))) {
+		j->err = "out of memory";
+		return NULL;
+	}
+	memcpy(n->kids, j->stk + base, cnt * sizeof(*n->kids));
+	n->cap = (unsigned)(cnt + 1);
+	n->n = (unsigned)(map ? cnt / 2 : cnt);
+	j->n = base;
+	return n;
+}
+
+static const char *scalar_or_null(const struct yn *n)
+{
+	return n && n->type == YN_SCALAR ? n->s : NULL;
+}
+
+int k8s_load_api_list(const char *name, const char *text, size_t len, const char *kind,
+		      const char *api_version, k8s_item_fn item, void *item_arg,
+		      k8s_report_fn report, void *report_arg, struct k8s_api_list *out)
+{
+	memset(out, 0, sizeof(*out));
+	struct builder b;
+	memset(&b, 0, sizeof(b));
+	struct jparse j = {.b = &b, .p = text, .end = text + len};
+	struct yn *root = jp_value(&j, 0), *api = NULL;
+	if (root) {
+		jp_ws(&j);
+		if (j.p != j.end)
+			j.err = "text after the document";
+	}
+	const struct yn *items = root && !j.err ? get(root, "items") : NULL;
+	int rc = 0;
+	if (j.err || !items || items->type != YN_SEQ) {
+		snprintf(out->err, sizeof(out->err), "%s at byte %zu",
+			 j.err ? j.err : items ? "items is not a list" : "no items",
+			 (size_t)(j.p - text));
+		rc = j.err && !strcmp(j.err, "out of memory") ? -ENOMEM : -EINVAL;
+		goto done;
+	}
+	const struct yn *meta = get(root, "metadata");
+	const char *v;
+	if ((v = scalar_or_null(get(meta, "continue"))))
+		snprintf(out->cont, sizeof(out->cont), "%s", v);
+	if ((v = scalar_or_null(get(meta, "resourceVersion"))))
+		snprintf(out->rv, sizeof(out->rv), "%s", v);
+	if (!(api = jp_node(&j, YN_SCALAR)) || !(api->s = b_strndup(&b, api_version, strlen(api_version)))) {
+		rc = -ENOMEM;
+		goto done;
+	}
+	api->len = strlen(api_version);
+	for (unsigned i = 0; i < items->n && !rc; i++) {
+		const struct yn *it = items->kids[i];
+		const struct yn *md = get(it, "metadata");
+		struct k8s_cluster cl = {0};
+		struct loader ld;
+		if ((rc = loader_init(&ld, &cl, report, report_arg)))
+			break;
+		load_node(&ld, name, it, kind, api, 1);
+		loader_fini(&ld);
+		rc = item(item_arg, &cl, scalar_or_null(get(md, "namespace")),
+			  scalar_or_null(get(md, "name")));
+		k8s_cluster_free(&cl);
+	}
+done:
+	free(j.stk);
+	builder_reset(&b);
 	return rc;
 }
 

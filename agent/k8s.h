@@ -57,9 +57,20 @@ struct k8s_selector {
 	struct k8s_sel_req *exprs;
 };
 
+/*
+ * Policy audit mode (docs/policy.md): the annotation nsdp.io/policy-mode,
+ * "enforce" or "audit", on a NetworkPolicy, AdminNetworkPolicy or
+ * BaselineAdminNetworkPolicy; on a Namespace it is the default of the
+ * NetworkPolicies in it. An audited policy is evaluated and logged as if
+ * enforced, and what it alone would deny is forwarded.
+ */
+#define K8S_ANNOTATION_POLICY_MODE "nsdp.io/policy-mode"
+enum k8s_policy_mode { K8S_MODE_UNSET, K8S_MODE_ENFORCE, K8S_MODE_AUDIT };
+
 struct k8s_namespace {
 	char *name;
 	struct k8s_labels labels;
+	uint8_t mode; /* enum k8s_policy_mode: default of its NetworkPolicies */
 	char *src; /* "file:line" it was loaded from (may be NULL) */
 };
 
@@ -126,6 +137,7 @@ struct k8s_netpol {
 	struct k8s_np_rule *ingress_rules;
 	unsigned n_egress;
 	struct k8s_np_rule *egress_rules;
+	uint8_t mode; /* enum k8s_policy_mode; UNSET: the namespace's */
 	char *src; /* "file:line" it was loaded from (may be NULL) */
 };
 
@@ -177,6 +189,7 @@ struct k8s_anp {
 	struct k8s_anp_rule *ingress_rules;
 	unsigned n_egress;
 	struct k8s_anp_rule *egress_rules;
+	uint8_t mode; /* enum k8s_policy_mode; UNSET: enforce */
 	char *src; /* "file:line" it was loaded from (may be NULL) */
 };
 
@@ -241,6 +254,28 @@ int k8s_load_buffer(const char *name, const char *text, size_t len,
 struct json_t;
 int k8s_load_json(const char *name, struct json_t *obj, struct k8s_cluster *cl,
 		  k8s_report_fn report, void *arg);
+
+/*
+ * An API list response as JSON text ({"metadata": {"continue": ...,
+ * "resourceVersion": ...}, "items": [...]}), decoded without a JSON tree
+ * in between (a page of 500 pods costs a few allocations): each item is
+ * loaded alone, as k8s_load_json would load it (an item without kind and
+ * apiVersion is a `kind` of `api_version`), then handed to item() with the
+ * cluster it loaded (empty when report() rejected it, or when it is of
+ * another kind) and its metadata.namespace and .name (NULL when absent).
+ * item() may move the objects out; a non-zero return stops the walk and is
+ * returned. Returns 0, -EINVAL when the text is not such a list (out->err
+ * says why), or -ENOMEM.
+ */
+struct k8s_api_list {
+	char cont[1024]; /* metadata.continue ("" when none) */
+	char rv[64];     /* metadata.resourceVersion */
+	char err[160];
+};
+typedef int (*k8s_item_fn)(void *arg, struct k8s_cluster *cl, const char *ns, const char *name);
+int k8s_load_api_list(const char *name, const char *text, size_t len, const char *kind,
+		      const char *api_version, k8s_item_fn item, void *item_arg,
+		      k8s_report_fn report, void *report_arg, struct k8s_api_list *out);
 
 /* Object counts of a cluster; k8s_cluster_truncate frees every object
  * after the first `keep` of each kind (what later loads appended). */

@@ -9,7 +9,9 @@
  *  - a watch that ends (server timeout, clean close) restarts from the
  *    last resourceVersion seen (an event's or a bookmark's);
  *  - 410 Gone (an ERROR event with code 410, or HTTP 410 on a list page)
- *    relists; the sync thread replaces the kind's cache with the new list;
+ *    relists; the sync thread replaces the kind's cache with the new list,
+ *    except that an object listed but now undecodable keeps its last good
+ *    version (objects absent from the list go);
  *  - a stream cut mid-event, a stall (no byte for stall_timeout_s), a line
  *    that is not JSON, connection refused, TLS errors and 5xx reconnect
  *    with exponential back-off and jitter, from the last good
@@ -357,22 +359,16 @@ static void decode_report(void *arg, const char *msg)
 	atomic_fetch_add(&ag_m.rejected[r->w->kind], 1);
 }
 
-/* One API object (JSON) -> an ag_obj of our kind, or NULL (logged). */
-static struct ag_obj *decode_object(struct watcher *w, json_t *obj, const char *where)
+/* What one object's load put in cl -> an ag_obj of our kind, or NULL
+ * (logged: by the loader when r->bad, else here). */
+static struct ag_obj *take_object(struct watcher *w, struct k8s_cluster *cl,
+				  const struct decode_report *r, const char *where)
 {
 	const struct ag_kind_info *ki = &ag_kinds[w->kind];
-	/* List items come without kind and apiVersion. */
-	if (!json_object_get(obj, "kind"))
-		json_object_set_new(obj, "kind", json_string(ki->kind));
-	if (!json_object_get(obj, "apiVersion"))
-		json_object_set_new(obj, "apiVersion", json_string(ki->api_version));
-	struct k8s_cluster cl = {0};
-	struct decode_report r = {.w = w};
-	k8s_load_json(where, obj, &cl, decode_report, &r);
 	struct ag_obj **objs = NULL;
 	unsigned n = 0;
-	if (ag_objs_from_cluster(&cl, &objs, &n) || n != 1 || objs[0]->kind != w->kind) {
-		if (!r.bad && n == 0) {
+	if (ag_objs_from_cluster(cl, &objs, &n) || n != 1 || objs[0]->kind != w->kind) {
+		if (!r->bad && n == 0) {
 			ag_log(AG_WARN, "kapi", "%s: a %s event carried no %s object", where, ki->kind,
 			       ki->kind);
 			atomic_fetch_add(&ag_m.rejected[w->kind], 1);
@@ -387,11 +383,23 @@ static struct ag_obj *decode_object(struct watcher *w, json_t *obj, const char *
 	return o;
 }
 
-static char *object_key(json_t *obj, bool namespaced)
+/* One API object (JSON) -> an ag_obj of our kind, or NULL (logged). */
+static struct ag_obj *decode_object(struct watcher *w, json_t *obj, const char *where)
 {
-	json_t *meta = json_object_get(obj, "metadata");
-	const char *name = json_string_value(json_object_get(meta, "name"));
-	const char *ns = json_string_value(json_object_get(meta, "namespace"));
+	const struct ag_kind_info *ki = &ag_kinds[w->kind];
+	if (!json_object_get(obj, "kind"))
+		json_object_set_new(obj, "kind", json_string(ki->kind));
+	if (!json_object_get(obj, "apiVersion"))
+		json_object_set_new(obj, "apiVersion", json_string(ki->api_version));
+	struct k8s_cluster cl = {0};
+	struct decode_report r = {.w = w};
+	k8s_load_json(where, obj, &cl, decode_report, &r);
+	return take_object(w, &cl, &r, where);
+}
+
+/* The cache key of an object with that namespace and name (NULL: none). */
+static char *make_key(const char *ns, const char *name, bool namespaced)
+{
 	char *key;
 	if (!name)
 		return NULL;
@@ -399,6 +407,13 @@ static char *object_key(json_t *obj, bool namespaced)
 		       : asprintf(&key, "%s", name) < 0)
 		return NULL;
 	return key;
+}
+
+static char *object_key(json_t *obj, bool namespaced)
+{
+	json_t *meta = json_object_get(obj, "metadata");
+	return make_key(json_string_value(json_object_get(meta, "namespace")),
+			json_string_value(json_object_get(meta, "name")), namespaced);
 }
 
 static void set_rv(struct watcher *w, json_t *obj)
@@ -644,6 +659,42 @@ static void backoff(struct watcher *w)
 	usleep((useconds_t)(d * 1e6));
 }
 
+struct list_page {
+	struct watcher *w;
+	struct ag_event *ev;
+	const char *where;
+	unsigned *cap; /* of ev->objs */
+	struct decode_report r;
+};
+
+/* One list item, loaded: into the event, or (rejected) its key into the
+ * event's keep list, so the cache keeps its last good version. */
+static int list_item(void *arg, struct k8s_cluster *cl, const char *ns, const char *name)
+{
+	struct list_page *lp = arg;
+	struct ag_event *ev = lp->ev;
+	struct ag_obj *o = take_object(lp->w, cl, &lp->r, lp->where);
+	lp->r.bad = false;
+	if (!o) {
+		char *key = make_key(ns, name, ag_kinds[lp->w->kind].namespaced);
+		int rc = key ? ag_event_keep(ev, lp->w->kind, key) : 0;
+		free(key);
+		return rc;
+	}
+	if (ev->n_objs == *lp->cap) {
+		unsigned cap = *lp->cap ? 2 * *lp->cap : 512;
+		struct ag_obj **a = realloc(ev->objs, cap * sizeof(*a));
+		if (!a) {
+			ag_obj_free(o);
+			return -ENOMEM;
+		}
+		ev->objs = a;
+		*lp->cap = cap;
+	}
+	ev->objs[ev->n_objs++] = o;
+	return 0;
+}
+
 /* List every page. 0: a REPLACE event was pushed and w->rv set. */
 static int list(struct watcher *w)
 {
@@ -655,6 +706,7 @@ static int list(struct watcher *w)
 	ev->kind = w->kind;
 	char cont[1024] = "", rv[64] = "";
 	char where[160];
+	unsigned cap = 0;
 	snprintf(where, sizeof(where), "list %s", ki->path);
 	do {
 		char url[2048];
@@ -686,38 +738,19 @@ static int list(struct watcher *w)
 			http_error(w, "list");
 			goto fail;
 		}
-		json_error_t err;
-		json_t *doc = json_loadb(w->body, w->len, 0, &err);
-		json_t *items = json_object_get(doc, "items");
-		json_t *meta = json_object_get(doc, "metadata");
-		if (!doc || !json_is_array(items)) {
+		struct list_page lp = {.w = w, .ev = ev, .where = where, .cap = &cap, .r = {.w = w}};
+		struct k8s_api_list page;
+		int lrc = k8s_load_api_list(where, w->body, w->len, ki->kind, ki->api_version,
+					    list_item, &lp, decode_report, &lp.r, &page);
+		if (lrc == -EINVAL) {
 			atomic_fetch_add(&ag_m.errors_decode[w->kind], 1);
-			ag_log(AG_WARN, "kapi", "list %s: not a list (%s)", ki->path,
-			       doc ? "no items" : err.text);
-			json_decref(doc);
+			ag_log(AG_WARN, "kapi", "list %s: not a list (%s)", ki->path, page.err);
 			goto fail;
 		}
-		size_t i;
-		json_t *it;
-		json_array_foreach(items, i, it)
-		{
-			struct ag_obj *o = decode_object(w, it, where);
-			if (!o)
-				continue;
-			struct ag_obj **a = realloc(ev->objs, (ev->n_objs + 1) * sizeof(*a));
-			if (!a) {
-				ag_obj_free(o);
-				json_decref(doc);
-				goto fail;
-			}
-			ev->objs = a;
-			a[ev->n_objs++] = o;
-		}
-		const char *c = json_string_value(json_object_get(meta, "continue"));
-		snprintf(cont, sizeof(cont), "%s", c ? c : "");
-		const char *r = json_string_value(json_object_get(meta, "resourceVersion"));
-		snprintf(rv, sizeof(rv), "%s", r ? r : "");
-		json_decref(doc);
+		if (lrc)
+			goto fail;
+		snprintf(cont, sizeof(cont), "%s", page.cont);
+		snprintf(rv, sizeof(rv), "%s", page.rv);
 	} while (cont[0]);
 	snprintf(w->rv, sizeof(w->rv), "%s", rv);
 	ag_log(AG_INFO, "kapi", "listed %u %s at resourceVersion %s", ev->n_objs, ki->resource,

@@ -126,6 +126,14 @@ static void render(struct buf *b)
 		   "# TYPE nsdp_agent_policy_compile_seconds gauge\n"
 		   "nsdp_agent_policy_compile_seconds %.6f\n",
 		(double)atomic_load(&ag_m.policy_compile_ns) / 1e9);
+	scalar(b, "nsdp_agent_flowlog_records_total", "counter",
+	       "Flow-log records written (--flow-log).", atomic_load(&ag_m.flowlog_records));
+	scalar(b, "nsdp_agent_flowlog_write_errors_total", "counter",
+	       "Flow-log writes that failed (records lost).",
+	       atomic_load(&ag_m.flowlog_write_errors));
+	scalar(b, "nsdp_agent_flowlog_dataplane_lost_total", "counter",
+	       "Flow-log records the dataplane dropped because nobody took them in time.",
+	       atomic_load(&ag_m.flowlog_dataplane_lost));
 	scalar(b, "nsdp_agent_ready", "gauge", "1 once the first full sync is acknowledged.",
 	       atomic_load(&ag_m.ready));
 	scalar(b, "nsdp_agent_dataplane_up", "gauge", "1 while connected to the dataplane.",
@@ -257,6 +265,14 @@ static void render_dataplane(struct buf *b)
 				 offsetof(struct nsdp_lcore_stats, idle_polls)},
 				{"nsdp_lcore_connections_created_total", "Conntrack entries the lcore created.",
 				 offsetof(struct nsdp_lcore_stats, ct_created)},
+				{"nsdp_flowlog_records_total", "Flow-log records the lcore queued.",
+				 offsetof(struct nsdp_lcore_stats, flowlog_records)},
+				{"nsdp_flowlog_rate_limited_total",
+				 "Flow-log records not queued: over the rate limit.",
+				 offsetof(struct nsdp_lcore_stats, flowlog_rate_limited)},
+				{"nsdp_flowlog_ring_full_total",
+				 "Flow-log records not queued: the lcore's ring was full.",
+				 offsetof(struct nsdp_lcore_stats, flowlog_ring_full)},
 			};
 			for (unsigned k = 0; k < sizeof(lc) / sizeof(lc[0]); k++) {
 				help(b, lc[k].name, "counter", lc[k].help);
@@ -320,7 +336,8 @@ static void render_dataplane(struct buf *b)
 		help(b, "nsdp_policy_generation", "gauge", "Generation of the policy in force (0: none).");
 		bprintf(b, "nsdp_policy_generation %" PRIu64 "\n", h.generation);
 		help(b, "nsdp_policy_rule_packets_total", "counter",
-		     "Packets allowed or denied, by the deciding policy rule.");
+		     "Packets allowed or denied, by the deciding policy rule; verdict \"audit\": "
+		     "forwarded packets an audited rule would deny.");
 		if (len >= sizeof(h) + h.n_rules * sizeof(struct nsdp_policy_rule)) {
 			const struct nsdp_policy_rule *r =
 				(const void *)((const uint8_t *)buf + sizeof(h));
@@ -330,8 +347,9 @@ static void render_dataplane(struct buf *b)
 				name[sizeof(r[i].name)] = '\0';
 				lv(name, l1, sizeof(l1));
 				bprintf(b, "nsdp_policy_rule_packets_total{rule=\"%s\",verdict=\"allow\"} %" PRIu64 "\n"
-					   "nsdp_policy_rule_packets_total{rule=\"%s\",verdict=\"deny\"} %" PRIu64 "\n",
-					l1, r[i].allowed, l1, r[i].denied);
+					   "nsdp_policy_rule_packets_total{rule=\"%s\",verdict=\"deny\"} %" PRIu64 "\n"
+					   "nsdp_policy_rule_packets_total{rule=\"%s\",verdict=\"audit\"} %" PRIu64 "\n",
+					l1, r[i].allowed, l1, r[i].denied, l1, r[i].audited);
 			}
 		}
 	}

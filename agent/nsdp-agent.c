@@ -36,14 +36,19 @@ static void usage(FILE *f)
 		"                        \"none\" to disable)\n"
 		"  --underlay-gateway-mac MAC  next-hop MAC for VTEPs of nodes without the\n"
 		"                        nsdp.io/vtep-mac annotation (a routed underlay)\n"
-		"  --batch-ms N          close an event batch after N ms of quiet (default 5)\n"
+		"  --batch-ms N          close an event batch after N ms of quiet (default 5; an\n"
+		"                        event after --batch-max-ms without any waits 1 ms)\n"
 		"  --batch-max-ms N      and at most N ms after it opened (default 50)\n"
 		"  --watch-stall-timeout S  reconnect a watch silent for S seconds (default 90)\n"
 		"  --backoff-max S       longest reconnect back-off (default 30)\n"
-		"  --page-size N         list page size (default 500)\n"
+		"  --page-size N         list page size (default 2000)\n"
 		"  --policy-cache FILE    write each acknowledged policy to FILE (the dataplane's\n"
 		"                        policy_file: enforced from its first packet after a restart)\n"
 		"  --compile-to FILE     with --manifests: compile the policy to FILE and exit\n"
+		"  --flow-log FILE       write the dataplane's flow logs to FILE as JSON lines\n"
+		"                        (\"-\": stdout); reopened after log rotation\n"
+		"  --flow-log-interval-ms N  take the dataplane's flow-log records every N ms\n"
+		"                        (default 200)\n"
 		"  --log-format text|json, --log-level debug|info|warn|error\n",
 		NSDP_DEFAULT_SOCKET);
 }
@@ -98,7 +103,8 @@ static void on_signal(int sig)
 int main(int argc, char **argv)
 {
 	enum { O_MANIFESTS = 256, O_KUBECONFIG, O_INCLUSTER, O_NODE, O_METRICS, O_GWMAC, O_BATCH,
-	       O_BATCHMAX, O_STALL, O_BACKOFF, O_PAGE, O_LOGFMT, O_LOGLVL, O_PCACHE, O_COMPILE };
+	       O_BATCHMAX, O_STALL, O_BACKOFF, O_PAGE, O_LOGFMT, O_LOGLVL, O_PCACHE, O_COMPILE,
+	       O_FLOWLOG, O_FLOWLOG_MS };
 	static const struct option opts[] = {
 		{"manifests", required_argument, NULL, O_MANIFESTS},
 		{"kubeconfig", required_argument, NULL, O_KUBECONFIG},
@@ -116,6 +122,8 @@ int main(int argc, char **argv)
 		{"log-level", required_argument, NULL, O_LOGLVL},
 		{"policy-cache", required_argument, NULL, O_PCACHE},
 		{"compile-to", required_argument, NULL, O_COMPILE},
+		{"flow-log", required_argument, NULL, O_FLOWLOG},
+		{"flow-log-interval-ms", required_argument, NULL, O_FLOWLOG_MS},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -126,7 +134,8 @@ int main(int argc, char **argv)
 	static char hostname[256];
 	struct ag_sync_options so = {.socket = NSDP_DEFAULT_SOCKET, .batch_ms = 5,
 				     .batch_max_ms = 50};
-	struct kapi_options ko = {.stall_timeout_s = 90, .backoff_max_s = 30, .page_size = 500};
+	struct kapi_options ko = {.stall_timeout_s = 90, .backoff_max_s = 30, .page_size = 2000};
+	struct ag_flowlog_options fo = {.interval_ms = 200};
 	int c;
 	char *end;
 	while ((c = getopt_long(argc, argv, "s:h", opts, NULL)) != -1) {
@@ -198,6 +207,18 @@ int main(int argc, char **argv)
 		}
 		case O_PCACHE: so.policy_cache = optarg; break;
 		case O_COMPILE: compile_to = optarg; break;
+		case O_FLOWLOG: fo.path = optarg; break;
+		case O_FLOWLOG_MS: {
+			char *end;
+			unsigned long v = strtoul(optarg, &end, 10);
+			if (*end || v < 10 || v > 60000) {
+				fprintf(stderr, "nsdp-agent: --flow-log-interval-ms %s: expected 10..60000\n",
+					optarg);
+				return 2;
+			}
+			fo.interval_ms = (unsigned)v;
+			break;
+		}
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -252,7 +273,15 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
+	if (fo.path) {
+		fo.socket = so.socket;
+		fo.node = so.node;
+		if (ag_flowlog_start(&fo))
+			return 1;
+	}
 	ag_sync_run(&queue, &so);
+	ag_stop_requested = 1; /* the flow-log writer too */
+	ag_flowlog_stop();
 	ag_log(AG_INFO, "agent", "stopped; the dataplane keeps its tables");
 	/* Watch threads block in libcurl: leave without joining them. */
 	fflush(NULL);

@@ -616,6 +616,9 @@ static int cmd_stats(struct nsdp_client *c)
 			j_u64("busy_packets", lc.busy_packets);
 			j_dbl("cycles_per_packet", cycles_per_pkt(&lc));
 			j_u64("ct_created", lc.ct_created);
+			j_u64("flowlog_records", lc.flowlog_records);
+			j_u64("flowlog_rate_limited", lc.flowlog_rate_limited);
+			j_u64("flowlog_ring_full", lc.flowlog_ring_full);
 			j_obj("ports");
 			for (unsigned p = 0; p < np; p++) {
 				struct nsdp_port_counters pc;
@@ -1420,7 +1423,7 @@ static int parse_trace(int argc, char **argv, struct trace_args *ta)
 
 static const char *verdict_name(uint8_t v)
 {
-	return v == 1 ? "allow" : v == 2 ? "deny" : NULL;
+	return v == 1 ? "allow" : v == 2 ? "deny" : v == 3 ? "audit" : NULL;
 }
 
 static void j_u32_or_null(const char *key, uint32_t v)

@@ -57,11 +57,16 @@ static bool grow(void **p, size_t *cap, size_t need, size_t elem)
 
 typedef VEC(uint32_t) u32vec;
 
-static uint64_t fnv(const void *d, size_t n, uint64_t h)
+/* A hash of n u32 words: a word at a time (the interner's hot loop),
+ * then mixed so that the low bits, which pick the slot, depend on all. */
+static uint64_t hash_u32(const uint32_t *w, size_t n)
 {
-	const uint8_t *b = d;
+	uint64_t h = 0xcbf29ce484222325ull ^ n;
 	for (size_t i = 0; i < n; i++)
-		h = (h ^ b[i]) * 0x100000001b3ull;
+		h = (h ^ w[i]) * 0x100000001b3ull;
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
 	return h;
 }
 
@@ -112,7 +117,7 @@ static uint32_t intern_slot(const struct interner *in, const uint32_t *s, uint32
 /* Returns the id of sequence s, adding it if new; UINT32_MAX on ENOMEM. */
 static uint32_t intern(struct interner *in, const uint32_t *s, uint32_t len)
 {
-	uint64_t h = fnv(s, len * sizeof(*s), 0xcbf29ce484222325ull);
+	uint64_t h = hash_u32(s, len);
 	uint32_t i = intern_slot(in, s, len, h);
 	if (in->slots[i])
 		return in->slots[i] - 1;
@@ -127,7 +132,7 @@ static uint32_t intern(struct interner *in, const uint32_t *s, uint32_t len)
 		for (uint32_t id = 0; id < in->n; id++) {
 			uint32_t l;
 			const uint32_t *o = intern_get(in, id, &l);
-			uint64_t hh = fnv(o, l * sizeof(*o), 0xcbf29ce484222325ull);
+			uint64_t hh = hash_u32(o, l);
 			in->slots[intern_slot(in, o, l, hh)] = id + 1;
 		}
 		free(old);
@@ -190,6 +195,7 @@ struct crule {
 	enum action action;
 	uint32_t policy; /* index into cl->anps or cl->netpols */
 	uint32_t name;   /* rule id */
+	bool audit;      /* its policy is in audit mode */
 	bool all_peers;
 	VEC(uint32_t) atoms;
 	bool all_ports;
@@ -222,6 +228,9 @@ struct comp {
 	VEC(uint32_t) peer_addr;
 	VEC(struct pol_range) ranges;
 	VEC(uint32_t) map_first;
+	VEC(uint8_t) np_audit;     /* per NetworkPolicy: in audit mode */
+	VEC(uint32_t) np_iso_rule; /* per NetworkPolicy: the rule its isolation denies by */
+	bool any_audit; /* some policy is audited: maps decide twice */
 };
 
 static const struct k8s_labels empty_labels;
@@ -346,11 +355,37 @@ static uint32_t rule_name(struct comp *c, const char *fmt, ...)
 
 /* ---- step 1: the rule catalogue ----------------------------------------- */
 
+/* Each NetworkPolicy's mode (c->np_audit): its own annotation, else its
+ * namespace's. An audited one gets a rule for the isolation it would add,
+ * "isolated by networkpolicy NS/NAME" (c->np_iso_rule). */
+static int np_modes(struct comp *c)
+{
+	const struct k8s_cluster *cl = c->cl;
+	for (uint32_t i = 0; i < cl->n_netpols; i++) {
+		uint8_t mode = cl->netpols[i].mode;
+		if (mode == K8S_MODE_UNSET) {
+			/* namespace string ids < n_namespaces are the namespaces */
+			uint32_t ns = intern_str(&c->strs, cl->netpols[i].ns, &c->tmp);
+			if (ns < cl->n_namespaces)
+				mode = cl->namespaces[ns].mode;
+		}
+		uint32_t iso = mode != K8S_MODE_AUDIT ? POL_RULE_ISOLATED
+			       : rule_name(c, "isolated by networkpolicy %s/%s", cl->netpols[i].ns,
+					   cl->netpols[i].name);
+		if (iso == UINT32_MAX || !VPUSH(c->np_audit, mode == K8S_MODE_AUDIT) ||
+		    !VPUSH(c->np_iso_rule, iso))
+			return -ENOMEM;
+		c->any_audit |= mode == K8S_MODE_AUDIT;
+	}
+	return 0;
+}
+
 static int add_np_rule(struct comp *c, uint32_t pi, unsigned dir, unsigned ri,
 		       const struct k8s_np_rule *r)
 {
 	const struct k8s_netpol *np = &c->cl->netpols[pi];
-	struct crule cr = {.tier = TIER_NP, .dir = dir, .action = ACT_ALLOW, .policy = pi};
+	struct crule cr = {.tier = TIER_NP, .dir = dir, .action = ACT_ALLOW, .policy = pi,
+			   .audit = c->np_audit.p[pi]};
 	cr.name = rule_name(c, "networkpolicy %s/%s %s[%u]", np->ns, np->name,
 			    dir == POL_INGRESS ? "ingress" : "egress", ri);
 	cr.all_peers = !r->has_peers || r->n_peers == 0;
@@ -407,7 +442,9 @@ static int add_anp_rule(struct comp *c, uint32_t ai, unsigned dir, unsigned ri,
 		.action = r->action == K8S_ANP_ALLOW ? ACT_ALLOW :
 			  r->action == K8S_ANP_DENY ? ACT_DENY : ACT_PASS,
 		.policy = ai,
+		.audit = anp->mode == K8S_MODE_AUDIT,
 	};
+	c->any_audit |= cr.audit;
 	cr.name = rule_name(c, "%s %s %s[%u]",
 			    anp->baseline ? "baselineadminnetworkpolicy" : "adminnetworkpolicy",
 			    anp->name, dir == POL_INGRESS ? "ingress" : "egress", ri);
@@ -478,7 +515,7 @@ static int catalogue(struct comp *c)
 
 	if (rule_name(c, "default-allow") != POL_RULE_DEFAULT_ALLOW ||
 	    rule_name(c, "isolated") != POL_RULE_ISOLATED ||
-	    rule_name(c, "unrestricted") != POL_RULE_UNRESTRICTED)
+	    rule_name(c, "unrestricted") != POL_RULE_UNRESTRICTED || np_modes(c))
 		return -ENOMEM;
 	uint32_t *order = malloc(sizeof(uint32_t) * (cl->n_anps + cl->n_netpols + 1));
 	if (!order)
@@ -678,16 +715,22 @@ static int cmp_u32(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* Evaluate the tiers for one (proto, port). rules: the subject's, in order. */
+/*
+ * Evaluate the tiers for one (proto, port). rules: the subject's, in order.
+ * isolated: the rule isolation denies by when a NetworkPolicy selects the
+ * subject (this direction), else POL_NONE. enforced: as if audited
+ * policies did not exist (their rules skipped).
+ */
 static void decide(const struct comp *c, const uint32_t *rules, uint32_t n_rules,
-		   bool np_isolated, const struct eval_ctx *e, uint8_t proto, uint16_t port,
-		   uint8_t *verdict, uint32_t *rule)
+		   uint32_t isolated, bool enforced, const struct eval_ctx *e, uint8_t proto,
+		   uint16_t port, uint8_t *verdict, uint32_t *rule)
 {
 	uint32_t i = 0;
 	/* Tier 1: AdminNetworkPolicy; first match decides, Pass skips on. */
 	for (; i < n_rules && c->rules.p[rules[i]].tier == TIER_ANP; i++) {
 		const struct crule *r = &c->rules.p[rules[i]];
-		if (!peer_matches(r, e) || !port_matches(c, r, e, proto, port))
+		if ((enforced && r->audit) || !peer_matches(r, e) ||
+		    !port_matches(c, r, e, proto, port))
 			continue;
 		if (r->action == ACT_PASS)
 			break;
@@ -698,17 +741,18 @@ static void decide(const struct comp *c, const uint32_t *rules, uint32_t n_rules
 	while (i < n_rules && c->rules.p[rules[i]].tier == TIER_ANP)
 		i++;
 	/* Tier 2: NetworkPolicy; selected means isolated for this direction. */
-	if (np_isolated) {
+	if (isolated != POL_NONE) {
 		for (; i < n_rules && c->rules.p[rules[i]].tier == TIER_NP; i++) {
 			const struct crule *r = &c->rules.p[rules[i]];
-			if (peer_matches(r, e) && port_matches(c, r, e, proto, port)) {
+			if (!(enforced && r->audit) && peer_matches(r, e) &&
+			    port_matches(c, r, e, proto, port)) {
 				*verdict = POL_ALLOW;
 				*rule = r->name;
 				return;
 			}
 		}
 		*verdict = POL_DENY;
-		*rule = POL_RULE_ISOLATED;
+		*rule = isolated;
 		return;
 	}
 	while (i < n_rules && c->rules.p[rules[i]].tier == TIER_NP)
@@ -716,7 +760,8 @@ static void decide(const struct comp *c, const uint32_t *rules, uint32_t n_rules
 	/* Tier 3: BaselineAdminNetworkPolicy, then the default. */
 	for (; i < n_rules; i++) {
 		const struct crule *r = &c->rules.p[rules[i]];
-		if (peer_matches(r, e) && port_matches(c, r, e, proto, port)) {
+		if (!(enforced && r->audit) && peer_matches(r, e) &&
+		    port_matches(c, r, e, proto, port)) {
 			*verdict = r->action == ACT_ALLOW ? POL_ALLOW : POL_DENY;
 			*rule = r->name;
 			return;
@@ -726,9 +771,15 @@ static void decide(const struct comp *c, const uint32_t *rules, uint32_t n_rules
 	*rule = POL_RULE_DEFAULT_ALLOW;
 }
 
-/* Build the port map for a subject's rules and a peer; returns its map id. */
+/*
+ * Build the port map for a subject's rules and a peer; returns its map id.
+ * iso_all / iso_enf: the isolation rule (decide()) counting every
+ * NetworkPolicy / the enforced ones only. Each range holds the enforced
+ * decision, and with audit_rule the audited rule that would deny where
+ * the enforced policies allow.
+ */
 static uint32_t build_map(struct comp *c, const uint32_t *rules, uint32_t n_rules,
-			  bool np_isolated, const struct eval_ctx *e)
+			  uint32_t iso_all, uint32_t iso_enf, const struct eval_ctx *e)
 {
 	static const uint8_t protos[] = {POL_PROTO_OTHER, 6, 17, 132};
 	u32vec b = {0};
@@ -748,21 +799,29 @@ static uint32_t build_map(struct comp *c, const uint32_t *rules, uint32_t n_rule
 			}
 		qsort(b.p, b.n, sizeof(uint32_t), cmp_u32);
 		uint8_t last_v = 0;
-		uint32_t last_r = UINT32_MAX;
+		uint32_t last_r = UINT32_MAX, last_a = UINT32_MAX;
 		for (size_t k = 0; k < b.n; k++) {
 			if (b.p[k] > 65535 || (k && b.p[k] == b.p[k - 1]))
 				continue;
-			uint8_t v;
-			uint32_t r;
-			decide(c, rules, n_rules, np_isolated, e, proto, (uint16_t)b.p[k], &v, &r);
-			if (v == last_v && r == last_r)
+			uint8_t v, w;
+			uint32_t r, wr, a = POL_NONE;
+			decide(c, rules, n_rules, iso_enf, c->any_audit, e, proto,
+			       (uint16_t)b.p[k], &v, &r);
+			if (c->any_audit) { /* what would happen with audited policies enforced */
+				decide(c, rules, n_rules, iso_all, false, e, proto,
+				       (uint16_t)b.p[k], &w, &wr);
+				if (w == POL_DENY && v == POL_ALLOW)
+					a = wr;
+			}
+			if (v == last_v && r == last_r && a == last_a)
 				continue; /* extends the previous range */
-			/* content: proto, lo, verdict, rule per range */
+			/* content: proto, lo, verdict, rule, audit rule per range */
 			if (!VPUSH(content, proto) || !VPUSH(content, b.p[k]) ||
-			    !VPUSH(content, v) || !VPUSH(content, r))
+			    !VPUSH(content, v) || !VPUSH(content, r) || !VPUSH(content, a))
 				goto out;
 			last_v = v;
 			last_r = r;
+			last_a = a;
 		}
 	}
 	size_t before = c->mapcontent.n;
@@ -774,15 +833,16 @@ static uint32_t build_map(struct comp *c, const uint32_t *rules, uint32_t n_rule
 		id = UINT32_MAX;
 		goto out;
 	}
-	for (size_t k = 0; k < content.n; k += 4) {
+	for (size_t k = 0; k < content.n; k += 5) {
 		struct pol_range r = {
 			.proto = (uint8_t)content.p[k],
 			.lo = (uint16_t)content.p[k + 1],
 			.verdict = (uint8_t)content.p[k + 2],
 			.rule = content.p[k + 3],
+			.audit_rule = content.p[k + 4],
 		};
-		bool last = k + 4 >= content.n || content.p[k + 4] != content.p[k];
-		r.hi = last ? 65535 : (uint16_t)(content.p[k + 5] - 1);
+		bool last = k + 5 >= content.n || content.p[k + 5] != content.p[k];
+		r.hi = last ? 65535 : (uint16_t)(content.p[k + 6] - 1);
 		if (!VPUSH(c->ranges, r)) {
 			id = UINT32_MAX;
 			goto out;
@@ -825,6 +885,8 @@ static void comp_free(struct comp *c)
 	free(c->rule_names.p);
 	free(c->ranges.p);
 	free(c->map_first.p);
+	free(c->np_audit.p);
+	free(c->np_iso_rule.p);
 }
 
 static int peer_sig_addr(struct comp *c, uint32_t ip_host, u32vec *sig)
@@ -1169,7 +1231,9 @@ struct pol_tables *pol_compile(const struct k8s_cluster *cl, uint64_t generation
 		/* The subject's rules in evaluation order: those of the policies
 		 * its signature lists (subject_sig), in c.rules order. */
 		srules.n = 0;
-		bool isolated = false, egress_named = false;
+		/* isolation rule: all NetworkPolicies / enforced ones (decide()) */
+		uint32_t iso_all = POL_NONE, iso_enf = POL_NONE;
+		bool egress_named = false;
 		{
 			uint32_t slen;
 			const uint32_t *sg = intern_get(&c.subjects, s, &slen);
@@ -1180,7 +1244,10 @@ struct pol_tables *pol_compile(const struct k8s_cluster *cl, uint64_t generation
 					    !VPUSH(srules, pol_rules.p[x]))
 						goto fail;
 			for (k++; k < slen && sg[k] != UINT32_MAX; k++) { /* NetworkPolicies */
-				isolated = true;
+				if (!c.np_audit.p[sg[k]])
+					iso_all = iso_enf = POL_RULE_ISOLATED;
+				else if (iso_all == POL_NONE)
+					iso_all = c.np_iso_rule.p[sg[k]];
 				for (uint32_t x = np_first.p[sg[k]]; x < np_first.p[sg[k] + 1]; x++)
 					if (c.rules.p[pol_rules.p[x]].dir == dir &&
 					    !VPUSH(srules, pol_rules.p[x]))
@@ -1204,7 +1271,7 @@ struct pol_tables *pol_compile(const struct k8s_cluster *cl, uint64_t generation
 			e.dst_ports = own.p;
 			e.n_dst_ports = (uint32_t)own.n;
 		}
-		uint32_t dm = build_map(&c, srules.p, (uint32_t)srules.n, isolated, &e);
+		uint32_t dm = build_map(&c, srules.p, (uint32_t)srules.n, iso_all, iso_enf, &e);
 		t->default_map[s] = dm;
 		if (dm == UINT32_MAX) {
 			free(own.p);
@@ -1253,7 +1320,7 @@ struct pol_tables *pol_compile(const struct k8s_cluster *cl, uint64_t generation
 					pe.n_dst_ports = np;
 				}
 				proj_map[pid] = build_map(&c, srules.p, (uint32_t)srules.n,
-							  isolated, &pe);
+							  iso_all, iso_enf, &pe);
 				if (proj_map[pid] == UINT32_MAX)
 					goto fail_seen;
 			}

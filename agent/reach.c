@@ -253,9 +253,11 @@ int nsdpctl_policy_reach(int argc, char **argv)
 		}
 		struct pol_result res;
 		pol_decide(t, pi.src4, pi.dst4, pi.proto, ntohs(pi.dport), &res);
-		printf("%s %s %u/%s %s %s\n", pv[i].src, pv[i].dst, pv[i].port,
+		/* audit: allowed, and the audited rule that would deny it */
+		printf("%s %s %u/%s %s %s%s\n", pv[i].src, pv[i].dst, pv[i].port,
 		       pv[i].proto == 6 ? "TCP" : pv[i].proto == 17 ? "UDP" : "SCTP",
-		       res.verdict == POL_ALLOW ? "allow" : "deny", t->rules[res.rule]);
+		       res.verdict == POL_DENY ? "deny" : "allow",
+		       res.verdict == POL_AUDIT ? "audit: would deny by " : "", t->rules[res.rule]);
 	}
 	pol_tables_free(t);
 	free(pv);
@@ -345,8 +347,9 @@ int nsdpctl_policy_show(struct nsdp_client *c, bool json)
 		for (uint32_t i = 0; i < n; i++) {
 			printf("%s{\"rule\": ", i ? ", " : "");
 			json_str(r[i].name);
-			printf(", \"allowed\": %" PRIu64 ", \"denied\": %" PRIu64 "}", r[i].allowed,
-			       r[i].denied);
+			printf(", \"allowed\": %" PRIu64 ", \"denied\": %" PRIu64
+			       ", \"audited\": %" PRIu64 "}",
+			       r[i].allowed, r[i].denied, r[i].audited);
 		}
 		printf("]}\n");
 	} else if (!h.generation) {
@@ -354,10 +357,10 @@ int nsdpctl_policy_show(struct nsdp_client *c, bool json)
 	} else {
 		printf("policy generation %" PRIu64 ": %u pods, %u subject classes, %u port maps\n",
 		       h.generation, h.n_pods, h.n_subjects, h.n_maps);
-		printf("%12s %12s  %s\n", "ALLOWED", "DENIED", "RULE");
+		printf("%12s %12s %12s  %s\n", "ALLOWED", "DENIED", "AUDITED", "RULE");
 		for (uint32_t i = 0; i < n; i++)
-			printf("%12" PRIu64 " %12" PRIu64 "  %s\n", r[i].allowed, r[i].denied,
-			       r[i].name);
+			printf("%12" PRIu64 " %12" PRIu64 " %12" PRIu64 "  %s\n", r[i].allowed,
+			       r[i].denied, r[i].audited, r[i].name);
 	}
 	free(reply);
 	return 0;

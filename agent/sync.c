@@ -7,7 +7,10 @@
  *
  * Batching: the first event opens a batch; it closes after batch_ms
  * without another event, or batch_max_ms after it opened, whichever comes
- * first. A burst of a thousand pod events is one compile and one push.
+ * first. A burst of a thousand pod events is one compile and one push. An
+ * event after a quiet spell (no batch for batch_max_ms) waits only 1 ms
+ * for a second one before it is pushed alone: sparse events do not pay
+ * the burst window.
  *
  * Push: nothing goes to the dataplane before every expected kind has been
  * listed in full (a partial cache would be a wrong policy). Then per batch:
@@ -111,18 +114,26 @@ static int kmap_put(struct kmap *m, struct ag_obj *o)
 	return 1;
 }
 
-static bool kmap_del(struct kmap *m, const char *key)
+/* Remove key's object from the map and return it (NULL: not there). */
+static struct ag_obj *kmap_take(struct kmap *m, const char *key)
 {
 	if (!m->nb)
-		return false;
+		return NULL;
 	struct entry **s = kmap_slot(m, key), *e = *s;
 	if (!e)
-		return false;
+		return NULL;
 	*s = e->next;
-	ag_obj_free(e->obj);
+	struct ag_obj *o = e->obj;
 	free(e);
 	m->n--;
-	return true;
+	return o;
+}
+
+static bool kmap_del(struct kmap *m, const char *key)
+{
+	struct ag_obj *o = kmap_take(m, key);
+	ag_obj_free(o);
+	return o != NULL;
 }
 
 static void kmap_clear(struct kmap *m)
@@ -144,6 +155,8 @@ struct sync {
 	struct ag_queue *q;
 	struct kmap cache[AG_N_KINDS];
 	unsigned dirty; /* kinds changed since the last push (bits) */
+
+	uint64_t last_batch_ns; /* when the last batch closed */
 
 	/* arrival times of the events not yet acknowledged */
 	uint64_t *lat;
@@ -185,17 +198,33 @@ static void set_objects_gauge(struct sync *s, enum ag_kind k)
 	atomic_store(&ag_m.objects[k], s->cache[k].n);
 }
 
-/* The cache of kind k becomes exactly objs (a relist). */
-static void replace_kind(struct sync *s, enum ag_kind k, struct ag_obj **objs, unsigned n)
+/* The cache of kind k becomes exactly the event's objects (a relist),
+ * except that an object the source still has but could not decode keeps
+ * its last good version (ev->keep): a relist drops what is gone, never
+ * what is present and now bad. */
+static void replace_kind(struct sync *s, enum ag_kind k, struct ag_event *ev)
 {
 	struct kmap fresh = {0};
-	for (unsigned i = 0; i < n; i++) {
-		if (!objs[i] || objs[i]->kind != k)
+	for (unsigned i = 0; i < ev->n_objs; i++) {
+		struct ag_obj *o = ev->objs[i];
+		if (!o || o->kind != k)
 			continue;
-		if (kmap_put(&fresh, objs[i]) < 0)
-			ag_obj_free(objs[i]);
-		objs[i] = NULL;
+		if (kmap_put(&fresh, o) < 0)
+			ag_obj_free(o);
+		ev->objs[i] = NULL;
 	}
+	unsigned kept = 0;
+	for (unsigned i = 0; i < ev->n_keep; i++) {
+		if (ev->keep[i].kind != k || (fresh.nb && *kmap_slot(&fresh, ev->keep[i].key)))
+			continue;
+		struct ag_obj *o = kmap_take(&s->cache[k], ev->keep[i].key);
+		if (o && kmap_put(&fresh, o) < 0)
+			ag_obj_free(o);
+		kept += o != NULL;
+	}
+	if (kept)
+		ag_log(AG_INFO, "sync", "%s: kept the last good version of %u object%s present but invalid in the new list",
+		       ag_kinds[k].kind, kept, kept == 1 ? "" : "s");
 	kmap_clear(&s->cache[k]);
 	s->cache[k] = fresh;
 	s->dirty |= 1u << k;
@@ -227,11 +256,11 @@ static void apply_event(struct sync *s, struct ag_event *ev)
 		if (ev->kind == AG_N_KINDS) {
 			for (int k = 0; k < AG_N_KINDS; k++) {
 				atomic_fetch_add(&ag_m.events[k][2], 1);
-				replace_kind(s, (enum ag_kind)k, ev->objs, ev->n_objs);
+				replace_kind(s, (enum ag_kind)k, ev);
 			}
 		} else {
 			atomic_fetch_add(&ag_m.events[ev->kind][2], 1);
-			replace_kind(s, ev->kind, ev->objs, ev->n_objs);
+			replace_kind(s, ev->kind, ev);
 		}
 		break;
 	case AG_EV_REJECT:
@@ -473,6 +502,8 @@ static int push(struct sync *s)
 	int rc = build_view(s, &view);
 	if (rc)
 		return rc;
+	if (s->full || (s->dirty & (1u << AG_POD)))
+		ag_flowlog_pods(&view); /* names for flow-log records */
 	uint64_t gen = s->gen + 1;
 	unsigned policy_kinds = (1u << AG_NAMESPACE) | (1u << AG_POD) | (1u << AG_NETPOL) |
 				(1u << AG_ANP) | (1u << AG_BANP);
@@ -658,6 +689,8 @@ io:
 
 /* ---------------------------------------------------------------------- */
 
+#define SPARSE_QUIET_NS 1000000u /* 1 ms */
+
 /* Take the queued events; *synced and *stop as they were at that moment
  * (a kind marked synced later has events not in this batch). */
 static struct ag_event *take_batch(struct sync *s, int idle_ms, unsigned *synced, bool *stop)
@@ -673,8 +706,12 @@ static struct ag_event *take_batch(struct sync *s, int idle_ms, unsigned *synced
 		if (pthread_cond_timedwait(&q->cv, &q->mu, &until) == ETIMEDOUT)
 			break;
 	if (q->head && !q->stop) {
-		/* Wait for the burst to end. */
+		/* Wait for the burst to end. An event after a quiet spell (no
+		 * batch for batch_max_ms) is most likely alone: it waits at most
+		 * SPARSE_QUIET_NS for company, and only a second event makes it
+		 * a burst that waits batch_ms. */
 		uint64_t opened = ag_now_ns();
+		bool sparse = opened - s->last_batch_ns >= (uint64_t)s->opt->batch_max_ms * 1000000u;
 		for (;;) {
 			unsigned n = q->n;
 			uint64_t now = ag_now_ns();
@@ -682,6 +719,8 @@ static struct ag_event *take_batch(struct sync *s, int idle_ms, unsigned *synced
 			if (now >= max_end)
 				break;
 			uint64_t wait = (uint64_t)s->opt->batch_ms * 1000000u;
+			if (sparse && n == 1 && wait > SPARSE_QUIET_NS)
+				wait = SPARSE_QUIET_NS;
 			if (now + wait > max_end)
 				wait = max_end - now;
 			clock_gettime(CLOCK_MONOTONIC, &until);
@@ -696,6 +735,8 @@ static struct ag_event *take_batch(struct sync *s, int idle_ms, unsigned *synced
 		}
 	}
 	struct ag_event *list = q->head;
+	if (list)
+		s->last_batch_ns = ag_now_ns();
 	q->head = q->tail = NULL;
 	q->n = 0;
 	*synced = q->synced_mask;

@@ -36,7 +36,12 @@
  *           counted (every dropped packet is one: all flows are allowed by
  *           both policy versions);
  *   mc      1 and 2 workers (lcores 1 and 0; flows split between them as RSS
- *           would), established and storm.
+ *           would), established and storm;
+ *   obs     the cost of flow logs and per-rule counters (issue 7): the
+ *           defaults (flow_log on, rule_counters on) against both off, reps
+ *           alternating, on established traffic, a new-flow storm as
+ *           generated (denied connections: a record each, rate-limited) and
+ *           an allowed-only storm (sampled records).
  *
  * lcores: the main lcore 0 orchestrates (and publishes in `update`); the
  * worker runs on lcore 1; `mc` adds a worker on lcore 0.
@@ -117,9 +122,11 @@ enum {
 	G_STORM = 16,
 	G_UPDATE = 32,
 	G_MC = 64,
-	G_ALL = 127
+	G_OBS = 128,
+	G_ALL = 255
 };
-static const char *group_names[] = {"sweep", "flows", "sizes", "mix", "storm", "update", "mc"};
+static const char *group_names[] = {"sweep", "flows", "sizes", "mix", "storm", "update", "mc",
+				    "obs"};
 
 /* ---- flows -------------------------------------------------------------------- */
 
@@ -985,7 +992,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: nsdp-scen [options]\n"
-		"  --groups LIST      sweep,flows,sizes,mix,storm,update,mc (default all)\n"
+		"  --groups LIST      sweep,flows,sizes,mix,storm,update,mc,obs (default all)\n"
 		"  --cases LIST       policies x pods per sweep case, e.g. 10x10k,1kx10k\n"
 		"                     (default 10x10k,100x10k,1kx10k,10kx10k,1kx1k,1kx100k)\n"
 		"  --base PxN         cluster of the other groups (default 1kx10k)\n"
@@ -1532,6 +1539,99 @@ static int group_update(struct ctx *x, const struct pcase *c)
 	return use_case(x, c);
 }
 
+/* Flow logs and per-rule counters as configured (the defaults: on), or off. */
+static void obs_set(struct dp *dp, bool on, struct rte_ring *const *rings)
+{
+	for (unsigned w = 0; w < dp->n_workers; w++) {
+		dp->workers[w].rule_counters = on && dp->cfg.rule_counters;
+		dp->workers[w].fl.ring = on ? rings[w] : NULL;
+	}
+}
+
+/* One stream measured with observability on and off, repetitions alternating. */
+static void run_obs(struct ctx *x, const struct pcase *c, const char *what,
+		    const struct stream *sp, uint64_t max_new, bool expect_est)
+{
+	struct dp *dp = x->dp;
+	struct rte_ring *rings[DP_MAX_WORKERS];
+	uint64_t rec0 = 0, lim0 = 0, rec1 = 0, lim1 = 0;
+	for (unsigned w = 0; w < dp->n_workers; w++) {
+		rings[w] = dp->workers[w].fl.ring;
+		rec0 += dp->stats[w].lc.flowlog_records;
+		lim0 += dp->stats[w].lc.flowlog_rate_limited + dp->stats[w].lc.flowlog_ring_full;
+	}
+	struct meas on, off;
+	memset(&on, 0, sizeof(on));
+	memset(&off, 0, sizeof(off));
+	on.group = off.group = "obs";
+	snprintf(on.name, sizeof(on.name), "%s, flow log+counters", what);
+	snprintf(off.name, sizeof(off.name), "%s, both off", what);
+	struct opts one = *x->o;
+	one.b.reps = 1;
+	for (unsigned r = 0; r < x->o->b.reps; r++) {
+		obs_set(dp, false, rings);
+		measure_reps(dp, &one, &x->tp, &sp, 1, max_new, expect_est, false, NULL, NULL, &off);
+		obs_set(dp, true, rings);
+		measure_reps(dp, &one, &x->tp, &sp, 1, max_new, expect_est, false, NULL, NULL, &on);
+		/* the agent's part: take the records (each rep starts with an empty ring) */
+		void *buf = NULL;
+		size_t len = 0;
+		while (dp_flowlog_read(dp, 0, &buf, &len) == 0 && len > sizeof(struct nsdp_flowlog_hdr)) {
+			free(buf);
+			buf = NULL;
+		}
+		free(buf);
+	}
+	for (unsigned w = 0; w < dp->n_workers; w++) {
+		rec1 += dp->stats[w].lc.flowlog_records;
+		lim1 += dp->stats[w].lc.flowlog_rate_limited + dp->stats[w].lc.flowlog_ring_full;
+	}
+	finalize(&off, false);
+	finalize(&on, false);
+	double overhead = off.dp_cpp > 0 ? 100 * (on.dp_cpp / off.dp_cpp - 1) : 0;
+	set_params(&off, c, "\"scenario\": \"obs\", \"observability\": false");
+	set_params(&on, c,
+		   "\"scenario\": \"obs\", \"observability\": true, \"overhead_pct\": %.2f, "
+		   "\"flowlog_records\": %" PRIu64 ", \"flowlog_not_queued\": %" PRIu64,
+		   overhead, rec1 - rec0, lim1 - lim0);
+	meas_print(&off);
+	meas_print(&on);
+	printf("   overhead %+.1f%% cycles/packet (medians of %u alternating reps); %" PRIu64
+	       " records queued, %" PRIu64 " over the rate limit or ring\n",
+	       overhead, x->o->b.reps, rec1 - rec0, lim1 - lim0);
+	meas_json(&off, x->o);
+	meas_json(&on, x->o);
+}
+
+static int group_obs(struct ctx *x, const struct pcase *c)
+{
+	const struct opts *o = x->o;
+	struct est_sets e;
+	if (est_make(x, c, o->flows, true, true, false, o->b.seed + 600, &e))
+		return -1;
+	struct stream s;
+	stream_est(&s, &e, true, true, 64);
+	char name[64];
+	snprintf(name, sizeof(name), "decap+encap 64 %uk", o->flows / 1000);
+	run_obs(x, c, name, &s, 0, true);
+	est_free(&e);
+	for (unsigned only = 0; only < 2; only++) {
+		struct pool_sets ps;
+		if (pools_make(x, c, only, o->b.seed + 610 + only, &ps))
+			return -1;
+		memset(&s, 0, sizeof(s));
+		s.len = 64;
+		s.new_frac = 1;
+		s.n_sched = 1;
+		s.sched[0] = UPLINK;
+		s.pool[UPLINK] = ps.p[UPLINK];
+		snprintf(name, sizeof(name), "storm decap (%.0f%% allowed)", 100 * ps.allowed[UPLINK]);
+		run_obs(x, c, name, &s, storm_cap(o), false);
+		pools_free(&ps);
+	}
+	return 0;
+}
+
 static int group_mc(struct ctx *x, const struct pcase *c)
 {
 	const struct opts *o = x->o;
@@ -1684,7 +1784,8 @@ int main(int argc, char **argv)
 		    ((o.groups & G_MIX) && group_mix(&x, base)) ||
 		    ((o.groups & G_STORM) && group_storm(&x, base)) ||
 		    ((o.groups & G_UPDATE) && group_update(&x, base)) ||
-		    ((o.groups & G_MC) && group_mc(&x, base))) {
+		    ((o.groups & G_MC) && group_mc(&x, base)) ||
+		    ((o.groups & G_OBS) && group_obs(&x, base))) {
 			pcase_free(base);
 			goto out;
 		}

@@ -458,7 +458,7 @@ static int missing(struct ctx *c, const config_setting_t *grp, const char *gpath
 static const char *const root_keys[] = {
 	"node", "eal", "workers", "main_lcore", "burst", "idle_sleep_us",
 	"ports", "tables", "timeouts", "control_socket", "policy_file", "endpoints", "vteps",
-	"routes", NULL,
+	"routes", "flow_log", "rule_counters", NULL,
 };
 
 static int parse_node(struct ctx *c, const config_setting_t *node, struct dp_config *cfg,
@@ -745,7 +745,7 @@ static int parse_ports(struct ctx *c, const config_setting_t *ports, struct dp_c
 static int parse_tables(struct ctx *c, const config_setting_t *t, struct dp_config *cfg)
 {
 	static const char *const keys[] = {
-		"conntrack", "endpoints", "routes", "vteps", "mbufs", NULL,
+		"conntrack", "denied_entries", "endpoints", "routes", "vteps", "mbufs", NULL,
 	};
 	const config_setting_t *s;
 	int rc;
@@ -753,6 +753,14 @@ static int parse_tables(struct ctx *c, const config_setting_t *t, struct dp_conf
 	if ((rc = want_group(c, t, "tables")) || (rc = check_keys(c, t, "tables", keys)))
 		return rc;
 	MEMBER_U(c, t, "tables", "conntrack", 16, 16777216, cfg->ct_size);
+	if ((s = config_setting_get_member(t, "denied_entries"))) {
+		long long v;
+
+		if ((rc = as_int(c, s, "tables.denied_entries", 0, cfg->ct_size, &v)))
+			return rc;
+		cfg->ct_denied = (uint32_t)v;
+		cfg->ct_denied_set = true;
+	}
 	MEMBER_U(c, t, "tables", "endpoints", 1, 1048576, cfg->max_endpoints);
 	MEMBER_U(c, t, "tables", "routes", 1, 1048576, cfg->max_routes);
 	MEMBER_U(c, t, "tables", "vteps", 1, 65536, cfg->max_vteps);
@@ -775,12 +783,12 @@ static int parse_timeouts(struct ctx *c, const config_setting_t *t, struct dp_co
 {
 	static const char *const keys[] = {
 		"tcp_syn", "tcp_established", "tcp_fin", "tcp_closed", "udp",
-		"udp_stream", "icmp", "other", NULL,
+		"udp_stream", "icmp", "other", "denied", NULL,
 	};
 	struct ct_timeouts *to = &cfg->timeouts;
 	uint32_t *dst[] = {
 		&to->tcp_syn, &to->tcp_established, &to->tcp_fin, &to->tcp_closed,
-		&to->udp, &to->udp_stream, &to->icmp, &to->other,
+		&to->udp, &to->udp_stream, &to->icmp, &to->other, &to->denied,
 	};
 	int rc;
 
@@ -788,6 +796,26 @@ static int parse_timeouts(struct ctx *c, const config_setting_t *t, struct dp_co
 		return rc;
 	for (unsigned i = 0; keys[i]; i++)
 		MEMBER_U(c, t, "timeouts", keys[i], 1, 604800, *dst[i]);
+	return 0;
+}
+
+static int parse_flow_log(struct ctx *c, const config_setting_t *g, struct dp_config *cfg)
+{
+	static const char *const keys[] = {
+		"enabled", "rate", "burst", "sample_allowed", "ring", NULL,
+	};
+	const config_setting_t *s;
+	int rc;
+
+	if ((rc = want_group(c, g, "flow_log")) || (rc = check_keys(c, g, "flow_log", keys)))
+		return rc;
+	if ((s = config_setting_get_member(g, "enabled")) &&
+	    (rc = as_bool(c, s, "flow_log.enabled", &cfg->flow_log.enabled)))
+		return rc;
+	MEMBER_U(c, g, "flow_log", "rate", 1, 10000000, cfg->flow_log.rate);
+	MEMBER_U(c, g, "flow_log", "burst", 1, 10000000, cfg->flow_log.burst);
+	MEMBER_U(c, g, "flow_log", "sample_allowed", 0, 1000000000, cfg->flow_log.sample_allowed);
+	MEMBER_U(c, g, "flow_log", "ring", 64, 1 << 20, cfg->flow_log.ring);
 	return 0;
 }
 
@@ -1075,7 +1103,14 @@ static void set_defaults(struct dp_config *cfg)
 		.udp_stream = 120,
 		.icmp = 30,
 		.other = 60,
+		.denied = 5,
 	};
+	cfg->flow_log.enabled = true;
+	cfg->flow_log.rate = 1000;
+	cfg->flow_log.burst = 2000;
+	cfg->flow_log.sample_allowed = 100;
+	cfg->flow_log.ring = 8192;
+	cfg->rule_counters = true;
 	snprintf(cfg->ctl_socket, sizeof(cfg->ctl_socket), "/run/nsdp/dataplane.sock");
 }
 
@@ -1145,6 +1180,11 @@ static int parse_root(struct ctx *c, const config_setting_t *root, struct dp_con
 	if ((s = config_setting_get_member(root, "timeouts")) &&
 	    (rc = parse_timeouts(c, s, cfg)))
 		return rc;
+	if ((s = config_setting_get_member(root, "flow_log")) && (rc = parse_flow_log(c, s, cfg)))
+		return rc;
+	if ((s = config_setting_get_member(root, "rule_counters")) &&
+	    (rc = as_bool(c, s, "rule_counters", &cfg->rule_counters)))
+		return rc;
 	if ((s = config_setting_get_member(root, "control_socket"))) {
 		const char *str;
 
@@ -1178,6 +1218,8 @@ static int parse_root(struct ctx *c, const config_setting_t *root, struct dp_con
 		return rc;
 	if ((s = config_setting_get_member(root, "routes")) && (rc = parse_routes(c, s, cfg)))
 		return rc;
+	if (!cfg->ct_denied_set)
+		cfg->ct_denied = cfg->ct_size / 8;
 	if ((rc = check_capacity(c, root, "endpoints", cfg->n_endpoints, "endpoints",
 				 cfg->max_endpoints)) ||
 	    (rc = check_capacity(c, root, "routes", cfg->n_routes, "routes", cfg->max_routes)) ||

@@ -10,6 +10,7 @@
 #define NSDP_DP_CONFIG_H
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <nsdp/proto.h>
@@ -37,6 +38,7 @@ struct ct_timeouts {
 	uint32_t udp_stream;
 	uint32_t icmp;
 	uint32_t other;
+	uint32_t denied; /* any state, while the cached policy verdict is deny */
 };
 
 struct dp_config {
@@ -64,11 +66,26 @@ struct dp_config {
 	struct dp_port_cfg ports[DP_MAX_PORTS];
 
 	uint32_t ct_size;
+	/* Conntrack entries denied connections may hold (about): beyond it a
+	 * denied new connection gets no entry and is decided per packet. */
+	uint32_t ct_denied;
+	bool ct_denied_set; /* given in the file (else ct_size / 8) */
 	uint32_t max_endpoints;
 	uint32_t max_routes;
 	uint32_t max_vteps;
 	uint32_t mbufs; /* 0 = computed */
 	struct ct_timeouts timeouts;
+
+	/* Flow logs (docs/observability.md): records of policy decisions
+	 * queued per worker for the agent, rate-limited in the worker. */
+	struct {
+		bool enabled;
+		uint32_t rate;           /* records per second, whole dataplane */
+		uint32_t burst;          /* records above the rate, at once */
+		uint32_t sample_allowed; /* log 1 in N allowed decisions; 0 none */
+		uint32_t ring;           /* records queued per worker */
+	} flow_log;
+	bool rule_counters; /* per-rule packet counters */
 
 	char ctl_socket[108];
 	/* A compiled policy (the POLICY_SET wire form, as nsdp-agent

@@ -544,7 +544,13 @@ bool ct_expired(const struct conntrack *ct, const struct ct_entry *e, uint32_t n
 	int64_t idle = (int32_t)(now - __atomic_load_n(&e->last_seen,
 						      __ATOMIC_RELAXED));
 
-	return idle > (int64_t)ct_timeout(ct, ct_entry_state(e));
+	uint32_t to = ct_timeout(ct, ct_entry_state(e));
+	/* A connection policy denies goes sooner (timeouts.denied): its entry
+	 * only spares re-deciding retransmissions. */
+	if (e->verdict == CT_VERDICT_DENY && __atomic_load_n(&e->policy_gen, __ATOMIC_RELAXED) &&
+	    ct->to.denied < to)
+		to = ct->to.denied;
+	return idle > (int64_t)to;
 }
 
 /* ---- control thread: aging and reclamation ---- */

@@ -85,6 +85,9 @@ struct ct_nat {
 	uint8_t pad;
 };
 
+/* ct_entry.verdict of a denied connection (policy.h's POL_DENY). */
+#define CT_VERDICT_DENY 2
+
 struct ct_entry {
 	struct ct_key key;   /* 40 bytes, immutable while VALID */
 	uint8_t orig_side;   /* index (0/1) in key of the originator */

@@ -731,6 +731,10 @@ static void lcore_stats_read(const struct dp *dp, unsigned w, struct nsdp_lcore_
 	lc->polls = rd64(&s->lc.polls);
 	lc->idle_polls = rd64(&s->lc.idle_polls);
 	lc->ct_created = rd64(&s->lc.ct_created);
+	lc->flowlog_records = rd64(&s->lc.flowlog_records);
+	lc->flowlog_rate_limited = rd64(&s->lc.flowlog_rate_limited);
+	lc->flowlog_ring_full = rd64(&s->lc.flowlog_ring_full);
+	lc->ct_denied_uncached = rd64(&s->lc.ct_denied_uncached);
 }
 
 static void do_stats(struct ctl_server *cs, struct ctl_client *c, const struct nsdp_msg_hdr *h)
@@ -915,11 +919,35 @@ static void do_policy(struct ctl_server *cs, struct ctl_client *c, const struct 
 				const uint64_t *cnt = dp_policy_counters(p, w, i);
 				r[i].allowed += rd64(&cnt[0]);
 				r[i].denied += rd64(&cnt[1]);
+				r[i].audited += rd64(&cnt[2]);
 			}
 		}
 	}
 	memcpy(buf, &sh, sizeof(sh));
 	reply(c, NSDP_MSG_GET_POLICY | NSDP_MSG_REPLY, h->seq, dp->generation, buf, len);
+	free(buf);
+}
+
+/* FLOWLOG_READ: hand the queued flow-log records to the reader. */
+static void do_flowlog(struct ctl_server *cs, struct ctl_client *c, const struct nsdp_msg_hdr *h,
+		       const uint8_t *payload)
+{
+	struct nsdp_flowlog_req q = {0};
+	void *buf;
+	size_t len;
+
+	if (h->len != sizeof(q) && h->len != 0) {
+		reply_error(c, h->seq, -EINVAL, "FLOWLOG_READ: payload %u bytes, expected %zu",
+			    h->len, sizeof(q));
+		return;
+	}
+	if (h->len)
+		memcpy(&q, payload, sizeof(q));
+	if (dp_flowlog_read(cs->dp, q.max, &buf, &len)) {
+		reply_error(c, h->seq, -ENOMEM, "FLOWLOG_READ: out of memory");
+		return;
+	}
+	reply(c, NSDP_MSG_FLOWLOG_READ | NSDP_MSG_REPLY, h->seq, cs->dp->generation, buf, len);
 	free(buf);
 }
 
@@ -1076,6 +1104,9 @@ static void handle(struct ctl_server *cs, struct ctl_client *c, const struct nsd
 		break;
 	case NSDP_MSG_GET_POLICY:
 		do_policy(cs, c, h);
+		break;
+	case NSDP_MSG_FLOWLOG_READ:
+		do_flowlog(cs, c, h, payload);
 		break;
 	case NSDP_MSG_COMMIT:
 		do_commit(cs, c, h);

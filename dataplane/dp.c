@@ -53,7 +53,7 @@ int dp_publish_policy(struct dp *dp, struct pol_tables *t, uint64_t generation)
 		p = rte_zmalloc("dp_policy", sizeof(*p), RTE_CACHE_LINE_SIZE);
 		unsigned nw = dp->n_workers ? dp->n_workers : 1;
 		uint64_t *cnt = rte_zmalloc("dp_policy_counters",
-					    sizeof(uint64_t) * RTE_ALIGN(2 * t->n_rules, 8) * nw,
+					    sizeof(uint64_t) * RTE_ALIGN(3 * t->n_rules, 8) * nw,
 					    RTE_CACHE_LINE_SIZE);
 		if (!p || !cnt) {
 			rte_free(p);
@@ -67,12 +67,14 @@ int dp_publish_policy(struct dp *dp, struct pol_tables *t, uint64_t generation)
 		p->epoch = dp->policy_epoch;
 		p->t = t;
 		p->n_rules = t->n_rules;
-		p->stride = RTE_ALIGN(2 * t->n_rules, 8);
+		p->stride = RTE_ALIGN(3 * t->n_rules, 8);
 		p->counters = cnt;
 	}
 	struct dp_policy *old = atomic_exchange_explicit(&dp->policy, p, memory_order_acq_rel);
 	if (dp->qsv)
 		rte_rcu_qsbr_synchronize(dp->qsv, RTE_QSBR_THRID_INVALID);
+	/* No worker decides with `old` any more: name its records now. */
+	dp_flowlog_drain(dp, old, p);
 	policy_free(old);
 	return 0;
 }
@@ -93,6 +95,23 @@ int dp_init_tables(struct dp *dp, int socket_id)
 	dp->ct = ct_create(c->ct_size, &c->timeouts, dp->qsv, socket_id);
 	if (!dp->ct)
 		return -errno;
+	/*
+	 * Denied connections may hold tables.denied_entries entries: each
+	 * worker's share q, half of it at once and the other half spread over
+	 * timeouts.denied seconds (how long such an entry lives idle).
+	 */
+	uint64_t q = c->ct_denied / nw;
+	uint64_t burst = RTE_MAX((uint64_t)1, q / 2);
+	uint64_t interval = q ? rte_get_tsc_hz() * c->timeouts.denied / RTE_MAX((uint64_t)1, q - burst)
+			      : UINT64_MAX / 4;
+	for (unsigned i = 0; dp->workers && i < dp->n_workers; i++) {
+		struct dp_worker *w = &dp->workers[i];
+		w->rule_counters = c->rule_counters;
+		w->cache_denied = q > 0;
+		dp_gcra_init(&w->denied, interval, burst);
+	}
+	if ((rc = dp_flowlog_init(dp, socket_id)))
+		return rc;
 	rc = dp_state_init(&dp->state, c->max_endpoints, c->max_routes, c->max_vteps);
 	if (rc)
 		return rc;

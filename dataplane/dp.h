@@ -42,6 +42,7 @@
 
 #include "config.h"
 #include "conntrack.h"
+#include "flowlog.h"
 #include "policy.h"
 #include "stats.h"
 #include "tables.h"
@@ -76,15 +77,16 @@ struct dp_policy {
 	 * that wraps 32 bits cannot make a stale verdict look current. */
 	uint32_t epoch;
 	uint32_t n_rules;
-	uint32_t stride; /* counters per worker: 2 * n_rules, rounded up to a line */
+	uint32_t stride; /* counters per worker: 3 * n_rules, rounded up to a line */
 	uint64_t *counters;
 };
 
-/* Worker w's {allowed, denied} packet counters of `rule`. */
+/* Worker w's {allowed, denied, audited} packet counters of `rule`, indexed
+ * by verdict - 1 (POL_ALLOW, POL_DENY, POL_AUDIT). */
 static inline uint64_t *dp_policy_counters(const struct dp_policy *p, unsigned w,
 					   uint32_t rule)
 {
-	return &p->counters[(size_t)w * p->stride + 2 * (size_t)rule];
+	return &p->counters[(size_t)w * p->stride + 3 * (size_t)rule];
 }
 
 struct dp_txbuf {
@@ -109,6 +111,10 @@ struct dp_worker {
 	_Atomic(struct dp_rxq_list *) rxqs; /* NULL: nothing to poll */
 	struct dp_lcore_stats *stats;
 	uint32_t now; /* ct_now() at the start of the burst */
+	bool rule_counters;     /* cfg.rule_counters */
+	bool cache_denied;      /* tables.denied_entries > 0 */
+	struct dp_gcra denied;  /* conntrack entries for denied connections */
+	struct dp_flowlog_w fl; /* flow-log ring and rate limit (flowlog.h) */
 	struct dp_txbuf tx[DP_MAX_PORT_SLOTS];
 } __rte_cache_aligned;
 
@@ -125,6 +131,7 @@ struct dp {
 	_Atomic(struct dp_tables *) tables;
 	_Atomic(struct dp_policy *) policy; /* NULL: no policy, all allowed */
 	struct conntrack *ct;
+	struct dp_flowlog_pending *flowlog; /* control thread; NULL: flow logs off */
 
 	unsigned n_workers;
 	struct dp_worker *workers;    /* n_workers, cache aligned */

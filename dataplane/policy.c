@@ -119,6 +119,10 @@ void pol_decide(const struct pol_tables *t, uint32_t src, uint32_t dst, uint8_t 
 		*res = (struct pol_result){POL_DENY, POL_EGRESS, eg->rule};
 	} else if (in && in->verdict == POL_DENY) {
 		*res = (struct pol_result){POL_DENY, POL_INGRESS, in->rule};
+	} else if (eg && eg->audit_rule != POL_NONE) {
+		*res = (struct pol_result){POL_AUDIT, POL_EGRESS, eg->audit_rule};
+	} else if (in && in->audit_rule != POL_NONE) {
+		*res = (struct pol_result){POL_AUDIT, POL_INGRESS, in->audit_rule};
 	} else if (in) {
 		*res = (struct pol_result){POL_ALLOW, POL_INGRESS, in->rule};
 	} else if (eg) {
@@ -198,7 +202,8 @@ static void emit(const struct pol_tables *t, struct wbuf *w)
 	put(w, t->map_first, sizeof(uint32_t) * (t->n_maps + 1));
 	for (uint32_t i = 0; i < t->n_ranges; i++) {
 		const struct pol_range *r = &t->ranges[i];
-		struct nsdp_pol_range x = {r->proto, r->verdict, r->lo, r->hi, 0, r->rule};
+		struct nsdp_pol_range x = {r->proto, r->verdict, r->lo, r->hi, 0, r->rule,
+					   r->audit_rule};
 		put(w, &x, sizeof(x));
 	}
 	for (uint32_t i = 0; i < t->n_rules; i++)
@@ -270,12 +275,14 @@ struct pol_tables *pol_deserialize(const void *blob, size_t len, uint64_t genera
 	if (len < sizeof(h))
 		return fail(NULL, err, errlen, "policy: %zu bytes, shorter than its header", len);
 	memcpy(&h, blob, sizeof(h));
-	if (h.magic != NSDP_POLICY_MAGIC || h.version != NSDP_POLICY_VERSION)
+	if (h.magic != NSDP_POLICY_MAGIC || (h.version != NSDP_POLICY_VERSION && h.version != 1))
 		return fail(NULL, err, errlen, "policy: bad magic/version %#x/%u", h.magic,
 			    h.version);
+	/* Version 1 (a policy cache written before audit mode): shorter ranges. */
+	size_t rsize = h.version == 1 ? NSDP_POL_RANGE_V1_SIZE : sizeof(struct nsdp_pol_range);
 	uint64_t want = sizeof(h) + 12ull * h.ip_slots + 12ull * h.map_slots + 12ull * h.n_pods +
 			8ull * h.n_cidr + 4ull * h.n_subjects + 4ull * (h.n_maps + 1ull) +
-			sizeof(struct nsdp_pol_range) * (uint64_t)h.n_ranges + h.names_len;
+			rsize * (uint64_t)h.n_ranges + h.names_len;
 	if (want != len)
 		return fail(NULL, err, errlen, "policy: %zu bytes, the header describes %llu", len,
 			    (unsigned long long)want);
@@ -300,7 +307,7 @@ struct pol_tables *pol_deserialize(const void *blob, size_t len, uint64_t genera
 	t->cidr_peer = take(&r, 4ull * h.n_cidr);
 	t->default_map = take(&r, 4ull * h.n_subjects);
 	t->map_first = take(&r, 4ull * (h.n_maps + 1ull));
-	struct nsdp_pol_range *rg = take(&r, sizeof(*rg) * (uint64_t)h.n_ranges);
+	uint8_t *rg = take(&r, rsize * (uint64_t)h.n_ranges);
 	char *names = take(&r, h.names_len);
 	t->pods = calloc(h.n_pods + 1, sizeof(*t->pods));
 	t->ranges = calloc(h.n_ranges + 1, sizeof(*t->ranges));
@@ -324,9 +331,12 @@ struct pol_tables *pol_deserialize(const void *blob, size_t len, uint64_t genera
 		t->pods[i].subject[1] = pods[3 * i + 2];
 	}
 	free(pods);
-	for (uint32_t i = 0; i < h.n_ranges; i++)
-		t->ranges[i] = (struct pol_range){rg[i].proto, rg[i].verdict, rg[i].lo, rg[i].hi,
-						  0, rg[i].rule};
+	for (uint32_t i = 0; i < h.n_ranges; i++) {
+		struct nsdp_pol_range x = {.audit_rule = POL_NONE};
+		memcpy(&x, rg + rsize * i, rsize);
+		t->ranges[i] = (struct pol_range){x.proto, x.verdict, x.lo, x.hi, 0, x.rule,
+						  x.audit_rule};
+	}
 	free(rg);
 	/* Rule names: exactly n_rules strings. */
 	uint32_t k = 0;
@@ -368,6 +378,8 @@ struct pol_tables *pol_deserialize(const void *blob, size_t len, uint64_t genera
 			bool first = i == a || x->proto != t->ranges[i - 1].proto;
 			if ((x->verdict != POL_ALLOW && x->verdict != POL_DENY) ||
 			    x->rule >= t->n_rules || x->hi < x->lo ||
+			    (x->audit_rule != POL_NONE &&
+			     (x->audit_rule >= t->n_rules || x->verdict != POL_ALLOW)) ||
 			    (first && x->lo != 0) ||
 			    (!first && x->lo != t->ranges[i - 1].hi + 1) ||
 			    (i > a && x->proto < t->ranges[i - 1].proto))

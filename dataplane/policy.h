@@ -38,6 +38,9 @@
 
 #define POL_ALLOW 1
 #define POL_DENY 2
+/* A decision only: allowed, though an audited policy would deny it
+ * (pol_result.rule is that policy's rule). Ranges never hold it. */
+#define POL_AUDIT 3
 
 /* Protocols a port map distinguishes; everything else is POL_PROTO_OTHER. */
 #define POL_PROTO_OTHER 0
@@ -56,6 +59,7 @@ struct pol_range {
 	uint16_t hi;
 	uint16_t pad;
 	uint32_t rule;
+	uint32_t audit_rule; /* allow ranges: an audited rule that would deny, or POL_NONE */
 };
 
 /* Open addressing, u64 key -> u32 value, read-only after build. */
@@ -106,7 +110,7 @@ struct pol_tables {
 };
 
 struct pol_result {
-	uint8_t verdict; /* POL_ALLOW / POL_DENY */
+	uint8_t verdict; /* POL_ALLOW / POL_DENY / POL_AUDIT */
 	uint8_t decided_by; /* POL_INGRESS / POL_EGRESS side that decided */
 	uint32_t rule;
 };
@@ -135,7 +139,9 @@ const struct pol_range *pol_side(const struct pol_tables *t, uint32_t subject,
  * Decide a new connection src -> dst (network order addresses, destination
  * port in host order). The egress side applies when src is a pod, the
  * ingress side when dst is a pod; both must allow. Reported rule: the
- * denying side's, else the ingress side's (egress's when dst is no pod).
+ * denying side's, else the audited rule of a side that would deny (verdict
+ * POL_AUDIT, egress first), else the ingress side's (egress's when dst is
+ * no pod).
  */
 void pol_decide(const struct pol_tables *t, uint32_t src, uint32_t dst, uint8_t proto,
 		uint16_t dport, struct pol_result *res);

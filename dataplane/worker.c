@@ -228,7 +228,10 @@ static const char *rule_name(const struct pol_tables *t, uint32_t rule)
 
 static const char *verdict_str(uint8_t v)
 {
-	return v == POL_ALLOW ? "allow" : v == POL_DENY ? "deny" : "none";
+	return v == POL_ALLOW	? "allow"
+	       : v == POL_DENY	? "deny"
+	       : v == POL_AUDIT ? "allow (audit: would deny)"
+				: "none";
 }
 
 /* One side: the subject pod's class in `dir` against the other address. */
@@ -246,12 +249,15 @@ static void trace_side(struct dp_trace *tr, const struct pol_tables *t, unsigned
 	}
 	uint32_t subj = t->pods[pi].subject[dir], peer = pol_peer_class(t, peer_ip);
 	const struct pol_range *r = pol_side(t, subj, dir, peer, proto, port);
+	bool audit = r->audit_rule != POL_NONE;
 	struct nsdp_trace_step *s = trace_step(
-		tr, kind, "subject %u: %s (%s) [%s %s peer class %u]", subj, verdict_str(r->verdict),
-		rule_name(t, r->rule), a, dir == POL_EGRESS ? "to" : "from", peer);
+		tr, kind, "subject %u: %s (%s)%s%s [%s %s peer class %u]", subj,
+		verdict_str(audit ? POL_AUDIT : r->verdict), rule_name(t, audit ? r->audit_rule : r->rule),
+		audit ? ", enforced: " : "", audit ? rule_name(t, r->rule) : "", a,
+		dir == POL_EGRESS ? "to" : "from", peer);
 	s->subject = subj;
-	s->rule = r->rule;
-	s->verdict = r->verdict;
+	s->rule = audit ? r->audit_rule : r->rule;
+	s->verdict = audit ? POL_AUDIT : r->verdict;
 }
 
 /*
@@ -528,13 +534,48 @@ trace_conntrack(const struct dp *dp, struct dp_worker *w, const struct pkt_ctx *
 	return rc;
 }
 
+_Static_assert(CT_VERDICT_DENY == POL_DENY, "conntrack's deny is the policy's");
+
+/*
+ * A new connection (conntrack miss) is decided before it gets an entry
+ * (*pre). An allowed one gets its entry. A denied one gets one (its
+ * verdict cached: retransmissions are not decided again) only within the
+ * worker's share of tables.denied_entries, so a flood of denied
+ * connections cannot fill conntrack and lock out allowed ones; beyond it
+ * the packet is decided alone, like an untracked one. A TCP packet that
+ * is not a SYN always gets its entry: it may be a connection picked up
+ * mid-stream, which policy() decides in both directions.
+ */
+static ALWAYS_INLINE bool admit(const struct dp_policy *pol, struct dp_worker *w,
+				const struct pkt_ctx *x, struct pol_result *pre)
+{
+	const struct pkt_info *pi = &x->pi;
+	pol_decide(pol->t, pi->src4, pi->dst4, pi->proto, rte_be_to_cpu_16(pi->dport), pre);
+	if (likely(pre->verdict != POL_DENY))
+		return true;
+	if (pi->proto == IPPROTO_TCP && !(pi->tcp_flags & RTE_TCP_SYN_FLAG))
+		return true;
+	if (w->cache_denied && dp_gcra_take(&w->denied, rte_rdtsc()))
+		return true;
+	w->stats->lc.ct_denied_uncached++;
+	return false;
+}
+
+/*
+ * Find or create the packet's conntrack entry (*ep) and account the packet
+ * in it. With a policy, a miss is decided first (admit(): *pre set); a
+ * denied connection beyond the admission limit leaves *ep NULL.
+ */
 static ALWAYS_INLINE int conntrack(struct dp *dp, struct dp_worker *w, struct pkt_ctx *x,
-				   struct ct_entry **ep, struct dp_trace *tr)
+				   const struct dp_policy *pol, struct ct_entry **ep,
+				   struct pol_result *pre, struct dp_trace *tr)
 {
 	struct ct_entry *e = ct_lookup(dp->ct, &x->key, x->hash);
 	if (tr)
 		return trace_conntrack(dp, w, x, e, ep, tr);
 	if (!e) {
+		if (pol && !admit(pol, w, x, pre))
+			return 0;
 		e = ct_create_entry(dp->ct, &x->key, x->hash, x->side, w->now);
 		if (!e)
 			return NSDP_DROP_CT_FULL;
@@ -544,21 +585,44 @@ static ALWAYS_INLINE int conntrack(struct dp *dp, struct dp_worker *w, struct pk
 	return ct_update(e, x->side, x->pi.tcp_flags, w->now);
 }
 
+/* Queue a flow-log record of a decision (a → b is the original direction). */
+static void flowlog(struct dp_worker *w, const struct pkt_info *pi, bool fwd,
+		    const struct pol_result *res, uint32_t epoch, uint8_t reason, unsigned in_idx)
+{
+	struct dp_flowlog_ent fe = {
+		.src = fwd ? pi->src4 : pi->dst4,
+		.dst = fwd ? pi->dst4 : pi->src4,
+		.sport = rte_be_to_cpu_16(fwd ? pi->sport : pi->dport),
+		.dport = rte_be_to_cpu_16(fwd ? pi->dport : pi->sport),
+		.proto = pi->proto,
+		.verdict = res->verdict,
+		.dir = res->decided_by,
+		.reason = reason,
+		.rule = res->rule,
+		.epoch = epoch,
+		.in_port = (uint16_t)in_idx,
+	};
+	dp_flowlog_put(&w->fl, &w->stats->lc, &fe);
+}
+
 /*
  * Policy: the verdict of the connection's original direction, cached in its
  * conntrack entry for the policy generation it was decided at, so replies
  * pass and a new policy generation re-decides on the next packet.
  * Untracked packets (ICMP other than echo, other protocols) are decided
  * one by one. Counts every packet against the rule that decided it.
+ * pre: the decision admit() made for a new connection (verdict 0: none).
  */
 static ALWAYS_INLINE int policy(const struct dp_policy *pol, struct dp_worker *w,
-				const struct pkt_ctx *x, struct ct_entry *e, struct dp_trace *tr)
+				const struct pkt_ctx *x, struct ct_entry *e,
+				const struct pol_result *pre, unsigned in_idx, struct dp_trace *tr)
 {
 	const struct pol_tables *t = pol->t;
 	const struct pkt_info *pi = &x->pi;
 	uint32_t gen = pol->epoch;
 	struct pol_result res;
 	const char *how = NULL; /* why this way, when it is not the plain decision */
+	uint8_t logged = 0; /* a fresh decision: its flow-log reason */
 
 	if (tr) { /* the sides, for the connection's original direction */
 		bool fwd = !e || x->side == e->orig_side;
@@ -574,7 +638,10 @@ static ALWAYS_INLINE int policy(const struct dp_policy *pol, struct dp_worker *w
 		bool fwd = x->side == e->orig_side;
 		uint32_t a = fwd ? pi->src4 : pi->dst4, b = fwd ? pi->dst4 : pi->src4;
 		uint16_t port = rte_be_to_cpu_16(fwd ? pi->dport : pi->sport);
-		pol_decide(t, a, b, pi->proto, port, &res);
+		if (pre->verdict) /* a new entry: its creator is the originator */
+			res = *pre;
+		else
+			pol_decide(t, a, b, pi->proto, port, &res);
 		if (!fwd)
 			how = "for the connection's original direction";
 		if (res.verdict == POL_DENY &&
@@ -584,17 +651,23 @@ static ALWAYS_INLINE int policy(const struct dp_policy *pol, struct dp_worker *w
 			struct pol_result rev;
 			pol_decide(t, b, a, pi->proto,
 				   rte_be_to_cpu_16(fwd ? pi->sport : pi->dport), &rev);
-			if (rev.verdict == POL_ALLOW) {
+			if (rev.verdict != POL_DENY) {
 				res = rev;
 				how = "mid-stream pickup, allowed in the reverse direction";
 			}
 		}
+		logged = e->policy_gen ? NSDP_FLOWLOG_REDECIDED : NSDP_FLOWLOG_NEW;
 		e->verdict = res.verdict;
 		e->rule = res.rule;
 		__atomic_store_n(&e->policy_gen, gen, __ATOMIC_RELEASE);
+	} else if (pre->verdict) {
+		res = *pre; /* denied beyond the admission limit: no entry */
+		how = "denied connections hold their share of conntrack: no entry";
+		logged = NSDP_FLOWLOG_NEW;
 	} else {
 		pol_decide(t, pi->src4, pi->dst4, pi->proto, rte_be_to_cpu_16(pi->dport), &res);
 		how = "untracked: per packet";
+		logged = NSDP_FLOWLOG_UNTRACKED;
 	}
 	if (tr) {
 		bool cached = how && how[0] == 'c';
@@ -609,8 +682,11 @@ static ALWAYS_INLINE int policy(const struct dp_policy *pol, struct dp_worker *w
 		tr->verdict = res.verdict;
 		tr->rule = res.rule;
 		tr->decided_by = res.decided_by;
-	} else if (likely(res.rule < pol->n_rules)) {
-		dp_policy_counters(pol, w->idx, res.rule)[res.verdict == POL_DENY]++;
+	} else {
+		if (likely(w->rule_counters && res.rule < pol->n_rules))
+			dp_policy_counters(pol, w->idx, res.rule)[res.verdict - 1]++;
+		if (logged && dp_flowlog_wanted(&w->fl, res.verdict))
+			flowlog(w, pi, !e || x->side == e->orig_side, &res, gen, logged, in_idx);
 	}
 	return res.verdict == POL_DENY ? NSDP_DROP_POLICY_DENY : 0;
 }
@@ -716,7 +792,8 @@ static ALWAYS_INLINE void forward(struct dp *dp, struct dp_worker *w, const stru
 			   dp->ports[dst_ep->port].name, dst_ep->identity)->port = dst_ep->port;
 	}
 
-	if (x->track && (rc = conntrack(dp, w, x, &e, tr)) != 0) {
+	struct pol_result pre = {0};
+	if (x->track && (rc = conntrack(dp, w, x, pol, &e, &pre, tr)) != 0) {
 		pkt_drop(w, tr, m, (unsigned)rc);
 		return;
 	}
@@ -743,7 +820,7 @@ static ALWAYS_INLINE void forward(struct dp *dp, struct dp_worker *w, const stru
 			   proto_str(pi->proto), pi->proto == IPPROTO_ICMP ? " not echo" : "");
 	if (tr && !pol)
 		trace_step(tr, NSDP_TRACE_POLICY, "no policy loaded: allow");
-	if (pol && !related && (rc = policy(pol, w, x, e, tr)) != 0) {
+	if (pol && !related && (rc = policy(pol, w, x, e, &pre, in_idx, tr)) != 0) {
 		pkt_drop(w, tr, m, (unsigned)rc);
 		return;
 	}

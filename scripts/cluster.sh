@@ -11,6 +11,9 @@
 # $STATE/ipam-nN) in the pod's namespace and hot-plugged into the running
 # dataplane (veth + af_packet); `down` runs CNI DEL for each pod.
 #
+# NSDP_FLOWLOG=1 (with NSDP_AGENT=1): each agent writes its node's flow logs
+# to $STATE/n<n>.flows.jsonl.
+#
 # NSDP_AGENT=1 also starts an nsdp-agent on each node (in the node's
 # namespace, metrics on its 127.0.0.1:9464), fed by the shared manifests
 # directory $STATE/manifests: nodes.yaml (the Node objects: pod CIDR,
@@ -178,6 +181,9 @@ start_agent() {
 		src=(--manifests "$STATE/manifests" ${NSDP_AGENT_ARGS:-})
 	fi
 	src+=(--policy-cache "$STATE/n$n.policy")
+	# NSDP_FLOWLOG=1: flow logs of node n in $STATE/n<n>.flows.jsonl
+	[ "${NSDP_FLOWLOG:-0}" = 1 ] &&
+		src+=(--flow-log "$STATE/n$n.flows.jsonl" --flow-log-interval-ms 100)
 	# exec: the recorded pid must be the agent's, not a subshell's
 	(
 		if [ "${NSDP_AGENT_HOSTNET:-0}" = 1 ]; then

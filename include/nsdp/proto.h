@@ -32,8 +32,9 @@
 #include <stdint.h>
 
 #define NSDP_PROTO_MAGIC 0x5044534eu /* "NSDP" little-endian */
-/* major 1; minor 1: PORT_ADD/PORT_DEL; minor 2: TRACE */
-#define NSDP_PROTO_VERSION 0x0102u
+/* major 1; minor 1: PORT_ADD/PORT_DEL; minor 2: TRACE; minor 3: FLOWLOG_READ,
+ * audit verdicts, nsdp_policy_rule.audited, flow-log lcore counters */
+#define NSDP_PROTO_VERSION 0x0103u
 #define NSDP_PROTO_MAX_PAYLOAD (64u << 20)
 #define NSDP_NAME_LEN 64
 #define NSDP_PORT_NAME_LEN 32
@@ -74,6 +75,7 @@ enum nsdp_msg_type {
 	NSDP_MSG_PORT_ADD = 30,   /* payload: nsdp_port_req; at COMMIT (1.1) */
 	NSDP_MSG_PORT_DEL = 31,   /* payload: nsdp_port_req, only `name` read (1.1) */
 	NSDP_MSG_TRACE = 32,      /* payload: nsdp_trace_req; reply below (1.2) */
+	NSDP_MSG_FLOWLOG_READ = 33, /* payload: nsdp_flowlog_req; reply below (1.3) */
 };
 
 /* An IPv4 or IPv6 address. IPv4 lives in addr[0..3]. */
@@ -229,6 +231,14 @@ struct nsdp_lcore_stats {
 	uint64_t polls;
 	uint64_t idle_polls;
 	uint64_t ct_created;
+	/* Flow-log records (1.3): queued; not queued because over the rate
+	 * limit; not queued because the lcore's record ring was full. */
+	uint64_t flowlog_records;
+	uint64_t flowlog_rate_limited;
+	uint64_t flowlog_ring_full;
+	/* Denied new connections given no conntrack entry (tables.denied_entries
+	 * spent): decided again per packet (1.3). */
+	uint64_t ct_denied_uncached;
 };
 
 struct nsdp_port_counters {
@@ -301,7 +311,7 @@ struct nsdp_flow {
  * The dataplane validates every index before accepting it.
  */
 #define NSDP_POLICY_MAGIC 0x4c50534eu /* "NSPL" */
-#define NSDP_POLICY_VERSION 1
+#define NSDP_POLICY_VERSION 2 /* 2: ranges carry audit_rule; 1 is still read */
 
 struct nsdp_policy_hdr {
 	uint32_t magic;
@@ -318,7 +328,12 @@ struct nsdp_pol_range {
 	uint16_t lo, hi; /* inclusive port range */
 	uint16_t pad;
 	uint32_t rule;
+	/* Version 2: with verdict allow, the rule of an audited policy that
+	 * would deny (forwarded, logged as audit); 0xffffffff none. Version 1
+	 * ranges end before this field. */
+	uint32_t audit_rule;
 };
+#define NSDP_POL_RANGE_V1_SIZE 12
 
 /* GET_POLICY reply: header, then n_rules x nsdp_policy_rule. */
 struct nsdp_policy_stats_hdr {
@@ -331,6 +346,7 @@ struct nsdp_policy_stats_hdr {
 struct nsdp_policy_rule {
 	uint64_t allowed; /* packets allowed by this rule, all lcores */
 	uint64_t denied;  /* packets denied by this rule */
+	uint64_t audited; /* packets this audited rule would deny, forwarded (1.3) */
 	char name[160];
 };
 
@@ -431,6 +447,54 @@ struct nsdp_trace_hdr {
 	uint64_t policy_generation; /* 0: no policy */
 	char rule_name[160];
 	char out_port_name[NSDP_PORT_NAME_LEN];
+};
+
+/*
+ * FLOWLOG_READ (protocol 1.3): take queued flow-log records.
+ *
+ * Workers queue a record (rate-limited, docs/observability.md) when a
+ * connection is first decided, re-decided under a new policy, or when an
+ * untracked packet is decided: always for deny and audit verdicts, one in
+ * `sample_allowed` for allow. The records are taken: each is returned to
+ * one reader only (the node's agent). Reply: nsdp_flowlog_hdr, then
+ * `count` records, each an nsdp_flowlog_rec followed by its rule name
+ * (name_len bytes, NUL included), unpadded.
+ */
+struct nsdp_flowlog_req {
+	uint32_t max; /* records at most; 0: as many as fit in one reply */
+	uint32_t pad;
+};
+
+struct nsdp_flowlog_hdr {
+	uint32_t count;
+	uint32_t pending;      /* records still queued after these */
+	uint64_t lost;         /* records dropped on the control side since start */
+	uint64_t records;      /* totals since start, all lcores: queued */
+	uint64_t rate_limited; /* over the rate limit */
+	uint64_t ring_full;    /* an lcore's ring was full */
+};
+
+/* nsdp_flowlog_rec.reason */
+#define NSDP_FLOWLOG_NEW 1       /* a new connection, decided */
+#define NSDP_FLOWLOG_REDECIDED 2 /* an existing connection, new policy */
+#define NSDP_FLOWLOG_UNTRACKED 3 /* a packet decided alone (no conntrack) */
+
+/* nsdp_flowlog_rec.verdict: 1 allow, 2 deny, 3 audit (allowed; an audited
+ * policy, `rule`, would deny). */
+#define NSDP_VERDICT_AUDIT 3
+
+struct nsdp_flowlog_rec {
+	uint64_t time_ns;           /* CLOCK_REALTIME of the decision */
+	uint64_t policy_generation; /* of the policy that decided, 0 unknown */
+	uint32_t src, dst;          /* the connection's originator first; network order */
+	uint16_t sport, dport;      /* host order (ICMP echo: id, 0) */
+	uint8_t proto;
+	uint8_t verdict;    /* 1 allow, 2 deny, 3 audit */
+	uint8_t direction;  /* side that decided: 0 ingress, 1 egress */
+	uint8_t reason;     /* NSDP_FLOWLOG_* */
+	uint32_t rule;      /* deciding rule id */
+	uint16_t in_port;   /* port index the packet came in on */
+	uint16_t name_len;  /* bytes of rule name following, NUL included */
 };
 
 #endif /* NSDP_PROTO_H */

@@ -44,22 +44,6 @@ for p in "${P}p11 8080" "${P}p12 5432" "${P}p21 8080" "${P}p22 8080"; do
 done
 sleep 0.3
 
-metrics() { ip netns exec "${P}n$1" curl -sf -m 2 http://127.0.0.1:9464/metrics; }
-metric() { # metric NODE NAME{labels} -> value
-	metrics "$1" | awk -v k="$2" '$1 == k { print $2 }'
-}
-generation() { "$CTL" -s "$STATE/n$1.sock" --json info | sed -n 's/.*"generation": *\([0-9]*\).*/\1/p'; }
-wait_gen_above() { # wait_gen_above NODE GEN
-	for _ in $(seq 1 100); do
-		[ "$(generation "$1")" -gt "$2" ] && return 0
-		sleep 0.1
-	done
-	return 1
-}
-put() { # put FILE CONTENT: replace a manifest atomically
-	printf '%s\n' "$2" >"$M/.$1.tmp" && mv "$M/.$1.tmp" "$M/$1"
-}
-reach() { ip netns exec "$1" $PY "$PROBE" connect "$2" "$3"; }
 routes_json() { "$CTL" -s "$STATE/n$1.sock" --json routes; }
 
 # 2-3: routes and VTEPs from Node objects

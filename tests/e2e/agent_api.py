@@ -30,6 +30,7 @@ import urllib.request
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "tests", "apiserver"))
 import apiserver  # noqa: E402
+from taplib import eventually, results, scrape, tap  # noqa: E402
 import kubernetes  # noqa: E402
 import yaml  # noqa: E402
 
@@ -42,29 +43,9 @@ PROBE = os.path.join(ROOT, "scripts", "tcp_probe.py")
 METRICS_BASE = 19460 + (os.getpid() % 500) * 4
 PY = "/usr/bin/python3"
 
-results = []
 tmp = tempfile.mkdtemp(prefix="nsdp-agent-api-")
 server = None
 env = dict(os.environ)
-
-
-def tap(ok, desc):
-    results.append(ok)
-    print("%s %d - %s" % ("ok" if ok else "not ok", len(results), desc), flush=True)
-    return ok
-
-
-def eventually(fn, timeout=8.0, step=0.1):
-    end = time.time() + timeout
-    while True:
-        try:
-            if fn():
-                return True
-        except Exception:
-            pass
-        if time.time() > end:
-            return False
-        time.sleep(step)
 
 
 def sh(*args, check=True, **kw):
@@ -79,13 +60,7 @@ def reach(src_ns, ip, port):
 
 
 def metrics(node):
-    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % (METRICS_BASE + node), timeout=3) as r:
-        out = {}
-        for line in r.read().decode().splitlines():
-            if line and not line.startswith("#"):
-                k, v = line.rsplit(" ", 1)
-                out[k] = float(v)
-        return out
+    return scrape("http://127.0.0.1:%d/metrics" % (METRICS_BASE + node))
 
 
 def metric(node, key):

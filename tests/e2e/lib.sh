@@ -18,6 +18,10 @@
 # One dataplane in a node namespace $NODE, run by the script itself
 # (prefix $P, control socket $SOCK): node_ns, dp_conf_head, dp_start,
 # dp_node_down, netns_del.
+#
+# With agents (NSDP_AGENT=1): metrics NODE, metric NODE NAME{labels},
+# generation NODE, wait_gen_above NODE GEN, put FILE CONTENT (a manifest of
+# $M), reach NETNS IP PORT (a TCP round trip, $PROBE).
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 export BUILD=${BUILD:-$ROOT/build}
@@ -137,3 +141,22 @@ dp_node_down() {
 	netns_del "$@"
 	rm -rf "/var/run/dpdk/$P"
 }
+
+# ---- a cluster with agents (NSDP_AGENT=1; uses P, STATE, M, PROBE) -----------
+
+metrics() { ip netns exec "${P}n$1" curl -sf -m 2 http://127.0.0.1:9464/metrics; }
+metric() { # metric NODE NAME{labels} -> value
+	metrics "$1" | awk -v k="$2" '$1 == k { print $2 }'
+}
+generation() { "$CTL" -s "$STATE/n$1.sock" --json info | sed -n 's/.*"generation": *\([0-9]*\).*/\1/p'; }
+wait_gen_above() { # wait_gen_above NODE GEN
+	for _ in $(seq 1 100); do
+		[ "$(generation "$1")" -gt "$2" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+put() { # put FILE CONTENT: replace a manifest atomically
+	printf '%s\n' "$2" >"$M/.$1.tmp" && mv "$M/.$1.tmp" "$M/$1"
+}
+reach() { ip netns exec "$1" $PY "$PROBE" connect "$2" "$3"; }

@@ -178,7 +178,9 @@ inline Bytes geneve_hdr(uint32_t vni)
 
 // The node: VTEP 192.168.100.1, VNI 7, MTU 1500, gateway 169.254.1.1
 // (ee:ee:ee:ee:ee:ee), ports uplink, pod0, pod1.
-inline std::string dp_config_text(const char *overlay = "vxlan", unsigned ct_size = 4096)
+// tables_extra: more settings of the `tables` group ("denied_entries = 8;").
+inline std::string dp_config_text(const char *overlay = "vxlan", unsigned ct_size = 4096,
+				  const char *tables_extra = "")
 {
 	char buf[2048];
 	snprintf(buf, sizeof(buf),
@@ -195,8 +197,8 @@ inline std::string dp_config_text(const char *overlay = "vxlan", unsigned ct_siz
 		 "  { name = \"pod0\"; devargs = \"net_null1\"; role = \"pod\"; },\n"
 		 "  { name = \"pod1\"; devargs = \"net_null2\"; role = \"pod\"; }\n"
 		 ");\n"
-		 "tables = { conntrack = %u; };\n",
-		 overlay, ct_size);
+		 "tables = { conntrack = %u; %s };\n",
+		 overlay, ct_size, tables_extra);
 	return buf;
 }
 
@@ -255,6 +257,7 @@ protected:
 		if (!dp_)
 			return;
 		FreeTx();
+		dp_flowlog_free(dp_);
 		ct_destroy(dp_->ct);
 		dp_tables_free(dp_->tables);
 		rte_free(dp_->qsv);

@@ -183,6 +183,12 @@ TEST(Config, DefaultsFilledIn)
 	EXPECT_EQ(c->main_lcore, 0u);
 	EXPECT_EQ(c->burst, 32u);
 	EXPECT_EQ(c->idle_sleep_us, 0u);
+	EXPECT_TRUE(c->flow_log.enabled);
+	EXPECT_EQ(c->flow_log.rate, 1000u);
+	EXPECT_EQ(c->flow_log.burst, 2000u);
+	EXPECT_EQ(c->flow_log.sample_allowed, 100u);
+	EXPECT_EQ(c->flow_log.ring, 8192u);
+	EXPECT_TRUE(c->rule_counters);
 	EXPECT_EQ(c->ports[0].rx_desc, 1024);
 	EXPECT_EQ(c->ports[0].tx_desc, 1024);
 	EXPECT_EQ(c->ports[0].queues, 0);
@@ -199,6 +205,8 @@ TEST(Config, DefaultsFilledIn)
 	EXPECT_EQ(c->timeouts.udp_stream, 120u);
 	EXPECT_EQ(c->timeouts.icmp, 30u);
 	EXPECT_EQ(c->timeouts.other, 60u);
+	EXPECT_EQ(c->timeouts.denied, 5u);
+	EXPECT_EQ(c->ct_denied, c->ct_size / 8) << "tables.denied_entries defaults to conntrack / 8";
 	EXPECT_STREQ(c->ctl_socket, "/run/nsdp/dataplane.sock");
 	EXPECT_EQ(c->n_endpoints + c->n_routes + c->n_vteps, 0u);
 }
@@ -219,11 +227,19 @@ ports = ( { name = "up.0"; devargs = "0000:3b:00.0"; role = "uplink";
             rx_desc = 64; tx_desc = 4096; queues = 64; } );
 tables = { conntrack = 16; endpoints = 1; routes = 1048576; vteps = 65536; mbufs = 1024; };
 timeouts = { tcp_syn = 1; tcp_established = 604800; tcp_fin = 2; tcp_closed = 3;
-             udp = 4; udp_stream = 5; icmp = 6; other = 7; };
+             udp = 4; udp_stream = 5; icmp = 6; other = 7; denied = 8; };
 control_socket = "/tmp/x.sock";
+flow_log = { enabled = false; rate = 50; burst = 60; sample_allowed = 0; ring = 128; };
+rule_counters = false;
 )"),
 		  0)
 		<< c.err;
+	EXPECT_FALSE(c->flow_log.enabled);
+	EXPECT_EQ(c->flow_log.rate, 50u);
+	EXPECT_EQ(c->flow_log.burst, 60u);
+	EXPECT_EQ(c->flow_log.sample_allowed, 0u);
+	EXPECT_EQ(c->flow_log.ring, 128u);
+	EXPECT_FALSE(c->rule_counters);
 	EXPECT_STREQ(c->node_name, "n1");
 	EXPECT_EQ(ip4(c->vtep_ip), "10.0.0.1");
 	EXPECT_EQ(c->overlay, NSDP_OVERLAY_GENEVE);
@@ -251,6 +267,7 @@ control_socket = "/tmp/x.sock";
 	EXPECT_EQ(c->mbufs, 1024u);
 	EXPECT_EQ(c->timeouts.tcp_established, 604800u);
 	EXPECT_EQ(c->timeouts.other, 7u);
+	EXPECT_EQ(c->timeouts.denied, 8u);
 	EXPECT_STREQ(c->ctl_socket, "/tmp/x.sock");
 }
 
@@ -324,7 +341,8 @@ TEST(Config, LargeLiteralsAreNotTruncated)
 		  -EINVAL);
 	EXPECT_STREQ(c.err, "x.conf:4: node2: unknown setting (did you mean \"node\"? allowed: "
 			    "node, eal, workers, main_lcore, burst, idle_sleep_us, ports, tables, "
-			    "timeouts, control_socket, policy_file, endpoints, vteps, routes)");
+			    "timeouts, control_socket, policy_file, endpoints, vteps, routes, "
+			    "flow_log, rule_counters)");
 }
 
 // ---- files -------------------------------------------------------------------
@@ -660,11 +678,20 @@ const Bad kBad[] = {
 	{"unknown_key_near", base("worker = [1];\n"),
 	 "x.conf:3: worker: unknown setting (did you mean \"workers\"? allowed: node, eal, "
 	 "workers, main_lcore, burst, idle_sleep_us, ports, tables, timeouts, control_socket, "
-	 "policy_file, endpoints, vteps, routes)"},
+	 "policy_file, endpoints, vteps, routes, flow_log, rule_counters)"},
 	{"unknown_key_far", base("\nlogging = \"debug\";\n"),
 	 "x.conf:4: logging: unknown setting (allowed: node, eal, workers, main_lcore, burst, "
 	 "idle_sleep_us, ports, tables, timeouts, control_socket, policy_file, endpoints, vteps, "
-	 "routes)"},
+	 "routes, flow_log, rule_counters)"},
+	{"flow_log_unknown_key", base("flow_log = { rates = 5; };\n"),
+	 "x.conf:3: flow_log.rates: unknown setting (did you mean \"rate\"? allowed: enabled, "
+	 "rate, burst, sample_allowed, ring)"},
+	{"flow_log_rate_zero", base("flow_log = { rate = 0; };\n"),
+	 "x.conf:3: flow_log.rate: 0 is out of range (allowed: 1..10000000)"},
+	{"flow_log_enabled_type", base("flow_log = { enabled = 1; };\n"),
+	 "x.conf:3: flow_log.enabled: expected a boolean (true or false), got an integer"},
+	{"rule_counters_type", base("rule_counters = \"no\";\n"),
+	 "x.conf:3: rule_counters: expected a boolean (true or false), got a string (\"no\")"},
 	{"policy_file_empty", base("policy_file = \"\";\n"),
 	 "x.conf:3: policy_file: 0 characters (allowed: a path of 1..255 characters)"},
 	{"policy_file_type", base("policy_file = 7;\n"),
@@ -793,7 +820,9 @@ const Bad kBad[] = {
 	 "1024..16777216)"},
 	{"tables_unknown", base("tables = {\n  conntack = 1024;\n};\n"),
 	 "x.conf:4: tables.conntack: unknown setting (did you mean \"conntrack\"? allowed: "
-	 "conntrack, endpoints, routes, vteps, mbufs)"},
+	 "conntrack, denied_entries, endpoints, routes, vteps, mbufs)"},
+	{"denied_entries_over_conntrack", base("tables = { conntrack = 1024; denied_entries = 1025; };\n"),
+	 "x.conf:3: tables.denied_entries: 1025 is out of range (allowed: 0..1024)"},
 	{"tables_list", base("tables = ( 1 );\n"),
 	 "x.conf:3: tables: expected a group { ... }, got a list ( ... )"},
 	{"timeout_zero", base("timeouts = {\n  udp = 0;\n};\n"),
@@ -802,7 +831,7 @@ const Bad kBad[] = {
 	 "x.conf:3: timeouts.tcp_established: 604801 is out of range (allowed: 1..604800)"},
 	{"timeout_unknown", base("timeouts = { tcp = 5; };\n"),
 	 "x.conf:3: timeouts.tcp: unknown setting (did you mean \"udp\"? allowed: tcp_syn, "
-	 "tcp_established, tcp_fin, tcp_closed, udp, udp_stream, icmp, other)"},
+	 "tcp_established, tcp_fin, tcp_closed, udp, udp_stream, icmp, other, denied)"},
 	{"control_socket_long", base("control_socket = \"/" + std::string(107, 's') + "\";\n"),
 	 "x.conf:3: control_socket: 108 characters (allowed: a Unix socket path of 1..107 "
 	 "characters)"},

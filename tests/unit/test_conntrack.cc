@@ -34,7 +34,7 @@ constexpr uint8_t F_FIN = 0x01, F_SYN = 0x02, F_RST = 0x04, F_PSH = 0x08,
 const ct_timeouts kTo = {
 	/* tcp_syn */ 5,  /* tcp_established */ 50, /* tcp_fin */ 10,
 	/* tcp_closed */ 3, /* udp */ 8, /* udp_stream */ 30,
-	/* icmp */ 4, /* other */ 6,
+	/* icmp */ 4, /* other */ 6, /* denied */ 2,
 };
 
 struct Flow {
@@ -379,6 +379,16 @@ TEST_F(CtTest, ExpiryAndAging)
 	EXPECT_FALSE(ct_expired(ct, es, 90)); // clock behind last_seen
 	EXPECT_FALSE(ct_expired(ct, eu, 108));
 	EXPECT_TRUE(ct_expired(ct, eu, 109));
+	// A cached deny verdict shortens any state's timeout to timeouts.denied;
+	// a verdict not (or no longer) decided does not.
+	ee->verdict = CT_VERDICT_DENY;
+	EXPECT_FALSE(ct_expired(ct, ee, 103)) << "verdict without a policy generation";
+	ee->policy_gen = 1;
+	EXPECT_FALSE(ct_expired(ct, ee, 102));
+	EXPECT_TRUE(ct_expired(ct, ee, 103));
+	ee->verdict = 1;
+	EXPECT_FALSE(ct_expired(ct, ee, 103));
+	ee->policy_gen = 0;
 
 	uint32_t cap = ct_capacity(ct);
 	EXPECT_EQ(ct_age(ct, 105, cap), 0u);

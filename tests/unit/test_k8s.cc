@@ -601,6 +601,40 @@ TEST(K8sParse, NodeAllFields)
 	EXPECT_STREQ(n.src, "t.yaml:1");
 }
 
+TEST(K8sParse, PolicyModeAnnotation)
+{
+	auto l = good(
+		"apiVersion: v1\nkind: Namespace\nmetadata: {name: a, annotations: {nsdp.io/policy-mode: audit}}\n"
+		"---\napiVersion: v1\nkind: Namespace\nmetadata: {name: b}\n"
+		"---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
+		"metadata: {name: p, namespace: a, annotations: {nsdp.io/policy-mode: enforce, x: y}}\n"
+		"spec: {podSelector: {}}\n"
+		"---\napiVersion: policy.networking.k8s.io/v1alpha1\nkind: AdminNetworkPolicy\n"
+		"metadata: {name: q, annotations: {nsdp.io/policy-mode: audit}}\n"
+		"spec: {priority: 1, subject: {namespaces: {}}}\n");
+	ASSERT_EQ(l->cl.n_namespaces, 2u);
+	EXPECT_EQ(l->cl.namespaces[0].mode, K8S_MODE_AUDIT);
+	EXPECT_EQ(l->cl.namespaces[1].mode, K8S_MODE_UNSET);
+	ASSERT_EQ(l->cl.n_netpols, 1u);
+	EXPECT_EQ(l->cl.netpols[0].mode, K8S_MODE_ENFORCE);
+	ASSERT_EQ(l->cl.n_anps, 1u);
+	EXPECT_EQ(l->cl.anps[0].mode, K8S_MODE_AUDIT);
+	// Any other value rejects the object alone, naming the field.
+	auto r = load("apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
+		      "metadata: {name: p, namespace: a, annotations: {nsdp.io/policy-mode: Audit}}\n"
+		      "spec: {podSelector: {}}\n"
+		      "---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
+		      "metadata: {name: good, namespace: a}\nspec: {podSelector: {}}\n");
+	EXPECT_EQ(r->rc, -EINVAL);
+	ASSERT_EQ(r->msgs.size(), 1u);
+	EXPECT_NE(r->msgs[0].find("t.yaml:3: NetworkPolicy a/p: metadata.annotations.nsdp.io/policy-mode: "
+				  "invalid policy mode \"Audit\" (allowed: enforce, audit)"),
+		  std::string::npos)
+		<< r->msgs[0];
+	ASSERT_EQ(r->cl.n_netpols, 1u);
+	EXPECT_STREQ(r->cl.netpols[0].name, "good");
+}
+
 TEST(K8sParse, NodeMinimalAndBadFields)
 {
 	auto l = good("apiVersion: v1\nkind: Node\nmetadata: {name: bare}\n");
@@ -1762,6 +1796,26 @@ TEST(K8sBad, ControlCharactersAreEscapedInMessages)
 // The API path decodes JSON with jansson (k8s_load_json); manifests go
 // through libyaml. Both must give the same objects: the same compiled
 // policy, byte for byte, and the same verdict on bad objects.
+// Two clusters compile to the same policy (byte for byte), of more than
+// min_rules rules.
+static void expect_same_policy(const k8s_cluster *a, const k8s_cluster *b, unsigned min_rules)
+{
+	pol_tables *ta = pol_compile(a, 7), *tb = pol_compile(b, 7);
+	ASSERT_NE(ta, nullptr);
+	ASSERT_NE(tb, nullptr);
+	void *ba = nullptr, *bb = nullptr;
+	size_t la = 0, lb = 0;
+	ASSERT_EQ(pol_serialize(ta, &ba, &la), 0);
+	ASSERT_EQ(pol_serialize(tb, &bb, &lb), 0);
+	EXPECT_GT(ta->n_rules, min_rules);
+	ASSERT_EQ(la, lb);
+	EXPECT_EQ(memcmp(ba, bb, la), 0);
+	free(ba);
+	free(bb);
+	pol_tables_free(ta);
+	pol_tables_free(tb);
+}
+
 TEST(K8sJson, SameObjectsAsTheYamlLoader)
 {
 	const std::string text = R"({"apiVersion": "v1", "kind": "List", "items": [
@@ -1818,20 +1872,7 @@ TEST(K8sJson, SameObjectsAsTheYamlLoader)
 	EXPECT_TRUE(js.cl.nodes[0].has_vtep_mac);
 	EXPECT_EQ(ip4(js.cl.nodes[0].internal_ip), "192.168.100.1");
 
-	pol_tables *ty = pol_compile(&y->cl, 7), *tj = pol_compile(&js.cl, 7);
-	ASSERT_NE(ty, nullptr);
-	ASSERT_NE(tj, nullptr);
-	void *by = nullptr, *bj = nullptr;
-	size_t ly = 0, lj = 0;
-	ASSERT_EQ(pol_serialize(ty, &by, &ly), 0);
-	ASSERT_EQ(pol_serialize(tj, &bj, &lj), 0);
-	EXPECT_GT(ty->n_rules, 5u);
-	ASSERT_EQ(ly, lj);
-	EXPECT_EQ(memcmp(by, bj, ly), 0);
-	free(by);
-	free(bj);
-	pol_tables_free(ty);
-	pol_tables_free(tj);
+	expect_same_policy(&y->cl, &js.cl, 5);
 }
 
 TEST(K8sJson, ScalarsKeepTheirJsonTypes)
@@ -1854,3 +1895,130 @@ TEST(K8sJson, ScalarsKeepTheirJsonTypes)
 	EXPECT_EQ(r.ports[1].port, 80);
 }
 
+
+namespace {
+
+template <class T> void move_into(T *&dst, unsigned &nd, T *&src, unsigned &ns)
+{
+	dst = static_cast<T *>(realloc(dst, (nd + ns + 1) * sizeof(T)));
+	memcpy(dst + nd, src, ns * sizeof(T));
+	nd += ns;
+	ns = 0;
+}
+
+struct ApiItems {
+	k8s_cluster all{};
+	std::vector<std::string> names; // "ns/name" of each item, "-" when absent; "!" when it loaded nothing
+	~ApiItems() { k8s_cluster_free(&all); }
+};
+
+int api_item(void *arg, k8s_cluster *cl, const char *ns, const char *name)
+{
+	ApiItems *a = static_cast<ApiItems *>(arg);
+	unsigned n = cl->n_namespaces + cl->n_pods + cl->n_netpols + cl->n_anps + cl->n_nodes;
+	a->names.push_back(std::string(n ? "" : "!") + (ns ? ns : "-") + "/" + (name ? name : "-"));
+	move_into(a->all.namespaces, a->all.n_namespaces, cl->namespaces, cl->n_namespaces);
+	move_into(a->all.pods, a->all.n_pods, cl->pods, cl->n_pods);
+	move_into(a->all.netpols, a->all.n_netpols, cl->netpols, cl->n_netpols);
+	move_into(a->all.anps, a->all.n_anps, cl->anps, cl->n_anps);
+	move_into(a->all.nodes, a->all.n_nodes, cl->nodes, cl->n_nodes);
+	return 0;
+}
+
+} // namespace
+
+// The API list decoder (JSON text, no jansson tree) loads what k8s_load_json
+// loads, with the same messages, item by item.
+TEST(K8sJson, ApiListTextSameAsJansson)
+{
+	const std::string text = R"({"kind": "PodList", "apiVersion": "v1",
+ "metadata": {"resourceVersion": "42", "continue": "tok\u0065n"}, "items": [
+ {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "x", "labels": {"ns": "x", "example.com\/te\u0061m": "a\u0062"}}},
+ {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "y", "labels": {"ns": "y"}}},
+ {"metadata": {"name": "a", "namespace": "x", "labels": {"pod": "a", "n": "1"}},
+  "spec": {"nodeName": "node-1", "containers": [{"name": "c", "ports": [
+    {"name": "serve-80-tcp", "containerPort": 8.0e1}, {"name": "serve-81-udp", "containerPort": 81, "protocol": "UDP"}]}]},
+  "status": {"podIP": "10.244.1.2", "podIPs": [{"ip": "10.244.1.2"}, {"ip": "fd00::2"}], "ok": true, "x": null, "f": -0.5}},
+ {"metadata": {"name": "b", "namespace": "y", "labels": {"pod": "b"}, "annotations": {"s": "\ud83d\ude00 \" \\ \n"}},
+  "spec": {"containers": [{"name": "c"}]}, "status": {"podIP": "10.244.2.2"}},
+ {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": "np", "namespace": "x"},
+  "spec": {"podSelector": {"matchLabels": {"pod": "a"}}, "egress": [{"ports": [{"port": 53, "protocol": "UDP"}]}],
+   "ingress": [{"from": [{"namespaceSelector": {"matchLabels": {"ns": "y"}}}, {"ipBlock": {"cidr": "10.0.0.0/8"}}],
+                "ports": [{"port": "serve-80-tcp"}, {"port": 8000, "endPort": 8080}]}]}},
+ {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": "bad", "namespace": "y"},
+  "spec": {"podSelector": {}, "ingress": [{"ports": [{"port": 80, "endPort": 70}]}]}},
+ {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "other"}}
+]})";
+	ApiItems a;
+	std::vector<std::string> msgs;
+	k8s_api_list out;
+	ASSERT_EQ(k8s_load_api_list("list /api/v1/pods", text.data(), text.size(), "Pod", "v1", api_item,
+				    &a, collect, &msgs, &out), 0) << out.err;
+	EXPECT_STREQ(out.rv, "42");
+	EXPECT_STREQ(out.cont, "token");
+	EXPECT_EQ(a.names, (std::vector<std::string>{"-/x", "-/y", "x/a", "y/b", "x/np", "!y/bad", "!-/other"}));
+	ASSERT_EQ(msgs.size(), 1u);
+	EXPECT_EQ(msgs[0].rfind("list /api/v1/pods:1: NetworkPolicy y/bad: spec.ingress[0].ports[0].endPort", 0), 0u)
+		<< msgs[0];
+	ASSERT_EQ(a.all.n_namespaces, 2u);
+	EXPECT_STREQ(k8s_label_get(&a.all.namespaces[0].labels, "example.com/team"), "ab");
+	ASSERT_EQ(a.all.n_pods, 2u);
+	ASSERT_EQ(a.all.pods[0].n_ports, 2u);
+	EXPECT_EQ(a.all.pods[0].ports[0].port, 80);
+
+	// the same items through jansson and k8s_load_json
+	json_error_t err;
+	json_t *j = json_loads(text.c_str(), 0, &err);
+	ASSERT_NE(j, nullptr) << err.text;
+	Load js;
+	size_t i;
+	json_t *it;
+	json_array_foreach(json_object_get(j, "items"), i, it)
+	{
+		if (!json_object_get(it, "kind")) {
+			json_object_set_new(it, "kind", json_string("Pod"));
+			json_object_set_new(it, "apiVersion", json_string("v1"));
+		}
+		k8s_load_json("list /api/v1/pods", it, &js.cl, collect, &js.msgs);
+	}
+	json_decref(j);
+	EXPECT_EQ(js.msgs, msgs);
+	expect_same_policy(&a.all, &js.cl, 2);
+}
+
+TEST(K8sJson, ApiListTextErrors)
+{
+	const char *bad[] = {
+		"",
+		"{\"items\": [",
+		"{\"items\": [{\"metadata\": {\"name\": \"a\"}}]} x",
+		"{\"items\": [\"unterminated]}",
+		"{\"items\": [\"bad \\q escape\"]}",
+		"{\"items\": [\"\\ud800\"]}",
+		"{\"items\": [01]}",
+		"{\"items\": [tru]}",
+		"{\"items\": {}}",
+		"{\"kind\": \"PodList\"}",
+		"[1, 2]",
+		"{\"items\": [\"control \x01 char\"]}",
+		"{\"items\": [{\"a\" 1}]}",
+	};
+	for (const char *t : bad) {
+		ApiItems a;
+		std::vector<std::string> msgs;
+		k8s_api_list out;
+		EXPECT_EQ(k8s_load_api_list("l", t, strlen(t), "Pod", "v1", api_item, &a, collect, &msgs, &out),
+			  -EINVAL)
+			<< t;
+		EXPECT_NE(out.err[0], '\0') << t;
+		EXPECT_TRUE(a.names.empty()) << t;
+	}
+	// deeply nested: refused, not a stack overflow
+	std::string deep = "{\"items\": [" + std::string(100000, '[') + std::string(100000, ']') + "]}";
+	ApiItems a;
+	k8s_api_list out;
+	EXPECT_EQ(k8s_load_api_list("l", deep.data(), deep.size(), "Pod", "v1", api_item, &a, nullptr, nullptr,
+				    &out),
+		  -EINVAL);
+	EXPECT_NE(std::string(out.err).find("nested too deeply"), std::string::npos) << out.err;
+}

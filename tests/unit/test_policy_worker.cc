@@ -309,12 +309,13 @@ void report(void *arg, const char *msg)
 }
 
 // Load the cluster plus `policies`, compile.
-struct pol_tables *Compile(const std::string &policies, uint64_t gen)
+struct pol_tables *Compile(const std::string &policies, uint64_t gen,
+			   const std::string &cluster = kCluster)
 {
 	struct k8s_cluster cl;
 	memset(&cl, 0, sizeof(cl));
 	std::vector<std::string> msgs;
-	std::string text = std::string(kCluster) + policies;
+	std::string text = cluster + policies;
 	int rc = k8s_load_buffer("cluster.yaml", text.data(), text.size(), &cl, report, &msgs);
 	EXPECT_EQ(rc, 0);
 	for (const std::string &m : msgs)
@@ -335,7 +336,7 @@ protected:
 	void SetUp() override
 	{
 		baseline_ = shim_pool_in_use();
-		BuildDp(dp_config_text(), kWorkers);
+		BuildDp(dp_config_text("vxlan", 4096, TablesConfig()) + ExtraConfig(), kWorkers);
 		if (HasFatalFailure())
 			return;
 		Vtep("192.168.100.2", kPeerMac);
@@ -357,11 +358,16 @@ protected:
 		EXPECT_EQ(shim_pool_in_use(), baseline_) << "mbuf leak";
 	}
 
-	// Compile and enforce `policies` at a new generation.
-	void Enforce(const std::string &policies)
+	// Configuration added to the fixture's (flow-log settings), and
+	// settings of its `tables` group.
+	virtual std::string ExtraConfig() const { return ""; }
+	virtual const char *TablesConfig() const { return ""; }
+
+	// Compile and enforce `policies` (in `cluster`) at a new generation.
+	void Enforce(const std::string &policies, const std::string &cluster = kCluster)
 	{
 		++gen_;
-		struct pol_tables *t = Compile(policies, gen_);
+		struct pol_tables *t = Compile(policies, gen_, cluster);
 		ASSERT_NE(t, nullptr);
 		ASSERT_EQ(dp_publish_policy(dp_, t, gen_), 0);
 		ASSERT_NE(dp_->policy, nullptr);
@@ -397,20 +403,20 @@ protected:
 		return n;
 	}
 
-	// Every non-zero per-rule counter, "rule/allowed" or "rule/denied".
+	// Every non-zero per-rule counter, "rule/allowed", "rule/denied" or "rule/audited".
 	std::map<std::string, uint64_t> Counters() const
 	{
 		std::map<std::string, uint64_t> out;
 		const struct dp_policy *p = dp_->policy;
 		if (!p)
 			return out;
+		static const char *const kind[] = {"/allowed", "/denied", "/audited"};
 		for (unsigned w = 0; w < kWorkers; w++)
 			for (uint32_t r = 0; r < p->n_rules; r++)
-				for (unsigned d = 0; d < 2; d++) {
+				for (unsigned d = 0; d < 3; d++) {
 					uint64_t v = dp_policy_counters(p, w, r)[d];
 					if (v)
-						out[std::string(p->t->rules[r]) +
-						    (d ? "/denied" : "/allowed")] += v;
+						out[std::string(p->t->rules[r]) + kind[d]] += v;
 				}
 		return out;
 	}
@@ -977,6 +983,448 @@ TEST_F(PolicyWorker, WireFormOfTrivialPolicies)
 			pol_tables_free(back);
 		}
 	}
+}
+
+// ---- flow logs ---------------------------------------------------------------
+
+struct FlowRec {
+	struct nsdp_flowlog_rec r;
+	std::string rule;
+};
+
+// Take the queued flow-log records (FLOWLOG_READ's reply, parsed).
+std::vector<FlowRec> TakeFlowLog(struct dp *dp, struct nsdp_flowlog_hdr *hdr = nullptr)
+{
+	std::vector<FlowRec> out;
+	void *buf = nullptr;
+	size_t len = 0;
+	EXPECT_EQ(dp_flowlog_read(dp, 0, &buf, &len), 0);
+	struct nsdp_flowlog_hdr h;
+	EXPECT_GE(len, sizeof(h));
+	if (len < sizeof(h)) {
+		free(buf);
+		return out;
+	}
+	memcpy(&h, buf, sizeof(h));
+	size_t off = sizeof(h);
+	for (uint32_t i = 0; i < h.count; i++) {
+		FlowRec f;
+		EXPECT_LE(off + sizeof(f.r), len);
+		memcpy(&f.r, (uint8_t *)buf + off, sizeof(f.r));
+		off += sizeof(f.r);
+		EXPECT_LE(off + f.r.name_len, len);
+		EXPECT_GT(f.r.name_len, 0u);
+		const char *name = (const char *)buf + off;
+		EXPECT_EQ(name[f.r.name_len - 1], '\0');
+		f.rule = name;
+		off += f.r.name_len;
+		out.push_back(f);
+	}
+	EXPECT_EQ(off, len) << "bytes after the last record";
+	free(buf);
+	if (hdr)
+		*hdr = h;
+	return out;
+}
+
+uint64_t RealtimeNs()
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+// Each field of one record.
+void ExpectRec(const FlowRec &f, uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport,
+	       uint8_t proto, uint8_t verdict, uint8_t dir, uint8_t reason, const char *rule,
+	       unsigned in_port, uint64_t generation)
+{
+	EXPECT_EQ(f.r.src, src);
+	EXPECT_EQ(f.r.dst, dst);
+	EXPECT_EQ(f.r.sport, sport);
+	EXPECT_EQ(f.r.dport, dport);
+	EXPECT_EQ(f.r.proto, proto);
+	EXPECT_EQ(f.r.verdict, verdict);
+	EXPECT_EQ(f.r.direction, dir);
+	EXPECT_EQ(f.r.reason, reason);
+	EXPECT_EQ(f.rule, rule);
+	EXPECT_EQ(f.r.in_port, in_port);
+	EXPECT_EQ(f.r.policy_generation, generation);
+}
+
+TEST_F(PolicyWorker, FlowLogRecordsEachDeniedConnectionOnce)
+{
+	Enforce(kPolicyV1);
+	uint64_t t0 = RealtimeNs();
+	Deny(POD0, Tcp(kWeb2Mac, kWeb2, kApi, 40001, 80, SYN), "web2 -> api:80");
+	Deny(POD0, Tcp(kWeb2Mac, kWeb2, kApi, 40001, 80, SYN), "its retransmission (cached)");
+	Deny(UPLINK, DbTcp(kApi, 50000, 80, SYN), "db -> api:80 (ANP Deny)", 1);
+	Deny(POD0, Tcp(kWeb2Mac, kWeb2, kDb, 40003, 5432, SYN), "web2 -> db (egress)");
+	Deny(POD1, Unreach(kApiMac, kApi, kWeb), "ICMP api -> web, untracked");
+	Deny(POD1, Unreach(kApiMac, kApi, kWeb), "again: untracked, logged again");
+	Pass(POD0, Tcp(kWebMac, kWeb, kApi, 40000, 80, SYN), POD1, "an allow (1 in 100 sampled)");
+	uint64_t t1 = RealtimeNs();
+	struct nsdp_flowlog_hdr h;
+	std::vector<FlowRec> log = TakeFlowLog(dp_, &h);
+	// Worker 0's records, then worker 1's.
+	ASSERT_EQ(log.size(), 5u);
+	ExpectRec(log[0], kWeb2, kApi, 40001, 80, IPPROTO_TCP, POL_DENY, POL_INGRESS,
+		  NSDP_FLOWLOG_NEW, kIsolated, POD0, gen_);
+	ExpectRec(log[1], kWeb2, kDb, 40003, 5432, IPPROTO_TCP, POL_DENY, POL_EGRESS,
+		  NSDP_FLOWLOG_NEW, kIsolated, POD0, gen_);
+	ExpectRec(log[2], kApi, kWeb, 0, 0, IPPROTO_ICMP, POL_DENY, POL_INGRESS,
+		  NSDP_FLOWLOG_UNTRACKED, kIsolated, POD1, gen_);
+	ExpectRec(log[3], kApi, kWeb, 0, 0, IPPROTO_ICMP, POL_DENY, POL_INGRESS,
+		  NSDP_FLOWLOG_UNTRACKED, kIsolated, POD1, gen_);
+	ExpectRec(log[4], kDb, kApi, 50000, 80, IPPROTO_TCP, POL_DENY, POL_INGRESS,
+		  NSDP_FLOWLOG_NEW, kAnpDeny, UPLINK, gen_);
+	for (const FlowRec &f : log) {
+		EXPECT_GE(f.r.time_ns + 1000000, t0) << "time before the packet";
+		EXPECT_LE(f.r.time_ns, t1 + 1000000) << "time after the read";
+	}
+	EXPECT_EQ(h.records, 5u);
+	EXPECT_EQ(h.rate_limited, 0u);
+	EXPECT_EQ(h.ring_full, 0u);
+	EXPECT_EQ(h.pending, 0u);
+	EXPECT_EQ(st_[0].lc.flowlog_records, 4u);
+	EXPECT_EQ(st_[1].lc.flowlog_records, 1u);
+	EXPECT_TRUE(TakeFlowLog(dp_).empty()) << "records are taken once";
+}
+
+TEST_F(PolicyWorker, FlowLogNamesRulesOfThePolicyThatDecided)
+{
+	Enforce(kPolicyV1);
+	uint64_t v1 = gen_;
+	Pass(POD0, Tcp(kWebMac, kWeb, kApi, 40000, 80, SYN), POD1, "web -> api:80 under v1");
+	Deny(POD0, Tcp(kWeb2Mac, kWeb2, kApi, 40001, 80, SYN), "web2 -> api:80 under v1");
+	FreeTx();
+	// v2 replaces v1 before anyone read: v1's records keep v1's names
+	// (the rule ids of v2 differ), and the established connection cut by
+	// v2 is logged as re-decided.
+	Enforce(kPolicyV2);
+	Deny(POD1, Tcp(kApiMac, kApi, kWeb, 80, 40000, PSHACK), "the reply after v2");
+	Pass(POD0, Tcp(kWeb2Mac, kWeb2, kApi, 40001, 80, SYN), POD1, "web2 retransmits under v2");
+	std::vector<FlowRec> log = TakeFlowLog(dp_);
+	ASSERT_EQ(log.size(), 2u);
+	ExpectRec(log[0], kWeb2, kApi, 40001, 80, IPPROTO_TCP, POL_DENY, POL_INGRESS,
+		  NSDP_FLOWLOG_NEW, kIsolated, POD0, v1);
+	// The original direction, although the reply carried the decision.
+	ExpectRec(log[1], kWeb, kApi, 40000, 80, IPPROTO_TCP, POL_DENY, POL_INGRESS,
+		  NSDP_FLOWLOG_REDECIDED, kIsolated, POD1, gen_);
+}
+
+// Flow logs configured small, to see sampling, the rate limit and a full ring.
+class FlowLogSampled : public PolicyWorker {
+	std::string ExtraConfig() const override
+	{
+		return "flow_log = { sample_allowed = 3; rate = 100000; burst = 100000; };\n";
+	}
+};
+
+TEST_F(FlowLogSampled, OneAllowedDecisionInN)
+{
+	Enforce(kPolicyV1);
+	for (uint16_t i = 0; i < 7; i++)
+		Pass(POD0, Tcp(kWebMac, kWeb, kApi, (uint16_t)(41000 + i), 80, SYN), POD1, "web -> api");
+	std::vector<FlowRec> log = TakeFlowLog(dp_);
+	ASSERT_EQ(log.size(), 2u) << "the 3rd and the 6th";
+	ExpectRec(log[0], kWeb, kApi, 41002, 80, IPPROTO_TCP, POL_ALLOW, POL_INGRESS,
+		  NSDP_FLOWLOG_NEW, kAllowWeb, POD0, gen_);
+	EXPECT_EQ(log[1].r.sport, 41005);
+	// Denies are never sampled away.
+	for (uint16_t i = 0; i < 4; i++)
+		Deny(POD0, Tcp(kWeb2Mac, kWeb2, kApi, (uint16_t)(42000 + i), 80, SYN), "web2 -> api");
+	EXPECT_EQ(TakeFlowLog(dp_).size(), 4u);
+}
+
+class FlowLogLimited : public PolicyWorker {
+	// Two workers: each gets 1 record/s and a burst of 2.
+	std::string ExtraConfig() const override
+	{
+		return "flow_log = { rate = 2; burst = 4; };\n";
+	}
+};
+
+TEST_F(FlowLogLimited, AFloodIsCutAtTheRateAndCounted)
+{
+	Enforce(kPolicyV1);
+	for (uint16_t i = 0; i < 20; i++)
+		Deny(POD0, Tcp(kWeb2Mac, kWeb2, kApi, (uint16_t)(43000 + i), 80, SYN), "flood");
+	struct nsdp_flowlog_hdr h;
+	std::vector<FlowRec> log = TakeFlowLog(dp_, &h);
+	ASSERT_EQ(log.size(), 2u) << "the burst";
+	EXPECT_EQ(log[0].r.sport, 43000);
+	EXPECT_EQ(log[1].r.sport, 43001);
+	EXPECT_EQ(h.rate_limited, 18u);
+	EXPECT_EQ(st_[0].lc.flowlog_rate_limited, 18u);
+	// Every packet was still decided and counted.
+	EXPECT_EQ(Counters(), (Counts{{"isolated/denied", 20}}));
+	// Worker 1 has its own budget.
+	Deny(POD0, Tcp(kWeb2Mac, kWeb2, kApi, 44000, 80, SYN), "on worker 1", 1);
+	EXPECT_EQ(TakeFlowLog(dp_).size(), 1u);
+}
+
+class FlowLogSmallRing : public PolicyWorker {
+	std::string ExtraConfig() const override
+	{
+		return "flow_log = { rate = 100000; burst = 100000; ring = 64; };\n";
+	}
+};
+
+TEST_F(FlowLogSmallRing, AFullRingDropsAndCountsNewRecords)
+{
+	Enforce(kPolicyV1);
+	for (uint16_t i = 0; i < 70; i++) {
+		Deny(POD0, Tcp(kWeb2Mac, kWeb2, kApi, (uint16_t)(45000 + i), 80, SYN), "deny");
+	}
+	EXPECT_EQ(st_[0].lc.flowlog_records, 64u);
+	EXPECT_EQ(st_[0].lc.flowlog_ring_full, 6u);
+	std::vector<FlowRec> log = TakeFlowLog(dp_);
+	ASSERT_EQ(log.size(), 64u);
+	EXPECT_EQ(log.front().r.sport, 45000);
+	EXPECT_EQ(log.back().r.sport, 45063) << "the oldest are kept";
+	Deny(POD0, Tcp(kWeb2Mac, kWeb2, kApi, 46000, 80, SYN), "room again");
+	EXPECT_EQ(TakeFlowLog(dp_).size(), 1u);
+}
+
+class FlowLogOff : public PolicyWorker {
+	std::string ExtraConfig() const override
+	{
+		return "flow_log = { enabled = false; };\nrule_counters = false;\n";
+	}
+};
+
+TEST_F(FlowLogOff, NothingLoggedNorCounted)
+{
+	Enforce(kPolicyV1);
+	Deny(POD0, Tcp(kWeb2Mac, kWeb2, kApi, 40001, 80, SYN), "web2 -> api:80");
+	Pass(POD0, Tcp(kWebMac, kWeb, kApi, 40000, 80, SYN), POD1, "web -> api:80");
+	EXPECT_TRUE(TakeFlowLog(dp_).empty());
+	EXPECT_EQ(st_[0].lc.flowlog_records, 0u);
+	EXPECT_EQ(Total(), 0u) << "rule_counters = false";
+	EXPECT_EQ(Drops(NSDP_DROP_POLICY_DENY), 1u) << "drops are still counted";
+}
+
+// ---- denied connections' share of conntrack --------------------------------------
+
+class DeniedAdmission : public PolicyWorker {
+	// 2 workers: each may cache 10 denied connections, 5 at once and 5
+	// over timeouts.denied (an hour here: none more during the test).
+	const char *TablesConfig() const override { return "denied_entries = 20;"; }
+	std::string ExtraConfig() const override { return "timeouts = { denied = 3600; };\n"; }
+};
+
+TEST_F(DeniedAdmission, AFloodOfDeniedConnectionsCannotFillConntrack)
+{
+	Enforce(kPolicyV1);
+	const uint32_t ct0 = ct_count(dp_->ct);
+	for (uint16_t i = 0; i < 12; i++)
+		Deny(POD0, Tcp(kWeb2Mac, kWeb2, kApi, (uint16_t)(47000 + i), 80, SYN), "denied SYN");
+	EXPECT_EQ(ct_count(dp_->ct), ct0 + 5) << "5 denied connections cached, no more";
+	EXPECT_EQ(st_[0].lc.ct_denied_uncached, 7u);
+	EXPECT_NE(Ct(kWeb2, kApi, 47000, 80, IPPROTO_TCP), nullptr);
+	EXPECT_EQ(Ct(kWeb2, kApi, 47011, 80, IPPROTO_TCP), nullptr);
+	// The uncached ones are still denied (decided again), and logged as new.
+	Deny(POD0, Tcp(kWeb2Mac, kWeb2, kApi, 47011, 80, SYN), "a retransmission, uncached");
+	EXPECT_EQ(Counters(), (Counts{{"isolated/denied", 13}}));
+	std::vector<FlowRec> log = TakeFlowLog(dp_);
+	ASSERT_EQ(log.size(), 13u);
+	EXPECT_EQ(log.back().r.reason, NSDP_FLOWLOG_NEW);
+	// Allowed connections keep getting entries.
+	for (uint16_t i = 0; i < 12; i++)
+		Pass(POD0, Tcp(kWebMac, kWeb, kApi, (uint16_t)(48000 + i), 80, SYN), POD1, "allowed");
+	EXPECT_EQ(ct_count(dp_->ct), ct0 + 5 + 12);
+	// A TCP packet that is not a SYN always gets its entry (a mid-stream
+	// pickup must be decided in both directions).
+	Deny(POD0, Tcp(kWeb2Mac, kWeb2, kApi, 47100, 80, ACK), "mid-stream, denied both ways");
+	EXPECT_NE(Ct(kWeb2, kApi, 47100, 80, IPPROTO_TCP), nullptr);
+	// Worker 1 has its own share.
+	Deny(POD0, Tcp(kWeb2Mac, kWeb2, kApi, 47200, 80, SYN), "on worker 1", 1);
+	EXPECT_NE(Ct(kWeb2, kApi, 47200, 80, IPPROTO_TCP), nullptr);
+	EXPECT_EQ(st_[1].lc.ct_denied_uncached, 0u);
+}
+
+class DeniedNeverCached : public PolicyWorker {
+	const char *TablesConfig() const override { return "denied_entries = 0;"; }
+};
+
+TEST_F(DeniedNeverCached, DeniedSynsGetNoEntry)
+{
+	Enforce(kPolicyV1);
+	const uint32_t ct0 = ct_count(dp_->ct);
+	Deny(POD0, Tcp(kWeb2Mac, kWeb2, kApi, 47000, 80, SYN), "denied SYN");
+	Deny(UPLINK, DbTcp(kApi, 50000, 80, SYN), "db -> api:80 (ANP Deny)");
+	EXPECT_EQ(ct_count(dp_->ct), ct0);
+	Pass(POD0, Tcp(kWebMac, kWeb, kApi, 48000, 80, SYN), POD1, "allowed");
+	EXPECT_EQ(ct_count(dp_->ct), ct0 + 1);
+	EXPECT_EQ(Count(kAnpDeny, true), 1u);
+}
+
+// ---- audit mode ------------------------------------------------------------------
+
+const char kAuditMode[] = "  annotations:\n    nsdp.io/policy-mode: audit\n";
+
+// web's egress isolated by an audited NetworkPolicy.
+const std::string kLockWebAudit = std::string(R"(
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: lock-web
+  namespace: client
+)") + kAuditMode + R"(spec:
+  podSelector:
+    matchLabels:
+      app: web
+  policyTypes: [Egress]
+)";
+
+// An audited ANP denying client's egress to remote.
+const std::string kClientEgressAudit = std::string(R"(
+---
+apiVersion: policy.networking.k8s.io/v1alpha1
+kind: AdminNetworkPolicy
+metadata:
+  name: client-egress
+)") + kAuditMode + R"(spec:
+  priority: 5
+  subject:
+    namespaces:
+      matchLabels:
+        team: client
+  egress:
+  - name: no-remote
+    action: Deny
+    to:
+    - namespaces:
+        matchLabels:
+          team: remote
+)";
+
+// The cluster with namespace server in audit mode.
+std::string ServerNsAudit()
+{
+	std::string c = kCluster;
+	const char *ns = "  name: server\n";
+	c.insert(c.find(ns) + strlen(ns), kAuditMode);
+	return c;
+}
+
+struct pol_result Decide(const struct pol_tables *t, uint32_t src, uint32_t dst, uint16_t port)
+{
+	struct pol_result r;
+	pol_decide(t, src, dst, IPPROTO_TCP, port, &r);
+	return r;
+}
+
+TEST_F(PolicyWorker, AuditedNetworkPolicyForwardsWhatItWouldDeny)
+{
+	Enforce(kPolicyV1 + kLockWebAudit);
+	const char *lock = "isolated by networkpolicy client/lock-web";
+	struct pol_result r = Decide(dp_->policy->t, kWeb, kApi, 80);
+	EXPECT_EQ(r.verdict, POL_AUDIT);
+	EXPECT_EQ(r.decided_by, POL_EGRESS);
+	EXPECT_EQ(r.rule, Rule(lock));
+	Pass(POD0, Tcp(kWebMac, kWeb, kApi, 40000, 80, SYN), POD1, "web -> api:80 (audited)");
+	Pass(POD1, Tcp(kApiMac, kApi, kWeb, 80, 40000, SYNACK), POD0, "its reply");
+	Pass(POD0, Tcp(kWebMac, kWeb, kDb, 40002, 5432, SYN), UPLINK, "web -> db (audited)");
+	// Enforced policies still deny: audit mode only adds.
+	Deny(POD0, Tcp(kWebMac, kWeb, kApi, 40003, 81, SYN), "web -> api:81 (api isolated)");
+	Deny(POD0, Tcp(kWeb2Mac, kWeb2, kApi, 40001, 80, SYN), "web2 -> api:80");
+	EXPECT_EQ(Counters(), (Counts{{std::string(lock) + "/audited", 3},
+				      {"isolated/denied", 2}}));
+	const struct ct_entry *e = Ct(kWeb, kApi, 40000, 80, IPPROTO_TCP);
+	ASSERT_NE(e, nullptr);
+	EXPECT_EQ(e->verdict, POL_AUDIT);
+	std::vector<FlowRec> log = TakeFlowLog(dp_);
+	ASSERT_EQ(log.size(), 4u);
+	ExpectRec(log[0], kWeb, kApi, 40000, 80, IPPROTO_TCP, NSDP_VERDICT_AUDIT, POL_EGRESS,
+		  NSDP_FLOWLOG_NEW, lock, POD0, gen_);
+	ExpectRec(log[1], kWeb, kDb, 40002, 5432, IPPROTO_TCP, NSDP_VERDICT_AUDIT, POL_EGRESS,
+		  NSDP_FLOWLOG_NEW, lock, POD0, gen_);
+	EXPECT_EQ(log[2].r.verdict, POL_DENY);
+	EXPECT_EQ(log[3].r.verdict, POL_DENY);
+	// Enforcing the same policy denies exactly what the audit logged.
+	std::string enforced = kLockWebAudit;
+	enforced.erase(enforced.find(kAuditMode), strlen(kAuditMode));
+	Enforce(kPolicyV1 + enforced);
+	Deny(POD0, Tcp(kWebMac, kWeb, kApi, 40000, 80, ACK), "web -> api:80 enforced");
+	Deny(POD0, Tcp(kWebMac, kWeb, kDb, 40002, 5432, ACK), "web -> db enforced");
+	EXPECT_EQ(Counters(), (Counts{{"isolated/denied", 2}}));
+}
+
+TEST_F(PolicyWorker, AuditedAdminNetworkPolicy)
+{
+	Enforce(kPolicyV1 + kClientEgressAudit);
+	const char *anp = "adminnetworkpolicy client-egress egress[0]";
+	struct pol_result r = Decide(dp_->policy->t, kWeb, kDb, 5432);
+	EXPECT_EQ(r.verdict, POL_AUDIT);
+	EXPECT_EQ(r.rule, Rule(anp));
+	Pass(POD0, Tcp(kWebMac, kWeb, kDb, 40002, 5432, SYN), UPLINK, "web -> db (audited ANP)");
+	// web2's egress is limited to server by an enforced NetworkPolicy: the
+	// audited ANP does not change that deny.
+	Deny(POD0, Tcp(kWeb2Mac, kWeb2, kDb, 40003, 5432, SYN), "web2 -> db");
+	r = Decide(dp_->policy->t, kWeb2, kDb, 5432);
+	EXPECT_EQ(r.verdict, POL_DENY);
+	EXPECT_EQ(r.rule, Rule(kIsolated));
+	EXPECT_EQ(Counters(), (Counts{{std::string(anp) + "/audited", 1}, {"isolated/denied", 1}}));
+}
+
+TEST_F(PolicyWorker, NamespaceAuditModeAndThePolicyThatOverridesIt)
+{
+	// server's NetworkPolicies are audited: api is no longer isolated by
+	// allow-web, so web2 -> api:80 passes and is logged as audit.
+	Enforce(kPolicyV1, ServerNsAudit());
+	const char *iso = "isolated by networkpolicy server/allow-web";
+	struct pol_result r = Decide(dp_->policy->t, kWeb2, kApi, 80);
+	EXPECT_EQ(r.verdict, POL_AUDIT);
+	EXPECT_EQ(r.rule, Rule(iso));
+	r = Decide(dp_->policy->t, kWeb, kApi, 80);
+	EXPECT_EQ(r.verdict, POL_ALLOW) << "allowed whether or not the policy is enforced";
+	// The ANP is not namespaced: still enforced.
+	Deny(UPLINK, DbTcp(kApi, 50000, 80, SYN), "db -> api:80 (ANP Deny)");
+	Pass(POD0, Tcp(kWeb2Mac, kWeb2, kApi, 40001, 80, SYN), POD1, "web2 -> api:80 (audited)");
+	// A policy's own annotation wins over its namespace's.
+	std::string pinned = AllowFrom("allow-web", "web");
+	pinned.insert(pinned.find("spec:"), "  annotations:\n    nsdp.io/policy-mode: enforce\n");
+	Enforce(std::string(kIsolateClient) + kGuardServer + pinned, ServerNsAudit());
+	r = Decide(dp_->policy->t, kWeb2, kApi, 80);
+	EXPECT_EQ(r.verdict, POL_DENY);
+	EXPECT_EQ(r.rule, Rule(kIsolated));
+}
+
+TEST_F(PolicyWorker, PolicyVersion1BlobsStillLoad)
+{
+	// A policy cache written before audit mode (ranges without audit_rule).
+	struct pol_tables *t = Compile(kPolicyV1, 3);
+	ASSERT_NE(t, nullptr);
+	void *blob = nullptr;
+	size_t len = 0;
+	ASSERT_EQ(pol_serialize(t, &blob, &len), 0);
+	struct nsdp_policy_hdr h;
+	memcpy(&h, blob, sizeof(h));
+	size_t ranges_at = len - h.names_len - (size_t)h.n_ranges * sizeof(struct nsdp_pol_range);
+	std::vector<uint8_t> v1((uint8_t *)blob, (uint8_t *)blob + ranges_at);
+	for (uint32_t i = 0; i < h.n_ranges; i++) {
+		const uint8_t *rg = (uint8_t *)blob + ranges_at + i * sizeof(struct nsdp_pol_range);
+		v1.insert(v1.end(), rg, rg + NSDP_POL_RANGE_V1_SIZE);
+	}
+	v1.insert(v1.end(), (uint8_t *)blob + len - h.names_len, (uint8_t *)blob + len);
+	h.version = 1;
+	memcpy(v1.data(), &h, sizeof(h));
+	char err[256] = "";
+	struct pol_tables *back = pol_deserialize(v1.data(), v1.size(), 3, err, sizeof(err));
+	ASSERT_NE(back, nullptr) << err;
+	for (uint32_t src : {kWeb, kWeb2, kApi, kDb})
+		for (uint32_t dst : {kWeb, kWeb2, kApi, kDb})
+			for (uint16_t port : {80, 81, 9090}) {
+				struct pol_result a = Decide(t, src, dst, port), b = Decide(back, src, dst, port);
+				EXPECT_EQ(a.verdict, b.verdict);
+				EXPECT_EQ(a.rule, b.rule);
+			}
+	free(blob);
+	pol_tables_free(t);
+	pol_tables_free(back);
 }
 
 } // namespace
