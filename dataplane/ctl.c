@@ -505,10 +505,17 @@ static void do_commit(struct ctl_server *cs, struct ctl_client *c,
 		goto out;
 	}
 
+	/* Nothing for the tables (a policy change alone): they stay as they
+	 * are, no rebuild and no grace period for them; the generation moves. */
+	int rc;
+	if (!c->snapshot && c->n_chg == 0 && c->n_pchg == 0) {
+		dp->generation = h->generation;
+		goto policy;
+	}
 	struct dp_table_state next;
-	int rc = c->snapshot ? dp_state_init(&next, dp->state.max_eps, dp->state.max_routes,
-					     dp->state.max_vteps)
-			     : state_copy(&next, &dp->state);
+	rc = c->snapshot ? dp_state_init(&next, dp->state.max_eps, dp->state.max_routes,
+					 dp->state.max_vteps)
+			 : state_copy(&next, &dp->state);
 	if (rc < 0) {
 		ack.generation = dp->generation;
 		ack.rejected = c->rejected + c->n_chg + c->n_pchg;
@@ -580,6 +587,7 @@ static void do_commit(struct ctl_server *cs, struct ctl_client *c,
 			dp_port_remove(dp, pcs.deleted[i]);
 		}
 	}
+policy:
 	if (c->policy) {
 		/* Tables first: a pod the new policy names is routable by then. */
 		rc = dp_publish_policy(dp, c->policy, h->generation);
@@ -1057,7 +1065,7 @@ static void do_trace(struct ctl_server *cs, struct ctl_client *c, const struct n
 		.encap = tr->encap,
 		.src = q.src,
 		.dst = q.dst,
-		.generation = t ? t->generation : 0,
+		.generation = t ? dp->generation : 0, /* t is the state of this generation */
 		.policy_generation = p ? p->t->generation : 0,
 	};
 	if (p && tr->rule < p->n_rules)

@@ -111,6 +111,7 @@ struct dp_worker {
 	_Atomic(struct dp_rxq_list *) rxqs; /* NULL: nothing to poll */
 	struct dp_lcore_stats *stats;
 	uint32_t now; /* ct_now() at the start of the burst */
+	uint64_t tsc; /* rte_rdtsc() at the start of the burst (rate limits, flow-log times) */
 	bool rule_counters;     /* cfg.rule_counters */
 	bool cache_denied;      /* tables.denied_entries > 0 */
 	struct dp_gcra denied;  /* conntrack entries for denied connections */

@@ -6,7 +6,8 @@
  *
  * Cost on the packet path: nothing for packets whose connection's verdict
  * is cached; for a decision, a compare (allow: a sampling counter), and for
- * a record a rate check (ratelimit.h: one rdtsc, no division) and an SP/SC ring
+ * a record a rate check (ratelimit.h: a compare against the burst's TSC, no
+ * division) and an SP/SC ring
  * enqueue. A flood cannot make a worker spend more than `rate` records a
  * second on logging: what is over the limit, or finds the ring full, is
  * counted (nsdp_lcore_stats.flowlog_*) and dropped.
@@ -68,11 +69,11 @@ static inline bool dp_flowlog_wanted(struct dp_flowlog_w *f, uint8_t verdict)
 	return true;
 }
 
-/* Queue e (its tsc set here), rate-limited; counts what happens to it. */
+/* Queue e made at TSC `now` (the burst's), rate-limited; counts what
+ * happens to it. */
 static inline void dp_flowlog_put(struct dp_flowlog_w *f, struct nsdp_lcore_stats *lc,
-				  struct dp_flowlog_ent *e)
+				  struct dp_flowlog_ent *e, uint64_t now)
 {
-	uint64_t now = rte_rdtsc();
 	if (!dp_gcra_take(&f->limit, now)) {
 		lc->flowlog_rate_limited++;
 		return;

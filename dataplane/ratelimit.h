@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * A rate limiter for one thread (GCRA, the "virtual scheduling" form of a
- * token bucket): one TSC read and a compare per event, no division.
+ * token bucket): a compare per event against a TSC the caller read (a
+ * worker reads it once per burst), no division.
  * Used by the workers for flow-log records and for conntrack entries of
  * denied connections. Not thread safe: each worker owns its own.
  */

@@ -555,7 +555,7 @@ static ALWAYS_INLINE bool admit(const struct dp_policy *pol, struct dp_worker *w
 		return true;
 	if (pi->proto == IPPROTO_TCP && !(pi->tcp_flags & RTE_TCP_SYN_FLAG))
 		return true;
-	if (w->cache_denied && dp_gcra_take(&w->denied, rte_rdtsc()))
+	if (w->cache_denied && dp_gcra_take(&w->denied, w->tsc))
 		return true;
 	w->stats->lc.ct_denied_uncached++;
 	return false;
@@ -602,7 +602,7 @@ static void flowlog(struct dp_worker *w, const struct pkt_info *pi, bool fwd,
 		.epoch = epoch,
 		.in_port = (uint16_t)in_idx,
 	};
-	dp_flowlog_put(&w->fl, &w->stats->lc, &fe);
+	dp_flowlog_put(&w->fl, &w->stats->lc, &fe, w->tsc);
 }
 
 /*
@@ -895,6 +895,8 @@ void dp_process_burst(struct dp *dp, struct dp_worker *w, const struct dp_tables
 	/* Like t, valid until this worker's next quiescent state. */
 	const struct dp_policy *pol = atomic_load_explicit(&dp->policy, memory_order_acquire);
 	struct pkt_ctx ctx[GROUP];
+
+	w->tsc = rte_rdtsc();
 	uint32_t dst[GROUP], src[GROUP];
 	const struct dp_endpoint *dst_ep[GROUP], *src_ep[GROUP];
 	unsigned idx[GROUP];

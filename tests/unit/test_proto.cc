@@ -550,6 +550,31 @@ TEST_F(ProtoTest, GenerationOrder)
 	nsdp_client_close(&c);
 }
 
+// A commit with nothing for the tables (what a policy-only push is, minus
+// the policy) moves the generation without rebuilding the tables; one with
+// a change rebuilds them.
+TEST_F(ProtoTest, CommitWithoutTableChangesKeepsTheTables)
+{
+	struct nsdp_client c;
+	connect(&c);
+	struct nsdp_endpoint ep = make_ep("10.244.1.5", "pod0", 5);
+	ASSERT_EQ(0, nsdp_client_ep_add(&c, &ep));
+	ASSERT_EQ(0, commit(&c, 3).status);
+	const struct dp_tables *t = dp->tables;
+	struct nsdp_ack ack = commit(&c, 4);
+	EXPECT_EQ(0, ack.status);
+	EXPECT_EQ(4u, ack.generation);
+	EXPECT_EQ(4u, dp->generation);
+	EXPECT_EQ(t, dp->tables) << "not rebuilt";
+	EXPECT_EQ(1u, get_array<nsdp_endpoint>(&c, NSDP_MSG_GET_ENDPOINTS).size());
+	ASSERT_EQ(0, nsdp_client_ep_del(&c, &ep.ip));
+	ack = commit(&c, 5);
+	EXPECT_EQ(1u, ack.applied);
+	EXPECT_NE(t, dp->tables) << "a change rebuilds them";
+	EXPECT_EQ(0u, get_array<nsdp_endpoint>(&c, NSDP_MSG_GET_ENDPOINTS).size());
+	nsdp_client_close(&c);
+}
+
 TEST_F(ProtoTest, SnapshotReplacesAndAbandonedBatchesVanish)
 {
 	struct nsdp_client c;
