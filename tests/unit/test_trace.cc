@@ -445,6 +445,30 @@ TEST_F(Trace, AnpPassThenNetworkPolicy)
 	EXPECT_EQ(Last().drop, (unsigned)NSDP_DROP_POLICY_DENY);
 }
 
+// An audited ANP Deny: the trace shows the packet forwarded, the audited
+// rule that would deny it, and the enforced rule that allows it.
+TEST_F(Trace, AuditedAnpDeny)
+{
+	std::string anp = strstr(kPass, "---\napiVersion: policy.networking.k8s.io/v1alpha1\n"
+					"kind: AdminNetworkPolicy\nmetadata: {name: deny-client}");
+	const std::string name = "{name: deny-client}";
+	anp.replace(anp.find(name), name.size(),
+		    "{name: deny-client, annotations: {nsdp.io/policy-mode: audit}}");
+	Enforce(std::string(kPolicies) + anp);
+	Run("10.244.1.2", "10.244.1.3", IPPROTO_TCP, 80);
+	const char *deny = "adminnetworkpolicy deny-client ingress[0]";
+	const Step &in = Get("policy ingress");
+	EXPECT_EQ(in.verdict, POL_AUDIT) << Dump();
+	EXPECT_EQ(in.rule, Rule(deny));
+	EXPECT_NE(in.text.find(std::string("allow (audit: would deny) (") + deny + "), enforced: " +
+			       kAllowWeb),
+		  std::string::npos)
+		<< Dump();
+	EXPECT_EQ(Get("policy").verdict, POL_AUDIT);
+	EXPECT_EQ(Last().drop, 0u) << "forwarded";
+	EXPECT_EQ(Last().port, (uint32_t)POD1);
+}
+
 TEST_F(Trace, EncapToRemoteVtep)
 {
 	Run("10.244.1.2", "10.244.2.5", IPPROTO_UDP, 5432);
