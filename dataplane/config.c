@@ -458,7 +458,7 @@ static int missing(struct ctx *c, const config_setting_t *grp, const char *gpath
 static const char *const root_keys[] = {
 	"node", "eal", "workers", "main_lcore", "burst", "idle_sleep_us",
 	"ports", "tables", "timeouts", "control_socket", "policy_file", "endpoints", "vteps",
-	"routes", "flow_log", "rule_counters", NULL,
+	"routes", "flow_log", "rule_counters", "state_file", NULL,
 };
 
 static int parse_node(struct ctx *c, const config_setting_t *node, struct dp_config *cfg,
@@ -796,6 +796,25 @@ static int parse_timeouts(struct ctx *c, const config_setting_t *t, struct dp_co
 		return rc;
 	for (unsigned i = 0; keys[i]; i++)
 		MEMBER_U(c, t, "timeouts", keys[i], 1, 604800, *dst[i]);
+	return 0;
+}
+
+/* Top-level setting `key`, a file path, into buf (size bytes); absent: "". */
+static int parse_path(struct ctx *c, const config_setting_t *root, const char *key, char *buf,
+		      size_t size)
+{
+	const config_setting_t *s = config_setting_get_member(root, key);
+	const char *str;
+	int rc;
+
+	if (!s)
+		return 0;
+	if ((rc = as_string(c, s, key, &str)))
+		return rc;
+	if (!str[0] || strlen(str) >= size)
+		return fail(c, s, key, "%zu characters (allowed: a path of 1..%zu characters)",
+			    strlen(str), size - 1);
+	snprintf(buf, size, "%s", str);
 	return 0;
 }
 
@@ -1198,17 +1217,10 @@ static int parse_root(struct ctx *c, const config_setting_t *root, struct dp_con
 		snprintf(cfg->ctl_socket, sizeof(cfg->ctl_socket), "%s", str);
 	}
 
-	if ((s = config_setting_get_member(root, "policy_file"))) {
-		const char *str;
-
-		if ((rc = as_string(c, s, "policy_file", &str)))
-			return rc;
-		if (!str[0] || strlen(str) >= sizeof(cfg->policy_file))
-			return fail(c, s, "policy_file",
-				    "%zu characters (allowed: a path of 1..%zu characters)",
-				    strlen(str), sizeof(cfg->policy_file) - 1);
-		snprintf(cfg->policy_file, sizeof(cfg->policy_file), "%s", str);
-	}
+	if ((rc = parse_path(c, root, "policy_file", cfg->policy_file,
+			     sizeof(cfg->policy_file))) ||
+	    (rc = parse_path(c, root, "state_file", cfg->state_file, sizeof(cfg->state_file))))
+		return rc;
 
 	if ((s = config_setting_get_member(root, "vteps")) &&
 	    (rc = parse_vteps(c, s, cfg, have_vtep)))

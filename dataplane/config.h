@@ -91,6 +91,8 @@ struct dp_config {
 	/* A compiled policy (the POLICY_SET wire form, as nsdp-agent
 	 * --policy-cache writes it) enforced from the first packet; "" none. */
 	char policy_file[256];
+	/* The committed state kept across restarts (statefile.h); "" none. */
+	char state_file[256];
 
 	/* Static tables (standalone mode, tests). */
 	unsigned n_endpoints, n_routes, n_vteps;

@@ -69,6 +69,7 @@
 #include "ctl.h"
 #include "dp.h"
 #include "port.h"
+#include "statefile.h"
 #include "stats.h"
 #include "tables.h"
 
@@ -604,6 +605,8 @@ policy:
 		}
 	}
 	ack.generation = dp->generation;
+	if (c->snapshot || c->n_chg || c->n_pchg)
+		dp_state_save(dp);
 	CTL_LOG(INFO, "generation %" PRIu64 " effective%s: %u applied, %u rejected%s%s (%s)",
 		ack.generation, c->snapshot ? " (snapshot)" : "", ack.applied, ack.rejected,
 		ack.rejected ? ", first: " : "", ack.rejected ? ack.error : "", c->label);

@@ -62,6 +62,7 @@ struct dp_port {
 	struct rte_ether_addr mac;
 	uint32_t mtu;
 	char name[NSDP_PORT_NAME_LEN];
+	struct nsdp_port_req req; /* hot-plugged ports: the PORT_ADD (state_file) */
 };
 
 /*

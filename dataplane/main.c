@@ -24,6 +24,7 @@
 #include "overlay.h"
 #include "policy.h"
 #include "port.h"
+#include "statefile.h"
 
 static struct dp the_dp;
 
@@ -256,6 +257,7 @@ int main(int argc, char **argv)
 		rc = 1;
 		goto out_ports;
 	}
+	dp_state_restore(dp);
 	load_policy_file(dp);
 	rc = 1;
 	struct ctl_server *cs = ctl_open(dp);

@@ -312,6 +312,7 @@ int dp_port_hotplug_add(struct dp *dp, const struct nsdp_port_req *req, char *er
 	p->role = NSDP_ROLE_POD;
 	p->hotplug = true;
 	p->port_id = pid;
+	p->req = *req;
 	rc = port_setup(dp, slot, pid, req->queues,
 			req->rx_desc ? req->rx_desc : 1024, req->tx_desc ? req->tx_desc : 1024,
 			err, errlen);

@@ -102,6 +102,8 @@ write_config() {
 		echo "control_socket = \"$(sock "$n")\";"
 		# the agent's policy cache: a restarted dataplane enforces it at once
 		[ "${NSDP_AGENT:-0}" = 1 ] && echo "policy_file = \"$STATE/n$n.policy\";"
+		# the pods' ports and the tables: a restarted dataplane re-adds them
+		echo "state_file = \"$STATE/n$n.state\";"
 		echo "tables = { conntrack = 65536; };"
 		echo "ports = ("
 		echo "  { name = \"uplink\"; devargs = \"$(devargs "$n" 0 ul "$nw")\"; role = \"uplink\"; }"

@@ -5,8 +5,10 @@
 # container runtime would (CNI 1.0.0: config on stdin, CNI_* variables,
 # host-local IPAM from CNI_PATH with its state in a temporary dataDir).
 # Checks: ADD results, ping and TCP between the pods through the dataplane,
-# CHECK, DEL twice, no leftovers, CNI errors with the right codes, ADD with
-# the dataplane down (code 11). Prints TAP. Needs root.
+# a dataplane restart (the pods' ports and endpoints come back from its
+# state_file, no CNI call), CHECK, DEL twice, no leftovers, CNI errors with
+# the right codes, ADD with the dataplane down (code 11). Prints TAP. Needs
+# root.
 set -uo pipefail
 
 . "$(dirname "$0")/lib.sh"
@@ -25,7 +27,7 @@ if [ ! -x "$IPAM_DIR/host-local" ]; then
 	echo "1..0 # SKIP no host-local IPAM plugin in $IPAM_DIR (containernetworking-plugins)"
 	exit 0
 fi
-plan 18
+plan 20
 
 mkdir -p "$CNIBIN"
 ln -s "$CNI" "$CNIBIN/nsdp"
@@ -72,6 +74,7 @@ node_ns "$NODE"
 	cat <<EOF
 ports = ( { name = "uplink"; devargs = "net_af_packet0,iface=ul,qdisc_bypass=1"; role = "uplink"; } );
 routes = ( { prefix = "10.244.1.0/24"; local = true; } );
+state_file = "$TMP/dp.state";
 EOF
 } >"$TMP/dp.conf"
 check "dataplane up (uplink only, pods come from nsdp-cni)" dp_start "$TMP/dp.conf"
@@ -139,6 +142,16 @@ r = c.recv(100); assert r == b"1000000", r' "$IP2"
 	return $rc
 }
 check "TCP pod1 -> pod2: 1 MB through the dataplane" tcp_probe
+
+# The dataplane restarts: the pods' ports and endpoints come back from its
+# state_file, without the CNI plugin being called again.
+kill -TERM "$(cat "$TMP/dp.pid")"
+for _ in $(seq 1 50); do kill -0 "$(cat "$TMP/dp.pid")" 2>/dev/null || break; sleep 0.1; done
+dp_start "$TMP/dp.conf" >/dev/null
+check "dataplane restarted: its 3 pod ports and endpoints are back from the state file" bash -c \
+	"'$CTL' -s '$SOCK' endpoints | grep -c 'ns[123]/pod[123]' | grep -qx 3 && '$CTL' -s '$SOCK' --json ports | grep -o '\"hotplug\":true' | grep -c . | grep -qx 3"
+check "and the pods reach each other again (ping pod1 -> pod2, pod3 -> pod2)" bash -c \
+	"ip netns exec ${P}p1 ping -c 3 -i 0.2 -W 2 $IP2 && ip netns exec ${P}p3 ping -c 3 -i 0.2 -W 2 $IP2"
 
 checkconf() { # a CHECK config: the ADD result as prevResult
 	conf | $PY -c 'import json,sys; c=json.load(sys.stdin); c["prevResult"]=json.load(open(sys.argv[1])); print(json.dumps(c))' "$1"

@@ -342,7 +342,7 @@ TEST(Config, LargeLiteralsAreNotTruncated)
 	EXPECT_STREQ(c.err, "x.conf:4: node2: unknown setting (did you mean \"node\"? allowed: "
 			    "node, eal, workers, main_lcore, burst, idle_sleep_us, ports, tables, "
 			    "timeouts, control_socket, policy_file, endpoints, vteps, routes, "
-			    "flow_log, rule_counters)");
+			    "flow_log, rule_counters, state_file)");
 }
 
 // ---- files -------------------------------------------------------------------
@@ -678,11 +678,11 @@ const Bad kBad[] = {
 	{"unknown_key_near", base("worker = [1];\n"),
 	 "x.conf:3: worker: unknown setting (did you mean \"workers\"? allowed: node, eal, "
 	 "workers, main_lcore, burst, idle_sleep_us, ports, tables, timeouts, control_socket, "
-	 "policy_file, endpoints, vteps, routes, flow_log, rule_counters)"},
+	 "policy_file, endpoints, vteps, routes, flow_log, rule_counters, state_file)"},
 	{"unknown_key_far", base("\nlogging = \"debug\";\n"),
 	 "x.conf:4: logging: unknown setting (allowed: node, eal, workers, main_lcore, burst, "
 	 "idle_sleep_us, ports, tables, timeouts, control_socket, policy_file, endpoints, vteps, "
-	 "routes, flow_log, rule_counters)"},
+	 "routes, flow_log, rule_counters, state_file)"},
 	{"flow_log_unknown_key", base("flow_log = { rates = 5; };\n"),
 	 "x.conf:3: flow_log.rates: unknown setting (did you mean \"rate\"? allowed: enabled, "
 	 "rate, burst, sample_allowed, ring)"},
@@ -696,6 +696,8 @@ const Bad kBad[] = {
 	 "x.conf:3: policy_file: 0 characters (allowed: a path of 1..255 characters)"},
 	{"policy_file_type", base("policy_file = 7;\n"),
 	 "x.conf:3: policy_file: expected a string, got an integer"},
+	{"state_file_empty", base("state_file = \"\";\n"),
+	 "x.conf:3: state_file: 0 characters (allowed: a path of 1..255 characters)"},
 	{"workers_empty", base("workers = [];\n"),
 	 "x.conf:3: workers: 0 lcores (allowed: 1..64 distinct lcore ids)"},
 	{"workers_twice", base("workers = [1,\n  2,\n  1];\n"),
