@@ -10,8 +10,9 @@
 # backend -> db:5432 allowed across namespaces, nothing else into backend or
 # db. It opens real TCP connections between every pair, prints observed vs
 # expected with the deciding rule, changes the policy live (scripts/demo/v2)
-# and shows an established connection cut and a new one admitted, then
-# tears everything down. Exit 0 only when every observation matches.
+# and shows an established connection cut and a new one admitted, prints
+# the flow logs of the denied connections (who, to whom, by which rule),
+# then tears everything down. Exit 0 only when every observation matches.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -25,6 +26,7 @@ export NSDP_PREFIX=${NSDP_PREFIX:-demo}
 export NSDP_OVERLAY=${NSDP_OVERLAY:-vxlan}
 export NSDP_POD_NAMES="frontend/web db/postgres backend/api stranger/intruder"
 export NSDP_AGENT=1
+export NSDP_FLOWLOG=1 # each agent writes its node's flow log ($STATE/n<n>.flows.jsonl)
 export NSDP_CNI=1
 export NSDP_MANIFESTS="scripts/demo/base scripts/demo/v1"
 P=$NSDP_PREFIX
@@ -150,6 +152,22 @@ echo
 echo "== node-2 (backend/api's node): per-rule counters and drops"
 "$CTL" -s "$STATE/n2.sock" policy show
 "$CTL" -s "$STATE/n2.sock" drops
+echo
+echo "== flow logs: the denied connections, as the agents logged them (JSON lines)"
+sleep 0.3 # the agents take the dataplanes' records every 100 ms
+for n in 1 2; do
+	python3 -c '
+import json, sys
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    if r["verdict"] != "deny":
+        continue
+    name = lambda e: "%s/%s" % (e["namespace"], e["pod"]) if "pod" in e else e["ip"]
+    print("%s %s %s -> %s:%s/%s denied (%s side, %s connection) by %s" % (r["time"][11:23],
+          r["node"], name(r["src"]), name(r["dst"]), r["dst"].get("port", "-"), r["protocol"],
+          r["direction"], r["reason"], r["policy"]))
+' "$STATE/n$n.flows.jsonl"
+done
 echo
 if [ $bad = 0 ]; then
 	echo "demo: every observation matched the expectation"
