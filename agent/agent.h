@@ -66,8 +66,6 @@ void ag_log(enum ag_level level, const char *component, const char *fmt, ...)
 
 uint64_t ag_now_ns(void); /* CLOCK_MONOTONIC */
 
-/* s as the inside of a JSON string (quotes, backslashes, controls escaped). */
-void ag_json_escape(FILE *f, const char *s);
 
 /* Write data to path atomically (a temporary file renamed over it).
  * 0 or -errno. */
@@ -177,7 +175,6 @@ int ag_metrics_start(const char *addr);
 /* ---------------------------------------------------------------------- */
 /* Flow logs (flowlog.c)                                                   */
 
-struct nsdp_flowlog_rec;
 struct ag_flowlog_options {
 	const char *socket;   /* the dataplane's control socket */
 	const char *path;     /* output file, "-" for stdout */
@@ -194,9 +191,6 @@ void ag_flowlog_stop(void);
  * flow logging is off. */
 void ag_flowlog_pods(const struct k8s_cluster *cl);
 
-/* One record as a JSON line (exposed for tests). */
-void ag_flowlog_format(FILE *f, const char *node, const struct nsdp_flowlog_rec *r,
-		       const char *rule);
 
 /* ---------------------------------------------------------------------- */
 /* Sources                                                                 */

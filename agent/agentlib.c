@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "flowfmt.h"
 
 const struct ag_kind_info ag_kinds[AG_N_KINDS] = {
 	[AG_NAMESPACE] = {"Namespace", "v1", "", "namespaces", "/api/v1/namespaces", false},
@@ -57,19 +58,6 @@ int ag_write_file_atomic(const char *path, const void *data, size_t len)
 	return rc;
 }
 
-void ag_json_escape(FILE *f, const char *s)
-{
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-		if (ch == '"' || ch == '\\')
-			fprintf(f, "\\%c", ch);
-		else if (ch < 0x20)
-			fprintf(f, "\\u%04x", ch);
-		else
-			fputc(ch, f);
-	}
-}
-
 void ag_log(enum ag_level level, const char *component, const char *fmt, ...)
 {
 	static const char *const names[] = {"debug", "info", "warn", "error"};
@@ -92,7 +80,7 @@ void ag_log(enum ag_level level, const char *component, const char *fmt, ...)
 	if (ag_log_json) {
 		fprintf(stderr, "{\"ts\":\"%s.%03ldZ\",\"level\":\"%s\",\"component\":\"%s\",\"msg\":\"",
 			when, ts.tv_nsec / 1000000, names[level], component);
-		ag_json_escape(stderr, msg);
+		nsdp_json_escape(stderr, msg);
 		fputs("\"}\n", stderr);
 	} else {
 		fprintf(stderr, "%s.%03ldZ %-5s %-9s %s\n", when, ts.tv_nsec / 1000000, names[level],

@@ -26,6 +26,7 @@
 
 #include "agent.h"
 #include "ctlclient.h"
+#include "flowfmt.h"
 
 /* Pod addresses: sorted by address; names in one arena "ns\0name\0". */
 struct pod_names {
@@ -107,63 +108,11 @@ static const char *pod_of(uint32_t ip)
 	return NULL;
 }
 
-static const char *proto_name(uint8_t p, char *buf, size_t len)
+/* nsdp_pod_name_fn over the published table; the caller holds mu. */
+static const char *pod_name(void *arg, uint32_t ip)
 {
-	switch (p) {
-	case 6: return "TCP";
-	case 17: return "UDP";
-	case 132: return "SCTP";
-	case 1: return "ICMP";
-	default: snprintf(buf, len, "%u", p); return buf;
-	}
-}
-
-static void endpoint(FILE *f, const char *key, uint32_t ip, uint16_t port, bool ported)
-{
-	char a[INET_ADDRSTRLEN];
-	inet_ntop(AF_INET, &ip, a, sizeof(a));
-	fprintf(f, "\"%s\":{\"ip\":\"%s\"", key, a);
-	if (ported)
-		fprintf(f, ",\"port\":%u", port);
-	const char *pod = pod_of(ip);
-	if (pod) {
-		fputs(",\"namespace\":\"", f);
-		ag_json_escape(f, pod);
-		fputs("\",\"pod\":\"", f);
-		ag_json_escape(f, pod + strlen(pod) + 1);
-		fputc('"', f);
-	}
-	fputc('}', f);
-}
-
-void ag_flowlog_format(FILE *f, const char *node, const struct nsdp_flowlog_rec *r,
-		       const char *rule)
-{
-	static const char *const reasons[] = {"", "new", "redecided", "untracked"};
-	char ts[40], pb[8];
-	time_t sec = (time_t)(r->time_ns / 1000000000ull);
-	struct tm tm;
-	gmtime_r(&sec, &tm);
-	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-	bool ported = r->proto == 6 || r->proto == 17 || r->proto == 132;
-
-	fprintf(f, "{\"time\":\"%s.%06" PRIu64 "Z\",\"node\":\"", ts,
-		(uint64_t)(r->time_ns % 1000000000ull) / 1000);
-	ag_json_escape(f, node);
-	fprintf(f, "\",\"verdict\":\"%s\",\"audit\":%s,\"direction\":\"%s\",\"reason\":\"%s\","
-		   "\"protocol\":\"%s\",",
-		r->verdict == 2 ? "deny" : "allow",
-		r->verdict == NSDP_VERDICT_AUDIT ? "true" : "false",
-		r->direction ? "egress" : "ingress", r->reason < 4 ? reasons[r->reason] : "",
-		proto_name(r->proto, pb, sizeof(pb)));
-	pthread_mutex_lock(&mu);
-	endpoint(f, "src", r->src, r->sport, ported);
-	fputc(',', f);
-	endpoint(f, "dst", r->dst, r->dport, ported);
-	pthread_mutex_unlock(&mu);
-	fputs(",\"policy\":\"", f);
-	ag_json_escape(f, rule);
-	fprintf(f, "\",\"policy_generation\":%" PRIu64 "}\n", r->policy_generation);
+	(void)arg;
+	return pod_of(ip);
 }
 
 /* ---- the writer thread ------------------------------------------------------ */
@@ -230,6 +179,18 @@ static void out_write(const char *buf, size_t len)
 	}
 }
 
+struct fmt_ctx {
+	FILE *f;
+};
+
+static void format_one(void *arg, const struct nsdp_flowlog_rec *r, const char *rule)
+{
+	struct fmt_ctx *x = arg;
+	pthread_mutex_lock(&mu);
+	nsdp_flowlog_format(x->f, opt.node, r, rule, pod_name, NULL);
+	pthread_mutex_unlock(&mu);
+}
+
 /* Take and write what the dataplane has queued. 0, or -1 when the
  * connection failed. */
 static int drain(struct nsdp_client *c)
@@ -241,41 +202,24 @@ static int drain(struct nsdp_client *c)
 		if (nsdp_client_request(c, NSDP_MSG_FLOWLOG_READ, &q, sizeof(q), &reply, &len) < 0)
 			return -1;
 		struct nsdp_flowlog_hdr h;
-		if (len < sizeof(h)) {
-			free(reply);
-			return -1;
-		}
-		memcpy(&h, reply, sizeof(h));
-		atomic_store(&ag_m.flowlog_dataplane_lost, h.lost);
 		char *out = NULL;
 		size_t out_len = 0;
-		FILE *f = open_memstream(&out, &out_len);
-		size_t off = sizeof(h);
-		uint32_t i = 0;
-		for (; f && i < h.count; i++) {
-			struct nsdp_flowlog_rec r;
-			if (len - off < sizeof(r))
-				break;
-			memcpy(&r, (const uint8_t *)reply + off, sizeof(r));
-			off += sizeof(r);
-			if (len - off < r.name_len || r.name_len == 0 ||
-			    ((const char *)reply)[off + r.name_len - 1] != '\0')
-				break;
-			ag_flowlog_format(f, opt.node, &r, (const char *)reply + off);
-			off += r.name_len;
-		}
-		if (f)
-			fclose(f);
-		if (i != h.count)
-			ag_log(AG_WARN, "flowlog", "a FLOWLOG_READ reply ends inside record %u of %u", i,
-			       h.count);
+		struct fmt_ctx x = {open_memstream(&out, &out_len)};
+		int n = x.f ? nsdp_flowlog_each(reply, len, &h, format_one, &x) : 0;
+		if (x.f)
+			fclose(x.f);
+		free(reply);
+		if (n < 0 || (uint32_t)n != h.count)
+			ag_log(AG_WARN, "flowlog", "a FLOWLOG_READ reply of %u bytes ends inside a record",
+			       len);
+		atomic_store(&ag_m.flowlog_dataplane_lost, h.lost);
 		out_check();
 		if (out)
 			out_write(out, out_len);
 		free(out);
-		free(reply);
-		atomic_fetch_add(&ag_m.flowlog_records, i);
-		if (h.pending == 0 || i == 0)
+		if (n > 0)
+			atomic_fetch_add(&ag_m.flowlog_records, (unsigned long)n);
+		if (h.pending == 0 || n <= 0)
 			return 0;
 	}
 }

@@ -26,6 +26,7 @@
 #include <nsdp/proto.h>
 
 #include "ctlclient.h"
+#include "flowfmt.h"
 #include "k8s.h"
 #include "reach.h"
 
@@ -57,6 +58,10 @@ static void usage(FILE *f)
 		"                            ACK, FIN, RST, PSH joined by '+' (TCP, default\n"
 		"                            SYN); --from-uplink: enter encapsulated from\n"
 		"                            the source's node\n"
+		"  flowlog [--follow] [--interval S]\n"
+		"                            take the flow-log records (denied and sampled\n"
+		"                            connections) as JSON lines; for a dataplane\n"
+		"                            without an agent (nsdp-agent --flow-log takes them)\n"
 		"  top [--interval S] [--count N] [--once]\n"
 		"                            per-lcore rates, cycles/packet, drops, busiest\n"
 		"                            flows; redraws on a terminal, else one frame\n"
@@ -1795,6 +1800,112 @@ static void top_frame(struct nsdp_client *c, const struct top_args *tp, unsigned
 	(void)tp;
 }
 
+/* ---- flowlog ------------------------------------------------------------ */
+
+struct flowlog_args {
+	bool follow;
+	double interval; /* seconds between reads with --follow */
+};
+
+static int parse_flowlog(int argc, char **argv, struct flowlog_args *fa)
+{
+	fa->follow = false;
+	fa->interval = 0.2;
+	for (int i = 1; i < argc; i++) {
+		char *end;
+		if (!strcmp(argv[i], "--follow")) {
+			fa->follow = true;
+		} else if (!strcmp(argv[i], "--interval") && i + 1 < argc) {
+			fa->interval = strtod(argv[++i], &end);
+			if (*end || !(fa->interval >= 0.01 && fa->interval <= 3600))
+				return die_usage("flowlog: --interval: seconds, 0.01 to 3600");
+		} else {
+			return die_usage("usage: nsdpctl flowlog [--follow] [--interval S]");
+		}
+	}
+	return 0;
+}
+
+/* This node's endpoints, for names in the records ("ns/pod" -> "ns\0pod"). */
+struct ep_names {
+	unsigned n;
+	struct nsdp_endpoint *e;
+	char node[NSDP_NAME_LEN];
+	char buf[NSDP_NAME_LEN + 1];
+};
+
+static const char *ep_name(void *arg, uint32_t ip)
+{
+	struct ep_names *x = arg;
+	for (unsigned i = 0; i < x->n; i++) {
+		if (x->e[i].ip.family != AF_INET || memcmp(x->e[i].ip.addr, &ip, 4))
+			continue;
+		snprintf(x->buf, sizeof(x->buf), "%.*s", (int)sizeof(x->e[i].name), x->e[i].name);
+		char *slash = strchr(x->buf, '/');
+		if (!slash)
+			return NULL;
+		*slash = '\0';
+		return x->buf;
+	}
+	return NULL;
+}
+
+static void print_rec(void *arg, const struct nsdp_flowlog_rec *r, const char *rule)
+{
+	struct ep_names *x = arg;
+	nsdp_flowlog_format(stdout, x->node, r, rule, ep_name, x);
+}
+
+/*
+ * Take the dataplane's flow-log records and print them as JSON lines, with
+ * the names of this node's endpoints: what nsdp-agent --flow-log writes,
+ * for a dataplane run without an agent. The records are taken: an agent
+ * running at the same time would not see them.
+ */
+static int cmd_flowlog(struct nsdp_client *c, const struct flowlog_args *fa)
+{
+	struct ep_names x = {0};
+	void *buf;
+	uint32_t len;
+	int rc = query(c, NSDP_MSG_GET_INFO, NULL, 0, sizeof(struct nsdp_info), 0, &buf, &len);
+	if (rc)
+		return rc;
+	memcpy(x.node, ((struct nsdp_info *)buf)->node, sizeof(x.node));
+	x.node[sizeof(x.node) - 1] = '\0';
+	free(buf);
+	for (;;) {
+		if ((rc = query(c, NSDP_MSG_GET_ENDPOINTS, NULL, 0, 0, sizeof(struct nsdp_endpoint),
+				&buf, &len)))
+			break;
+		free(x.e);
+		x.e = buf;
+		x.n = len / sizeof(struct nsdp_endpoint);
+		struct nsdp_flowlog_req q = {0};
+		if ((rc = query(c, NSDP_MSG_FLOWLOG_READ, &q, sizeof(q),
+				sizeof(struct nsdp_flowlog_hdr), 0, &buf, &len)))
+			break;
+		struct nsdp_flowlog_hdr h;
+		int n = nsdp_flowlog_each(buf, len, &h, print_rec, &x);
+		free(buf);
+		if (n < 0) {
+			fprintf(stderr, "nsdpctl: flowlog: a reply ends inside a record\n");
+			rc = 1;
+			break;
+		}
+		fflush(stdout);
+		if (h.pending)
+			continue;
+		if (!fa->follow)
+			break;
+		struct timespec ts = { (time_t)fa->interval,
+				       (long)((fa->interval - (double)(time_t)fa->interval) * 1e9) };
+		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+			;
+	}
+	free(x.e);
+	return rc;
+}
+
 static int cmd_top(struct nsdp_client *c, const struct top_args *tp)
 {
 	struct top_sample a, b;
@@ -1887,7 +1998,8 @@ int main(int argc, char **argv)
 	uint64_t max = UINT64_MAX;
 	struct change ch = { .kind = NO_CHANGE };
 	enum { Q_INFO, Q_PORTS, Q_STATS, Q_DROPS, Q_EPS, Q_ROUTES, Q_VTEPS, Q_FLOWS,
-	       Q_FLUSH, Q_CHANGE, Q_POLICY_APPLY, Q_POLICY_SHOW, Q_TRACE, Q_TOP } what;
+	       Q_FLUSH, Q_CHANGE, Q_POLICY_APPLY, Q_POLICY_SHOW, Q_TRACE, Q_TOP, Q_FLOWLOG } what;
+	struct flowlog_args fa;
 	struct trace_args ta;
 	struct top_args tp;
 
@@ -1929,6 +2041,11 @@ int main(int argc, char **argv)
 		if (rc)
 			return rc;
 		what = Q_TOP;
+	} else if (!strcmp(cmd, "flowlog")) {
+		int rc = parse_flowlog(n, args, &fa);
+		if (rc)
+			return rc;
+		what = Q_FLOWLOG;
 	} else if (!strcmp(cmd, "ct")) {
 		if (n != 2 || strcmp(args[1], "flush"))
 			return die_usage("usage: nsdpctl ct flush");
@@ -1964,6 +2081,7 @@ int main(int argc, char **argv)
 	case Q_POLICY_SHOW: rc = nsdpctl_policy_show(&c, json); break;
 	case Q_TRACE: rc = cmd_trace(&c, &ta); break;
 	case Q_TOP: rc = cmd_top(&c, &tp); break;
+	case Q_FLOWLOG: rc = cmd_flowlog(&c, &fa); break;
 	}
 	nsdp_client_close(&c);
 	if (fflush(stdout) != 0 || ferror(stdout)) {

@@ -670,6 +670,32 @@ TEST_F(TraceCtl, NsdpctlTraceByName)
 	EXPECT_EQ(CtBytes(), ct0);
 }
 
+// nsdpctl flowlog: the records a dataplane without an agent queued, as the
+// agent would write them (names of this node's endpoints), taken once.
+TEST_F(TraceCtl, NsdpctlFlowlog)
+{
+	Feed(POD0, eth(kGwMac, kWeb2Mac, 0x0800,
+		       ipv4(ip4("10.244.1.4"), ip4("10.244.1.3"), IPPROTO_TCP, tcp(40002, 80, SYN))));
+	Feed(POD0, eth(kGwMac, kWeb2Mac, 0x0800,
+		       ipv4(ip4("10.244.1.4"), ip4("10.244.1.3"), IPPROTO_TCP, tcp(40002, 80, SYN))));
+	Out r = Ctl("flowlog");
+	ASSERT_EQ(r.status, 0) << r.err;
+	EXPECT_EQ(Py(r.out, "len(ds)"), "1") << "one record per denied connection: " << r.out;
+	EXPECT_EQ(Py(r.out, "' '.join(str(x) for x in (d['node'], d['verdict'], d['audit'], "
+			    "d['direction'], d['reason'], d['protocol'], d['policy'], "
+			    "d['src']['namespace'], d['src']['pod'], d['src']['ip'], d['src']['port'], "
+			    "d['dst']['namespace'], d['dst']['pod'], d['dst']['port']))"),
+		  "node-a deny False ingress new TCP isolated client web2 10.244.1.4 40002 server "
+		  "api 80");
+	r = Ctl("flowlog");
+	ASSERT_EQ(r.status, 0) << r.err;
+	EXPECT_EQ(r.out, "") << "the records were taken";
+	r = Ctl("flowlog --interval 0");
+	EXPECT_EQ(r.status, 2);
+	EXPECT_NE(r.err.find("--interval"), std::string::npos) << r.err;
+	FreeTx();
+}
+
 TEST_F(TraceCtl, TopFrames)
 {
 	// Counters move between the two samples of each frame (the server
