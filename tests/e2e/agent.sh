@@ -121,16 +121,20 @@ for _ in $(seq 1 50); do kill -0 "$dp_pid" 2>/dev/null || break; sleep 0.1; done
 ip netns exec "${P}n2" "$NSDP_DATAPLANE" -c "$STATE/n2.conf" >>"$STATE/n2.log" 2>&1 &
 echo $! >"$STATE/n2.pid"
 ok_resync=0
-for _ in $(seq 1 100); do
+for _ in $(seq 1 150); do
 	if "$CTL" -s "$STATE/n2.sock" --json routes 2>/dev/null | grep -q '10.244.1.0/24' &&
-		"$CTL" -s "$STATE/n2.sock" policy show 2>/dev/null | grep -q 'backend/allow-frontend'; then
+		"$CTL" -s "$STATE/n2.sock" policy show 2>/dev/null | grep -q 'backend/allow-frontend' &&
+		grep -q 'the dataplane restarted' "$STATE/agent2.log"; then
 		ok_resync=1
 		break
 	fi
 	sleep 0.1
 done
-check "dataplane restart: the agent pushed routes and policy again" test $ok_resync = 1
-check "the agent logged the dataplane restart" grep -q 'the dataplane restarted' "$STATE/agent2.log"
+check "dataplane restart: the agent noticed it and resynced (routes and policy in place)" \
+	test $ok_resync = 1
+# (the routes were back before the agent: the dataplane's state_file)
+check "the restarted dataplane re-added its tables from its state file" \
+	grep -q "state from $STATE/n2.state" "$STATE/n2.log"
 if reach "${P}p11" 10.244.2.2 8080 && ! reach "${P}p22" 10.244.2.2 8080; then
 	ok "after the restart, policy is enforced again (allowed and denied pairs)"
 else
