@@ -163,6 +163,74 @@ static uint32_t intern_str(struct interner *in, const char *str, u32vec *tmp)
 	return intern(in, tmp->p, (uint32_t)tmp->n);
 }
 
+/* Index of sequence s in the interner, or UINT32_MAX when absent. */
+static uint32_t intern_find(const struct interner *in, const uint32_t *s, uint32_t len)
+{
+	uint32_t v = in->slots[intern_slot(in, s, len, hash_u32(s, len))];
+	return v ? v - 1 : UINT32_MAX;
+}
+
+/*
+ * A memo: u32 sequence keys (interned) -> u32 sequence values. pol_ctx
+ * holds two: the previous compile's, looked up, and this compile's,
+ * filled with every entry it used; the older one is then dropped.
+ */
+struct memo {
+	struct interner keys;
+	VEC(uint32_t) val;  /* values back to back */
+	VEC(uint32_t) voff; /* key id -> offset in val; voff[n] = end */
+};
+
+static bool memo_init(struct memo *m)
+{
+	memset(m, 0, sizeof(*m));
+	return intern_init(&m->keys) && VPUSH(m->voff, 0);
+}
+
+static void memo_free(struct memo *m)
+{
+	intern_free(&m->keys);
+	free(m->val.p);
+	free(m->voff.p);
+}
+
+/* The value stored for key, or NULL. */
+static const uint32_t *memo_get(const struct memo *m, const u32vec *key, uint32_t *len)
+{
+	if (!m || !m->keys.slots)
+		return NULL;
+	uint32_t id = intern_find(&m->keys, key->p, (uint32_t)key->n);
+	if (id == UINT32_MAX)
+		return NULL;
+	*len = m->voff.p[id + 1] - m->voff.p[id];
+	return m->val.p + m->voff.p[id];
+}
+
+/* Store key -> val unless key is there already. false on ENOMEM. */
+static bool memo_put(struct memo *m, const u32vec *key, const uint32_t *val, uint32_t len)
+{
+	size_t before = m->keys.n;
+	if (intern(&m->keys, key->p, (uint32_t)key->n) == UINT32_MAX)
+		return false;
+	if (m->keys.n == before)
+		return true;
+	for (uint32_t k = 0; k < len; k++)
+		if (!VPUSH(m->val, val[k]))
+			return false;
+	return VPUSH(m->voff, (uint32_t)m->val.n);
+}
+
+/*
+ * What lives across compiles: the port maps' memo (build_map), as two
+ * generations: maps[cur] holds the entries the last compile used; a
+ * compile looks them up and records the ones it uses in the other, which
+ * then replaces it. So the context holds one compile's worth of entries.
+ */
+struct pol_ctx {
+	struct memo maps[2];
+	unsigned cur;
+};
+
 /* ---- atoms: deduplicated peer specifications ------------------------------ */
 
 enum atom_kind { ATOM_PODS_IN_NS, ATOM_NAMESPACES, ATOM_NS_PODS, ATOM_CIDR };
@@ -184,6 +252,7 @@ struct cport {
 	bool named;
 	uint16_t lo, hi;
 	const char *name;
+	uint32_t name_id; /* named: index into comp.port_names */
 };
 
 enum tier { TIER_ANP, TIER_NP, TIER_BANP };
@@ -231,6 +300,11 @@ struct comp {
 	VEC(uint8_t) np_audit;     /* per NetworkPolicy: in audit mode */
 	VEC(uint32_t) np_iso_rule; /* per NetworkPolicy: the rule its isolation denies by */
 	bool any_audit; /* some policy is audited: maps decide twice */
+	/* build_map's memo (struct pol_ctx): what the previous compile
+	 * computed, and what this one used (the next compile's prev). */
+	const struct memo *memo_prev;
+	struct memo *memo_next;
+	u32vec mkey;
 };
 
 static const struct k8s_labels empty_labels;
@@ -420,7 +494,7 @@ static int add_np_rule(struct comp *c, uint32_t pi, unsigned dir, unsigned ri,
 		if (p->has_port && p->named) {
 			cp.named = true;
 			cp.name = p->name;
-			if (port_name_id(c, p->name) == UINT32_MAX)
+			if ((cp.name_id = port_name_id(c, p->name)) == UINT32_MAX)
 				return -ENOMEM;
 		} else if (p->has_port) {
 			cp.lo = p->port;
@@ -477,7 +551,7 @@ static int add_anp_rule(struct comp *c, uint32_t ai, unsigned dir, unsigned ri,
 			cp.hi = p->end;
 		if (p->kind == K8S_ANP_PORT_NAMED) {
 			cp = (struct cport){.proto = 0, .named = true, .name = p->name};
-			if (port_name_id(c, p->name) == UINT32_MAX)
+			if ((cp.name_id = port_name_id(c, p->name)) == UINT32_MAX)
 				return -ENOMEM;
 		}
 		if (!VPUSH(cr.ports, cp))
@@ -778,13 +852,14 @@ static void decide(const struct comp *c, const uint32_t *rules, uint32_t n_rules
  * decision, and with audit_rule the audited rule that would deny where
  * the enforced policies allow.
  */
-static uint32_t build_map(struct comp *c, const uint32_t *rules, uint32_t n_rules,
-			  uint32_t iso_all, uint32_t iso_enf, const struct eval_ctx *e)
+static int map_content(struct comp *c, const uint32_t *rules, uint32_t n_rules,
+		       uint32_t iso_all, uint32_t iso_enf, const struct eval_ctx *e,
+		       u32vec *out)
 {
 	static const uint8_t protos[] = {POL_PROTO_OTHER, 6, 17, 132};
 	u32vec b = {0};
-	u32vec content = {0};
-	uint32_t id = UINT32_MAX;
+	u32vec content = *out;
+	int rc = -ENOMEM;
 
 	for (unsigned pi = 0; pi < 4; pi++) {
 		uint8_t proto = protos[pi];
@@ -824,32 +899,94 @@ static uint32_t build_map(struct comp *c, const uint32_t *rules, uint32_t n_rule
 			last_a = a;
 		}
 	}
-	size_t before = c->mapcontent.n;
-	id = intern(&c->mapcontent, content.p, (uint32_t)content.n);
-	if (id == UINT32_MAX || c->mapcontent.n == before)
-		goto out; /* an identical map exists */
-	/* New map: materialise its ranges. */
-	if (!VPUSH(c->map_first, (uint32_t)c->ranges.n)) {
-		id = UINT32_MAX;
-		goto out;
-	}
-	for (size_t k = 0; k < content.n; k += 5) {
-		struct pol_range r = {
-			.proto = (uint8_t)content.p[k],
-			.lo = (uint16_t)content.p[k + 1],
-			.verdict = (uint8_t)content.p[k + 2],
-			.rule = content.p[k + 3],
-			.audit_rule = content.p[k + 4],
-		};
-		bool last = k + 5 >= content.n || content.p[k + 5] != content.p[k];
-		r.hi = last ? 65535 : (uint16_t)(content.p[k + 6] - 1);
-		if (!VPUSH(c->ranges, r)) {
-			id = UINT32_MAX;
-			goto out;
-		}
-	}
+	rc = 0;
 out:
 	free(b.p);
+	*out = content;
+	return rc;
+}
+
+/*
+ * The memo key of a map: everything map_content() reads. The rules' full
+ * contents (rule and port-name ids included: the map holds rule ids, and
+ * named ports match by port-name id, as port_names are unique), the
+ * isolation rules, any_audit and the peer (atoms, destination ports).
+ * Equal keys give equal contents whatever else the cluster holds.
+ */
+static bool map_key(struct comp *c, const uint32_t *rules, uint32_t n_rules,
+		    uint32_t iso_all, uint32_t iso_enf, const struct eval_ctx *e, u32vec *k)
+{
+	bool ok = VPUSH(*k, c->any_audit) && VPUSH(*k, iso_all) && VPUSH(*k, iso_enf) &&
+		  VPUSH(*k, n_rules);
+	for (uint32_t i = 0; ok && i < n_rules; i++) {
+		const struct crule *r = &c->rules.p[rules[i]];
+		ok = VPUSH(*k, (uint32_t)r->tier | (uint32_t)r->action << 4 |
+				       (uint32_t)r->audit << 8 | (uint32_t)r->all_peers << 9 |
+				       (uint32_t)r->all_ports << 10) &&
+		     VPUSH(*k, r->name) && VPUSH(*k, (uint32_t)r->atoms.n) &&
+		     VPUSH(*k, (uint32_t)r->ports.n);
+		for (size_t a = 0; ok && a < r->atoms.n; a++)
+			ok = VPUSH(*k, r->atoms.p[a]);
+		for (size_t q = 0; ok && q < r->ports.n; q++) {
+			const struct cport *p = &r->ports.p[q];
+			ok = VPUSH(*k, (uint32_t)p->proto | (uint32_t)p->named << 8) &&
+			     VPUSH(*k, (uint32_t)p->lo << 16 | p->hi) &&
+			     VPUSH(*k, p->named ? p->name_id : 0);
+		}
+	}
+	ok = ok && VPUSH(*k, e->n_atoms) && VPUSH(*k, e->n_dst_ports);
+	for (uint32_t a = 0; ok && a < e->n_atoms; a++)
+		ok = VPUSH(*k, e->atoms[a]);
+	for (uint32_t a = 0; ok && a < e->n_dst_ports; a++)
+		ok = VPUSH(*k, e->dst_ports[a]);
+	return ok;
+}
+
+/* Intern a map's content; a new one gets its ranges. Its id or UINT32_MAX. */
+static uint32_t map_materialise(struct comp *c, const uint32_t *content, uint32_t n)
+{
+	size_t before = c->mapcontent.n;
+	uint32_t id = intern(&c->mapcontent, content, n);
+	if (id == UINT32_MAX || c->mapcontent.n == before)
+		return id; /* an identical map exists */
+	if (!VPUSH(c->map_first, (uint32_t)c->ranges.n))
+		return UINT32_MAX;
+	for (size_t k = 0; k < n; k += 5) {
+		struct pol_range r = {
+			.proto = (uint8_t)content[k],
+			.lo = (uint16_t)content[k + 1],
+			.verdict = (uint8_t)content[k + 2],
+			.rule = content[k + 3],
+			.audit_rule = content[k + 4],
+		};
+		bool last = k + 5 >= n || content[k + 5] != content[k];
+		r.hi = last ? 65535 : (uint16_t)(content[k + 6] - 1);
+		if (!VPUSH(c->ranges, r))
+			return UINT32_MAX;
+	}
+	return id;
+}
+
+/* The map for rules and a peer: from the previous compile's memo, else
+ * computed; recorded in this compile's memo either way. */
+static uint32_t build_map(struct comp *c, const uint32_t *rules, uint32_t n_rules,
+			  uint32_t iso_all, uint32_t iso_enf, const struct eval_ctx *e)
+{
+	u32vec content = {0};
+	uint32_t id = UINT32_MAX, n = 0;
+	c->mkey.n = 0;
+	if (!map_key(c, rules, n_rules, iso_all, iso_enf, e, &c->mkey))
+		return UINT32_MAX;
+	const uint32_t *v = memo_get(c->memo_prev, &c->mkey, &n);
+	if (!v) {
+		if (map_content(c, rules, n_rules, iso_all, iso_enf, e, &content))
+			goto out;
+		v = content.p;
+		n = (uint32_t)content.n;
+	}
+	if (memo_put(c->memo_next, &c->mkey, v, n))
+		id = map_materialise(c, v, n);
+out:
 	free(content.p);
 	return id;
 }
@@ -887,6 +1024,7 @@ static void comp_free(struct comp *c)
 	free(c->map_first.p);
 	free(c->np_audit.p);
 	free(c->np_iso_rule.p);
+	free(c->mkey.p);
 }
 
 static int peer_sig_addr(struct comp *c, uint32_t ip_host, u32vec *sig)
@@ -965,7 +1103,8 @@ static void peer_parts(const struct comp *c, uint32_t peer, const uint32_t **ato
 	*n_ports = len - i - 1;
 }
 
-struct pol_tables *pol_compile(const struct k8s_cluster *cl, uint64_t generation)
+struct pol_tables *pol_compile_ctx(struct pol_ctx *ctx, const struct k8s_cluster *cl,
+				   uint64_t generation)
 {
 	struct comp c;
 	struct pol_tables *t = NULL;
@@ -989,7 +1128,10 @@ struct pol_tables *pol_compile(const struct k8s_cluster *cl, uint64_t generation
 
 	memset(&c, 0, sizeof(c));
 	c.cl = cl;
-	if (!intern_init(&c.peers) || !intern_init(&c.subjects) ||
+	c.memo_prev = &ctx->maps[ctx->cur];
+	c.memo_next = &ctx->maps[!ctx->cur];
+	memo_free(c.memo_next);
+	if (!memo_init(c.memo_next) || !intern_init(&c.peers) || !intern_init(&c.subjects) ||
 	    !intern_init(&c.projections) || !intern_init(&c.mapcontent) ||
 	    !intern_init(&c.atomkeys) || !intern_init(&c.strs) || !intern_init(&c.idents))
 		goto fail;
@@ -1399,10 +1541,45 @@ fail:
 	intern_free(&rsets);
 	intern_free(&pairs);
 	comp_free(&c);
+	if (!rc) /* the entries this compile used are the next one's memo */
+		ctx->cur = !ctx->cur;
+	memo_free(&ctx->maps[!ctx->cur]);
+	memset(&ctx->maps[!ctx->cur], 0, sizeof(ctx->maps[0]));
 	if (rc) {
 		pol_tables_free(t);
 		errno = -rc;
 		return NULL;
 	}
+	return t;
+}
+
+struct pol_ctx *pol_ctx_new(void)
+{
+	struct pol_ctx *ctx = calloc(1, sizeof(*ctx));
+	if (ctx && !memo_init(&ctx->maps[0])) {
+		pol_ctx_free(ctx);
+		return NULL;
+	}
+	return ctx;
+}
+
+void pol_ctx_free(struct pol_ctx *ctx)
+{
+	if (!ctx)
+		return;
+	memo_free(&ctx->maps[0]);
+	memo_free(&ctx->maps[1]);
+	free(ctx);
+}
+
+struct pol_tables *pol_compile(const struct k8s_cluster *cl, uint64_t generation)
+{
+	struct pol_ctx *ctx = pol_ctx_new();
+	if (!ctx)
+		return NULL;
+	struct pol_tables *t = pol_compile_ctx(ctx, cl, generation);
+	int e = errno;
+	pol_ctx_free(ctx);
+	errno = e;
 	return t;
 }

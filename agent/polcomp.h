@@ -23,6 +23,23 @@ struct pol_tables;
 /* Compile everything in cl. NULL with errno (ENOMEM) on failure. */
 struct pol_tables *pol_compile(const struct k8s_cluster *cl, uint64_t generation);
 
+/*
+ * A compiler context that lives across compiles (the agent's sync thread
+ * holds one): it memoises the expensive, deterministic intermediate
+ * results keyed by their full inputs, so that after a small change only
+ * what the change affects is recomputed. pol_compile_ctx's result is byte
+ * for byte the same as pol_compile's for the same cluster; cl need not
+ * outlive the call (the context keeps copies of what it keys by). Entries
+ * the last compile did not use are dropped, so the context holds about
+ * one compile's worth. pol_compile is pol_compile_ctx with a throwaway
+ * context. A context is used by one thread at a time.
+ */
+struct pol_ctx;
+struct pol_ctx *pol_ctx_new(void);
+struct pol_tables *pol_compile_ctx(struct pol_ctx *ctx, const struct k8s_cluster *cl,
+				   uint64_t generation);
+void pol_ctx_free(struct pol_ctx *ctx);
+
 #ifdef __cplusplus
 }
 #endif

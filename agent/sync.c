@@ -173,6 +173,7 @@ struct sync {
 	bool net_managed;   /* Node objects were seen: routes and VTEPs are ours */
 	void *policy_blob;  /* what this dataplane has */
 	size_t policy_len;
+	struct pol_ctx *pol; /* the compiler's memo across pushes (NULL: none yet) */
 	struct nsdp_route *routes; /* what this dataplane has */
 	unsigned n_routes;
 	struct nsdp_vtep *vteps;
@@ -514,7 +515,9 @@ static int push(struct sync *s)
 		uint64_t t0 = ag_now_ns();
 		struct timespec c0, c1;
 		clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
-		struct pol_tables *t = pol_compile(&view, gen);
+		if (!s->pol)
+			s->pol = pol_ctx_new(); /* NULL: pol_compile_ctx fails, ENOMEM below */
+		struct pol_tables *t = s->pol ? pol_compile_ctx(s->pol, &view, gen) : NULL;
 		clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
 		if (!t || pol_serialize(t, &blob, &len)) {
 			pol_tables_free(t);
@@ -802,6 +805,7 @@ void ag_sync_run(struct ag_queue *q, const struct ag_sync_options *opt)
 		kmap_clear(&s.cache[k]);
 	free(s.lat);
 	free(s.policy_blob);
+	pol_ctx_free(s.pol);
 	free(s.routes);
 	free(s.vteps);
 }

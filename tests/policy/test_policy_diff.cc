@@ -401,4 +401,196 @@ TEST(PolicyDiff, CompiledTablesMatchDirectEvaluation)
 	EXPECT_LT(denied, probes - probes / 20);
 }
 
+// ---- the incremental compile: one long-lived context vs fresh compiles ----
+
+std::vector<std::string> split_docs(const std::string &yaml)
+{
+	std::vector<std::string> docs;
+	size_t at = 0;
+	while ((at = yaml.find("---\n", at)) != std::string::npos) {
+		size_t next = yaml.find("---\n", at + 4);
+		docs.push_back(yaml.substr(at, next == std::string::npos ? std::string::npos : next - at));
+		at = next;
+	}
+	return docs;
+}
+
+std::string kind_of(const std::string &doc)
+{
+	size_t k = doc.find("\nkind: ");
+	return k == std::string::npos ? "" : doc.substr(k + 7, doc.find('\n', k + 7) - k - 7);
+}
+
+// The doc with its first line starting with prefix replaced by line
+// (unchanged when there is none).
+std::string set_line(std::string doc, const std::string &prefix, const std::string &line)
+{
+	size_t at = doc.find("\n" + prefix);
+	if (at == std::string::npos)
+		return doc;
+	size_t end = doc.find('\n', at + 1);
+	return doc.replace(at + 1, end - at - 1, line);
+}
+
+std::string line_of(const std::string &doc, const std::string &prefix)
+{
+	size_t at = doc.find("\n" + prefix);
+	if (at == std::string::npos)
+		return "";
+	return doc.substr(at + 1, doc.find('\n', at + 1) - at - 1);
+}
+
+bool is_policy(const std::string &kind)
+{
+	return kind == "NetworkPolicy" || kind == "AdminNetworkPolicy" ||
+	       kind == "BaselineAdminNetworkPolicy";
+}
+
+// One random small change to the cluster: a pod added, deleted or
+// relabelled, a namespace relabelled, a policy added, changed or deleted,
+// the audit annotation toggled on a policy or a namespace. Returns what it
+// did, for the failure message.
+std::string mutate(Gen &g, std::vector<std::string> &docs, unsigned step)
+{
+	std::vector<size_t> pods, nss, pols;
+	for (size_t i = 0; i < docs.size(); i++) {
+		std::string k = kind_of(docs[i]);
+		(k == "Pod" ? pods : k == "Namespace" ? nss : pols).push_back(i);
+	}
+	const std::string audit = "  annotations: {nsdp.io/policy-mode: audit}\n";
+	switch (g.u(8)) {
+	case 0: { // pod added: a copy of one under a new name and address
+		size_t i = g.pick(pods);
+		std::string d = set_line(docs[i], "  name: ", "  name: added" + std::to_string(step));
+		d = set_line(d, "  podIP: ", "  podIP: 10.244.3." + std::to_string(100 + step % 150));
+		if (docs.size() < 80 && !d.empty())
+			docs.push_back(d);
+		return "pod added";
+	}
+	case 1: // pod deleted
+		if (pods.size() > 1)
+			docs.erase(docs.begin() + (long)g.pick(pods));
+		return "pod deleted";
+	case 2: { // pod relabelled
+		size_t i = g.pick(pods);
+		docs[i] = set_line(docs[i], "    app: ", "    app: " + g.pick(kApp));
+		if (g.coin(30))
+			docs[i] = set_line(docs[i], "    tier: ", "    tier: " + g.pick(kTier));
+		return "pod relabelled";
+	}
+	case 3: { // namespace relabelled
+		size_t i = g.pick(nss);
+		if (line_of(docs[i], "    env: ").empty())
+			docs[i] = set_line(docs[i], "  labels:", "  labels:\n    env: " + g.pick(kEnv));
+		else
+			docs[i] = set_line(docs[i], "    env: ", "    env: " + g.pick(kEnv));
+		if (!line_of(docs[i], "    team: ").empty())
+			docs[i] = set_line(docs[i], "    team: ", "    team: " + g.pick(kTeam));
+		return "namespace relabelled";
+	}
+	case 4:
+	case 5: { // policy added or changed: one from another random cluster
+		std::vector<std::string> other;
+		for (const std::string &d : split_docs(make_world(g).yaml))
+			if (is_policy(kind_of(d)) && kind_of(d) != "BaselineAdminNetworkPolicy")
+				other.push_back(d);
+		if (other.empty())
+			return "nothing";
+		std::string d = g.pick(other);
+		std::vector<size_t> same;
+		for (size_t i : pols)
+			if (kind_of(docs[i]) == kind_of(d))
+				same.push_back(i);
+		if (same.empty() || g.coin(40)) {
+			docs.push_back(set_line(d, "  name: ", "  name: new" + std::to_string(step)));
+			return "policy added";
+		}
+		size_t i = g.pick(same);
+		d = set_line(d, "  name: ", line_of(docs[i], "  name: "));
+		if (!line_of(d, "  namespace: ").empty())
+			d = set_line(d, "  namespace: ", line_of(docs[i], "  namespace: "));
+		docs[i] = d;
+		return "policy changed";
+	}
+	case 6: // policy deleted
+		if (pols.empty())
+			return "nothing";
+		docs.erase(docs.begin() + (long)g.pick(pols));
+		return "policy deleted";
+	default: { // audit mode toggled on a policy or a namespace
+		std::vector<size_t> &v = pols.empty() || g.coin(30) ? nss : pols;
+		std::string &d = docs[g.pick(v)];
+		size_t at = d.find(audit);
+		if (at != std::string::npos)
+			d.erase(at, audit.size());
+		else
+			d.insert(d.find("metadata:\n") + 10, audit);
+		return "audit toggled";
+	}
+	}
+}
+
+std::string wire(const pol_tables *t)
+{
+	void *blob = nullptr;
+	size_t len = 0;
+	if (!t || pol_serialize(t, &blob, &len))
+		return "";
+	std::string s(static_cast<const char *>(blob), len);
+	free(blob);
+	return s;
+}
+
+TEST(PolicyDiff, IncrementalCompileMatchesFreshCompile)
+{
+	uint64_t seed = std::random_device{}();
+	if (const char *e = getenv("NSDP_SEED"))
+		seed = strtoull(e, nullptr, 0);
+	printf("policy incremental seed: %llu (NSDP_SEED=%llu replays)\n",
+	       (unsigned long long)seed, (unsigned long long)seed);
+	Gen g(seed);
+	const char *rounds_env = getenv("NSDP_DIFF_ROUNDS");
+	unsigned rounds = rounds_env ? (unsigned)atoi(rounds_env) : 100, compiles = 0;
+	std::set<std::string> kinds_done;
+	for (unsigned round = 0; round < rounds; round++) {
+		std::vector<std::string> docs = split_docs(make_world(g).yaml);
+		pol_ctx *ctx = pol_ctx_new();
+		ASSERT_NE(ctx, nullptr);
+		std::string what = "initial";
+		for (unsigned step = 0; step < 25; step++) {
+			std::string yaml;
+			for (const std::string &d : docs)
+				yaml += d;
+			k8s_cluster cl = {};
+			std::vector<std::string> errs;
+			int rc = k8s_load_buffer("random.yaml", yaml.data(), yaml.size(), &cl, collect,
+						 &errs);
+			ASSERT_EQ(rc, 0) << "seed " << seed << " round " << round << " step " << step
+					 << " (" << what << "): " << (errs.empty() ? "" : errs[0]) << "\n"
+					 << yaml;
+			pol_tables *inc = pol_compile_ctx(ctx, &cl, step + 1);
+			pol_tables *fresh = pol_compile(&cl, step + 1);
+			ASSERT_NE(inc, nullptr);
+			ASSERT_NE(fresh, nullptr);
+			std::string a = wire(inc), b = wire(fresh);
+			ASSERT_FALSE(b.empty());
+			ASSERT_TRUE(a == b) << "seed " << seed << " round " << round << " step " << step
+					    << ": after \"" << what
+					    << "\" the incremental compile differs from a fresh one\n"
+					    << yaml;
+			compiles++;
+			pol_tables_free(inc);
+			pol_tables_free(fresh);
+			k8s_cluster_free(&cl);
+			kinds_done.insert(what);
+			what = mutate(g, docs, step);
+		}
+		pol_ctx_free(ctx);
+	}
+	printf("%u incremental compiles checked\n", compiles);
+	for (const char *k : {"pod added", "pod deleted", "pod relabelled", "namespace relabelled",
+			      "policy added", "policy changed", "policy deleted", "audit toggled"})
+		EXPECT_TRUE(kinds_done.count(k)) << "no step of kind " << k;
+}
+
 } // namespace
