@@ -284,6 +284,10 @@ struct comp {
 	VEC(char *) rule_names;
 	VEC(const char *) port_names; /* named ports any policy refers to */
 	const struct k8s_labels **pod_ns_labels;
+	uint32_t *pod_ns; /* per pod: its namespace's string id (strs) */
+	/* NetworkPolicies by namespace string id (CSR, ascending indices):
+	 * only those of a pod's namespace can select it. */
+	u32vec ns_np_first, ns_np;
 	struct interner peers, subjects, projections, mapcontent;
 	struct interner atomkeys; /* atom key text -> atom index (same order) */
 	struct interner strs;     /* label keys and values, namespaces */
@@ -659,6 +663,41 @@ static bool np_selects(const struct comp *c, const struct k8s_netpol *np, uint32
 	return !strcmp(np->ns, p->ns) && k8s_selector_matches(&np->pod_sel, &p->labels);
 }
 
+/* c->ns_np_first / ns_np: the NetworkPolicies of each namespace string id
+ * (every pod's namespace is interned already). 0 or -ENOMEM. */
+static int np_by_namespace(struct comp *c)
+{
+	const struct k8s_cluster *cl = c->cl;
+	uint32_t *ids = malloc(sizeof(uint32_t) * (cl->n_netpols + 1));
+	if (!ids)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < cl->n_netpols; i++)
+		if ((ids[i] = intern_str(&c->strs, cl->netpols[i].ns, &c->tmp)) == UINT32_MAX)
+			goto fail;
+	size_t n = c->strs.n + 1;
+	if (!grow((void **)&c->ns_np_first.p, &c->ns_np_first.cap, n + 1, sizeof(uint32_t)) ||
+	    !grow((void **)&c->ns_np.p, &c->ns_np.cap, cl->n_netpols + 1, sizeof(uint32_t)))
+		goto fail;
+	c->ns_np_first.n = n + 1;
+	c->ns_np.n = cl->n_netpols;
+	memset(c->ns_np_first.p, 0, (n + 1) * sizeof(uint32_t));
+	for (uint32_t i = 0; i < cl->n_netpols; i++)
+		c->ns_np_first.p[ids[i] + 1]++;
+	for (size_t k = 0; k < n; k++)
+		c->ns_np_first.p[k + 1] += c->ns_np_first.p[k];
+	/* fill in index order: each namespace's list stays ascending */
+	for (uint32_t i = 0; i < cl->n_netpols; i++)
+		c->ns_np.p[c->ns_np_first.p[ids[i]]++] = i;
+	for (size_t k = n; k > 0; k--)
+		c->ns_np_first.p[k] = c->ns_np_first.p[k - 1];
+	c->ns_np_first.p[0] = 0;
+	free(ids);
+	return 0;
+fail:
+	free(ids);
+	return -ENOMEM;
+}
+
 /*
  * The subject signature of pod pi in direction dir: [dir, n, the ANP/BANP
  * indices selecting it (rule order), 0xffffffff, NP indices selecting it,
@@ -675,9 +714,12 @@ static int subject_sig(const struct comp *c, uint32_t pi, unsigned dir, u32vec *
 			return -ENOMEM;
 	if (!VPUSH(*sig, UINT32_MAX))
 		return -ENOMEM;
-	for (uint32_t i = 0; i < cl->n_netpols; i++)
+	uint32_t ns = c->pod_ns[pi];
+	for (uint32_t k = c->ns_np_first.p[ns]; k < c->ns_np_first.p[ns + 1]; k++) {
+		uint32_t i = c->ns_np.p[k];
 		if (np_selects(c, &cl->netpols[i], pi, dir) && !VPUSH(*sig, i))
 			return -ENOMEM;
+	}
 	if (!VPUSH(*sig, UINT32_MAX))
 		return -ENOMEM;
 	return 0;
@@ -1023,6 +1065,9 @@ static void comp_free(struct comp *c)
 	free(c->ranges.p);
 	free(c->map_first.p);
 	free(c->np_audit.p);
+	free(c->pod_ns);
+	free(c->ns_np_first.p);
+	free(c->ns_np.p);
 	free(c->np_iso_rule.p);
 	free(c->mkey.p);
 }
@@ -1136,8 +1181,9 @@ struct pol_tables *pol_compile_ctx(struct pol_ctx *ctx, const struct k8s_cluster
 	    !intern_init(&c.atomkeys) || !intern_init(&c.strs) || !intern_init(&c.idents))
 		goto fail;
 	c.pod_ns_labels = calloc(cl->n_pods + 1, sizeof(*c.pod_ns_labels));
+	c.pod_ns = calloc(cl->n_pods + 1, sizeof(*c.pod_ns));
 	t = calloc(1, sizeof(*t));
-	if (!c.pod_ns_labels || !t)
+	if (!c.pod_ns_labels || !c.pod_ns || !t)
 		goto fail;
 	t->generation = generation;
 	/* Namespace names are interned first: string id i < n_namespaces is
@@ -1147,8 +1193,13 @@ struct pol_tables *pol_compile_ctx(struct pol_ctx *ctx, const struct k8s_cluster
 			goto fail;
 	for (uint32_t i = 0; i < cl->n_pods; i++) {
 		uint32_t ns = intern_str(&c.strs, cl->pods[i].ns, &c.tmp);
+		if (ns == UINT32_MAX)
+			goto fail;
+		c.pod_ns[i] = ns;
 		c.pod_ns_labels[i] = ns < cl->n_namespaces ? &cl->namespaces[ns].labels : &empty_labels;
 	}
+	if (np_by_namespace(&c))
+		goto fail;
 	if ((rc = catalogue(&c)))
 		goto fail;
 	rc = -ENOMEM;
