@@ -37,6 +37,8 @@
 
 _Static_assert(sizeof(struct ct_key) == 40, "ct_key must stay 40 bytes");
 _Static_assert(sizeof(struct ct_entry) == 128, "ct_entry must be 2 cache lines");
+_Static_assert(offsetof(struct ct_entry, nat) == 64,
+	       "the packet path's fields fill the entry's first cache line");
 
 #define CT_ST_EMPTY 0u
 #define CT_ST_BUSY 1u
@@ -236,18 +238,30 @@ void ct_prefetch(const struct conntrack *ct, uint32_t hash)
 	rte_prefetch0(&ct->bkt[ct_primary(ct, hash)]);
 }
 
-void ct_prefetch_entry(const struct conntrack *ct, uint32_t hash)
+bool ct_prefetch_entry(const struct conntrack *ct, uint32_t hash)
 {
 	uint32_t b = ct_primary(ct, hash);
 	uint32_t want = (hash & CT_SIG_MASK) << 2 | CT_ST_VALID;
 	const struct ct_bucket *bk = &ct->bkt[b];
+	int empty = -1;
 
 	for (unsigned i = 0; i < CT_BUCKET_SLOTS; i++) {
-		if (__atomic_load_n(&bk->slot[i], __ATOMIC_RELAXED) == want) {
+		uint32_t w = __atomic_load_n(&bk->slot[i], __ATOMIC_RELAXED);
+		if (w == want) {
 			rte_prefetch0(&ct->ent[b * CT_BUCKET_SLOTS + i]);
-			return;
+			return true;
 		}
+		if (w == CT_ST_EMPTY && empty < 0)
+			empty = (int)i;
 	}
+	/*
+	 * Probably a new flow: ct_create_entry() will claim the primary's
+	 * first empty slot (unless the primary is nearly full) and write its
+	 * entry's first line; take that line for writing now.
+	 */
+	if (empty >= 0)
+		__builtin_prefetch(&ct->ent[b * CT_BUCKET_SLOTS + (uint32_t)empty], 1, 3);
+	return false;
 }
 
 static struct ct_entry *ct_scan_bucket(struct conntrack *ct, uint32_t b,
@@ -333,8 +347,21 @@ static struct ct_entry *ct_resolve_dups(struct conntrack *ct, uint32_t idx,
 	unsigned n = 0;
 	uint32_t best = idx;
 	const uint32_t bs[2] = {p, s};
+	/*
+	 * A copy can be in the secondary only if its inserter counted itself
+	 * in the primary's overflow (seq_cst) before publishing it. When we
+	 * are in the primary and read the count as 0 after our publish, that
+	 * inserter's increment, publish and re-scan of the primary all come
+	 * later in the seq_cst order than our publish: it sees our copy and
+	 * resolves the pair. So the secondary (a cold line: most new flows
+	 * never touch it otherwise) is scanned only when it may hold one.
+	 */
+	unsigned nbk = idx / CT_BUCKET_SLOTS != p ||
+				       __atomic_load_n(&ct->bkt[p].overflow, __ATOMIC_SEQ_CST)
+			       ? 2
+			       : 1;
 
-	for (unsigned j = 0; j < 2; j++) {
+	for (unsigned j = 0; j < nbk; j++) {
 		for (unsigned i = 0; i < CT_BUCKET_SLOTS; i++) {
 			uint32_t x = bs[j] * CT_BUCKET_SLOTS + i;
 			if (x == idx || __atomic_load_n(ct_slot_word(ct, x),
@@ -383,8 +410,10 @@ struct ct_entry *ct_create_entry(struct conntrack *ct, const struct ct_key *k,
 		slot = ct_claim(ct, p);
 
 	if (slot < 0) {
-		/* Count first, so a lookup that finds it in s knows to look. */
-		__atomic_fetch_add(&ct->bkt[p].overflow, 1, __ATOMIC_RELAXED);
+		/* Count first, so a lookup that finds it in s knows to look
+		 * (seq_cst: ct_resolve_dups() relies on it being ordered
+		 * before our publish). */
+		__atomic_fetch_add(&ct->bkt[p].overflow, 1, __ATOMIC_SEQ_CST);
 		b = s;
 		slot = ct_claim(ct, s);
 		if (slot < 0) {
@@ -401,8 +430,14 @@ struct ct_entry *ct_create_entry(struct conntrack *ct, const struct ct_key *k,
 	uint32_t idx = b * CT_BUCKET_SLOTS + (uint32_t)slot;
 	struct ct_entry *e = &ct->ent[idx];
 
-	/* Nobody reads a BUSY slot's entry: plain stores are fine. */
-	memset(e, 0, sizeof(*e));
+	/*
+	 * Nobody reads a BUSY slot's entry: plain stores are fine. Only the
+	 * first cache line (every field the packet path uses) is written:
+	 * the second (nat, pad) is zero from rte_zmalloc and nothing writes
+	 * it, so a new flow takes one line instead of two. Whoever starts
+	 * writing nat must initialise it here.
+	 */
+	memset(e, 0, offsetof(struct ct_entry, nat));
 	e->key = *k;
 	e->orig_side = (uint8_t)(side & 1);
 	e->last_seen = now;

@@ -138,9 +138,11 @@ void ct_prefetch(const struct conntrack *ct, uint32_t hash);
 /*
  * Prefetch the entry the bucket's signature points to (do this after the
  * bucket itself has had time to arrive): the key compare in ct_lookup()
- * then hits the cache.
+ * then hits the cache. Returns false when the primary bucket holds no
+ * candidate (probably a new flow); then the entry ct_create_entry() would
+ * fill is prefetched for writing instead.
  */
-void ct_prefetch_entry(const struct conntrack *ct, uint32_t hash);
+bool ct_prefetch_entry(const struct conntrack *ct, uint32_t hash);
 
 /* Find a VALID entry, or NULL. */
 struct ct_entry *ct_lookup(struct conntrack *ct, const struct ct_key *k,

@@ -10,16 +10,6 @@
 
 #include "policy.h"
 
-/* A 64-bit finaliser (splitmix64): keys are small integers packed together. */
-static inline uint64_t pol_mix(uint64_t k)
-{
-	k ^= k >> 30;
-	k *= 0xbf58476d1ce4e5b9ull;
-	k ^= k >> 27;
-	k *= 0x94d049bb133111ebull;
-	return k ^ (k >> 31);
-}
-
 uint32_t pol_hash_get(const struct pol_hash *h, uint64_t key)
 {
 	if (!h->keys)
@@ -56,9 +46,9 @@ int pol_hash_build(struct pol_hash *h, const uint64_t *keys, const uint32_t *val
 	return 0;
 }
 
-uint32_t pol_peer_class(const struct pol_tables *t, uint32_t ip)
+/* Peer class of ip, whose pod index (pol_pod_index) is pod. */
+static inline uint32_t peer_of(const struct pol_tables *t, uint32_t pod, uint32_t ip)
 {
-	uint32_t pod = pol_hash_get(&t->ip, ip);
 	if (pod != POL_NONE)
 		return t->pods[pod].peer;
 	/* Last range starting at or below the address. */
@@ -71,6 +61,11 @@ uint32_t pol_peer_class(const struct pol_tables *t, uint32_t ip)
 			hi = mid;
 	}
 	return t->cidr_peer[lo];
+}
+
+uint32_t pol_peer_class(const struct pol_tables *t, uint32_t ip)
+{
+	return peer_of(t, pol_pod_index(t, ip), ip);
 }
 
 static inline uint64_t map_key(uint32_t subject, unsigned dir, uint32_t peer)
@@ -108,12 +103,13 @@ void pol_decide(const struct pol_tables *t, uint32_t src, uint32_t dst, uint8_t 
 	uint32_t sp = pol_pod_index(t, src), dp = pol_pod_index(t, dst);
 	const struct pol_range *eg = NULL, *in = NULL;
 
+	/* Each address is looked up once: its pod index gives its peer class. */
 	if (sp != POL_NONE)
 		eg = pol_side(t, t->pods[sp].subject[POL_EGRESS], POL_EGRESS,
-			      pol_peer_class(t, dst), proto, dport);
+			      peer_of(t, dp, dst), proto, dport);
 	if (dp != POL_NONE)
 		in = pol_side(t, t->pods[dp].subject[POL_INGRESS], POL_INGRESS,
-			      pol_peer_class(t, src), proto, dport);
+			      peer_of(t, sp, src), proto, dport);
 
 	if (eg && eg->verdict == POL_DENY) {
 		*res = (struct pol_result){POL_DENY, POL_EGRESS, eg->rule};

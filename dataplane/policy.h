@@ -121,6 +121,32 @@ int pol_hash_build(struct pol_hash *h, const uint64_t *keys, const uint32_t *val
 /* u64 key -> value or POL_NONE. */
 uint32_t pol_hash_get(const struct pol_hash *h, uint64_t key);
 
+/* The hash's slot finaliser (splitmix64): keys are small integers packed together. */
+static inline uint64_t pol_mix(uint64_t k)
+{
+	k ^= k >> 30;
+	k *= 0xbf58476d1ce4e5b9ull;
+	k ^= k >> 27;
+	k *= 0x94d049bb133111ebull;
+	return k ^ (k >> 31);
+}
+
+/*
+ * Start loading what pol_decide(t, src, dst, ...) reads first, the address
+ * hash slots of both addresses: call it for a new connection some packets
+ * before deciding it.
+ */
+static inline void pol_prefetch_addrs(const struct pol_tables *t, uint32_t src, uint32_t dst)
+{
+	if (!t->ip.keys)
+		return;
+	uint32_t a = (uint32_t)pol_mix(src) & t->ip.mask, b = (uint32_t)pol_mix(dst) & t->ip.mask;
+	__builtin_prefetch(&t->ip.keys[a]);
+	__builtin_prefetch(&t->ip.vals[a]);
+	__builtin_prefetch(&t->ip.keys[b]);
+	__builtin_prefetch(&t->ip.vals[b]);
+}
+
 /* Peer class of an address (network order). */
 uint32_t pol_peer_class(const struct pol_tables *t, uint32_t ip);
 
