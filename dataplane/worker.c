@@ -638,7 +638,10 @@ static ALWAYS_INLINE int policy(const struct dp_policy *pol, struct dp_worker *w
 		bool fwd = x->side == e->orig_side;
 		uint32_t a = fwd ? pi->src4 : pi->dst4, b = fwd ? pi->dst4 : pi->src4;
 		uint16_t port = rte_be_to_cpu_16(fwd ? pi->dport : pi->sport);
-		if (pre->verdict) /* a new entry: its creator is the originator */
+		/* A new entry: admit() decided this packet's direction, which
+		 * is the original one unless another worker's copy of the
+		 * connection (the other direction) won the insert. */
+		if (pre->verdict && fwd)
 			res = *pre;
 		else
 			pol_decide(t, a, b, pi->proto, port, &res);
