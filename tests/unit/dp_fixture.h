@@ -252,11 +252,22 @@ protected:
 		ASSERT_EQ(dp_init_tables(dp_, SOCKET_ID_ANY), 0);
 	}
 
+	// Every test: the dataplane freed, no mbuf left behind.
+	void TearDown() override
+	{
+		FreeDp();
+		EXPECT_EQ(shim_pool_in_use(), baseline_) << "mbuf leak";
+	}
+
 	void FreeDp()
 	{
 		if (!dp_)
 			return;
 		FreeTx();
+		// the policy freed with its counters, its flow-log records drained
+		if (dp_->policy) {
+			EXPECT_EQ(dp_publish_policy(dp_, nullptr, 0), 0);
+		}
 		dp_flowlog_free(dp_);
 		ct_destroy(dp_->ct);
 		dp_tables_free(dp_->tables);

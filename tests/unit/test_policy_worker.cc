@@ -348,16 +348,6 @@ protected:
 		Publish();
 	}
 
-	void TearDown() override
-	{
-		if (dp_) {
-			FreeTx();
-			EXPECT_EQ(dp_publish_policy(dp_, nullptr, ++gen_), 0);
-		}
-		FreeDp();
-		EXPECT_EQ(shim_pool_in_use(), baseline_) << "mbuf leak";
-	}
-
 	// Configuration added to the fixture's (flow-log settings), and
 	// settings of its `tables` group.
 	virtual std::string ExtraConfig() const { return ""; }

@@ -199,16 +199,6 @@ protected:
 		Enforce(kPolicies);
 	}
 
-	void TearDown() override
-	{
-		if (dp_) {
-			FreeTx();
-			EXPECT_EQ(dp_publish_policy(dp_, nullptr, ++gen_), 0);
-		}
-		FreeDp();
-		EXPECT_EQ(shim_pool_in_use(), baseline_) << "mbuf leak";
-	}
-
 	void Enforce(const std::string &policies)
 	{
 		++gen_;

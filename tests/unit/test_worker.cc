@@ -88,12 +88,6 @@ protected:
 		Start(Opts());
 	}
 
-	void TearDown() override
-	{
-		Stop();
-		EXPECT_EQ(shim_pool_in_use(), baseline_) << "mbuf leak";
-	}
-
 	void Start(const Opts &o)
 	{
 		BuildDp(config_text(o), 1);
