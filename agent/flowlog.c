@@ -179,16 +179,10 @@ static void out_write(const char *buf, size_t len)
 	}
 }
 
-struct fmt_ctx {
-	FILE *f;
-};
-
+/* Under mu (the pod table is read while formatting). */
 static void format_one(void *arg, const struct nsdp_flowlog_rec *r, const char *rule)
 {
-	struct fmt_ctx *x = arg;
-	pthread_mutex_lock(&mu);
-	nsdp_flowlog_format(x->f, opt.node, r, rule, pod_name, NULL);
-	pthread_mutex_unlock(&mu);
+	nsdp_flowlog_format(arg, opt.node, r, rule, pod_name, NULL);
 }
 
 /* Take and write what the dataplane has queued. 0, or -1 when the
@@ -201,13 +195,15 @@ static int drain(struct nsdp_client *c)
 		uint32_t len = 0;
 		if (nsdp_client_request(c, NSDP_MSG_FLOWLOG_READ, &q, sizeof(q), &reply, &len) < 0)
 			return -1;
-		struct nsdp_flowlog_hdr h;
+		struct nsdp_flowlog_hdr h = {0};
 		char *out = NULL;
 		size_t out_len = 0;
-		struct fmt_ctx x = {open_memstream(&out, &out_len)};
-		int n = x.f ? nsdp_flowlog_each(reply, len, &h, format_one, &x) : 0;
-		if (x.f)
-			fclose(x.f);
+		FILE *f = open_memstream(&out, &out_len);
+		pthread_mutex_lock(&mu);
+		int n = f ? nsdp_flowlog_each(reply, len, &h, format_one, f) : 0;
+		pthread_mutex_unlock(&mu);
+		if (f)
+			fclose(f);
 		free(reply);
 		if (n < 0 || (uint32_t)n != h.count)
 			ag_log(AG_WARN, "flowlog", "a FLOWLOG_READ reply of %u bytes ends inside a record",

@@ -753,14 +753,8 @@ static int parse_tables(struct ctx *c, const config_setting_t *t, struct dp_conf
 	if ((rc = want_group(c, t, "tables")) || (rc = check_keys(c, t, "tables", keys)))
 		return rc;
 	MEMBER_U(c, t, "tables", "conntrack", 16, 16777216, cfg->ct_size);
-	if ((s = config_setting_get_member(t, "denied_entries"))) {
-		long long v;
-
-		if ((rc = as_int(c, s, "tables.denied_entries", 0, cfg->ct_size, &v)))
-			return rc;
-		cfg->ct_denied = (uint32_t)v;
-		cfg->ct_denied_set = true;
-	}
+	cfg->ct_denied = cfg->ct_size / 8; /* the default follows the conntrack size */
+	MEMBER_U(c, t, "tables", "denied_entries", 0, cfg->ct_size, cfg->ct_denied);
 	MEMBER_U(c, t, "tables", "endpoints", 1, 1048576, cfg->max_endpoints);
 	MEMBER_U(c, t, "tables", "routes", 1, 1048576, cfg->max_routes);
 	MEMBER_U(c, t, "tables", "vteps", 1, 65536, cfg->max_vteps);
@@ -1109,6 +1103,7 @@ static void set_defaults(struct dp_config *cfg)
 	cfg->burst = 32;
 	cfg->idle_sleep_us = 0;
 	cfg->ct_size = 65536;
+	cfg->ct_denied = 65536 / 8;
 	cfg->max_endpoints = 4096;
 	cfg->max_routes = 1024;
 	cfg->max_vteps = 256;
@@ -1230,8 +1225,6 @@ static int parse_root(struct ctx *c, const config_setting_t *root, struct dp_con
 		return rc;
 	if ((s = config_setting_get_member(root, "routes")) && (rc = parse_routes(c, s, cfg)))
 		return rc;
-	if (!cfg->ct_denied_set)
-		cfg->ct_denied = cfg->ct_size / 8;
 	if ((rc = check_capacity(c, root, "endpoints", cfg->n_endpoints, "endpoints",
 				 cfg->max_endpoints)) ||
 	    (rc = check_capacity(c, root, "routes", cfg->n_routes, "routes", cfg->max_routes)) ||

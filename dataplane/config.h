@@ -68,8 +68,7 @@ struct dp_config {
 	uint32_t ct_size;
 	/* Conntrack entries denied connections may hold (about): beyond it a
 	 * denied new connection gets no entry and is decided per packet. */
-	uint32_t ct_denied;
-	bool ct_denied_set; /* given in the file (else ct_size / 8) */
+	uint32_t ct_denied; /* default ct_size / 8 */
 	uint32_t max_endpoints;
 	uint32_t max_routes;
 	uint32_t max_vteps;

@@ -665,7 +665,6 @@ static ALWAYS_INLINE int policy(const struct dp_policy *pol, struct dp_worker *w
 		__atomic_store_n(&e->policy_gen, gen, __ATOMIC_RELEASE);
 	} else if (pre->verdict) {
 		res = *pre; /* denied beyond the admission limit: no entry */
-		how = "denied connections hold their share of conntrack: no entry";
 		logged = NSDP_FLOWLOG_NEW;
 	} else {
 		pol_decide(t, pi->src4, pi->dst4, pi->proto, rte_be_to_cpu_16(pi->dport), &res);
