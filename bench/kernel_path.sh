@@ -240,32 +240,19 @@ kernel_up() {
 	done
 }
 
-# kernel_offloads on|off
+# kernel_offloads on|off: off everywhere, or a NIC-like underlay (GRO off
+# on the bridge port, on for ul and vxlan0), vxlan's and veth's defaults
 kernel_offloads() {
-	local n k ns
+	local n k ns d on=$1 gro=off
+	[ "$on" = on ] && gro=on
+	# feats NS DEV GRO: tx, rx, tso and gso $on, gro GRO
+	feats() { ip netns exec "$1" ethtool -K "$2" tx "$on" rx "$on" tso "$on" gso "$on" gro "$3" >/dev/null 2>&1; }
 	for n in 1 2; do
 		ns=${K}n$n
-		if [ "$1" = off ]; then
-			ip netns exec "${K}b" ethtool -K "${K}v$n" tx off rx off tso off gso off gro off >/dev/null 2>&1
-			for d in ul vxlan0 p1 p2; do
-				ip netns exec "$ns" ethtool -K $d tx off rx off tso off gso off gro off >/dev/null 2>&1
-			done
-			for k in 1 2; do
-				ip netns exec "${K}p$n$k" ethtool -K eth0 tx off rx off tso off gso off gro off >/dev/null 2>&1
-			done
-		else
-			# A NIC-like underlay (GRO on), vxlan's defaults, veth defaults.
-			ip netns exec "${K}b" ethtool -K "${K}v$n" tx on rx on tso on gso on gro off >/dev/null 2>&1
-			for d in ul vxlan0; do
-				ip netns exec "$ns" ethtool -K $d tx on rx on tso on gso on gro on >/dev/null 2>&1
-			done
-			for d in p1 p2; do
-				ip netns exec "$ns" ethtool -K $d tx on rx on tso on gso on gro off >/dev/null 2>&1
-			done
-			for k in 1 2; do
-				ip netns exec "${K}p$n$k" ethtool -K eth0 tx on rx on tso on gso on gro off >/dev/null 2>&1
-			done
-		fi
+		feats "${K}b" "${K}v$n" off
+		for d in ul vxlan0; do feats "$ns" $d $gro; done
+		for d in p1 p2; do feats "$ns" $d off; done
+		for k in 1 2; do feats "${K}p$n$k" eth0 off; done
 	done
 }
 offload_summary() { # offload_summary NS DEV: "tx rx tso gso gro"
