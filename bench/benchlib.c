@@ -59,6 +59,12 @@ static int common_opt(struct bench_opts *b, int c, const char *arg)
 	case 'j':
 		b->json = arg;
 		return 1;
+	case 'H':
+		b->no_huge = true;
+		return 1;
+	case 'm':
+		b->mem_mb = (unsigned)atoi(arg);
+		return 1;
 	default:
 		return 0;
 	}
@@ -87,7 +93,8 @@ int bench_getopt(int argc, char **argv, const struct option *lo, struct bench_op
 int bench_opts_check(const struct bench_opts *b, unsigned max_reps, uint32_t min_ct)
 {
 	if (b->reps < 1 || b->reps > max_reps || b->seconds <= 0 || b->warm_seconds < 0 ||
-	    b->burst < 1 || b->burst > 64 || b->ct_size < min_ct)
+	    b->burst < 1 || b->burst > 64 || b->ct_size < min_ct ||
+	    (b->no_huge && b->mem_mb < 64))
 		return -1;
 	return 0;
 }
@@ -213,7 +220,7 @@ int bench_dp_open(struct dp *dp, const struct bench_dp_spec *sp, char *argv0,
 	char *eargv[32 + 2 * DP_MAX_PORTS];
 	int eargc = 0;
 	eargv[eargc++] = argv0;
-	eargv[eargc++] = (char *)"-l";
+	eargv[eargc++] = (char *)"--lcores";
 	eargv[eargc++] = (char *)sp->lcores;
 	eargv[eargc++] = (char *)"--no-pci";
 	if (!sp->no_huge) /* --no-huge has no shared files anyway */

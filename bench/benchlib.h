@@ -55,11 +55,14 @@ struct bench_opts {
 	uint64_t seed;
 	double outlier_us;   /* polls longer than this were preempted */
 	const char *json;    /* --json FILE */
+	bool no_huge;        /* anonymous memory (mem_mb MB) instead of hugepages */
+	unsigned mem_mb;
 };
 
 /*
  * The last getopt_long entries of a program's table: the options above
- * (values 't' 'W' 'r' 'b' 'c' 'g' 'S' 'O' 'j'), --help ('h') and the end.
+ * (values 't' 'W' 'r' 'b' 'c' 'g' 'S' 'O' 'j' 'H' 'm'), --help ('h') and the
+ * end.
  */
 #define BENCH_LONG_OPTIONS                              \
 	{"seconds", required_argument, NULL, 't'},      \
@@ -71,6 +74,8 @@ struct bench_opts {
 	{"seed", required_argument, NULL, 'S'},         \
 	{"outlier-us", required_argument, NULL, 'O'},   \
 	{"json", required_argument, NULL, 'j'},         \
+	{"no-huge", no_argument, NULL, 'H'},            \
+	{"mem", required_argument, NULL, 'm'},          \
 	{"help", no_argument, NULL, 'h'},               \
 	{NULL, 0, NULL, 0}
 
@@ -150,7 +155,7 @@ void bench_config_head(struct sbuf *b, const char *vtep, unsigned mtu, bool gene
 		       unsigned worker_lcore, unsigned burst);
 
 struct bench_dp_spec {
-	const char *lcores;            /* EAL -l */
+	const char *lcores;            /* EAL --lcores: "0,1" or "0@2,1@5" */
 	unsigned n_workers;            /* worker slots (dp->workers, dp->stats) */
 	const unsigned *worker_lcores; /* their lcores */
 	unsigned mbufs;                /* mbuf pool size */

@@ -82,8 +82,6 @@ struct opts {
 	unsigned payload;
 	unsigned lcore;
 	unsigned mbufs;
-	bool no_huge;
-	unsigned mem_mb;
 };
 
 /* One flow, derived arithmetically from its index (no per-flow memory). */
@@ -463,12 +461,6 @@ static int own_opt(void *arg, int c, const char *val)
 	case 'l':
 		o->lcore = (unsigned)atoi(val);
 		return 0;
-	case 'H':
-		o->no_huge = true;
-		return 0;
-	case 'm':
-		o->mem_mb = (unsigned)atoi(val);
-		return 0;
 	default:
 		return -1;
 	}
@@ -484,13 +476,11 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{"remote-pods", required_argument, NULL, 'R'},
 		{"payload", required_argument, NULL, 'P'},
 		{"lcore", required_argument, NULL, 'l'},
-		{"no-huge", no_argument, NULL, 'H'},
-		{"mem", required_argument, NULL, 'm'},
 		BENCH_LONG_OPTIONS,
 	};
 	*o = (struct opts){
 		.b = {.seconds = 2, .warm_seconds = 1, .reps = 5, .burst = 32,
-		      .ct_size = 2u << 20, .seed = 1, .outlier_us = 100},
+		      .ct_size = 2u << 20, .seed = 1, .outlier_us = 100, .mem_mb = 1024},
 		.flows = {10000, 100000, 1000000},
 		.n_flows = 3,
 		.scenarios = SC_DECAP | SC_ENCAP,
@@ -498,7 +488,6 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		.nodes = 16,
 		.rpods = 64,
 		.lcore = 1,
-		.mem_mb = 1024,
 	};
 	if (bench_getopt(argc, argv, lo, &o->b, usage, own_opt, o))
 		return -1;
@@ -581,7 +570,7 @@ static void write_json(const struct opts *o, const struct dp *dp, const struct r
 		"\"seconds\": %g, \"reps\": %u, \"hugepages\": %s, \"outlier_us\": %g},\n",
 		o->b.burst, o->pods, o->nodes, o->rpods, o->b.ct_size, ct_capacity(dp->ct),
 		o->payload, o->b.geneve ? "geneve" : "vxlan", o->b.seconds, o->b.reps,
-		o->no_huge ? "false" : "true", o->b.outlier_us);
+		o->b.no_huge ? "false" : "true", o->b.outlier_us);
 	fprintf(f, "  \"results\": [\n");
 	for (unsigned i = 0; i < nres; i++) {
 		const struct result *r = &res[i];
@@ -638,8 +627,8 @@ int main(int argc, char **argv)
 		.n_workers = 1,
 		.worker_lcores = &o.lcore, /* the main lcore, the only one */
 		.mbufs = 16383,
-		.no_huge = o.no_huge,
-		.mem_mb = o.mem_mb,
+		.no_huge = o.b.no_huge,
+		.mem_mb = o.b.mem_mb,
 		.outlier_us = o.b.outlier_us,
 	};
 	int rc = bench_dp_open(dp, &spec, argv[0], text);

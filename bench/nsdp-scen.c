@@ -35,22 +35,26 @@
  *           and without updates alternate; lost packets of allowed flows
  *           counted (every dropped packet is one: all flows are allowed by
  *           both policy versions);
- *   mc      1 and 2 workers (lcores 1 and 0; flows split between them as RSS
- *           would), established and storm;
+ *   mc      1..N workers (--mc-workers, default 1,2; flows split between them
+ *           as RSS would), established traffic and a new-flow storm into the
+ *           one shared conntrack table: the multi-core scaling;
  *   obs     the cost of flow logs and per-rule counters (issue 7): the
  *           defaults (flow_log on, rule_counters on) against both off, reps
  *           alternating, on established traffic, a new-flow storm as
  *           generated (denied connections: a record each, rate-limited) and
  *           an allowed-only storm (sampled records).
  *
- * lcores: the main lcore 0 orchestrates (and publishes in `update`); the
- * worker runs on lcore 1; `mc` adds a worker on lcore 0.
+ * lcores: the main lcore 0 orchestrates (and publishes in `update`) on the
+ * first CPU this process may use; worker k runs on lcore k + 1, on the next
+ * CPUs. When `mc` asks for as many workers as there are CPUs, the last one
+ * runs on the main lcore (a 2-CPU machine: workers on lcores 1 and 0).
  *
  * Output: tables on stdout, --json FILE. Exit 0, 1 (set-up), 2 (usage), 3 (a
  * check failed; figures still written, marked not ok).
  */
 #include <errno.h>
 #include <getopt.h>
+#include <sched.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <math.h>
@@ -112,6 +116,8 @@ struct opts {
 	double update_ms;
 	double zipf_s;
 	double mix_new;
+	unsigned mc[16]; /* worker counts of the mc group */
+	unsigned n_mc;
 };
 
 enum {
@@ -125,6 +131,16 @@ enum {
 	G_OBS = 128,
 	G_ALL = 255
 };
+/* The most workers --mc-workers asks for. */
+static unsigned mc_max(const struct opts *o)
+{
+	unsigned m = 1;
+	for (unsigned i = 0; i < o->n_mc; i++)
+		if (o->mc[i] > m)
+			m = o->mc[i];
+	return m;
+}
+
 static const char *group_names[] = {"sweep", "flows", "sizes", "mix", "storm", "update", "mc",
 				    "obs"};
 
@@ -198,6 +214,29 @@ static int make_seq(struct flowset *s, bool zipf, double zs, uint64_t seed)
 	free(cdf);
 	free(perm);
 	return 0;
+}
+
+/*
+ * Worker k's share of s among nw workers, as RSS would split them: flows
+ * k, k + nw, k + 2 nw, ... (disjoint, so no two workers hold one
+ * connection), with a uniform sequence when s has one. NULL when out of
+ * memory.
+ */
+static struct flowset *flowset_slice(const struct flowset *s, unsigned k, unsigned nw,
+				     uint64_t seed)
+{
+	struct flowset *r = calloc(1, sizeof(*r));
+	if (!r || !(r->f = malloc(sizeof(*r->f) * (s->n / nw + 1)))) {
+		free(r);
+		return NULL;
+	}
+	for (uint32_t i = k; i < s->n; i += nw)
+		r->f[r->n++] = s->f[i];
+	if (!r->n || (s->seq && make_seq(r, false, 0, seed))) {
+		flowset_free(r);
+		return NULL;
+	}
+	return r;
 }
 
 /* ---- a compiled cluster ----------------------------------------------------------- */
@@ -624,7 +663,7 @@ struct meas {
 	double mpps_total, mpps_dp;   /* per worker; aggregate for mc */
 	double agg_mpps_wall;         /* packets / wall time, all workers */
 	double new_per_s_core;        /* storm: new connections / s of dp time per core */
-	uint64_t pkts, drops, policy_denied, created, new_sent, lost;
+	uint64_t pkts, drops, policy_denied, created, uncached, new_sent, lost;
 	uint64_t preempted, polls;
 	double reps_dp[MAX_REPS], r_gen[MAX_REPS], r_proc[MAX_REPS], r_tx[MAX_REPS],
 		r_total[MAX_REPS], r_wall[MAX_REPS], r_nps[MAX_REPS];
@@ -667,8 +706,9 @@ static void meas_print(const struct meas *m)
 }
 
 /*
- * Run `reps` repetitions of streams st[0..nw-1] on nw workers (worker 0 on
- * lcore 1, worker 1 on the main lcore 0), each with a fresh conntrack.
+ * Run `reps` repetitions of streams st[0..nw-1] on workers 0..nw-1 (each on
+ * its lcore; the one on the main lcore, if any, runs here), each with a
+ * fresh conntrack.
  * expect_est: the established flows must all be created at warm-up and none
  * while measuring; count_lost: every drop counts as a lost allowed packet.
  * during(arg): called on the main lcore while single-worker jobs run.
@@ -692,8 +732,9 @@ static void measure_reps(struct dp *dp, const struct opts *o, const struct templ
 	for (unsigned r = 0; r < o->b.reps && m->n < MAX_REPS; r++) {
 		if (bench_fresh_ct(dp))
 			exit(1);
-		struct job jobs[2];
-		memset(jobs, 0, sizeof(jobs));
+		struct job *jobs = calloc(nw, sizeof(*jobs));
+		if (!jobs)
+			exit(1);
 		for (unsigned k = 0; k < nw; k++) {
 			struct job *j = &jobs[k];
 			j->dp = dp;
@@ -706,15 +747,23 @@ static void measure_reps(struct dp *dp, const struct opts *o, const struct templ
 			j->max_new = max_new / nw;
 			j->seed = o->b.seed + m->n * 31 + k;
 		}
-		if (rte_eal_remote_launch(job_main, &jobs[0], 1)) {
-			fprintf(stderr, "nsdp-scen: cannot launch on lcore 1\n");
-			exit(1);
+		unsigned here = nw; /* the job on the main lcore */
+		for (unsigned k = 0; k < nw; k++) {
+			unsigned lc = dp->workers[k].lcore_id;
+			if (lc == rte_get_main_lcore())
+				here = k;
+			else if (rte_eal_remote_launch(job_main, &jobs[k], lc)) {
+				fprintf(stderr, "nsdp-scen: cannot launch on lcore %u\n", lc);
+				exit(1);
+			}
 		}
-		if (nw > 1)
-			job_main(&jobs[1]);
+		if (here < nw)
+			job_main(&jobs[here]);
 		else if (during)
 			during(darg, &jobs[0]);
-		wait_job(&jobs[0], 1);
+		for (unsigned k = 0; k < nw; k++)
+			if (k != here)
+				wait_job(&jobs[k], dp->workers[k].lcore_id);
 		uint64_t pk = 0, gen = 0, proc = 0, tx = 0, tot = 0, newc = 0;
 		double wmax = 0;
 		for (unsigned k = 0; k < nw; k++) {
@@ -740,6 +789,8 @@ static void measure_reps(struct dp *dp, const struct opts *o, const struct templ
 			m->drops += drops;
 			m->policy_denied += denied;
 			m->created += created;
+			m->uncached += j->after.lc.ct_denied_uncached -
+				       j->before.lc.ct_denied_uncached;
 			m->new_sent += j->new_sent;
 			m->preempted += j->s.preempted;
 			m->polls += j->s.raw_pkts / o->b.burst;
@@ -784,6 +835,7 @@ static void measure_reps(struct dp *dp, const struct opts *o, const struct templ
 		/* new connections per second of one core's dataplane time */
 		m->r_nps[m->n] = proc + tx ? (double)newc / ((double)(proc + tx) / hz) : 0;
 		m->n++;
+		free(jobs);
 	}
 	(void)count_lost;
 }
@@ -1008,6 +1060,10 @@ static void usage(FILE *f)
 		"  --update-ms MS     policy publication period of `update` (default 10)\n"
 		"  --zipf-s S         Zipf exponent (default 1.0)\n"
 		"  --mix-new F        share of new connections in `mix` (default 0.02)\n"
+		"  --mc-workers LIST  worker counts of `mc` (default 1,2; at most one more than\n"
+		"                     the CPUs this process may use, less one)\n"
+		"  --no-huge          anonymous memory instead of hugepages (with --mem MB)\n"
+		"  --mem MB           memory for --no-huge (default 4096)\n"
 		"  --geneve           Geneve instead of VXLAN\n"
 		"  --seed N           random seed (default 1)\n"
 		"  --outlier-us US    polls longer than this were preempted (default 200)\n"
@@ -1086,6 +1142,12 @@ static int own_opt(void *arg, int c, const char *val)
 	case 'N':
 		o->mix_new = atof(val);
 		return 0;
+	case 'M':
+		n = bench_parse_list(val, "--mc-workers", RTE_DIM(o->mc), bench_list_count, o->mc);
+		if (n < 0)
+			return -1;
+		o->n_mc = (unsigned)n;
+		return 0;
 	default:
 		return -1;
 	}
@@ -1104,11 +1166,12 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{"update-ms", required_argument, NULL, 'U'},
 		{"zipf-s", required_argument, NULL, 'z'},
 		{"mix-new", required_argument, NULL, 'N'},
+		{"mc-workers", required_argument, NULL, 'M'},
 		BENCH_LONG_OPTIONS,
 	};
 	*o = (struct opts){
 		.b = {.seconds = 1, .warm_seconds = 0.3, .reps = 5, .burst = 32,
-		      .ct_size = 2u << 20, .seed = 1, .outlier_us = 200},
+		      .ct_size = 2u << 20, .seed = 1, .outlier_us = 200, .mem_mb = 4096},
 		.cases = {{10, 10000}, {100, 10000}, {1000, 10000}, {10000, 10000}, {1000, 1000},
 			  {1000, 100000}},
 		.n_cases = 6,
@@ -1122,11 +1185,14 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		.update_ms = 10,
 		.zipf_s = 1.0,
 		.mix_new = 0.02,
+		.mc = {1, 2},
+		.n_mc = 2,
 	};
 	if (bench_getopt(argc, argv, lo, &o->b, usage, own_opt, o))
 		return -1;
 	if (bench_opts_check(&o->b, MAX_REPS, 1024) || o->n_local < 2 ||
-	    o->n_local > PODS_PER_NODE || o->update_ms <= 0 || o->mix_new < 0 || o->mix_new > 1) {
+	    o->n_local > PODS_PER_NODE || o->update_ms <= 0 || o->mix_new < 0 || o->mix_new > 1 ||
+	    mc_max(o) > DP_MAX_WORKERS) {
 		fprintf(stderr, "nsdp-scen: option out of range (see --help)\n");
 		return -1;
 	}
@@ -1320,11 +1386,14 @@ static void run_storm(struct ctx *x, const struct pcase *c, const char *group, b
 	set_params(&m, c, "\"scenario\": \"storm-%s\", \"frame\": \"64\", \"allowed_share\": %.3f",
 		   decap ? "decap" : "encap", allowed);
 	measure(x->dp, x->o, &x->tp, &sp, 1, storm_cap(x->o), false, false, NULL, NULL, &m);
-	/* every packet must have created its entry */
-	if (m.created != m.new_sent) {
+	/* every packet must have created its entry, but denied ones past the
+	 * admission limit (tables.denied_entries), which are decided alone */
+	if (m.created + m.uncached != m.new_sent) {
 		m.ok = false;
-		snprintf(m.note, sizeof(m.note), "%" PRIu64 " new connections sent, %" PRIu64 " created",
-			 m.new_sent, m.created);
+		snprintf(m.note, sizeof(m.note),
+			 "%" PRIu64 " new connections sent, %" PRIu64 " created, %" PRIu64
+			 " denied without an entry",
+			 m.new_sent, m.created, m.uncached);
 		not_ok++;
 	}
 	meas_print(&m);
@@ -1635,58 +1704,111 @@ static int group_obs(struct ctx *x, const struct pcase *c)
 static int group_mc(struct ctx *x, const struct pcase *c)
 {
 	const struct opts *o = x->o;
-	struct est_sets e1, e2[2];
-	if (est_make(x, c, o->flows, true, true, false, o->b.seed + 500, &e1) ||
-	    est_make(x, c, o->flows / 2, true, true, false, o->b.seed + 501, &e2[0]) ||
-	    est_make(x, c, o->flows / 2, true, true, false, o->b.seed + 502, &e2[1]))
-		return -1;
-	struct stream s1, s2[2];
-	stream_est(&s1, &e1, true, true, 64);
-	stream_est(&s2[0], &e2[0], true, true, 64);
-	stream_est(&s2[1], &e2[1], true, true, 64);
-	const struct stream *sp1[1] = {&s1}, *sp2[2] = {&s2[0], &s2[1]};
-	for (unsigned nw = 1; nw <= 2; nw++) {
+	unsigned wmax = mc_max(o);
+	struct est_sets all, *e = calloc(wmax, sizeof(*e));
+	struct stream *st = calloc(wmax, sizeof(*st));
+	const struct stream **sp = calloc(wmax, sizeof(*sp));
+	struct flowset **pool = calloc(wmax, sizeof(*pool));
+	struct flowset *whole = NULL;
+	double a;
+	int rc = -1;
+	memset(&all, 0, sizeof(all));
+	if (!e || !st || !sp || !pool ||
+	    est_make(x, c, o->flows, true, true, false, o->b.seed + 500, &all) ||
+	    !(whole = make_pool(x, c, true, -1, true, o->b.seed + 510, &a)))
+		goto out;
+	for (unsigned i = 0; i < o->n_mc; i++) {
+		unsigned nw = o->mc[i];
+		/* Established: the same flows each time, each worker its share. */
+		for (unsigned k = 0; k < nw; k++) {
+			uint64_t seed = o->b.seed + 520 + k;
+			if (!(e[k].dec = flowset_slice(all.dec, k, nw, seed)) ||
+			    !(e[k].enc0 = flowset_slice(all.enc0, k, nw, seed + 1)) ||
+			    !(e[k].enc1 = flowset_slice(all.enc1, k, nw, seed + 2)))
+				goto out;
+			stream_est(&st[k], &e[k], true, true, 64);
+			sp[k] = &st[k];
+		}
 		struct meas m;
 		memset(&m, 0, sizeof(m));
 		m.group = "mc";
-		snprintf(m.name, sizeof(m.name), "decap+encap 64 %uk, %u worker%s", o->flows / 1000, nw,
-			 nw > 1 ? "s" : "");
+		snprintf(m.name, sizeof(m.name), "decap+encap 64 %uk, %u worker%s", o->flows / 1000,
+			 nw, nw > 1 ? "s" : "");
 		set_params(&m, c, "\"scenario\": \"established\", \"flows\": %u", o->flows);
-		measure(x->dp, o, &x->tp, nw == 1 ? sp1 : sp2, nw, 0, true, false, NULL, NULL, &m);
+		measure(x->dp, o, &x->tp, sp, nw, 0, true, false, NULL, NULL, &m);
 		meas_print(&m);
 		meas_json(&m, o);
-	}
-	est_free(&e1);
-	est_free(&e2[0]);
-	est_free(&e2[1]);
+		for (unsigned k = 0; k < nw; k++)
+			est_free(&e[k]);
 
-	double a;
-	struct flowset *p[2] = {make_pool(x, c, true, -1, true, o->b.seed + 510, &a),
-				make_pool(x, c, true, -1, true, o->b.seed + 511, &a)};
-	if (!p[0] || !p[1])
-		return -1;
-	struct stream t[2];
-	for (unsigned k = 0; k < 2; k++) {
-		memset(&t[k], 0, sizeof(t[k]));
-		t[k].len = 64;
-		t[k].new_frac = 1;
-		t[k].n_sched = 1;
-		t[k].sched[0] = UPLINK;
-		t[k].pool[UPLINK] = p[k];
-	}
-	const struct stream *tp2[2] = {&t[0], &t[1]};
-	for (unsigned nw = 1; nw <= 2; nw++) {
-		struct meas m;
+		/* Storm: every packet a new connection, all workers inserting into
+		 * the one conntrack table, each from its share of one pool. */
+		for (unsigned k = 0; k < nw; k++) {
+			if (!(pool[k] = flowset_slice(whole, k, nw, 0)))
+				goto out;
+			memset(&st[k], 0, sizeof(st[k]));
+			st[k].len = 64;
+			st[k].new_frac = 1;
+			st[k].n_sched = 1;
+			st[k].sched[0] = UPLINK;
+			st[k].pool[UPLINK] = pool[k];
+			sp[k] = &st[k];
+		}
 		memset(&m, 0, sizeof(m));
 		m.group = "mc";
 		snprintf(m.name, sizeof(m.name), "storm decap 64, %u worker%s", nw, nw > 1 ? "s" : "");
 		set_params(&m, c, "\"scenario\": \"storm-decap\"");
-		measure(x->dp, o, &x->tp, tp2, nw, storm_cap(o), false, false, NULL, NULL, &m);
+		measure(x->dp, o, &x->tp, sp, nw, storm_cap(o), false, false, NULL, NULL, &m);
 		meas_print(&m);
 		meas_json(&m, o);
+		for (unsigned k = 0; k < nw; k++) {
+			flowset_free(pool[k]);
+			pool[k] = NULL;
+		}
 	}
-	flowset_free(p[0]);
-	flowset_free(p[1]);
+	rc = 0;
+out:
+	for (unsigned k = 0; e && k < wmax; k++)
+		est_free(&e[k]);
+	for (unsigned k = 0; pool && k < wmax; k++)
+		flowset_free(pool[k]);
+	est_free(&all);
+	flowset_free(whole);
+	free(pool);
+	free(sp);
+	free(st);
+	free(e);
+	return rc;
+}
+
+/*
+ * The lcores: "0@C0,1@C1,..." over the CPUs this process may use, one lcore
+ * per worker plus the main lcore 0; when the workers need every CPU, the last
+ * worker shares the main lcore. Fills worker_lcores[0..nw-1]. 0, or -1 when
+ * there are too few CPUs.
+ */
+static int plan_lcores(unsigned nw, char *buf, size_t len, unsigned *worker_lcores)
+{
+	cpu_set_t set;
+	if (sched_getaffinity(0, sizeof(set), &set))
+		return -1;
+	unsigned cpus[CPU_SETSIZE], n = 0;
+	for (unsigned c = 0; c < CPU_SETSIZE; c++)
+		if (CPU_ISSET(c, &set))
+			cpus[n++] = c;
+	if (n < 2 || nw > n) {
+		fprintf(stderr, "nsdp-scen: %u workers need %u CPUs, %u usable\n", nw,
+			nw < 2 ? 2 : nw, n);
+		return -1;
+	}
+	unsigned nl = nw + 1 > n ? n : nw + 1; /* lcores */
+	size_t off = 0;
+	for (unsigned l = 0; l < nl && off < len; l++)
+		off += (size_t)snprintf(buf + off, len - off, "%s%u@%u", l ? "," : "", l, cpus[l]);
+	if (off >= len)
+		return -1;
+	for (unsigned k = 0; k < nw; k++)
+		worker_lcores[k] = k + 1 < nl ? k + 1 : 0;
 	return 0;
 }
 
@@ -1709,13 +1831,21 @@ int main(int argc, char **argv)
 	struct dp *dp = &the_dp;
 	char err[512];
 	char *text = config_text(&o, nodes);
-	/* worker 0 on lcore 1, worker 1 (mc) on the main lcore 0 */
-	static const unsigned worker_lcores[2] = {1, 0};
+	/* worker k on lcore k + 1; see plan_lcores() */
+	unsigned nw = (o.groups & G_MC) ? mc_max(&o) : 1;
+	static unsigned worker_lcores[DP_MAX_WORKERS];
+	char lcores[DP_MAX_WORKERS * 12];
+	if (plan_lcores(nw, lcores, sizeof(lcores), worker_lcores)) {
+		free(text);
+		return 1;
+	}
 	const struct bench_dp_spec spec = {
-		.lcores = "0,1",
-		.n_workers = 2,
+		.lcores = lcores,
+		.n_workers = nw,
 		.worker_lcores = worker_lcores,
 		.mbufs = 32767,
+		.no_huge = o.b.no_huge,
+		.mem_mb = o.b.mem_mb,
 		.outlier_us = o.b.outlier_us,
 	};
 	int rc = bench_dp_open(dp, &spec, argv[0], text);
@@ -1760,9 +1890,9 @@ int main(int argc, char **argv)
 			build_tmpl(dp, d, u ? IPPROTO_UDP : IPPROTO_TCP, o.b.geneve, &x.tp.t[d][u]);
 	double hz = (double)rte_get_tsc_hz();
 	printf("nsdp-scen: DPDK %s, TSC %.3f GHz, burst %u, conntrack %u slots, %s, %u local pods, "
-	       "%u nodes; worker lcore 1 (mc: + lcore 0)\n",
+	       "%u nodes; lcores %s%s\n",
 	       rte_version(), hz / 1e9, o.b.burst, ct_capacity(dp->ct), o.b.geneve ? "geneve" : "vxlan",
-	       o.n_local, nodes);
+	       o.n_local, nodes, lcores, o.b.no_huge ? ", no hugepages" : "");
 	printf("%-7s %-34s %2s | %6s %7s %7s | %6s %6s | %9s | %8s %8s\n", "group", "case", "w",
 	       "gen", "dp", "total", "dpMpps", "wall", "new/s/core", "drops", "lost");
 	fflush(stdout);

@@ -168,7 +168,7 @@ def scen_section(scen, machine, pkt, out, targets):
     res = scen["results"]
     md = ["## Scenarios with policy (nsdp-scen, issue 6)", "",
           "`%s`" % machine.get("scen_cmd", "nsdp-scen"), "",
-          "One worker on lcore 1 (mc: + lcore 0), burst %d, conntrack %d (%d slots), %s, %d local "
+          "One worker on lcore 1 (mc: 1..N workers, each on its own lcore), burst %d, conntrack %d (%d slots), %s, %d local "
           "pods on this node; policies generated as manifests, loaded and compiled by the agent's "
           "code, published with dp_publish_policy(); medians of %d x %gs; TSC %.2f GHz. "
           "**dp** = dp_process_burst + dp_tx_flush cycles per packet (the dataplane's work), gen = "
@@ -316,14 +316,7 @@ def scen_section(scen, machine, pkt, out, targets):
                         off[0]["median"]["dp_cpp"] / u["median"]["dp_cpp"], u["median"]["dp_cpp"],
                         off[0]["median"]["dp_cpp"]), ""]
         if g == "mc":
-            e = [r for r in rs if r.get("scenario") == "established"]
-            if len(e) == 2:
-                md += ["Established: 2 workers / 1 worker (wall-clock aggregate) = %.2f." % (
-                    e[1]["median"]["wall_mpps"] / max(e[0]["median"]["wall_mpps"], 1e-9)), ""]
-            s = [r for r in rs if r.get("scenario") == "storm-decap"]
-            if len(s) == 2:
-                md += ["Storm: 2 workers / 1 worker (wall-clock aggregate) = %.2f." % (
-                    s[1]["median"]["wall_mpps"] / max(s[0]["median"]["wall_mpps"], 1e-9)), ""]
+            md += mc_scaling(rs, plots)
     for r in res:
         if r.get("scenario", "").startswith("storm") and r.get("allowed_share", 0) >= 0.999 and r["workers"] == 1:
             v = r["median"]["new_flows_per_s_core"]
@@ -336,6 +329,31 @@ def scen_section(scen, machine, pkt, out, targets):
                 fp.write(svg)
             md.append("![%s](%s)" % (name, name))
         md.append("")
+    return md
+
+
+def mc_scaling(rs, plots):
+    """The mc group's scaling table (per scenario: N workers against one) and its plot."""
+    md, series, xs = [], [], None
+    for scen, label in (("established", "established decap+encap"), ("storm-decap", "new-flow storm")):
+        s = sorted((r for r in rs if r.get("scenario") == scen), key=lambda r: r["workers"])
+        if len(s) < 2 or s[0]["workers"] != 1:
+            continue
+        one = max(s[0]["median"]["wall_mpps"], 1e-9)
+        md += ["| %s: workers | Mpps (wall, all workers) | dp cycles/packet per worker | speed-up | per-core efficiency |" % label,
+               "|---|---:|---:|---:|---:|"]
+        for r in s:
+            up = r["median"]["wall_mpps"] / one
+            md.append("| %d | %.2f | %.0f | %.2f | %.0f%% |" % (
+                r["workers"], r["median"]["wall_mpps"], r["median"]["dp_cpp"], up, 100 * up / r["workers"]))
+        md.append("")
+        xs = [str(r["workers"]) for r in s]
+        series.append((label, [r["median"]["wall_mpps"] / one for r in s]))
+    if series and xs and all(len(v) == len(xs) for _, v in series):
+        series.append(("linear", [float(x) for x in xs]))
+        svg = svg_lines("speed-up with workers (wall-clock aggregate)", xs, series, "x one worker")
+        if svg:
+            plots.append(("workers.svg", svg))
     return md
 
 
