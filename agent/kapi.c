@@ -299,6 +299,8 @@ struct watcher {
 	char rv[64];
 	enum { WS_OK, WS_GONE, WS_DECODE, WS_ABORT } wstate;
 	unsigned n_events;
+	bool bookmarks;       /* the server has sent a BOOKMARK on this watch's kind */
+	unsigned quiet_stalls; /* stalls of a quiet watch from a server without bookmarks */
 	unsigned failures;
 	unsigned decode_failures; /* in a row, at the same resourceVersion */
 	char decode_rv[64];
@@ -477,6 +479,7 @@ static void handle_event(struct watcher *w, const char *line, size_t len)
 		w->n_events++;
 	} else if (!strcmp(type, "BOOKMARK")) {
 		set_rv(w, obj);
+		w->bookmarks = true;
 	} else if (!strcmp(type, "ERROR")) {
 		json_int_t code = json_integer_value(json_object_get(obj, "code"));
 		const char *msg = json_string_value(json_object_get(obj, "message"));
@@ -805,6 +808,16 @@ static int watch(struct watcher *w)
 		ag_log(AG_DEBUG, "kapi", "watch %s ended after %.1f s, %u events", ki->path, lasted,
 		       w->n_events);
 		return w->len ? -EPIPE : 0;
+	}
+	if (rc == CURLE_OPERATION_TIMEDOUT && !w->bookmarks && !w->len) {
+		/* Silence from a server that sends no bookmarks: a resource
+		 * nobody changes looks the same as a dead stream. Not an
+		 * error; said once at INFO, then at DEBUG. */
+		ag_log(w->quiet_stalls++ ? AG_DEBUG : AG_INFO, "kapi",
+		       "watch %s: stalled: no event for %.0f s and this server sends no bookmarks "
+		       "(a quiet resource); resuming from resourceVersion %s",
+		       ki->path, lasted, w->rv);
+		return -EAGAIN;
 	}
 	atomic_fetch_add(&ag_m.errors_conn[w->kind], 1);
 	ag_log(AG_WARN, "kapi", "watch %s: %s after %.1f s and %u events; resuming from resourceVersion %s",

@@ -18,7 +18,9 @@ API server (the test double, tests/apiserver):
     is listed but no longer decodes, and drops the one deleted meanwhile;
   - a kind with no events: its watch ends (server timeout) or stalls, and
     resumes from the last bookmark's resourceVersion, never relisting (the
-    double's request log shows only watches after the first list).
+    double's request log shows only watches after the first list);
+  - from a server that sends no bookmarks, a quiet watch's stalls are no
+    error and no warning (info once, then debug).
 
 TAP output. Needs no root. NSDP_AGENT_BIN names the agent.
 """
@@ -207,18 +209,62 @@ def manifests():
     ag.stop()
 
 
+class Double:
+    """The API-server double over TLS with a bearer token, preloaded with
+    items; call() talks to it, kc is a kubeconfig for the agent."""
+
+    def __init__(self, name, items, bookmark_interval):
+        d = os.path.join(tmp, name)
+        os.makedirs(d)
+        apiserver.make_certs(d)
+        self.token = "t-" + os.urandom(8).hex()
+        tokens = os.path.join(d, "tokens")
+        with open(tokens, "w") as f:
+            f.write(self.token + "\n")
+        preload = os.path.join(d, "preload.json")
+        with open(preload, "w") as f:
+            json.dump({"apiVersion": "v1", "kind": "List", "items": items}, f)
+        port_file = os.path.join(d, "port")
+        self.req_log = os.path.join(d, "requests.log")
+        srv = subprocess.Popen([PY, os.path.join(HERE, "apiserver.py"), "--listen", "127.0.0.1:0",
+                                "--cert", os.path.join(d, "server.crt"),
+                                "--key", os.path.join(d, "server.key"),
+                                "--ca", os.path.join(d, "ca.crt"), "--token-file", tokens,
+                                "--port-file", port_file,
+                                "--bookmark-interval", str(bookmark_interval),
+                                "--preload", preload, "--log", self.req_log],
+                               stdout=subprocess.DEVNULL)
+        procs.append(srv)
+        self.up = bool(eventually(lambda: open(port_file).read().strip(), 15))
+        if not self.up:
+            return
+        self.url = "https://127.0.0.1:%s" % open(port_file).read().strip()
+        self.ctx = ssl.create_default_context(cafile=os.path.join(d, "ca.crt"))
+        self.kc = os.path.join(d, "kubeconfig")
+        with open(self.kc, "w") as f:
+            json.dump({"apiVersion": "v1", "kind": "Config", "current-context": "t",
+                       "contexts": [{"name": "t", "context": {"cluster": "c", "user": "u"}}],
+                       "clusters": [{"name": "c", "cluster": {
+                           "server": self.url, "certificate-authority": os.path.join(d, "ca.crt")}}],
+                       "users": [{"name": "u", "user": {"token": self.token}}]}, f)
+
+    def call(self, method, path, body=None):
+        req = urllib.request.Request(self.url + path, method=method,
+                                     data=json.dumps(body).encode() if body is not None else None,
+                                     headers={"Authorization": "Bearer " + self.token,
+                                              "Content-Type": "application/json"})
+        with urllib.request.urlopen(req, context=self.ctx, timeout=5) as r:
+            return json.loads(r.read() or b"{}")
+
+
+NS_A = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "a"}}
+NODE_N1 = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1"},
+           "spec": {"podCIDR": "10.244.1.0/24"},
+           "status": {"addresses": [{"type": "InternalIP", "address": "192.168.100.1"}]}}
+
+
 def api():
-    certs_dir = os.path.join(tmp, "api")
-    os.makedirs(certs_dir)
-    apiserver.make_certs(certs_dir)
-    token = "t-" + os.urandom(8).hex()
-    tokens = os.path.join(certs_dir, "tokens")
-    with open(tokens, "w") as f:
-        f.write(token + "\n")
-    items = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "a"}},
-             {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1"},
-              "spec": {"podCIDR": "10.244.1.0/24"},
-              "status": {"addresses": [{"type": "InternalIP", "address": "192.168.100.1"}]}},
+    items = [NS_A, NODE_N1,
              {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p0", "namespace": "a"},
               "spec": {"nodeName": "n1", "containers": [{"name": "c", "image": "x"}]},
               "status": {"podIP": "10.244.1.2"}}]
@@ -226,40 +272,11 @@ def api():
         items.append({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
                       "metadata": {"name": name, "namespace": "a"},
                       "spec": {"podSelector": {}, "ingress": [{"ports": [{"port": 80}]}]}})
-    preload = os.path.join(certs_dir, "preload.json")
-    with open(preload, "w") as f:
-        json.dump({"apiVersion": "v1", "kind": "List", "items": items}, f)
-    port_file = os.path.join(certs_dir, "port")
-    req_log = os.path.join(certs_dir, "requests.log")
-    srv = subprocess.Popen([PY, os.path.join(HERE, "apiserver.py"), "--listen", "127.0.0.1:0",
-                            "--cert", os.path.join(certs_dir, "server.crt"),
-                            "--key", os.path.join(certs_dir, "server.key"),
-                            "--ca", os.path.join(certs_dir, "ca.crt"), "--token-file", tokens,
-                            "--port-file", port_file, "--bookmark-interval", "0.2",
-                            "--preload", preload, "--log", req_log],
-                           stdout=subprocess.DEVNULL)
-    procs.append(srv)
-    if not eventually(lambda: open(port_file).read().strip(), 15):
+    dbl = Double("api", items, 0.2)
+    if not dbl.up:
         tap(False, "the API-server double starts")
         return
-    url = "https://127.0.0.1:%s" % open(port_file).read().strip()
-    ctx = ssl.create_default_context(cafile=os.path.join(certs_dir, "ca.crt"))
-
-    def call(method, path, body=None):
-        req = urllib.request.Request(url + path, method=method,
-                                     data=json.dumps(body).encode() if body is not None else None,
-                                     headers={"Authorization": "Bearer " + token,
-                                              "Content-Type": "application/json"})
-        with urllib.request.urlopen(req, context=ctx, timeout=5) as r:
-            return json.loads(r.read() or b"{}")
-
-    kc = os.path.join(certs_dir, "kubeconfig")
-    with open(kc, "w") as f:
-        json.dump({"apiVersion": "v1", "kind": "Config", "current-context": "t",
-                   "contexts": [{"name": "t", "context": {"cluster": "c", "user": "u"}}],
-                   "clusters": [{"name": "c", "cluster": {
-                       "server": url, "certificate-authority": os.path.join(certs_dir, "ca.crt")}}],
-                   "users": [{"name": "u", "user": {"token": token}}]}, f)
+    call, kc, req_log = dbl.call, dbl.kc, dbl.req_log
     ag = Agent("agent-api", ["--kubeconfig", kc, "--watch-stall-timeout", "2", "--backoff-max", "0.5"])
     tap(eventually(lambda: ag.objects("NetworkPolicy") == 2 and ag.objects("Node") == 1 and
                    ag.objects("Pod") == 1, 15),
@@ -325,10 +342,35 @@ def api():
     ag.stop()
 
 
+
+def api_no_bookmarks():
+    """A server that sends no bookmarks: a quiet watch's silence is not an
+    error (said once at info, then at debug); the objects stay."""
+    dbl = Double("api-nobm", [NS_A, NODE_N1], 0)
+    if not dbl.up:
+        tap(False, "the API-server double (no bookmarks) starts")
+        return
+    ag = Agent("agent-nobm", ["--kubeconfig", dbl.kc, "--watch-stall-timeout", "1",
+                              "--backoff-max", "0.5"])
+    ok = eventually(lambda: ag.objects("Node") == 1, 15)
+    quiet = re.compile(r" (\w+) +kapi +watch /api/v1/nodes: stalled: .*sends no bookmarks")
+    eventually(lambda: len(quiet.findall(ag.log())) >= 3, 10)
+    levels = quiet.findall(ag.log())
+    warned = [line for line in ag.log().splitlines() if " warn " in line and "stalled" in line]
+    errors = ag.metric('nsdp_agent_errors_total{kind="Node",reason="connection"}')
+    tap(ok and len(levels) >= 3 and levels[0] == "info" and set(levels[1:]) == {"debug"} and
+        not warned and errors == 0 and ag.objects("Node") == 1,
+        "no bookmarks: a quiet watch's stalls are said once at info, then at debug; no warning, "
+        "no connection error, the node kept (levels %s, %d warnings, %d errors)" % (
+            levels[:4], len(warned), errors))
+    ag.stop()
+
+
 try:
-    print("1..17", flush=True)
+    print("1..18", flush=True)
     manifests()
     api()
+    api_no_bookmarks()
 finally:
     for p in procs:
         if p.poll() is None:
