@@ -679,7 +679,7 @@ static void do_info(struct ctl_server *cs, struct ctl_client *c, const struct ns
 	reply(c, h->type | NSDP_MSG_REPLY, h->seq, dp->generation, &r, sizeof(r));
 }
 
-static void port_info(const struct dp_port *p, struct nsdp_port_info *r)
+static void port_info(struct dp_port *p, struct nsdp_port_info *r)
 {
 	struct rte_eth_dev_info di;
 	struct rte_eth_link link;
@@ -708,7 +708,8 @@ static void port_info(const struct dp_port *p, struct nsdp_port_info *r)
 	if (rte_eth_stats_get(p->port_id, &st) == 0) {
 		r->hw_ipackets = st.ipackets;
 		r->hw_opackets = st.opackets;
-		r->hw_imissed = st.imissed;
+		/* af_packet: the PMD counts no ring drops; see dp_port_ring_drops() */
+		r->hw_imissed = st.imissed + dp_port_ring_drops(p);
 		r->hw_ierrors = st.ierrors;
 		r->hw_oerrors = st.oerrors;
 	}

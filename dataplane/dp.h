@@ -63,6 +63,11 @@ struct dp_port {
 	uint32_t mtu;
 	char name[NSDP_PORT_NAME_LEN];
 	struct nsdp_port_req req; /* hot-plugged ports: the PORT_ADD (state_file) */
+	/* af_packet: the kernel interface the PMD's sockets are bound to, and
+	 * the frames the kernel found no room for in their RX rings, as read so
+	 * far (dp_port_ring_drops()). 0: not an af_packet port. */
+	unsigned ifindex;
+	uint64_t ring_drops;
 };
 
 /*

@@ -1,8 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
+#include <net/if.h>
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <linux/if_packet.h>
 
 #include <rte_bus.h>
 #include <rte_dev.h>
@@ -49,6 +55,52 @@ static void dev_name(const char *devargs, char *name, size_t len)
 		n = len - 1;
 	memcpy(name, devargs, n);
 	name[n] = 0;
+}
+
+/* The interface index of an af_packet port's iface= (0: another driver). */
+static unsigned af_packet_ifindex(const struct rte_eth_dev_info *info)
+{
+	if (!info->driver_name || strcmp(info->driver_name, "net_af_packet") || !info->device)
+		return 0;
+	const struct rte_devargs *da = rte_dev_devargs(info->device);
+	const char *a = da && da->args ? strstr(da->args, "iface=") : NULL;
+	if (!a)
+		return 0;
+	char ifname[IF_NAMESIZE];
+	size_t n = strcspn(a + 6, ",");
+	if (n == 0 || n >= sizeof(ifname))
+		return 0;
+	memcpy(ifname, a + 6, n);
+	ifname[n] = 0;
+	return if_nametoindex(ifname);
+}
+
+uint64_t dp_port_ring_drops(struct dp_port *p)
+{
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	if (!p->ifindex)
+		return 0;
+	pthread_mutex_lock(&lock);
+	DIR *d = opendir("/proc/self/fd");
+	for (struct dirent *e; d && (e = readdir(d)) != NULL;) {
+		char *end;
+		long fd = strtol(e->d_name, &end, 10);
+		struct sockaddr_ll sll;
+		socklen_t len = sizeof(sll);
+		if (*end || fd < 0 || fd == dirfd(d) ||
+		    getsockname((int)fd, (struct sockaddr *)&sll, &len) ||
+		    sll.sll_family != AF_PACKET || (unsigned)sll.sll_ifindex != p->ifindex)
+			continue;
+		struct tpacket_stats st;
+		len = sizeof(st);
+		if (getsockopt((int)fd, SOL_PACKET, PACKET_STATISTICS, &st, &len) == 0)
+			p->ring_drops += st.tp_drops;
+	}
+	if (d)
+		closedir(d);
+	uint64_t v = p->ring_drops;
+	pthread_mutex_unlock(&lock);
+	return v;
 }
 
 /*
@@ -123,6 +175,8 @@ static int port_setup(struct dp *dp, unsigned idx, uint16_t pid, unsigned queues
 		return rc;
 	}
 	p->port_id = pid;
+	p->ifindex = af_packet_ifindex(&info);
+	p->ring_drops = 0;
 	p->n_rxq = (uint16_t)nrx;
 	p->n_txq = (uint16_t)nw;
 	p->mtu = mtu;

@@ -62,4 +62,15 @@ int dp_port_hotplug_del(struct dp *dp, const char *name, char *err, size_t errle
  * caller guarantees no worker uses it any more. */
 void dp_port_remove(struct dp *dp, unsigned slot);
 
+/*
+ * Frames the kernel dropped because an af_packet port's RX ring was full:
+ * the sum of PACKET_STATISTICS tp_drops over the PMD's sockets on the
+ * port's interface (found among this process's descriptors). DPDK 22.11's
+ * af_packet PMD never reads these, so its imissed stays 0 however many
+ * frames are lost; the counter read resets in the kernel, so the reads
+ * accumulate in p->ring_drops. 0 for other ports. Thread-safe (the control
+ * and telemetry threads both ask).
+ */
+uint64_t dp_port_ring_drops(struct dp_port *p);
+
 #endif
