@@ -48,7 +48,8 @@ static void usage(FILE *f)
 		"  drops [--all]             drops by reason (--all: zero counts too)\n"
 		"  endpoints | routes | vteps\n"
 		"  flows [--max N]           conntrack entries\n"
-		"  trace FROM TO PORT/PROTO [--from-uplink] [--sport N] [--flags F]\n"
+		"  trace FROM TO PORT/PROTO [--from-uplink|--from-host] [--sport N]\n"
+		"        [--flags F]\n"
 		"        [--manifests DIR]...\n"
 		"                            run a synthetic packet through the workers'\n"
 		"                            code path and print every step it takes;\n"
@@ -57,7 +58,9 @@ static void usage(FILE *f)
 		"                            sctp or icmp (icmp: PORT ignored); F: SYN,\n"
 		"                            ACK, FIN, RST, PSH joined by '+' (TCP, default\n"
 		"                            SYN); --from-uplink: enter encapsulated from\n"
-		"                            the source's node\n"
+		"                            the source's node; --from-host: from this\n"
+		"                            node's own stack (the host port; implied for\n"
+		"                            the node's host_ip)\n"
 		"  flowlog [--follow] [--interval S]\n"
 		"                            take the flow-log records (denied and sampled\n"
 		"                            connections) as JSON lines; for a dataplane\n"
@@ -413,7 +416,10 @@ static int cmd_info(struct nsdp_client *c)
 
 static const char *role_name(uint8_t role)
 {
-	return role == NSDP_ROLE_UPLINK ? "uplink" : role == NSDP_ROLE_POD ? "pod" : "?";
+	return role == NSDP_ROLE_UPLINK ? "uplink"
+	       : role == NSDP_ROLE_POD	? "pod"
+	       : role == NSDP_ROLE_HOST ? "host"
+					: "?";
 }
 
 static const char *role_label(const struct nsdp_port_info *p)
@@ -1342,7 +1348,7 @@ static int parse_tcp_flags(const char *s, uint8_t *out)
 /* FROM TO PORT/PROTO [options]: 0, or 2 with a message. */
 static int parse_trace(int argc, char **argv, struct trace_args *ta)
 {
-	static const char use[] = "usage: nsdpctl trace FROM TO PORT/PROTO [--from-uplink] "
+	static const char use[] = "usage: nsdpctl trace FROM TO PORT/PROTO [--from-uplink|--from-host] "
 				  "[--sport N] [--flags F] [--manifests DIR]...";
 	const char *pos[3];
 	unsigned npos = 0;
@@ -1353,6 +1359,8 @@ static int parse_trace(int argc, char **argv, struct trace_args *ta)
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--from-uplink")) {
 			ta->req.flags |= NSDP_TRACE_F_FROM_UPLINK;
+		} else if (!strcmp(argv[i], "--from-host")) {
+			ta->req.flags |= NSDP_TRACE_F_FROM_HOST;
 		} else if (!strcmp(argv[i], "--sport")) {
 			if (i + 1 >= argc || parse_u32(argv[i + 1], &v) < 0 || v == 0 || v > 65535)
 				return die_usage("trace: --sport needs a port 1..65535");
@@ -1514,6 +1522,7 @@ static int cmd_trace(struct nsdp_client *c, struct trace_args *ta)
 		j_u64("sport", ta->req.sport);
 		j_u64("dport", ta->req.dport);
 		j_bool("from_uplink", ta->req.flags & NSDP_TRACE_F_FROM_UPLINK);
+		j_bool("from_host", ta->req.flags & NSDP_TRACE_F_FROM_HOST);
 		j_u64("generation", th.generation);
 		j_u64("policy_generation", th.policy_generation);
 		j_str("result", th.result == NSDP_TRACE_DROP ? "drop" : "forward");
@@ -1574,7 +1583,9 @@ static int cmd_trace(struct nsdp_client *c, struct trace_args *ta)
 		       ", policy generation %" PRIu64 ")%s\n",
 		       ta->from, sb, ta->to, db, what, c->server.name, th.generation,
 		       th.policy_generation,
-		       ta->req.flags & NSDP_TRACE_F_FROM_UPLINK ? ", from the uplink" : "");
+		       ta->req.flags & NSDP_TRACE_F_FROM_UPLINK ? ", from the uplink"
+		       : ta->req.flags & NSDP_TRACE_F_FROM_HOST ? ", from the host port"
+								 : "");
 		for (size_t i = 0; i < n; i++) {
 			st[i].text[sizeof(st[i].text) - 1] = '\0';
 			printf("%2zu %-14s %s", i + 1, nsdp_trace_step_name(st[i].kind), st[i].text);

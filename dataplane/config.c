@@ -466,7 +466,7 @@ static int parse_node(struct ctx *c, const config_setting_t *node, struct dp_con
 {
 	static const char *const keys[] = {
 		"name", "vtep", "overlay", "vni", "udp_port", "mtu", "gateway",
-		"gateway_mac", NULL,
+		"gateway_mac", "host_ip", NULL,
 	};
 	const config_setting_t *s;
 	int rc;
@@ -512,6 +512,11 @@ static int parse_node(struct ctx *c, const config_setting_t *node, struct dp_con
 	if ((s = config_setting_get_member(node, "gateway_mac")) &&
 	    (rc = as_mac(c, s, "node.gateway_mac", cfg->gateway_mac)))
 		return rc;
+	if ((s = config_setting_get_member(node, "host_ip")) &&
+	    (rc = as_ipv4(c, s, "node.host_ip", &cfg->host_ip)))
+		return rc;
+	if (!s)
+		cfg->host_ip = cfg->vtep_ip;
 	return 0;
 }
 
@@ -645,7 +650,7 @@ static int parse_port(struct ctx *c, const config_setting_t *p, const char *gpat
 	snprintf(port->devargs, sizeof(port->devargs), "%s", str);
 
 	if (!(s = config_setting_get_member(p, "role")))
-		return missing(c, p, gpath, "role", "\"uplink\", \"pod\"");
+		return missing(c, p, gpath, "role", "\"uplink\", \"pod\", \"host\"");
 	join(path, sizeof(path), gpath, "role");
 	if ((rc = as_string(c, s, path, &str)))
 		return rc;
@@ -653,9 +658,12 @@ static int parse_port(struct ctx *c, const config_setting_t *p, const char *gpat
 		port->role = NSDP_ROLE_UPLINK;
 	else if (!strcmp(str, "pod"))
 		port->role = NSDP_ROLE_POD;
+	else if (!strcmp(str, "host"))
+		port->role = NSDP_ROLE_HOST;
 	else
 		return fail(c, s, path,
-			    "\"%s\" is not a port role (allowed: \"uplink\", \"pod\")", str);
+			    "\"%s\" is not a port role (allowed: \"uplink\", \"pod\", \"host\")",
+			    str);
 
 	for (int d = 0; d < 2; d++) {
 		const char *key = d ? "tx_desc" : "rx_desc";
@@ -686,7 +694,7 @@ static size_t devname_len(const char *devargs)
 static int parse_ports(struct ctx *c, const config_setting_t *ports, struct dp_config *cfg,
 		       const config_setting_t **uplink_role)
 {
-	int n, rc, uplink = -1;
+	int n, rc, uplink = -1, host = -1;
 
 	if ((rc = want_group_list(c, ports, "ports")))
 		return rc;
@@ -736,6 +744,16 @@ static int parse_ports(struct ctx *c, const config_setting_t *ports, struct dp_c
 			}
 			uplink = i;
 			*uplink_role = role;
+		}
+		if (port->role == NSDP_ROLE_HOST) {
+			if (host >= 0) {
+				snprintf(path, sizeof(path), "%s.role", gpath);
+				return fail(c, config_setting_get_member(p, "role"), path,
+					    "a second host port (only one port may have role "
+					    "\"host\"; ports[%d] has it)",
+					    host);
+			}
+			host = i;
 		}
 		cfg->n_ports = (unsigned)i + 1;
 	}

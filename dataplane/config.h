@@ -49,6 +49,8 @@ struct dp_config {
 
 	char node_name[NSDP_NAME_LEN];
 	uint32_t vtep_ip;      /* network order */
+	uint32_t host_ip;      /* the node's own address towards its pods (default
+				* vtep_ip): its traffic to them is never denied */
 	uint8_t overlay;       /* enum nsdp_overlay */
 	uint32_t vni;          /* 24 bits */
 	uint16_t overlay_port; /* UDP destination port, host order */

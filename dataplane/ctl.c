@@ -1034,16 +1034,24 @@ static void do_trace(struct ctl_server *cs, struct ctl_client *c, const struct n
 		uint32_t a;
 		memcpy(&a, q.src.addr, 4);
 		const struct dp_endpoint *ep = t ? dp_ep_lookup(t, a) : NULL;
-		if (!ep) {
+		int host = dp->host >= 0 && dp->ports[dp->host].role == NSDP_ROLE_HOST ? dp->host : -1;
+		if ((q.flags & NSDP_TRACE_F_FROM_HOST) || (!ep && a == dp->cfg.host_ip)) {
+			if (host < 0) {
+				reply_error(c, h->seq, -ENODEV, "TRACE: this dataplane has no host port");
+				return;
+			}
+			in_port = (unsigned)host;
+		} else if (!ep) {
 			char ip[INET_ADDRSTRLEN];
 			inet_ntop(AF_INET, q.src.addr, ip, sizeof(ip));
 			reply_error(c, h->seq, -ENOENT,
 				    "TRACE: source %s is not an endpoint of node %s: trace it from "
-				    "its own node, or with --from-uplink here",
+				    "its own node, or with --from-uplink or --from-host here",
 				    ip, dp->cfg.node_name);
 			return;
+		} else {
+			in_port = ep->port;
 		}
-		in_port = ep->port;
 	}
 
 	struct dp_trace *tr = rte_zmalloc("dp_trace", sizeof(*tr), RTE_CACHE_LINE_SIZE);
@@ -1603,7 +1611,9 @@ static int tel_ports(const char *cmd, const char *params, struct rte_tel_data *d
 		rte_tel_data_start_dict(pd);
 		rte_tel_data_add_dict_int(pd, "port_id", pi.port_id);
 		rte_tel_data_add_dict_string(pd, "role",
-					     pi.role == NSDP_ROLE_UPLINK ? "uplink" : "pod");
+					     pi.role == NSDP_ROLE_UPLINK ? "uplink"
+					     : pi.role == NSDP_ROLE_HOST ? "host"
+									 : "pod");
 		rte_tel_data_add_dict_string(pd, "driver", pi.driver);
 		rte_tel_data_add_dict_string(pd, "mac", mac);
 		rte_tel_data_add_dict_int(pd, "link_up", pi.link_up);

@@ -131,6 +131,10 @@ struct dp {
 	unsigned n_ports; /* slots in use or freed: ports[0..n_ports-1] */
 	struct dp_port ports[DP_MAX_PORT_SLOTS];
 	int uplink; /* index in ports of the uplink, -1 when none */
+	int host;   /* index in ports of the host port, -1 when none */
+	/* The host port's kernel-side MAC, learned from its ARP requests for
+	 * the gateway (workers store it; 0: not learned yet). */
+	uint64_t host_mac;
 	/* DPDK port id -> index in ports (0xffff: not ours) */
 	uint16_t port_index[RTE_MAX_ETHPORTS];
 

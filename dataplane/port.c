@@ -209,6 +209,8 @@ static int port_start(struct dp *dp, unsigned idx)
 	}
 	if (pc->role == NSDP_ROLE_UPLINK)
 		dp->uplink = (int)idx;
+	if (pc->role == NSDP_ROLE_HOST)
+		dp->host = (int)idx;
 	return 0;
 }
 
@@ -440,6 +442,7 @@ void dp_port_remove(struct dp *dp, unsigned slot)
 int dp_ports_start(struct dp *dp)
 {
 	dp->uplink = -1;
+	dp->host = -1;
 	memset(dp->port_index, 0xff, sizeof(dp->port_index));
 	for (unsigned i = 0; i < dp->cfg.n_ports; i++) {
 		/* Names are needed before start: the static tables resolve them. */

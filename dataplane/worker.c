@@ -301,6 +301,58 @@ static int arp_reply(struct rte_mbuf *m, const struct pkt_info *pi, uint32_t our
 	return 0;
 }
 
+/*
+ * ARP on the host port: the node's stack asks for the gateway (answered as
+ * a pod's request is) or answers host_arp_request(). Either way the
+ * sender's MAC is where frames for the node go. Returns 0 (m now holds the
+ * reply to send), -1 (a reply: learned, m is done with) or a drop reason.
+ */
+static int host_arp(struct dp *dp, struct rte_mbuf *m, const struct pkt_info *pi)
+{
+	const struct dp_config *c = &dp->cfg;
+	if (rte_pktmbuf_data_len(m) < pi->l3_off + sizeof(struct rte_arp_hdr))
+		return NSDP_DROP_ARP_INVALID;
+	const struct rte_arp_hdr *arp =
+		rte_pktmbuf_mtod_offset(m, const struct rte_arp_hdr *, pi->l3_off);
+	uint64_t sender = 0;
+	memcpy(&sender, &arp->arp_data.arp_sha, RTE_ETHER_ADDR_LEN);
+	int rc;
+	if (arp->arp_opcode == rte_cpu_to_be_16(RTE_ARP_OP_REPLY))
+		rc = arp->arp_hlen == 6 && arp->arp_plen == 4 &&
+				     arp->arp_data.arp_tip == c->gateway_ip
+			     ? -1
+			     : NSDP_DROP_ARP_INVALID;
+	else
+		rc = arp_reply(m, pi, c->gateway_ip,
+			       (const struct rte_ether_addr *)c->gateway_mac);
+	if (rc <= 0 && sender && sender != __atomic_load_n(&dp->host_mac, __ATOMIC_RELAXED))
+		__atomic_store_n(&dp->host_mac, sender, __ATOMIC_RELAXED);
+	return rc;
+}
+
+/* m becomes a broadcast ARP request from the gateway for the node's
+ * host_ip, whose reply host_arp() learns. */
+static void host_arp_request(const struct dp_config *c, struct rte_mbuf *m)
+{
+	struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
+	struct rte_arp_hdr *arp = (struct rte_arp_hdr *)(eth + 1);
+	const struct rte_ether_addr *gw = (const struct rte_ether_addr *)c->gateway_mac;
+	memset(&eth->dst_addr, 0xff, RTE_ETHER_ADDR_LEN);
+	rte_ether_addr_copy(gw, &eth->src_addr);
+	eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_ARP);
+	arp->arp_hardware = rte_cpu_to_be_16(RTE_ARP_HRD_ETHER);
+	arp->arp_protocol = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
+	arp->arp_hlen = RTE_ETHER_ADDR_LEN;
+	arp->arp_plen = 4;
+	arp->arp_opcode = rte_cpu_to_be_16(RTE_ARP_OP_REQUEST);
+	rte_ether_addr_copy(gw, &arp->arp_data.arp_sha);
+	arp->arp_data.arp_sip = c->gateway_ip;
+	memset(&arp->arp_data.arp_tha, 0, RTE_ETHER_ADDR_LEN);
+	arp->arp_data.arp_tip = c->host_ip;
+	m->data_len = m->pkt_len = sizeof(*eth) + sizeof(*arp);
+	m->ol_flags = 0;
+}
+
 /* Uplink: validate the outer headers and tunnel, strip them. */
 static ALWAYS_INLINE int uplink_decap(struct dp *dp, const struct dp_tables *t,
 				      struct rte_mbuf *m, struct pkt_info *pi, int64_t *vtep_idx)
@@ -390,6 +442,19 @@ static ALWAYS_INLINE void classify(struct dp *dp, struct dp_worker *w,
 	}
 	if (rc) {
 		x->drop = (uint8_t)rc;
+		return;
+	}
+	if (pi->family == 0 && in->role == NSDP_ROLE_HOST) { /* ARP with the node */
+		rc = host_arp(dp, m, pi);
+		if (rc > 0) {
+			x->drop = (uint8_t)rc;
+			return;
+		}
+		x->done = 1;
+		if (rc < 0)
+			rte_pktmbuf_free(m);
+		else
+			pkt_tx(dp, w, tr, in_idx, m);
 		return;
 	}
 	if (pi->family == 0) { /* ARP */
@@ -693,6 +758,14 @@ static ALWAYS_INLINE int policy(const struct dp_policy *pol, struct dp_worker *w
 	return res.verdict == POL_DENY ? NSDP_DROP_POLICY_DENY : 0;
 }
 
+/* The host port's slot, or -1 (a dp set up without dp_ports_start, as
+ * tests do, has host 0 but no port of that role there). */
+static inline int host_port(const struct dp *dp)
+{
+	int h = dp->host;
+	return h >= 0 && dp->ports[h].role == NSDP_ROLE_HOST ? h : -1;
+}
+
 /* Pass 3 for one packet. */
 static ALWAYS_INLINE void forward(struct dp *dp, struct dp_worker *w, const struct dp_tables *t,
 				  const struct dp_policy *pol, const struct dp_port *in,
@@ -727,7 +800,8 @@ static ALWAYS_INLINE void forward(struct dp *dp, struct dp_worker *w, const stru
 		 */
 		int64_t snh = dp_route_lookup(t, pi->src4);
 		bool spoof = snh == DP_ROUTE_LOCAL ||
-			     (snh >= 0 && snh != DP_ROUTE_NO_VTEP && snh != x->vtep);
+			     (snh >= 0 && snh != DP_ROUTE_NO_VTEP && snh != x->vtep) ||
+			     (c->host_ip && pi->src4 == c->host_ip); /* this node's own */
 		if (tr)
 			trace_step(tr, NSDP_TRACE_SOURCE, "%s: %s", ip4s(pi->src4, ta),
 				   spoof ? "not a pod of the sending node: spoofed source"
@@ -738,8 +812,23 @@ static ALWAYS_INLINE void forward(struct dp *dp, struct dp_worker *w, const stru
 			return;
 		}
 	}
+	if (in->role == NSDP_ROLE_HOST) {
+		/* From the node's stack: to this node's pods only, and never
+		 * with a pod's address (the node forwards nothing as a pod). */
+		bool spoof = dp_route_lookup(t, pi->src4) >= 0;
+		if (tr)
+			trace_step(tr, NSDP_TRACE_SOURCE, "%s: %s", ip4s(pi->src4, ta),
+				   spoof ? "a pod address from the host port: spoofed source"
+				   : pi->src4 == c->host_ip ? "this node (host_ip)"
+							    : "from the node's stack (external)");
+		if (spoof) {
+			pkt_drop(w, tr, m, NSDP_DROP_SRC_SPOOF);
+			return;
+		}
+	}
+	bool to_host = false;
 	if (!dst_ep) {
-		if (in->role == NSDP_ROLE_UPLINK) {
+		if (in->role != NSDP_ROLE_POD) {
 			if (tr)
 				trace_step(tr, NSDP_TRACE_DEST, "%s: no endpoint on this node",
 					   ip4s(pi->dst4, ta));
@@ -747,14 +836,19 @@ static ALWAYS_INLINE void forward(struct dp *dp, struct dp_worker *w, const stru
 			return;
 		}
 		int64_t nh = dp_route_lookup(t, pi->dst4);
-		if (nh < 0 || dp->uplink < 0) {
+		to_host = nh < 0 && host_port(dp) >= 0;
+		if (to_host) {
+			/* Outside every pod CIDR: the node, or beyond it. */
+			if (tr)
+				trace_step(tr, NSDP_TRACE_ROUTE, "%s: no pod route: to the node (port %s)",
+					   ip4s(pi->dst4, ta), dp->ports[host_port(dp)].name);
+		} else if (nh < 0 || dp->uplink < 0) {
 			if (tr)
 				trace_step(tr, NSDP_TRACE_ROUTE, "%s: %s", ip4s(pi->dst4, ta),
 					   nh < 0 ? "no route" : "no uplink");
 			pkt_drop(w, tr, m, NSDP_DROP_NO_ROUTE);
 			return;
-		}
-		if (nh == DP_ROUTE_LOCAL) {
+		} else if (nh == DP_ROUTE_LOCAL) {
 			if (tr)
 				trace_step(tr, NSDP_TRACE_ROUTE,
 					   "%s local: %s is in this node's pod CIDR, no endpoint",
@@ -762,25 +856,26 @@ static ALWAYS_INLINE void forward(struct dp *dp, struct dp_worker *w, const stru
 					   ip4s(pi->dst4, ta));
 			pkt_drop(w, tr, m, NSDP_DROP_NO_ENDPOINT);
 			return;
-		}
-		if (nh == DP_ROUTE_NO_VTEP || nh >= t->n_vteps) {
+		} else if (nh == DP_ROUTE_NO_VTEP || nh >= t->n_vteps) {
 			if (tr)
 				trace_step(tr, NSDP_TRACE_ROUTE, "%s via a VTEP that is not known",
 					   trace_route(dp, pi->dst4, tc, sizeof(tc)));
 			pkt_drop(w, tr, m, NSDP_DROP_NO_VTEP);
 			return;
-		}
-		vtep = &t->vteps[nh];
-		if (tr)
-			trace_step(tr, NSDP_TRACE_ROUTE, "%s via VTEP %s (%s)",
-				   trace_route(dp, pi->dst4, tc, sizeof(tc)), ip4s(vtep->ip, ta),
-				   trace_vtep_name(dp, vtep->ip))->value = vtep->ip;
-		if (pi->l3_len > c->mtu - OVERLAY_OVERHEAD) {
+		} else {
+			vtep = &t->vteps[nh];
 			if (tr)
-				trace_step(tr, NSDP_TRACE_ROUTE, "%u bytes exceed MTU %u - %u",
-					   pi->l3_len, c->mtu, OVERLAY_OVERHEAD);
-			pkt_drop(w, tr, m, NSDP_DROP_MTU_EXCEEDED);
-			return;
+				trace_step(tr, NSDP_TRACE_ROUTE, "%s via VTEP %s (%s)",
+					   trace_route(dp, pi->dst4, tc, sizeof(tc)),
+					   ip4s(vtep->ip, ta), trace_vtep_name(dp, vtep->ip))
+					->value = vtep->ip;
+			if (pi->l3_len > c->mtu - OVERLAY_OVERHEAD) {
+				if (tr)
+					trace_step(tr, NSDP_TRACE_ROUTE, "%u bytes exceed MTU %u - %u",
+						   pi->l3_len, c->mtu, OVERLAY_OVERHEAD);
+				pkt_drop(w, tr, m, NSDP_DROP_MTU_EXCEEDED);
+				return;
+			}
 		}
 	} else if (dst_ep->port == in_idx && in->role == NSDP_ROLE_POD) {
 		if (tr)
@@ -794,11 +889,24 @@ static ALWAYS_INLINE void forward(struct dp *dp, struct dp_worker *w, const stru
 			   dp->ports[dst_ep->port].name, dst_ep->identity)->port = dst_ep->port;
 	}
 
+	/*
+	 * The node's own connections to its pods (kubelet probes) are never
+	 * denied, in either direction: its address (host_ip) comes only from
+	 * the host port (pods and the uplink cannot carry it, see above).
+	 */
+	const struct dp_policy *enforced = pol;
+	if (c->host_ip && pi->src4 == c->host_ip)
+		pol = NULL;
 	struct pol_result pre = {0};
 	if (x->track && (rc = conntrack(dp, w, x, pol, &e, &pre, tr)) != 0) {
 		pkt_drop(w, tr, m, (unsigned)rc);
 		return;
 	}
+	if (c->host_ip && pi->dst4 == c->host_ip && e && x->side != e->orig_side)
+		pol = NULL; /* a reply to the node */
+	if (tr && enforced && !pol)
+		trace_step(tr, NSDP_TRACE_POLICY, "allow: the node's own connection (kubelet), "
+						  "never denied");
 	/*
 	 * An ICMP error about a tracked connection (fragmentation needed,
 	 * unreachable, TTL exceeded) belongs to that connection: it passes
@@ -820,7 +928,7 @@ static ALWAYS_INLINE void forward(struct dp *dp, struct dp_worker *w, const stru
 	if (tr && !x->track && !x->related)
 		trace_step(tr, NSDP_TRACE_CONNTRACK, "untracked (%s%s): decided per packet",
 			   proto_str(pi->proto), pi->proto == IPPROTO_ICMP ? " not echo" : "");
-	if (tr && !pol)
+	if (tr && !enforced)
 		trace_step(tr, NSDP_TRACE_POLICY, "no policy loaded: allow");
 	if (pol && !related && (rc = policy(pol, w, x, e, &pre, in_idx, tr)) != 0) {
 		pkt_drop(w, tr, m, (unsigned)rc);
@@ -838,6 +946,29 @@ static ALWAYS_INLINE void forward(struct dp *dp, struct dp_worker *w, const stru
 	const struct rte_ether_addr *gw = (const struct rte_ether_addr *)c->gateway_mac;
 	rte_ether_addr_copy(gw, &eth->src_addr);
 
+	if (to_host) {
+		uint64_t hm = __atomic_load_n(&dp->host_mac, __ATOMIC_RELAXED);
+		if (!hm) {
+			/* Not learned yet (the node has not asked for the
+			 * gateway): the packet is lost (counted as no-route) and
+			 * becomes an ARP request for the node's address. */
+			if (tr) {
+				trace_step(tr, NSDP_TRACE_OUTPUT, "the node's MAC is not known yet");
+				pkt_drop(w, tr, m, NSDP_DROP_NO_ROUTE);
+				return;
+			}
+			dp_count_drop(w->stats, NSDP_DROP_NO_ROUTE);
+			host_arp_request(c, m);
+			pkt_tx(dp, w, tr, (unsigned)host_port(dp), m);
+			return;
+		}
+		memcpy(&eth->dst_addr, &hm, RTE_ETHER_ADDR_LEN);
+		if (tr)
+			trace_step(tr, NSDP_TRACE_OUTPUT, "to the node: port %s",
+				   dp->ports[host_port(dp)].name)->port = (uint32_t)host_port(dp);
+		pkt_tx(dp, w, tr, (unsigned)host_port(dp), m);
+		return;
+	}
 	if (dst_ep) {
 		rte_ether_addr_copy(&dst_ep->mac, &eth->dst_addr);
 		if (tr) {

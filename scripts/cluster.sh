@@ -36,6 +36,11 @@
 # the dataplane, not in the kernel), pod CIDR 10.244.n.0/24. Pod k on node n:
 # 10.244.n.(k+1)/32 with default route via 169.254.1.1 (answered by the
 # dataplane's ARP responder). Overlay: NSDP_OVERLAY=vxlan|geneve.
+# The node's own stack reaches its pods through the dataplane's host port
+# (veth nsdph / nsdph-d in the node's namespace): the node's address
+# 192.168.200.n (host_ip), a route to 10.244.n.0/24 via 169.254.1.1. Its
+# connections to its pods (kubelet probes) are never denied; pods reach
+# the node (and anything outside the pod CIDRs) through it.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -57,6 +62,7 @@ pod_ip() { echo "10.244.$1.$(($2 + 1))"; }
 pod_mac() { printf '02:00:0a:f4:%02x:%02x' "$1" "$(($2 + 1))"; }
 ul_mac() { printf '02:00:c0:a8:64:%02x' "$1"; }
 vtep_ip() { echo "192.168.100.$1"; }
+host_ip() { echo "192.168.200.$1"; } # the node's own address towards its pods
 sock() { echo "$STATE/n$1.sock"; }
 # NSDP_POD_NAMES: "ns/pod" names in order n1p1 n1p2 ... n2p1 ... (display only).
 pod_name() {
@@ -90,7 +96,7 @@ devargs() {
 write_config() {
 	local n=$1 pods=$2 f="$STATE/n$1.conf" peer sep
 	{
-		echo "node = { name = \"node-$n\"; vtep = \"$(vtep_ip "$n")\"; overlay = \"$OVERLAY\"; vni = 42; mtu = 1500; };"
+		echo "node = { name = \"node-$n\"; vtep = \"$(vtep_ip "$n")\"; overlay = \"$OVERLAY\"; vni = 42; mtu = 1500; host_ip = \"$(host_ip "$n")\"; };"
 		echo "eal = [\"--no-pci\", \"--in-memory\", \"-m\", \"256\", \"--file-prefix=${P}n$n\", \"--log-level=*:warning\"];"
 		# NSDP_WORKERS=2: two workers (lcores 1 and 2; they share CPUs on a
 		# small machine), two queue pairs per port (af_packet fanout).
@@ -107,6 +113,8 @@ write_config() {
 		echo "tables = { conntrack = 65536; };"
 		echo "ports = ("
 		echo "  { name = \"uplink\"; devargs = \"$(devargs "$n" 0 ul "$nw")\"; role = \"uplink\"; }"
+		# the node's own stack (kubelet probes, pods to the node): see up()
+		echo " ,{ name = \"host\"; devargs = \"$(devargs "$n" _host nsdph-d 1)\"; role = \"host\"; }"
 		# NSDP_CNI=1: pods come later, through nsdp-cni (no static pod ports)
 		local static_pods=$pods
 		[ "${NSDP_CNI:-0}" = 1 ] && static_pods=0
@@ -281,6 +289,20 @@ up() {
 		ip -n "$(node_ns "$n")" link set "${P}u$n" name ul
 		ip -n "$(node_ns "$n")" link set ul address "$(ul_mac "$n")" mtu 1500 up
 		no_offload "$(node_ns "$n")" ul
+	done
+	# The host port: a veth in each node's namespace, "nsdph" (the node's
+	# stack: its address host_ip, a route to its pod CIDR via the gateway)
+	# and "nsdph-d" (the dataplane's host port).
+	for n in $(seq 1 $NODES); do
+		local nns
+		nns=$(node_ns "$n")
+		ip -n "$nns" link add nsdph type veth peer name nsdph-d
+		ip -n "$nns" link set nsdph-d mtu 1450 up
+		ip -n "$nns" link set nsdph mtu 1450 up
+		ip -n "$nns" addr add "$(host_ip "$n")/32" dev nsdph
+		ip -n "$nns" route add "10.244.$n.0/24" via 169.254.1.1 dev nsdph onlink src "$(host_ip "$n")"
+		no_offload "$nns" nsdph
+		no_offload "$nns" nsdph-d
 	done
 	for n in $(seq 1 $NODES); do
 		for k in $(seq 1 "$pods"); do

@@ -153,7 +153,10 @@ struct nsdp_info {
 };
 
 enum nsdp_overlay { NSDP_OVERLAY_VXLAN = 1, NSDP_OVERLAY_GENEVE = 2 };
-enum nsdp_port_role { NSDP_ROLE_UPLINK = 1, NSDP_ROLE_POD = 2 };
+/* HOST: the node's own network stack (a veth or tap in the node's
+ * namespace), through which the node reaches its pods (kubelet probes) and
+ * pods reach the node and what lies beyond it. */
+enum nsdp_port_role { NSDP_ROLE_UPLINK = 1, NSDP_ROLE_POD = 2, NSDP_ROLE_HOST = 3 };
 
 /*
  * Runtime ports (PORT_ADD / PORT_DEL, protocol 1.1): a pod's interface
@@ -369,6 +372,7 @@ struct nsdp_policy_rule {
  * trace whose header says why.
  */
 #define NSDP_TRACE_F_FROM_UPLINK 0x1 /* enter encapsulated on the uplink */
+#define NSDP_TRACE_F_FROM_HOST 0x2   /* enter on the host port (the node's stack) */
 
 struct nsdp_trace_req {
 	struct nsdp_ip src, dst;

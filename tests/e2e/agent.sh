@@ -20,29 +20,13 @@
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
-export NSDP_PREFIX="e2ag$$"
-export NSDP_AGENT_BIN=${NSDP_AGENT_BIN:-$BUILD/nsdp-agent}
-export NSDP_POD_NAMES="frontend/web db/postgres backend/api stranger/intruder"
-export NSDP_AGENT=1
-export NSDP_MANIFESTS="$ROOT/scripts/demo/base $ROOT/scripts/demo/v1"
-PROBE="$ROOT/scripts/tcp_probe.py"
-P=$NSDP_PREFIX
-STATE=/tmp/nsdp-cluster-$P
-M=$STATE/manifests
-
-cleanup() { cluster_down; }
-trap 'exit 1' INT TERM
+demo_cluster "e2ag$$"
 
 plan 24
 cluster_up "cluster with agents up" 2
 ok "cluster with agents up, both agents ready"
 
-for p in "${P}p11 8080" "${P}p12 5432" "${P}p21 8080" "${P}p22 8080"; do
-	read -r ns port <<<"$p"
-	ip netns exec "$ns" $PY "$PROBE" serve "$port" &
-	disown
-done
-sleep 0.3
+serve "${P}p11 8080" "${P}p12 5432" "${P}p21 8080" "${P}p22 8080"
 
 routes_json() { "$CTL" -s "$STATE/n$1.sock" --json routes; }
 

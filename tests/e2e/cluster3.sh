@@ -11,7 +11,6 @@ set -uo pipefail
 
 export NSDP_PREFIX="e2c3$$"
 export NSDP_NODES=3 NSDP_CNI=1 NSDP_AGENT=1 NSDP_MANIFESTS=""
-PROBE="$ROOT/scripts/tcp_probe.py"
 P=$NSDP_PREFIX
 STATE=/tmp/nsdp-cluster-$P
 cleanup() { cluster_down; }

@@ -20,34 +20,17 @@
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
-export NSDP_PREFIX="e2fl$$"
-export NSDP_AGENT_BIN=${NSDP_AGENT_BIN:-$BUILD/nsdp-agent}
-# node-1: frontend/web 10.244.1.2, db/postgres 10.244.1.3
-# node-2: backend/api 10.244.2.2, stranger/intruder 10.244.2.3
-export NSDP_POD_NAMES="frontend/web db/postgres backend/api stranger/intruder"
-export NSDP_AGENT=1 NSDP_FLOWLOG=1
-export NSDP_MANIFESTS="$ROOT/scripts/demo/base $ROOT/scripts/demo/v1"
-PROBE="$ROOT/scripts/tcp_probe.py"
-P=$NSDP_PREFIX
-STATE=/tmp/nsdp-cluster-$P
-M=$STATE/manifests
+demo_cluster "e2fl$$"
+export NSDP_FLOWLOG=1
 F1=$STATE/n1.flows.jsonl
 F2=$STATE/n2.flows.jsonl
-
-cleanup() { cluster_down; }
-trap 'exit 1' INT TERM
 
 need_root
 plan 13
 cluster_up "cluster with agents and flow logs up" 2
 ok "cluster with agents and flow logs up"
 
-for p in "${P}p11 8080" "${P}p12 5432" "${P}p21 8080"; do
-	read -r ns port <<<"$p"
-	ip netns exec "$ns" $PY "$PROBE" serve "$port" &
-	disown
-done
-sleep 0.3
+serve "${P}p11 8080" "${P}p12 5432" "${P}p21 8080"
 
 fl() { $PY "$ROOT/tests/e2e/flowlog_check.py" "$@"; }
 # wait_fl ARGS...: fl ARGS until it holds (the agents write every 100 ms)

@@ -19,9 +19,10 @@
 # (prefix $P, control socket $SOCK): node_ns, dp_conf_head, dp_start,
 # dp_node_down, netns_del.
 #
-# With agents (NSDP_AGENT=1): metrics NODE, metric NODE NAME{labels},
-# generation NODE, wait_gen_above NODE GEN, put FILE CONTENT (a manifest of
-# $M), reach NETNS IP PORT (a TCP round trip, $PROBE).
+# With agents (NSDP_AGENT=1): demo_cluster PREFIX, serve "NETNS PORT"...,
+# metrics NODE, metric NODE NAME{labels}, generation NODE, wait_gen_above
+# NODE GEN, put FILE CONTENT (a manifest of $M), reach NETNS IP PORT (a TCP
+# round trip, $PROBE).
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 export BUILD=${BUILD:-$ROOT/build}
@@ -30,6 +31,7 @@ export NSDP_CTL=${NSDP_CTL:-$BUILD/nsdpctl}
 DP=$NSDP_DATAPLANE
 CTL=$NSDP_CTL
 CLUSTER="$ROOT/scripts/cluster.sh"
+PROBE="$ROOT/scripts/tcp_probe.py"
 # A plain interpreter: wrappers such as pyenv's shims cost a second a start.
 PY=python3
 [ -x /usr/bin/python3 ] && PY=/usr/bin/python3
@@ -143,6 +145,35 @@ dp_node_down() {
 }
 
 # ---- a cluster with agents (NSDP_AGENT=1; uses P, STATE, M, PROBE) -----------
+
+# demo_cluster PREFIX: the environment of cluster.sh for the demo cluster
+# with agents on the demo manifests (up with `cluster_up DESC 2`): node-1
+# has frontend/web 10.244.1.2 and db/postgres 10.244.1.3, node-2
+# backend/api 10.244.2.2 and stranger/intruder 10.244.2.3. Sets P, STATE
+# and M (the agents' manifests directory); cleanup takes the cluster down.
+demo_cluster() {
+	export NSDP_PREFIX=$1
+	export NSDP_AGENT_BIN=${NSDP_AGENT_BIN:-$BUILD/nsdp-agent}
+	export NSDP_POD_NAMES="frontend/web db/postgres backend/api stranger/intruder"
+	export NSDP_AGENT=1
+	export NSDP_MANIFESTS="$ROOT/scripts/demo/base $ROOT/scripts/demo/v1"
+	P=$NSDP_PREFIX
+	STATE=/tmp/nsdp-cluster-$P
+	M=$STATE/manifests
+	cleanup() { cluster_down; }
+	trap 'exit 1' INT TERM
+}
+
+# serve "NETNS PORT"...: a TCP echo server ($PROBE) in each namespace.
+serve() {
+	local p ns port
+	for p in "$@"; do
+		read -r ns port <<<"$p"
+		ip netns exec "$ns" $PY "$PROBE" serve "$port" &
+		disown
+	done
+	sleep 0.3
+}
 
 metrics() { ip netns exec "${P}n$1" curl -sf -m 2 http://127.0.0.1:9464/metrics; }
 metric() { # metric NODE NAME{labels} -> value

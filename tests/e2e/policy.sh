@@ -32,7 +32,6 @@ export NSDP_OVERLAY=${NSDP_OVERLAY:-vxlan}
 # model order x/a x/b x/c y/a y/b y/c z/a z/b z/c, alternating nodes:
 # cluster pod k of node n is ${P}p<n><k>, 10.244.<n>.<k+1>
 export NSDP_POD_NAMES="x/a x/c y/b z/a z/c x/b y/a y/c z/b spare/none"
-PROBE="$ROOT/scripts/tcp_probe.py"
 CONF="$ROOT/tests/policy/conformance"
 P=$NSDP_PREFIX
 STATE=/tmp/nsdp-cluster-$P

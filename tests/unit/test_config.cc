@@ -217,7 +217,7 @@ TEST(Config, EverySettingRead)
 	ASSERT_EQ(parse(c, R"(
 node = { name = "n1"; vtep = "10.0.0.1"; overlay = "geneve"; vni = 0xabcdef;
          udp_port = 7000; mtu = 9000; gateway = "10.244.0.1";
-         gateway_mac = "02:AA:bb:cc:dd:ee"; };
+         gateway_mac = "02:AA:bb:cc:dd:ee"; host_ip = "10.0.0.9"; };
 eal = ("--no-pci", "--log-level=8");
 workers = [3, 2, 5];
 main_lcore = 4;
@@ -248,6 +248,7 @@ rule_counters = false;
 	EXPECT_EQ(c->mtu, 9000u);
 	EXPECT_EQ(ip4(c->gateway_ip), "10.244.0.1");
 	EXPECT_EQ(mac(c->gateway_mac), "02:aa:bb:cc:dd:ee");
+	EXPECT_EQ(ip4(c->host_ip), "10.0.0.9");
 	ASSERT_EQ(c->eal_argc, 2);
 	EXPECT_STREQ(c->eal_argv[1], "--log-level=8");
 	ASSERT_EQ(c->n_workers, 3u);
@@ -269,6 +270,21 @@ rule_counters = false;
 	EXPECT_EQ(c->timeouts.other, 7u);
 	EXPECT_EQ(c->timeouts.denied, 8u);
 	EXPECT_STREQ(c->ctl_socket, "/tmp/x.sock");
+}
+
+TEST(Config, HostPortAndHostIpDefaultingToTheVtep)
+{
+	Cfg c;
+	ASSERT_EQ(parse(c, R"(
+node = { vtep = "192.168.100.7"; };
+ports = ( { name = "up"; devargs = "net_null0"; role = "uplink"; },
+          { name = "host"; devargs = "net_null1"; role = "host"; } );
+)"),
+		  0)
+		<< c.err;
+	EXPECT_EQ(ip4(c->host_ip), "192.168.100.7");
+	ASSERT_EQ(c->n_ports, 2u);
+	EXPECT_EQ(c->ports[1].role, NSDP_ROLE_HOST);
 }
 
 TEST(Config, GeneveDefaultsToPort6081)
@@ -657,6 +673,9 @@ const Bad kBad[] = {
 	{"gateway", node3("gateway = \"169.254.1\";"),
 	 "x.conf:3: node.gateway: \"169.254.1\" is not an IPv4 address (allowed: a dotted quad "
 	 "such as \"192.168.100.1\")"},
+	{"host_ip", node3("host_ip = \"10.0\";"),
+	 "x.conf:3: node.host_ip: \"10.0\" is not an IPv4 address (allowed: a dotted quad "
+	 "such as \"192.168.100.1\")"},
 	{"gateway_mac_multicast", node3("gateway_mac = \"01:00:5e:00:00:01\";"),
 	 "x.conf:3: node.gateway_mac: \"01:00:5e:00:00:01\" is not a unicast MAC address (the "
 	 "first octet must be even and the address not all zeros)"},
@@ -673,7 +692,7 @@ const Bad kBad[] = {
 	 "x.conf:1: node: expected a group { ... }, got an integer"},
 	{"node_unknown_key", node3("overlayy = \"vxlan\";"),
 	 "x.conf:3: node.overlayy: unknown setting (did you mean \"overlay\"? allowed: name, "
-	 "vtep, overlay, vni, udp_port, mtu, gateway, gateway_mac)"},
+	 "vtep, overlay, vni, udp_port, mtu, gateway, gateway_mac, host_ip)"},
 	// top level
 	{"unknown_key_near", base("worker = [1];\n"),
 	 "x.conf:3: worker: unknown setting (did you mean \"workers\"? allowed: node, eal, "
@@ -755,7 +774,8 @@ const Bad kBad[] = {
 	 "x.conf:4: ports[1].devargs: required setting is missing (allowed: a DPDK device such "
 	 "as \"net_tap0,iface=tap0\" or \"0000:3b:00.0\")"},
 	{"port_role_missing", ports("{ name = \"p\"; devargs = \"net_null0\"; }"),
-	 "x.conf:3: ports[0].role: required setting is missing (allowed: \"uplink\", \"pod\")"},
+	 "x.conf:3: ports[0].role: required setting is missing (allowed: \"uplink\", \"pod\", "
+	 "\"host\")"},
 	{"port_name_chars", ports("{ name = \"pod 0\"; devargs = \"net_null0\"; role = \"pod\"; }"),
 	 "x.conf:3: ports[0].name: \"pod 0\" is not a valid port name (allowed: 1..31 "
 	 "characters of A-Z a-z 0-9 _ . -)"},
@@ -787,7 +807,13 @@ const Bad kBad[] = {
 	 "x.conf:4: ports[1].devargs: device \"net_null0\" is already used by ports[0] (each "
 	 "port needs its own device)"},
 	{"role_bad", ports(kUp + "{ name = \"p\"; devargs = \"net_null1\"; role = \"pods\"; }"),
-	 "x.conf:4: ports[1].role: \"pods\" is not a port role (allowed: \"uplink\", \"pod\")"},
+	 "x.conf:4: ports[1].role: \"pods\" is not a port role (allowed: \"uplink\", \"pod\", "
+	 "\"host\")"},
+	{"second_host",
+	 ports(kUp + "{ name = \"h1\"; devargs = \"net_null1\"; role = \"host\"; },\n"
+		     "{ name = \"h2\"; devargs = \"net_null2\";\n  role = \"host\"; }"),
+	 "x.conf:6: ports[2].role: a second host port (only one port may have role \"host\"; "
+	 "ports[1] has it)"},
 	{"second_uplink",
 	 ports(kUp + "{ name = \"up2\"; devargs = \"net_null1\";\n  role = \"uplink\"; }"),
 	 "x.conf:5: ports[1].role: a second uplink port (only one port may have role "
