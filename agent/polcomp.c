@@ -12,9 +12,22 @@
  *     BANP selecting it (+ its referenced named ports for ingress), interned;
  *  4. per subject class, one port map per distinct projection of the peer
  *     classes onto the atoms its rules use; an empty projection is the
- *     subject's default map. Maps with equal contents are shared.
+ *     subject's default map. Maps with equal contents are shared. Only
+ *     peers holding one of those atoms are projected (an index atom ->
+ *     peer classes): the others get the default map.
  * A port map is computed by splitting (protocol, port) space at every
  * boundary of the matching rules and evaluating the tiers on each piece.
+ *
+ * Steps 2 and 3 work per pod *identity* (namespace, labels, container
+ * ports): selector matches and subject signatures are computed once per
+ * identity, the pod's own addresses only add its ipBlock atoms.
+ *
+ * Across compiles (struct pol_ctx) the context keeps each port map's
+ * contents keyed by everything that computes it, and, when the caller
+ * gives pod versions, each pod version's identity: an unchanged pod is
+ * not read for its labels again. Everything else is recomputed, from
+ * indexed, per-identity work; the output is the same as a fresh
+ * compile's, byte for byte.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -147,20 +160,24 @@ static uint32_t intern(struct interner *in, const uint32_t *s, uint32_t len)
 	return in->n - 1;
 }
 
-/* Interns a string (as its bytes packed into u32s, then its length). */
-static uint32_t intern_str(struct interner *in, const char *str, u32vec *tmp)
+/* Append str to v as its bytes packed into u32s, then its length. */
+static bool pack_str(u32vec *v, const char *str)
 {
 	size_t len = strlen(str);
-	tmp->n = 0;
 	for (size_t i = 0; i < len; i += 4) {
 		uint32_t w = 0;
 		memcpy(&w, str + i, len - i < 4 ? len - i : 4);
-		if (!VPUSH(*tmp, w))
-			return UINT32_MAX;
+		if (!VPUSH(*v, w))
+			return false;
 	}
-	if (!VPUSH(*tmp, (uint32_t)len))
-		return UINT32_MAX;
-	return intern(in, tmp->p, (uint32_t)tmp->n);
+	return VPUSH(*v, (uint32_t)len);
+}
+
+/* Interns a string (packed as pack_str does). */
+static uint32_t intern_str(struct interner *in, const char *str, u32vec *tmp)
+{
+	tmp->n = 0;
+	return pack_str(tmp, str) ? intern(in, tmp->p, (uint32_t)tmp->n) : UINT32_MAX;
 }
 
 /* Index of sequence s in the interner, or UINT32_MAX when absent. */
@@ -221,15 +238,42 @@ static bool memo_put(struct memo *m, const u32vec *key, const uint32_t *val, uin
 }
 
 /*
- * What lives across compiles: the port maps' memo (build_map), as two
- * generations: maps[cur] holds the entries the last compile used; a
- * compile looks them up and records the ones it uses in the other, which
- * then replaces it. So the context holds one compile's worth of entries.
+ * What lives across compiles, as two generations: gen[cur] holds what
+ * the last compile used; a compile looks things up there and records
+ * what it uses in the other, which then replaces it. So the context holds
+ * one compile's worth of entries, and nothing of objects gone.
  */
+struct ctx_gen {
+	struct memo maps;        /* port map key -> contents (build_map) */
+	struct interner idents;  /* identity id -> content (pod_identity) */
+	/* per pod, in the caller's order: its version, identity id and
+	 * first address (pod_identity); NULL without versions */
+	uint64_t *pod_ver;
+	uint32_t *pod_id;
+	uint32_t *pod_ip;
+	size_t n_pods;
+};
+
 struct pol_ctx {
-	struct memo maps[2];
+	struct ctx_gen gen[2];
 	unsigned cur;
 };
+
+static void gen_free(struct ctx_gen *g)
+{
+	memo_free(&g->maps);
+	intern_free(&g->idents);
+	free(g->pod_ver);
+	free(g->pod_id);
+	free(g->pod_ip);
+	memset(g, 0, sizeof(*g));
+}
+
+static bool gen_init(struct ctx_gen *g)
+{
+	gen_free(g);
+	return memo_init(&g->maps) && intern_init(&g->idents);
+}
 
 /* ---- atoms: deduplicated peer specifications ------------------------------ */
 
@@ -243,7 +287,6 @@ struct atom {
 	struct k8s_cidr cidr;           /* ATOM_CIDR */
 	unsigned n_except;
 	const struct k8s_cidr *except;
-	char *key;                      /* canonical text, for deduplication */
 };
 
 /* A rule port: numeric range, or a name resolved per destination pod. */
@@ -289,82 +332,71 @@ struct comp {
 	 * only those of a pod's namespace can select it. */
 	u32vec ns_np_first, ns_np;
 	struct interner peers, subjects, projections, mapcontent;
-	struct interner atomkeys; /* atom key text -> atom index (same order) */
-	struct interner strs;     /* label keys and values, namespaces */
-	struct interner idents;   /* pod identity -> identity id */
+	struct interner atomkeys; /* atom key (atom_add) -> atom index (same order) */
+	struct interner strs;     /* namespace names */
+	/* Pod identities (pod_identity): ids are those of next->idents;
+	 * per identity its first pod. id_remap: the previous compile's
+	 * identity id -> this one's (UINT32_MAX: not met yet). */
+	const uint64_t *pod_versions;
+	ptrdiff_t ver_shift; /* pod i was pod i + ver_shift last time (prev_pod) */
+	uint32_t *pod_ident; /* per pod: its identity */
+	uint32_t *pod_ip;    /* per pod: its first address, if any */
+	u32vec id_first;
+	uint32_t *id_remap;
 	u32vec tmp;
 	/* per subject class: tier policy lists are recomputed from a pod */
 	VEC(uint32_t) subject_pod; /* subject class -> a representative pod */
 	VEC(uint8_t) subject_dir;
-	VEC(uint32_t) peer_pod;    /* peer class -> representative pod or POL_NONE */
-	/* per peer class: CIDR representative (host order) when not a pod */
-	VEC(uint32_t) peer_addr;
+	u32vec peer_natoms;        /* peer class -> its number of atoms */
 	VEC(struct pol_range) ranges;
 	VEC(uint32_t) map_first;
 	VEC(uint8_t) np_audit;     /* per NetworkPolicy: in audit mode */
 	VEC(uint32_t) np_iso_rule; /* per NetworkPolicy: the rule its isolation denies by */
 	bool any_audit; /* some policy is audited: maps decide twice */
-	/* build_map's memo (struct pol_ctx): what the previous compile
+	/* The context (struct pol_ctx): what the previous compile
 	 * computed, and what this one used (the next compile's prev). */
-	const struct memo *memo_prev;
-	struct memo *memo_next;
+	const struct ctx_gen *prev;
+	struct ctx_gen *next;
 	u32vec mkey;
 };
 
 static const struct k8s_labels empty_labels;
 
-static void sel_key(char **buf, size_t *len, FILE *f, const struct k8s_selector *s)
+/* A selector in an atom's key: none, absent, or its labels and
+ * expressions. false on ENOMEM. */
+static bool sel_pack(u32vec *k, const struct k8s_selector *s)
 {
-	(void)buf;
-	(void)len;
-	if (!s->present) {
-		fputs("-", f);
-		return;
+	if (!s || !s->present)
+		return VPUSH(*k, s ? 1 : 0);
+	bool ok = VPUSH(*k, 2) && VPUSH(*k, s->match_labels.n);
+	for (unsigned i = 0; ok && i < s->match_labels.n; i++)
+		ok = pack_str(k, s->match_labels.kv[i].key) &&
+		     pack_str(k, s->match_labels.kv[i].value);
+	ok = ok && VPUSH(*k, s->n_exprs);
+	for (unsigned i = 0; ok && i < s->n_exprs; i++) {
+		ok = pack_str(k, s->exprs[i].key) && VPUSH(*k, (uint32_t)s->exprs[i].op) &&
+		     VPUSH(*k, s->exprs[i].n_values);
+		for (unsigned j = 0; ok && j < s->exprs[i].n_values; j++)
+			ok = pack_str(k, s->exprs[i].values[j]);
 	}
-	fputs("{", f);
-	for (unsigned i = 0; i < s->match_labels.n; i++)
-		fprintf(f, "%s=%s,", s->match_labels.kv[i].key, s->match_labels.kv[i].value);
-	fputs("|", f);
-	for (unsigned i = 0; i < s->n_exprs; i++) {
-		fprintf(f, "%s %d (", s->exprs[i].key, s->exprs[i].op);
-		for (unsigned j = 0; j < s->exprs[i].n_values; j++)
-			fprintf(f, "%s,", s->exprs[i].values[j]);
-		fputs(")", f);
-	}
-	fputs("}", f);
+	return ok;
 }
 
 /* Add (or find) an atom; returns its index or UINT32_MAX. */
 static uint32_t atom_add(struct comp *c, const struct atom *a)
 {
-	char *key = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&key, &len);
-	if (!f)
-		return UINT32_MAX;
-	fprintf(f, "%d:%s:", a->kind, a->ns ? a->ns : "");
-	if (a->ns_sel)
-		sel_key(&key, &len, f, a->ns_sel);
-	fputs("/", f);
-	if (a->pod_sel)
-		sel_key(&key, &len, f, a->pod_sel);
-	fprintf(f, "/%08x/%u", a->cidr.addr, a->cidr.len);
-	for (unsigned i = 0; i < a->n_except; i++)
-		fprintf(f, "-%08x/%u", a->except[i].addr, a->except[i].len);
-	fclose(f);
+	u32vec *k = &c->tmp;
+	k->n = 0;
+	bool ok = VPUSH(*k, a->kind) && (a->ns ? pack_str(k, a->ns) : VPUSH(*k, UINT32_MAX)) &&
+		  sel_pack(k, a->ns_sel) && sel_pack(k, a->pod_sel) && VPUSH(*k, a->cidr.addr) &&
+		  VPUSH(*k, a->cidr.len) && VPUSH(*k, a->n_except);
+	for (unsigned i = 0; ok && i < a->n_except; i++)
+		ok = VPUSH(*k, a->except[i].addr) && VPUSH(*k, a->except[i].len);
 	size_t before = c->atomkeys.n;
-	uint32_t id = intern_str(&c->atomkeys, key, &c->tmp);
-	if (id == UINT32_MAX || c->atomkeys.n == before) {
-		free(key);
+	uint32_t id = ok ? intern(&c->atomkeys, k->p, (uint32_t)k->n) : UINT32_MAX;
+	if (id == UINT32_MAX || c->atomkeys.n == before)
 		return id; /* an existing atom (ids are atom indices) */
-	}
-	struct atom n = *a;
-	n.key = key;
-	if (!VPUSH(c->atoms, n)) {
-		free(key);
-		return UINT32_MAX;
-	}
-	return (uint32_t)c->atoms.n - 1;
+	return VPUSH(c->atoms, *a) ? (uint32_t)c->atoms.n - 1 : UINT32_MAX;
 }
 
 static bool cidr_has(const struct k8s_cidr *c, uint32_t ip_host)
@@ -664,7 +696,8 @@ static bool np_selects(const struct comp *c, const struct k8s_netpol *np, uint32
 }
 
 /* c->ns_np_first / ns_np: the NetworkPolicies of each namespace string id
- * (every pod's namespace is interned already). 0 or -ENOMEM. */
+ * interned so far (namespaces, then those of the NetworkPolicies). 0 or
+ * -ENOMEM. */
 static int np_by_namespace(struct comp *c)
 {
 	const struct k8s_cluster *cl = c->cl;
@@ -714,8 +747,10 @@ static int subject_sig(const struct comp *c, uint32_t pi, unsigned dir, u32vec *
 			return -ENOMEM;
 	if (!VPUSH(*sig, UINT32_MAX))
 		return -ENOMEM;
+	/* a namespace interned after np_by_namespace has no NetworkPolicy */
 	uint32_t ns = c->pod_ns[pi];
-	for (uint32_t k = c->ns_np_first.p[ns]; k < c->ns_np_first.p[ns + 1]; k++) {
+	for (uint32_t k = ns + 1 < c->ns_np_first.n ? c->ns_np_first.p[ns] : 0;
+	     ns + 1 < c->ns_np_first.n && k < c->ns_np_first.p[ns + 1]; k++) {
 		uint32_t i = c->ns_np.p[k];
 		if (np_selects(c, &cl->netpols[i], pi, dir) && !VPUSH(*sig, i))
 			return -ENOMEM;
@@ -1019,14 +1054,14 @@ static uint32_t build_map(struct comp *c, const uint32_t *rules, uint32_t n_rule
 	c->mkey.n = 0;
 	if (!map_key(c, rules, n_rules, iso_all, iso_enf, e, &c->mkey))
 		return UINT32_MAX;
-	const uint32_t *v = memo_get(c->memo_prev, &c->mkey, &n);
+	const uint32_t *v = memo_get(&c->prev->maps, &c->mkey, &n);
 	if (!v) {
 		if (map_content(c, rules, n_rules, iso_all, iso_enf, e, &content))
 			goto out;
 		v = content.p;
 		n = (uint32_t)content.n;
 	}
-	if (memo_put(c->memo_next, &c->mkey, v, n))
+	if (memo_put(&c->next->maps, &c->mkey, v, n))
 		id = map_materialise(c, v, n);
 out:
 	free(content.p);
@@ -1037,8 +1072,6 @@ out:
 
 static void comp_free(struct comp *c)
 {
-	for (size_t i = 0; i < c->atoms.n; i++)
-		free(c->atoms.p[i].key);
 	free(c->atoms.p);
 	for (size_t i = 0; i < c->rules.n; i++) {
 		free(c->rules.p[i].atoms.p);
@@ -1053,12 +1086,14 @@ static void comp_free(struct comp *c)
 	intern_free(&c->mapcontent);
 	intern_free(&c->atomkeys);
 	intern_free(&c->strs);
-	intern_free(&c->idents);
+	free(c->pod_ident);
+	free(c->pod_ip);
+	free(c->id_first.p);
+	free(c->id_remap);
 	free(c->tmp.p);
 	free(c->subject_pod.p);
 	free(c->subject_dir.p);
-	free(c->peer_pod.p);
-	free(c->peer_addr.p);
+	free(c->peer_natoms.p);
 	for (size_t i = 0; i < c->rule_names.n; i++)
 		free(c->rule_names.p[i]);
 	free(c->rule_names.p);
@@ -1083,10 +1118,13 @@ static int peer_sig_addr(struct comp *c, uint32_t ip_host, u32vec *sig)
 	return VPUSH(*sig, UINT32_MAX) ? 0 : -ENOMEM;
 }
 
-/* Index of the range containing ip: the last lo[k] <= ip (lo[0] == 0). */
-static size_t range_of(const uint32_t *lo, size_t n, uint32_t ip)
+/* Index of the range containing ip: the last lo[k] <= ip (lo[0] == 0).
+ * *hint: the last answer (pods' addresses come in runs), then this one. */
+static size_t range_of(const uint32_t *lo, size_t n, uint32_t ip, size_t *hint)
 {
 	size_t a = 0, b = n;
+	if (*hint < n && lo[*hint] <= ip && (*hint + 1 == n || ip < lo[*hint + 1]))
+		return *hint;
 	while (b - a > 1) {
 		size_t m = (a + b) / 2;
 		if (lo[m] <= ip)
@@ -1094,62 +1132,164 @@ static size_t range_of(const uint32_t *lo, size_t n, uint32_t ip)
 		else
 			b = m;
 	}
-	return a;
+	return *hint = a;
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return x < y ? -1 : x > y;
-}
+/*
+ * Pod identities: pods with the same namespace, labels and container
+ * ports are selected alike, so what depends on those is computed once
+ * per identity. Labels compare in their order: two pods with the same
+ * labels listed differently are two identities, which costs a recompute,
+ * never a different result.
+ */
 
-/* A pod's identity: [namespace, (label key, value) sorted, UINT32_MAX,
- * (port name or UINT32_MAX, protocol, port)...]. */
-static int identity_key(struct comp *c, uint32_t pi, u32vec *key)
+/* A pod's identity content: [namespace, number of labels, (key, value)...,
+ * (port name or nothing, protocol << 16 | port)...], strings packed. */
+static bool identity_content(const struct k8s_pod *p, u32vec *out)
 {
-	const struct k8s_pod *p = &c->cl->pods[pi];
-	uint64_t pairs[64], *pp = p->labels.n <= 64 ? pairs : malloc(p->labels.n * sizeof(*pp));
-	if (!pp)
-		return -ENOMEM;
-	uint32_t ns = intern_str(&c->strs, p->ns, &c->tmp);
-	for (unsigned i = 0; i < p->labels.n; i++) {
-		uint32_t k = intern_str(&c->strs, p->labels.kv[i].key, &c->tmp);
-		uint32_t v = intern_str(&c->strs, p->labels.kv[i].value, &c->tmp);
-		pp[i] = (uint64_t)k << 32 | v;
-	}
-	qsort(pp, p->labels.n, sizeof(*pp), cmp_u64);
-	key->n = 0;
-	bool ok = VPUSH(*key, ns);
+	bool ok = pack_str(out, p->ns) && VPUSH(*out, p->labels.n);
 	for (unsigned i = 0; ok && i < p->labels.n; i++)
-		ok = VPUSH(*key, (uint32_t)(pp[i] >> 32)) && VPUSH(*key, (uint32_t)pp[i]);
-	ok = ok && VPUSH(*key, UINT32_MAX);
+		ok = pack_str(out, p->labels.kv[i].key) && pack_str(out, p->labels.kv[i].value);
 	for (unsigned i = 0; ok && i < p->n_ports; i++) {
 		const struct k8s_container_port *cp = &p->ports[i];
-		ok = VPUSH(*key, cp->name ? intern_str(&c->strs, cp->name, &c->tmp) : UINT32_MAX) &&
-		     VPUSH(*key, cp->proto) && VPUSH(*key, cp->port);
+		ok = (cp->name ? pack_str(out, cp->name) : VPUSH(*out, UINT32_MAX)) &&
+		     VPUSH(*out, (uint32_t)cp->proto << 16 | cp->port);
 	}
-	if (pp != pairs)
-		free(pp);
-	return ok ? 0 : -ENOMEM;
+	return ok;
+}
+
+/*
+ * Where the pod of version ver, now pod pi, was in the previous compile,
+ * or SIZE_MAX. The caller's order is stable but for the pods added
+ * and removed, so the pod is looked for where it was, pi + ver_shift,
+ * and one off either way (which then becomes the shift): a walk in step
+ * with the previous compile's pods, no random lookups. A pod not found
+ * (new, changed, or moved further) is read.
+ */
+static size_t prev_pod(struct comp *c, uint32_t pi, uint64_t ver)
+{
+	static const ptrdiff_t step[] = {0, 1, -1};
+	const struct ctx_gen *g = c->prev;
+	for (unsigned k = 0; ver && k < 3; k++) {
+		ptrdiff_t j = (ptrdiff_t)pi + c->ver_shift + step[k];
+		if (j >= 0 && (size_t)j < g->n_pods && g->pod_ver[j] == ver) {
+			c->ver_shift += step[k];
+			return (size_t)j;
+		}
+	}
+	return SIZE_MAX;
+}
+
+/*
+ * The identity of pod pi, added (first pod pi) if new: its id, *added
+ * telling which, or UINT32_MAX on ENOMEM; its first address into
+ * c->pod_ip. A pod whose version the last compile saw is not read: its
+ * identity's content and its address are taken from there.
+ */
+static uint32_t pod_identity(struct comp *c, uint32_t pi, bool *added)
+{
+	size_t at = c->pod_versions ? prev_pod(c, pi, c->pod_versions[pi]) : SIZE_MAX;
+	uint32_t prev = at != SIZE_MAX ? c->prev->pod_id[at] : POL_NONE;
+	uint32_t id = UINT32_MAX;
+	const struct k8s_pod *p = &c->cl->pods[pi];
+	c->pod_ip[pi] = at != SIZE_MAX ? c->prev->pod_ip[at] : p->n_ips ? p->ips[0] : 0;
+	size_t before = c->next->idents.n;
+	if (prev != POL_NONE && c->id_remap[prev] != UINT32_MAX) {
+		id = c->id_remap[prev];
+	} else if (prev != POL_NONE) {
+		uint32_t len;
+		const uint32_t *content = intern_get(&c->prev->idents, prev, &len);
+		id = c->id_remap[prev] = intern(&c->next->idents, content, len);
+	} else {
+		c->tmp.n = 0;
+		if (identity_content(p, &c->tmp))
+			id = intern(&c->next->idents, c->tmp.p, (uint32_t)c->tmp.n);
+	}
+	if (id == UINT32_MAX)
+		return UINT32_MAX;
+	c->pod_ident[pi] = id;
+	*added = c->next->idents.n != before;
+	if (*added && !VPUSH(c->id_first, pi))
+		return UINT32_MAX;
+	return id;
+}
+
+/* The pods' versions, identities and addresses, for the next compile
+ * (c->pod_ident and pod_ip move there). 0 or -ENOMEM. */
+static int record_pod_versions(struct comp *c)
+{
+	size_t n = c->cl->n_pods;
+	c->next->pod_ver = malloc(sizeof(uint64_t) * (n + 1));
+	if (!c->next->pod_ver)
+		return -ENOMEM;
+	memcpy(c->next->pod_ver, c->pod_versions, sizeof(uint64_t) * n);
+	c->next->pod_id = c->pod_ident;
+	c->next->pod_ip = c->pod_ip;
+	c->pod_ident = c->pod_ip = NULL;
+	c->next->n_pods = n;
+	return 0;
 }
 
 /* Split a peer signature into its atoms and named ports. */
 static void peer_parts(const struct comp *c, uint32_t peer, const uint32_t **atoms,
 		       uint32_t *n_atoms, const uint32_t **ports, uint32_t *n_ports)
 {
-	uint32_t len;
+	uint32_t len, na = c->peer_natoms.p[peer];
 	const uint32_t *s = intern_get(&c->peers, peer, &len);
-	uint32_t i = 1;
-	while (s[i] != UINT32_MAX)
-		i++;
 	*atoms = s + 1;
-	*n_atoms = i - 1;
-	*ports = s + i + 1;
-	*n_ports = len - i - 1;
+	*n_atoms = na;
+	*ports = s + na + 2;
+	*n_ports = len - na - 2;
+}
+
+/* Record a new peer class's atom count (its signature: [kind, atoms,
+ * UINT32_MAX, named ports]). false on ENOMEM. */
+static bool peer_added(struct comp *c, const u32vec *sig)
+{
+	uint32_t na = 0;
+	while (sig->p[na + 1] != UINT32_MAX)
+		na++;
+	return VPUSH(c->peer_natoms, na);
+}
+
+/* For each atom, the peer classes holding it, ascending (CSR). */
+struct atom_peers {
+	uint32_t *first; /* per atom; first[n_atoms] = end */
+	uint32_t *list;
+};
+
+static int peers_by_atom(const struct comp *c, struct atom_peers *ap)
+{
+	size_t n = 0;
+	ap->first = calloc(c->atoms.n + 2, sizeof(uint32_t));
+	for (uint32_t p = 0; ap->first && p < c->peers.n; p++) {
+		const uint32_t *atoms, *ports;
+		uint32_t na, np;
+		peer_parts(c, p, &atoms, &na, &ports, &np);
+		for (uint32_t k = 0; k < na; k++)
+			ap->first[atoms[k] + 2]++;
+		n += na;
+	}
+	ap->list = malloc(sizeof(uint32_t) * (n + 1));
+	if (!ap->first || !ap->list)
+		return -ENOMEM;
+	/* Counts at first[a + 2], prefix-summed: first[a + 1] is where a's
+	 * peers start; filling moves it to their end, a + 1's start, so that
+	 * afterwards first[a] is a's start. */
+	for (size_t a = 2; a < c->atoms.n + 2; a++)
+		ap->first[a] += ap->first[a - 1];
+	for (uint32_t p = 0; p < c->peers.n; p++) {
+		const uint32_t *atoms, *ports;
+		uint32_t na, np;
+		peer_parts(c, p, &atoms, &na, &ports, &np);
+		for (uint32_t k = 0; k < na; k++)
+			ap->list[ap->first[atoms[k] + 1]++] = p;
+	}
+	return 0;
 }
 
 struct pol_tables *pol_compile_ctx(struct pol_ctx *ctx, const struct k8s_cluster *cl,
-				   uint64_t generation)
+				   const uint64_t *pod_versions, uint64_t generation)
 {
 	struct comp c;
 	struct pol_tables *t = NULL;
@@ -1162,28 +1302,36 @@ struct pol_tables *pol_compile_ctx(struct pol_ctx *ctx, const struct k8s_cluster
 	uint64_t *ipkeys = NULL;
 	uint32_t *ipvals = NULL;
 	uint32_t *proj_map = NULL;
-	uint32_t *atom_mark = NULL;
-	u32vec cidr_atoms = {0}, sel_atoms = {0}, idkey = {0};
-	u32vec id_first = {0}, id_sel = {0}, id_sel_off = {0}, id_sel_end = {0};
+	uint32_t *atom_mark = NULL, *peer_mark = NULL;
+	struct atom_peers atom_peers = {0};
+	u32vec cand = {0}, used = {0};
+	u32vec cidr_atoms = {0}, sel_atoms = {0};
+	u32vec id_part = {0};
 	u32vec rng_lo = {0}, rng_set = {0}, pair_peer = {0};
 	u32vec anp_first = {0}, np_first = {0}, pol_rules = {0};
-	struct interner rsets = {0}, pairs = {0};
+	struct interner rsets = {0}, pairs = {0}, parts = {0};
 	uint32_t rng_empty = 0;
+	size_t rng_hint = 0;
 	int rc = -ENOMEM;
 
 	memset(&c, 0, sizeof(c));
 	c.cl = cl;
-	c.memo_prev = &ctx->maps[ctx->cur];
-	c.memo_next = &ctx->maps[!ctx->cur];
-	memo_free(c.memo_next);
-	if (!memo_init(c.memo_next) || !intern_init(&c.peers) || !intern_init(&c.subjects) ||
+	c.pod_versions = pod_versions;
+	c.prev = &ctx->gen[ctx->cur];
+	c.next = &ctx->gen[!ctx->cur];
+	c.id_remap = malloc(sizeof(uint32_t) * (c.prev->idents.n + 1));
+	if (c.id_remap)
+		memset(c.id_remap, 0xff, sizeof(uint32_t) * (c.prev->idents.n + 1));
+	if (!c.id_remap || !gen_init(c.next) || !intern_init(&c.peers) || !intern_init(&c.subjects) ||
 	    !intern_init(&c.projections) || !intern_init(&c.mapcontent) ||
-	    !intern_init(&c.atomkeys) || !intern_init(&c.strs) || !intern_init(&c.idents))
+	    !intern_init(&c.atomkeys) || !intern_init(&c.strs))
 		goto fail;
 	c.pod_ns_labels = calloc(cl->n_pods + 1, sizeof(*c.pod_ns_labels));
 	c.pod_ns = calloc(cl->n_pods + 1, sizeof(*c.pod_ns));
+	c.pod_ident = calloc(cl->n_pods + 1, sizeof(*c.pod_ident));
+	c.pod_ip = calloc(cl->n_pods + 1, sizeof(*c.pod_ip));
 	t = calloc(1, sizeof(*t));
-	if (!c.pod_ns_labels || !c.pod_ns || !t)
+	if (!c.pod_ns_labels || !c.pod_ns || !c.pod_ident || !c.pod_ip || !t)
 		goto fail;
 	t->generation = generation;
 	/* Namespace names are interned first: string id i < n_namespaces is
@@ -1191,13 +1339,6 @@ struct pol_tables *pol_compile_ctx(struct pol_ctx *ctx, const struct k8s_cluster
 	for (uint32_t i = 0; i < cl->n_namespaces; i++)
 		if (intern_str(&c.strs, cl->namespaces[i].name, &c.tmp) != i)
 			goto fail;
-	for (uint32_t i = 0; i < cl->n_pods; i++) {
-		uint32_t ns = intern_str(&c.strs, cl->pods[i].ns, &c.tmp);
-		if (ns == UINT32_MAX)
-			goto fail;
-		c.pod_ns[i] = ns;
-		c.pod_ns_labels[i] = ns < cl->n_namespaces ? &cl->namespaces[ns].labels : &empty_labels;
-	}
 	if (np_by_namespace(&c))
 		goto fail;
 	if ((rc = catalogue(&c)))
@@ -1223,7 +1364,8 @@ struct pol_tables *pol_compile_ctx(struct pol_ctx *ctx, const struct k8s_cluster
 	}
 	/* Address ranges split at every ipBlock boundary, each with the
 	 * ipBlock atoms containing it (interned in rsets). */
-	if (!intern_init(&rsets) || !intern_init(&pairs) || !VPUSH(rng_lo, 0))
+	if (!intern_init(&rsets) || !intern_init(&pairs) || !intern_init(&parts) ||
+	    !VPUSH(rng_lo, 0))
 		goto fail;
 	for (size_t k = 0; k < cidr_atoms.n; k++) {
 		const struct atom *at = &c.atoms.p[cidr_atoms.p[k]];
@@ -1256,21 +1398,28 @@ struct pol_tables *pol_compile_ctx(struct pol_ctx *ctx, const struct k8s_cluster
 	if ((rng_empty = intern(&rsets, NULL, 0)) == UINT32_MAX)
 		goto fail;
 	for (uint32_t i = 0; i < cl->n_pods; i++) {
-		if (identity_key(&c, i, &idkey))
-			goto fail;
-		size_t before = c.idents.n;
-		uint32_t id = intern(&c.idents, idkey.p, (uint32_t)idkey.n);
+		bool added;
+		uint32_t id = pod_identity(&c, i, &added);
 		if (id == UINT32_MAX)
 			goto fail;
-		if (c.idents.n != before) {
-			/* A new identity: its selector atoms and subject classes. */
-			if (!VPUSH(id_first, i) || !VPUSH(id_sel_off, (uint32_t)id_sel.n))
+		if (added) {
+			/* A new identity: its namespace, its part of a peer
+			 * signature ([selector atoms ascending, UINT32_MAX, named
+			 * ports], interned in parts) and its subject classes. */
+			uint32_t ns = intern_str(&c.strs, cl->pods[i].ns, &c.tmp);
+			if (ns == UINT32_MAX)
 				goto fail;
+			c.pod_ns[i] = ns;
+			c.pod_ns_labels[i] = ns < cl->n_namespaces ? &cl->namespaces[ns].labels
+								   : &empty_labels;
+			sig.n = 0;
 			for (size_t k = 0; k < sel_atoms.n; k++)
 				if (atom_has_pod(&c, &c.atoms.p[sel_atoms.p[k]], i) &&
-				    !VPUSH(id_sel, sel_atoms.p[k]))
+				    !VPUSH(sig, sel_atoms.p[k]))
 					goto fail;
-			if (!VPUSH(id_sel_end, (uint32_t)id_sel.n))
+			if (!VPUSH(sig, UINT32_MAX) || pod_named_ports(&c, i, &sig) ||
+			    !VPUSH(id_part, intern(&parts, sig.p, (uint32_t)sig.n)) ||
+			    id_part.p[id] == UINT32_MAX)
 				goto fail;
 			for (unsigned dir = 0; dir < 2; dir++) {
 				if (subject_sig(&c, i, dir, &sig))
@@ -1286,15 +1435,17 @@ struct pol_tables *pol_compile_ctx(struct pol_ctx *ctx, const struct k8s_cluster
 					goto fail;
 			}
 		} else {
-			uint32_t f = id_first.p[id];
+			uint32_t f = c.id_first.p[id];
+			c.pod_ns[i] = c.pod_ns[f];
+			c.pod_ns_labels[i] = c.pod_ns_labels[f];
 			t->pods[i].subject[0] = t->pods[f].subject[0];
 			t->pods[i].subject[1] = t->pods[f].subject[1];
 		}
-		/* Peer class: the identity's selector atoms plus the ipBlock atoms
-		 * of the pod's addresses, once per (identity, address set). */
+		/* Peer class: the identity's part plus the ipBlock atoms of the
+		 * pod's addresses, once per (part, address set). */
 		uint32_t aset = 0;
 		if (cl->pods[i].n_ips == 1) {
-			aset = rng_set.p[range_of(rng_lo.p, rng_lo.n, ntohl(cl->pods[i].ips[0]))];
+			aset = rng_set.p[range_of(rng_lo.p, rng_lo.n, ntohl(c.pod_ip[i]), &rng_hint)];
 		} else if (cl->pods[i].n_ips > 1) {
 			/* any address the packet carries: the union of the sets */
 			sig.n = 0;
@@ -1306,8 +1457,8 @@ struct pol_tables *pol_compile_ctx(struct pol_ctx *ctx, const struct k8s_cluster
 		} else {
 			aset = rng_empty;
 		}
-		uint32_t pair[2] = {id, aset};
-		before = pairs.n;
+		uint32_t pair[2] = {id_part.p[id], aset};
+		size_t before = pairs.n;
 		uint32_t pr = intern(&pairs, pair, 2);
 		if (pr == UINT32_MAX || aset == UINT32_MAX)
 			goto fail;
@@ -1315,26 +1466,28 @@ struct pol_tables *pol_compile_ctx(struct pol_ctx *ctx, const struct k8s_cluster
 			t->pods[i].peer = pair_peer.p[pr];
 			continue;
 		}
-		uint32_t na;
+		uint32_t na, np;
 		const uint32_t *as = intern_get(&rsets, aset, &na);
-		/* [1, atoms ascending, UINT32_MAX, named ports] */
+		const uint32_t *part = intern_get(&parts, pair[0], &np);
+		/* [1, atoms ascending, UINT32_MAX, named ports]: the selector
+		 * atoms (ending at UINT32_MAX) and ipBlock atoms merged */
 		sig.n = 0;
 		if (!VPUSH(sig, 1))
 			goto fail;
-		size_t si = id_sel_off.p[id], se = id_sel_end.p[id], ci = 0;
-		while (si < se || ci < na) {
-			uint32_t a = ci == na || (si < se && id_sel.p[si] < as[ci]) ? id_sel.p[si++]
-										: as[ci++];
+		uint32_t si = 0, ci = 0;
+		while (part[si] != UINT32_MAX || ci < na) {
+			uint32_t a = ci == na || part[si] < as[ci] ? part[si++] : as[ci++];
 			if (!VPUSH(sig, a))
 				goto fail;
 		}
-		if (!VPUSH(sig, UINT32_MAX) || pod_named_ports(&c, i, &sig))
-			goto fail;
+		for (; si < np; si++)
+			if (!VPUSH(sig, part[si]))
+				goto fail;
 		before = c.peers.n;
 		t->pods[i].peer = intern(&c.peers, sig.p, (uint32_t)sig.n);
 		if (t->pods[i].peer == UINT32_MAX || !VPUSH(pair_peer, t->pods[i].peer))
 			goto fail;
-		if (c.peers.n != before && (!VPUSH(c.peer_pod, i) || !VPUSH(c.peer_addr, 0)))
+		if (c.peers.n != before && !peer_added(&c, &sig))
 			goto fail;
 	}
 	/* Non-pod address ranges, split at every CIDR atom boundary. */
@@ -1367,7 +1520,7 @@ struct pol_tables *pol_compile_ctx(struct pol_ctx *ctx, const struct k8s_cluster
 		if (pc == UINT32_MAX)
 			goto fail;
 		if (c.peers.n != before &&
-		    (!VPUSH(c.peer_pod, POL_NONE) || !VPUSH(c.peer_addr, bounds.p[k])))
+		    !peer_added(&c, &sig))
 			goto fail;
 		if (t->n_cidr && t->cidr_peer[t->n_cidr - 1] == pc)
 			continue;
@@ -1416,7 +1569,9 @@ struct pol_tables *pol_compile_ctx(struct pol_ctx *ctx, const struct k8s_cluster
 	t->default_map = malloc(sizeof(uint32_t) * (c.subjects.n + 1));
 	proj_map = malloc(sizeof(uint32_t) * (c.peers.n + 1));
 	atom_mark = calloc(c.atoms.n + 1, sizeof(uint32_t));
-	if (!t->default_map || !proj_map || !atom_mark)
+	peer_mark = calloc(c.peers.n + 1, sizeof(uint32_t));
+	if (!t->default_map || !proj_map || !atom_mark || !peer_mark ||
+	    peers_by_atom(&c, &atom_peers))
 		goto fail;
 	for (uint32_t s = 0; s < c.subjects.n; s++) {
 		uint32_t pi = c.subject_pod.p[s];
@@ -1470,26 +1625,66 @@ struct pol_tables *pol_compile_ctx(struct pol_ctx *ctx, const struct k8s_cluster
 			free(own.p);
 			goto fail;
 		}
-		/* The atoms this subject's rules use (marked with s + 1). */
+		/* The atoms this subject's rules use (marked with s + 1), and the
+		 * peers to project, ascending: those holding one of them (any
+		 * other gets the default map), or, when egress named ports
+		 * resolve against the peer, every peer. */
+		cand.n = used.n = 0;
 		for (size_t r = 0; r < srules.n; r++) {
 			const struct crule *cr = &c.rules.p[srules.p[r]];
-			for (size_t x = 0; x < cr->atoms.n; x++)
-				atom_mark[cr->atoms.p[x]] = s + 1;
+			for (size_t x = 0; x < cr->atoms.n; x++) {
+				uint32_t a = cr->atoms.p[x];
+				if (atom_mark[a] == s + 1)
+					continue;
+				atom_mark[a] = s + 1;
+				if (!VPUSH(used, a)) {
+					free(own.p);
+					goto fail;
+				}
+				for (uint32_t k = atom_peers.first[a]; !egress_named &&
+				     k < atom_peers.first[a + 1]; k++) {
+					uint32_t p = atom_peers.list[k];
+					if (peer_mark[p] != s + 1 && !VPUSH(cand, p)) {
+						free(own.p);
+						goto fail;
+					}
+					peer_mark[p] = s + 1;
+				}
+			}
 		}
+		for (uint32_t p = 0; egress_named && p < c.peers.n; p++)
+			if (!VPUSH(cand, p)) {
+				free(own.p);
+				goto fail;
+			}
+		if (!egress_named)
+			qsort(cand.p, cand.n, sizeof(uint32_t), cmp_u32);
+		qsort(used.p, used.n, sizeof(uint32_t), cmp_u32);
 		/* Peers this subject's rules tell apart, by their projection. */
 		struct interner seen;
 		if (!intern_init(&seen)) {
 			free(own.p);
 			goto fail;
 		}
-		for (uint32_t p = 0; p < c.peers.n; p++) {
+		for (size_t ci = 0; ci < cand.n; ci++) {
+			uint32_t p = cand.p[ci];
 			const uint32_t *atoms, *ports;
 			uint32_t na, np;
 			peer_parts(&c, p, &atoms, &na, &ports, &np);
+			/* The peer's atoms the rules use: a walk of the shorter list,
+			 * looking each up in the other (peers hold many ipBlock atoms,
+			 * a subject's rules few). */
 			proj.n = 0;
-			for (uint32_t k = 0; k < na; k++)
-				if (atom_mark[atoms[k]] == s + 1 && !VPUSH(proj, atoms[k]))
-					goto fail_seen;
+			if (used.n * 8 < na) {
+				struct eval_ctx pa = {.atoms = atoms, .n_atoms = na};
+				for (size_t k = 0; k < used.n; k++)
+					if (has_atom(&pa, used.p[k]) && !VPUSH(proj, used.p[k]))
+						goto fail_seen;
+			} else {
+				for (uint32_t k = 0; k < na; k++)
+					if (atom_mark[atoms[k]] == s + 1 && !VPUSH(proj, atoms[k]))
+						goto fail_seen;
+			}
 			size_t n_atoms_used = proj.n;
 			if (egress_named) {
 				if (!VPUSH(proj, UINT32_MAX))
@@ -1545,12 +1740,14 @@ fail_seen:
 	n_ips = 0;
 	for (uint32_t i = 0; i < cl->n_pods; i++)
 		for (unsigned k = 0; k < cl->pods[i].n_ips; k++) {
-			ipkeys[n_ips] = cl->pods[i].ips[k];
+			ipkeys[n_ips] = k ? cl->pods[i].ips[k] : c.pod_ip[i];
 			ipvals[n_ips++] = i;
 		}
 	if (pol_hash_build(&t->ip, ipkeys, ipvals, n_ips))
 		goto fail;
 
+	if (pod_versions && record_pod_versions(&c))
+		goto fail;
 	/* Hand over maps, ranges and rule names. */
 	if (!VPUSH(c.map_first, (uint32_t)c.ranges.n))
 		goto fail;
@@ -1576,13 +1773,14 @@ fail:
 	free(ipvals);
 	free(proj_map);
 	free(atom_mark);
+	free(peer_mark);
+	free(atom_peers.first);
+	free(atom_peers.list);
+	free(cand.p);
+	free(used.p);
 	free(cidr_atoms.p);
 	free(sel_atoms.p);
-	free(idkey.p);
-	free(id_first.p);
-	free(id_sel.p);
-	free(id_sel_off.p);
-	free(id_sel_end.p);
+	free(id_part.p);
 	free(rng_lo.p);
 	free(rng_set.p);
 	free(pair_peer.p);
@@ -1591,11 +1789,11 @@ fail:
 	free(pol_rules.p);
 	intern_free(&rsets);
 	intern_free(&pairs);
+	intern_free(&parts);
 	comp_free(&c);
-	if (!rc) /* the entries this compile used are the next one's memo */
+	if (!rc) /* what this compile used is the next one's */
 		ctx->cur = !ctx->cur;
-	memo_free(&ctx->maps[!ctx->cur]);
-	memset(&ctx->maps[!ctx->cur], 0, sizeof(ctx->maps[0]));
+	gen_free(&ctx->gen[!ctx->cur]);
 	if (rc) {
 		pol_tables_free(t);
 		errno = -rc;
@@ -1607,7 +1805,7 @@ fail:
 struct pol_ctx *pol_ctx_new(void)
 {
 	struct pol_ctx *ctx = calloc(1, sizeof(*ctx));
-	if (ctx && !memo_init(&ctx->maps[0])) {
+	if (ctx && !gen_init(&ctx->gen[0])) {
 		pol_ctx_free(ctx);
 		return NULL;
 	}
@@ -1618,8 +1816,8 @@ void pol_ctx_free(struct pol_ctx *ctx)
 {
 	if (!ctx)
 		return;
-	memo_free(&ctx->maps[0]);
-	memo_free(&ctx->maps[1]);
+	gen_free(&ctx->gen[0]);
+	gen_free(&ctx->gen[1]);
 	free(ctx);
 }
 
@@ -1628,7 +1826,7 @@ struct pol_tables *pol_compile(const struct k8s_cluster *cl, uint64_t generation
 	struct pol_ctx *ctx = pol_ctx_new();
 	if (!ctx)
 		return NULL;
-	struct pol_tables *t = pol_compile_ctx(ctx, cl, generation);
+	struct pol_tables *t = pol_compile_ctx(ctx, cl, NULL, generation);
 	int e = errno;
 	pol_ctx_free(ctx);
 	errno = e;

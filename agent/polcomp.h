@@ -33,11 +33,21 @@ struct pol_tables *pol_compile(const struct k8s_cluster *cl, uint64_t generation
  * the last compile did not use are dropped, so the context holds about
  * one compile's worth. pol_compile is pol_compile_ctx with a throwaway
  * context. A context is used by one thread at a time.
+ *
+ * pod_versions (NULL: none): per pod of cl, a number the caller changes
+ * whenever the pod changes (its namespace, labels, container ports or
+ * addresses) and never gives to two different contents; 0 means
+ * unknown. A pod whose version the previous compile saw is not read: its
+ * identity and address are the ones recorded then (what the agent's cache
+ * knows saves reading every pod). The caller's pod order should be stable
+ * but for pods added and removed (then the context finds unchanged pods
+ * in step; otherwise it reads them). A wrong version gives a wrong
+ * policy: when in doubt, pass 0 or NULL.
  */
 struct pol_ctx;
 struct pol_ctx *pol_ctx_new(void);
 struct pol_tables *pol_compile_ctx(struct pol_ctx *ctx, const struct k8s_cluster *cl,
-				   uint64_t generation);
+				   const uint64_t *pod_versions, uint64_t generation);
 void pol_ctx_free(struct pol_ctx *ctx);
 
 #ifdef __cplusplus

@@ -14,8 +14,10 @@
  *
  * Push: nothing goes to the dataplane before every expected kind has been
  * listed in full (a partial cache would be a wrong policy). Then per batch:
- *  - policy: the whole cache is compiled (agent/polcomp.c) and sent as one
- *    POLICY_SET when its wire form differs from what this dataplane has;
+ *  - policy: the whole cache is compiled (agent/polcomp.c, with a context
+ *    kept across pushes and each pod's cache version, so that unchanged
+ *    pods are not read again) and sent as one POLICY_SET when its wire
+ *    form differs from what this dataplane has;
  *  - routes and VTEPs from Node objects (once any Node is known): this
  *    node's pod CIDRs are local routes, every other node's pod CIDRs route
  *    to its InternalIP as VTEP; the difference to what the dataplane has is
@@ -48,14 +50,19 @@
 /* ---------------------------------------------------------------------- */
 /* The cache                                                               */
 
+/* version: stamped on every put, never reused in its map: an entry's
+ * object is immutable, so an unchanged version is unchanged content
+ * (the compiler's pod_versions). */
 struct entry {
 	struct entry *next;
 	struct ag_obj *obj;
+	uint64_t version;
 };
 
 struct kmap {
 	struct entry **b;
 	size_t nb, n;
+	uint64_t last_version;
 };
 
 static uint64_t hash_str(const char *s)
@@ -102,6 +109,7 @@ static int kmap_put(struct kmap *m, struct ag_obj *o)
 	if (*s) {
 		ag_obj_free((*s)->obj);
 		(*s)->obj = o;
+		(*s)->version = ++m->last_version;
 		return 0;
 	}
 	struct entry *e = malloc(sizeof(*e));
@@ -109,6 +117,7 @@ static int kmap_put(struct kmap *m, struct ag_obj *o)
 		return -ENOMEM;
 	e->obj = o;
 	e->next = NULL;
+	e->version = ++m->last_version;
 	*s = e;
 	m->n++;
 	return 1;
@@ -174,6 +183,7 @@ struct sync {
 	void *policy_blob;  /* what this dataplane has */
 	size_t policy_len;
 	struct pol_ctx *pol; /* the compiler's memo across pushes (NULL: none yet) */
+	uint64_t *pod_versions; /* the last view's pods' cache versions (build_view) */
 	struct nsdp_route *routes; /* what this dataplane has */
 	unsigned n_routes;
 	struct nsdp_vtep *vteps;
@@ -205,7 +215,8 @@ static void set_objects_gauge(struct sync *s, enum ag_kind k)
  * what is present and now bad. */
 static void replace_kind(struct sync *s, enum ag_kind k, struct ag_event *ev)
 {
-	struct kmap fresh = {0};
+	/* versions go on from the old map's: none is given twice */
+	struct kmap fresh = {.last_version = s->cache[k].last_version};
 	for (unsigned i = 0; i < ev->n_objs; i++) {
 		struct ag_obj *o = ev->objs[i];
 		if (!o || o->kind != k)
@@ -280,23 +291,28 @@ static int cmp_obj_key(const void *a, const void *b)
 	return strcmp((*(struct ag_obj *const *)a)->key, (*(struct ag_obj *const *)b)->key);
 }
 
-static struct ag_obj **listed(struct kmap *m, bool sort)
+/* The objects of m, sorted by key or in the map's order; with versions
+ * (map order only), each one's version into versions[i]. */
+static struct ag_obj **listed(struct kmap *m, bool sort, uint64_t *versions)
 {
 	struct ag_obj **a = malloc((m->n ? m->n : 1) * sizeof(*a));
 	if (!a)
 		return NULL;
 	size_t n = 0;
 	for (size_t i = 0; i < m->nb; i++)
-		for (struct entry *e = m->b[i]; e; e = e->next)
+		for (struct entry *e = m->b[i]; e; e = e->next) {
+			if (versions)
+				versions[n] = e->version;
 			a[n++] = e->obj;
+		}
 	if (sort)
 		qsort(a, n, sizeof(*a), cmp_obj_key);
 	return a;
 }
 
-#define VIEW_FILL(s, view, k, arr, cnt, sort)                                     \
+#define VIEW_FILL(s, view, k, arr, cnt, sort, versions)                           \
 	do {                                                                      \
-		struct ag_obj **objs = listed(&(s)->cache[k], sort);              \
+		struct ag_obj **objs = listed(&(s)->cache[k], sort, versions);    \
 		if (!objs)                                                        \
 			return -ENOMEM;                                           \
 		size_t base = (view)->cnt;                                        \
@@ -313,15 +329,17 @@ static struct ag_obj **listed(struct kmap *m, bool sort)
 		free(objs);                                                       \
 	} while (0)
 
-static int build_view(struct sync *s, struct k8s_cluster *view)
+/* pod_versions (s->cache[AG_POD].n + 1 entries): each view pod's cache
+ * version, for the compiler (pol_compile_ctx). */
+static int build_view(struct sync *s, struct k8s_cluster *view, uint64_t *pod_versions)
 {
 	memset(view, 0, sizeof(*view));
-	VIEW_FILL(s, view, AG_NAMESPACE, namespaces, n_namespaces, false);
-	VIEW_FILL(s, view, AG_POD, pods, n_pods, false);
-	VIEW_FILL(s, view, AG_NETPOL, netpols, n_netpols, true);
-	VIEW_FILL(s, view, AG_ANP, anps, n_anps, true);
-	VIEW_FILL(s, view, AG_BANP, anps, n_anps, true);
-	VIEW_FILL(s, view, AG_NODE, nodes, n_nodes, false);
+	VIEW_FILL(s, view, AG_NAMESPACE, namespaces, n_namespaces, false, NULL);
+	VIEW_FILL(s, view, AG_POD, pods, n_pods, false, pod_versions);
+	VIEW_FILL(s, view, AG_NETPOL, netpols, n_netpols, true, NULL);
+	VIEW_FILL(s, view, AG_ANP, anps, n_anps, true, NULL);
+	VIEW_FILL(s, view, AG_BANP, anps, n_anps, true, NULL);
+	VIEW_FILL(s, view, AG_NODE, nodes, n_nodes, false, NULL);
 	return 0;
 }
 
@@ -500,9 +518,15 @@ static bool dp_alive(struct sync *s)
 static int push(struct sync *s)
 {
 	struct k8s_cluster view;
-	int rc = build_view(s, &view);
-	if (rc)
+	uint64_t *pv = realloc(s->pod_versions, (s->cache[AG_POD].n + 1) * sizeof(*pv));
+	if (!pv)
+		return -ENOMEM;
+	s->pod_versions = pv;
+	int rc = build_view(s, &view, s->pod_versions);
+	if (rc) {
+		view_free(&view);
 		return rc;
+	}
 	if (s->full || (s->dirty & (1u << AG_POD)))
 		ag_flowlog_pods(&view); /* names for flow-log records */
 	uint64_t gen = s->gen + 1;
@@ -517,7 +541,8 @@ static int push(struct sync *s)
 		clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
 		if (!s->pol)
 			s->pol = pol_ctx_new(); /* NULL: pol_compile_ctx fails, ENOMEM below */
-		struct pol_tables *t = s->pol ? pol_compile_ctx(s->pol, &view, gen) : NULL;
+		struct pol_tables *t = s->pol ? pol_compile_ctx(s->pol, &view, s->pod_versions, gen)
+					      : NULL;
 		clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
 		if (!t || pol_serialize(t, &blob, &len)) {
 			pol_tables_free(t);
@@ -806,6 +831,7 @@ void ag_sync_run(struct ag_queue *q, const struct ag_sync_options *opt)
 	free(s.lat);
 	free(s.policy_blob);
 	pol_ctx_free(s.pol);
+	free(s.pod_versions);
 	free(s.routes);
 	free(s.vteps);
 }

@@ -2,9 +2,12 @@
 /*
  * polcomp-bench: CPU time of the policy compiler on a manifest directory
  * (bench/gen_cluster.py --out DIR): a full compile with a fresh context,
- * then, with one long-lived context (as agent/sync.c holds it), the
- * recompile after one small change: a NetworkPolicy's port, one pod's
- * label. Each recompile's wire form is checked against a fresh compile.
+ * then, with one long-lived context and pod versions (as agent/sync.c
+ * holds and passes them), the recompile after one small change: none, a
+ * NetworkPolicy's port, one pod's label, one namespace's label; and the
+ * pod relabel once more without pod versions (every pod read). Each
+ * change's first and last recompiles are checked against a fresh compile
+ * (wire form).
  *
  *   polcomp-bench DIR [REPS]
  */
@@ -36,12 +39,13 @@ static double median(double *v, int n)
 	return v[n / 2];
 }
 
-/* Compile with ctx (NULL: pol_compile), time it, and check its wire form
- * against a fresh compile when check is set. */
-static double timed(struct pol_ctx *ctx, const struct k8s_cluster *cl, bool check)
+/* Compile with ctx (NULL: pol_compile) and pod versions, time it, and
+ * check its wire form against a fresh compile when check is set. */
+static double timed(struct pol_ctx *ctx, const struct k8s_cluster *cl, const uint64_t *versions,
+		    bool check)
 {
 	double t0 = cpu_ms();
-	struct pol_tables *t = ctx ? pol_compile_ctx(ctx, cl, 1) : pol_compile(cl, 1);
+	struct pol_tables *t = ctx ? pol_compile_ctx(ctx, cl, versions, 1) : pol_compile(cl, 1);
 	double dt = cpu_ms() - t0;
 	if (!t) {
 		perror("compile");
@@ -88,45 +92,74 @@ int main(int argc, char **argv)
 					port = &cl.netpols[i].ingress_rules[r].ports[k];
 					break;
 				}
+	/* a labelled pod (its index: its version changes with it), and a
+	 * labelled namespace */
 	struct k8s_label *lab = NULL;
+	unsigned lab_pod = 0;
 	for (unsigned i = cl.n_pods / 2; i < cl.n_pods && !lab; i++)
-		if (cl.pods[i].labels.n)
+		if (cl.pods[i].labels.n) {
 			lab = &cl.pods[i].labels.kv[0];
-	if (!port || !lab) {
-		fprintf(stderr, "no NetworkPolicy port or pod label to change\n");
+			lab_pod = i;
+		}
+	struct k8s_label *nslab = NULL;
+	for (unsigned i = cl.n_namespaces / 2; i < cl.n_namespaces && !nslab; i++)
+		if (cl.namespaces[i].labels.n)
+			nslab = &cl.namespaces[i].labels.kv[cl.namespaces[i].labels.n - 1];
+	if (!port || !lab || !nslab) {
+		fprintf(stderr, "no NetworkPolicy port, pod label or namespace label to change\n");
 		return 1;
 	}
-	double *full = calloc((size_t)reps, sizeof(double));
-	double *pol = calloc((size_t)reps, sizeof(double));
-	double *pod = calloc((size_t)reps, sizeof(double));
-	double *same = calloc((size_t)reps, sizeof(double));
-	for (int r = 0; r < reps; r++)
-		full[r] = timed(NULL, &cl, false);
-	struct pol_ctx *ctx = pol_ctx_new();
-	if (!ctx)
+	/* pod versions as the agent's cache stamps them: a new one per change */
+	uint64_t *ver = calloc(cl.n_pods, sizeof(*ver)), last_ver = 0;
+	enum { FULL, SAME, POLICY, POD, NS, POD_PLAIN, N_CASES };
+	static const char *const names[N_CASES] = {
+		"full compile (fresh context)", "recompile, nothing changed",
+		"recompile, one policy changed", "recompile, one pod relabelled",
+		"recompile, one namespace relabelled", "one pod relabelled, no pod versions",
+	};
+	double *t[N_CASES];
+	for (int k = 0; k < N_CASES; k++)
+		if (!(t[k] = calloc((size_t)reps, sizeof(double))))
+			return 1;
+	struct pol_ctx *ctx = pol_ctx_new(), *plain = pol_ctx_new();
+	if (!ver || !ctx || !plain)
 		return 1;
-	timed(ctx, &cl, true);
-	char *orig = lab->value, alt[64];
+	for (unsigned i = 0; i < cl.n_pods; i++)
+		ver[i] = ++last_ver;
+	for (int r = 0; r < reps; r++)
+		t[FULL][r] = timed(NULL, &cl, NULL, false);
+	timed(ctx, &cl, ver, true);
+	timed(plain, &cl, NULL, false);
+	char *orig = lab->value, *ns_orig = nslab->value, alt[64], ns_alt[64];
 	for (int r = 0; r < reps; r++) {
-		same[r] = timed(ctx, &cl, r == 0);
+		bool check = r == 0 || r == reps - 1;
+		t[SAME][r] = timed(ctx, &cl, ver, check);
 		port->port = (uint16_t)(port->port + 1);
-		pol[r] = timed(ctx, &cl, r == 0);
+		t[POLICY][r] = timed(ctx, &cl, ver, check);
 		snprintf(alt, sizeof(alt), "%s-x%d", orig, r);
 		lab->value = r % 2 ? orig : alt;
-		pod[r] = timed(ctx, &cl, r == 0);
+		ver[lab_pod] = ++last_ver;
+		t[POD][r] = timed(ctx, &cl, ver, check);
+		snprintf(ns_alt, sizeof(ns_alt), "%s-x%d", ns_orig, r);
+		nslab->value = r % 2 ? ns_orig : ns_alt;
+		t[NS][r] = timed(ctx, &cl, ver, check);
+		/* the other context sees the pod change too, then it is back
+		 * as ctx saw it (its version unchanged) */
+		lab->value = r % 2 ? alt : orig;
+		t[POD_PLAIN][r] = timed(plain, &cl, NULL, check);
+		lab->value = r % 2 ? orig : alt;
 	}
 	lab->value = orig;
+	nslab->value = ns_orig;
 	printf("pods %u namespaces %u policies %u: CPU ms, median of %d\n", cl.n_pods,
 	       cl.n_namespaces, cl.n_netpols + cl.n_anps, reps);
-	printf("  full compile (fresh context)    %8.2f\n", median(full, reps));
-	printf("  recompile, nothing changed      %8.2f\n", median(same, reps));
-	printf("  recompile, one policy changed   %8.2f\n", median(pol, reps));
-	printf("  recompile, one pod relabelled   %8.2f\n", median(pod, reps));
+	for (int k = 0; k < N_CASES; k++) {
+		printf("  %-38s %8.2f\n", names[k], median(t[k], reps));
+		free(t[k]);
+	}
 	pol_ctx_free(ctx);
-	free(full);
-	free(pol);
-	free(pod);
-	free(same);
+	pol_ctx_free(plain);
+	free(ver);
 	k8s_cluster_free(&cl);
 	return 0;
 }

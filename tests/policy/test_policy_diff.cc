@@ -12,6 +12,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 #include <random>
 #include <set>
 #include <sstream>
@@ -463,8 +464,9 @@ std::string mutate(Gen &g, std::vector<std::string> &docs, unsigned step)
 		size_t i = g.pick(pods);
 		std::string d = set_line(docs[i], "  name: ", "  name: added" + std::to_string(step));
 		d = set_line(d, "  podIP: ", "  podIP: 10.244.3." + std::to_string(100 + step % 150));
+		// anywhere: the compiler follows the agent's pod order in step
 		if (docs.size() < 80 && !d.empty())
-			docs.push_back(d);
+			docs.insert(docs.begin() + (long)g.u((unsigned)docs.size() + 1), d);
 		return "pod added";
 	}
 	case 1: // pod deleted
@@ -541,6 +543,22 @@ std::string wire(const pol_tables *t)
 	return s;
 }
 
+// The agent's pod versions (pol_compile_ctx): one per distinct Pod
+// document text, in cluster order, so that an unchanged pod keeps its
+// version and any edit gets a new one. zero_pct of them are 0 (unknown).
+std::vector<uint64_t> pod_versions(Gen &g, const std::vector<std::string> &docs,
+				   std::map<std::string, uint64_t> &seen, unsigned zero_pct)
+{
+	std::vector<uint64_t> v;
+	for (const std::string &d : docs) {
+		if (kind_of(d) != "Pod")
+			continue;
+		auto it = seen.emplace(d, seen.size() + 1).first;
+		v.push_back(g.coin(zero_pct) ? 0 : it->second);
+	}
+	return v;
+}
+
 TEST(PolicyDiff, IncrementalCompileMatchesFreshCompile)
 {
 	uint64_t seed = std::random_device{}();
@@ -556,6 +574,10 @@ TEST(PolicyDiff, IncrementalCompileMatchesFreshCompile)
 		std::vector<std::string> docs = split_docs(make_world(g).yaml);
 		pol_ctx *ctx = pol_ctx_new();
 		ASSERT_NE(ctx, nullptr);
+		// a third of the rounds without pod versions, a third with
+		// some unknown (0), a third with all known
+		unsigned mode = round % 3;
+		std::map<std::string, uint64_t> versions_seen;
 		std::string what = "initial";
 		for (unsigned step = 0; step < 25; step++) {
 			std::string yaml;
@@ -568,14 +590,19 @@ TEST(PolicyDiff, IncrementalCompileMatchesFreshCompile)
 			ASSERT_EQ(rc, 0) << "seed " << seed << " round " << round << " step " << step
 					 << " (" << what << "): " << (errs.empty() ? "" : errs[0]) << "\n"
 					 << yaml;
-			pol_tables *inc = pol_compile_ctx(ctx, &cl, step + 1);
+			std::vector<uint64_t> pv = pod_versions(g, docs, versions_seen,
+								mode == 1 ? 20 : 0);
+			ASSERT_EQ(pv.size(), cl.n_pods);
+			pol_tables *inc = pol_compile_ctx(ctx, &cl, mode ? pv.data() : nullptr,
+							  step + 1);
 			pol_tables *fresh = pol_compile(&cl, step + 1);
 			ASSERT_NE(inc, nullptr);
 			ASSERT_NE(fresh, nullptr);
 			std::string a = wire(inc), b = wire(fresh);
 			ASSERT_FALSE(b.empty());
 			ASSERT_TRUE(a == b) << "seed " << seed << " round " << round << " step " << step
-					    << ": after \"" << what
+					    << " (pod versions: " << (mode ? "yes" : "no")
+					    << "): after \"" << what
 					    << "\" the incremental compile differs from a fresh one\n"
 					    << yaml;
 			compiles++;
