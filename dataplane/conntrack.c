@@ -391,8 +391,13 @@ static struct ct_entry *ct_resolve_dups(struct conntrack *ct, uint32_t idx,
 	return &ct->ent[best];
 }
 
-struct ct_entry *ct_create_entry(struct conntrack *ct, const struct ct_key *k,
-				 uint32_t hash, unsigned side, uint32_t now)
+/*
+ * Insert k with `seen` as its first bits (written before the entry is
+ * published, so no atomic is needed for them); *ours says whether the
+ * entry returned is the one this call made (not a racing copy's).
+ */
+static struct ct_entry *ct_insert(struct conntrack *ct, const struct ct_key *k, uint32_t hash,
+				  unsigned side, uint32_t now, uint32_t seen, bool *ours)
 {
 	uint32_t sig = hash & CT_SIG_MASK;
 	uint32_t p = ct_primary(ct, hash);
@@ -440,11 +445,77 @@ struct ct_entry *ct_create_entry(struct conntrack *ct, const struct ct_key *k,
 	memset(e, 0, offsetof(struct ct_entry, nat));
 	e->key = *k;
 	e->orig_side = (uint8_t)(side & 1);
+	e->seen = seen;
 	e->last_seen = now;
 	e->created = now;
 	__atomic_store_n(ct_slot_word(ct, idx), sig << 2 | CT_ST_VALID,
 			 __ATOMIC_SEQ_CST);
-	return ct_resolve_dups(ct, idx, k, sig, p, s);
+	struct ct_entry *won = ct_resolve_dups(ct, idx, k, sig, p, s);
+	*ours = won == e;
+	return won;
+}
+
+struct ct_entry *ct_create_entry(struct conntrack *ct, const struct ct_key *k,
+				 uint32_t hash, unsigned side, uint32_t now)
+{
+	bool ours;
+	return ct_insert(ct, k, hash, side, now, 0, &ours);
+}
+
+#define CT_SEEN_INVALID UINT32_MAX
+
+/*
+ * The bits a packet adds to `seen` (ct_update's rules once a re-opening
+ * SYN is ruled out), or CT_SEEN_INVALID.
+ */
+static inline uint32_t ct_seen_add(uint8_t proto, uint32_t seen, bool orig, uint8_t tcp_flags)
+{
+	uint32_t add = orig ? 0 : CT_SEEN_REPLY;
+
+	if (proto != IPPROTO_TCP)
+		return add;
+	bool syn = tcp_flags & RTE_TCP_SYN_FLAG;
+	bool ack = tcp_flags & RTE_TCP_ACK_FLAG;
+	bool rst = tcp_flags & RTE_TCP_RST_FLAG;
+	bool fin = tcp_flags & RTE_TCP_FIN_FLAG;
+	bool pure_syn = syn && !ack && !rst && !fin;
+	/*
+	 * Packets after a RST are accepted: without sequence tracking a
+	 * RST cannot be validated, and an off-path or stale RST must not
+	 * cut a live connection. The entry stays CLOSED (short timeout)
+	 * and, once expired, live traffic is picked up mid-stream.
+	 */
+	/* Loose pickup (nf_conntrack_tcp_loose): survive a restart. */
+	if (seen == 0 && orig && !pure_syn)
+		add |= CT_SEEN_MIDSTREAM;
+	if (syn && ack && orig && !((seen | add) & (CT_SEEN_SYN_REPLY | CT_SEEN_MIDSTREAM)))
+		return CT_SEEN_INVALID;
+	if (pure_syn && orig)
+		add |= CT_SEEN_SYN_ORIG;
+	if (syn && ack && !orig)
+		add |= CT_SEEN_SYN_REPLY;
+	if (ack && !syn && !rst && orig && (seen & CT_SEEN_SYN_REPLY))
+		add |= CT_SEEN_ACK_ORIG;
+	if (fin)
+		add |= orig ? CT_SEEN_FIN_ORIG : CT_SEEN_FIN_REPLY;
+	if (rst)
+		add |= CT_SEEN_RST;
+	return add;
+}
+
+struct ct_entry *ct_create_first(struct conntrack *ct, const struct ct_key *k, uint32_t hash,
+				 unsigned side, uint8_t tcp_flags, uint32_t now, int *rc)
+{
+	/* Its first packet comes from the originator, onto no bits. */
+	uint32_t seen = ct_seen_add(k->proto, 0, true, tcp_flags);
+	bool ours;
+	struct ct_entry *e = ct_insert(ct, k, hash, side, now,
+				       seen == CT_SEEN_INVALID ? 0 : seen, &ours);
+
+	*rc = 0;
+	if (e && (!ours || seen == CT_SEEN_INVALID)) /* a racing copy won */
+		*rc = ct_update(e, side, tcp_flags, now);
+	return e;
 }
 
 static enum ct_state ct_state_of(uint8_t proto, uint32_t seen)
@@ -487,14 +558,10 @@ int ct_update(struct ct_entry *e, unsigned side, uint8_t tcp_flags, uint32_t now
 again:
 	seen = __atomic_load_n(&e->seen, __ATOMIC_RELAXED);
 	bool orig = side == __atomic_load_n(&e->orig_side, __ATOMIC_RELAXED);
-	add = orig ? 0 : CT_SEEN_REPLY;
 
 	if (e->key.proto == IPPROTO_TCP) {
-		bool syn = tcp_flags & RTE_TCP_SYN_FLAG;
-		bool ack = tcp_flags & RTE_TCP_ACK_FLAG;
-		bool rst = tcp_flags & RTE_TCP_RST_FLAG;
-		bool fin = tcp_flags & RTE_TCP_FIN_FLAG;
-		bool pure_syn = syn && !ack && !rst && !fin;
+		bool pure_syn = (tcp_flags & (RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG | RTE_TCP_RST_FLAG |
+					      RTE_TCP_FIN_FLAG)) == RTE_TCP_SYN_FLAG;
 		enum ct_state st = ct_state_of(IPPROTO_TCP, seen);
 
 		if (pure_syn && (st == CT_TCP_TIME_WAIT || st == CT_TCP_CLOSED)) {
@@ -515,29 +582,10 @@ again:
 			__atomic_store_n(&e->policy_gen, 0, __ATOMIC_RELAXED);
 			goto touch;
 		}
-		/*
-		 * Packets after a RST are accepted: without sequence tracking a
-		 * RST cannot be validated, and an off-path or stale RST must not
-		 * cut a live connection. The entry stays CLOSED (short timeout)
-		 * and, once expired, live traffic is picked up mid-stream.
-		 */
-		/* Loose pickup (nf_conntrack_tcp_loose): survive a restart. */
-		if (seen == 0 && orig && !pure_syn)
-			add |= CT_SEEN_MIDSTREAM;
-		if (syn && ack && orig && !((seen | add) & (CT_SEEN_SYN_REPLY |
-							    CT_SEEN_MIDSTREAM)))
-			return NSDP_DROP_CT_INVALID;
-		if (pure_syn && orig)
-			add |= CT_SEEN_SYN_ORIG;
-		if (syn && ack && !orig)
-			add |= CT_SEEN_SYN_REPLY;
-		if (ack && !syn && !rst && orig && (seen & CT_SEEN_SYN_REPLY))
-			add |= CT_SEEN_ACK_ORIG;
-		if (fin)
-			add |= orig ? CT_SEEN_FIN_ORIG : CT_SEEN_FIN_REPLY;
-		if (rst)
-			add |= CT_SEEN_RST;
 	}
+	add = ct_seen_add(e->key.proto, seen, orig, tcp_flags);
+	if (add == CT_SEEN_INVALID)
+		return NSDP_DROP_CT_INVALID;
 	/* Write the shared line only when something changes. */
 	if (add & ~seen)
 		__atomic_fetch_or(&e->seen, add, __ATOMIC_RELAXED);

@@ -157,6 +157,17 @@ struct ct_entry *ct_create_entry(struct conntrack *ct, const struct ct_key *k,
 				 uint32_t hash, unsigned side, uint32_t now);
 
 /*
+ * ct_create_entry() and ct_update() of the packet that opens the connection
+ * in one: the packet's seen bits are written with the entry, before it is
+ * published, so a new flow pays no atomic OR on them. When a racing copy
+ * (another worker's) wins the insert, the packet is accounted in that one
+ * by ct_update(). Returns the entry, or NULL (errno ENOSPC); *rc is what
+ * ct_update() would have returned.
+ */
+struct ct_entry *ct_create_first(struct conntrack *ct, const struct ct_key *k, uint32_t hash,
+				 unsigned side, uint8_t tcp_flags, uint32_t now, int *rc);
+
+/*
  * Account one packet travelling on `side` with TCP flags `tcp_flags`
  * (0 for non-TCP) at time `now`. Returns 0, or NSDP_DROP_CT_INVALID when the
  * packet is not valid for the connection's state (then nothing changes).

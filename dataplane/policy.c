@@ -73,6 +73,15 @@ static inline uint64_t map_key(uint32_t subject, unsigned dir, uint32_t peer)
 	return (uint64_t)subject << 33 | (uint64_t)dir << 32 | peer;
 }
 
+/* Port maps distinguish TCP, UDP and SCTP ports; anything else is one range. */
+static inline void norm_proto(uint8_t *proto, uint16_t *port)
+{
+	if (*proto != 6 && *proto != 17 && *proto != 132) {
+		*proto = POL_PROTO_OTHER;
+		*port = 0;
+	}
+}
+
 const struct pol_range *pol_side(const struct pol_tables *t, uint32_t subject,
 				 unsigned dir, uint32_t peer, uint8_t proto,
 				 uint16_t port)
@@ -80,10 +89,7 @@ const struct pol_range *pol_side(const struct pol_tables *t, uint32_t subject,
 	uint32_t m = pol_hash_get(&t->maps, map_key(subject, dir, peer));
 	if (m == POL_NONE)
 		m = t->default_map[subject];
-	if (proto != 6 && proto != 17 && proto != 132) {
-		proto = POL_PROTO_OTHER;
-		port = 0;
-	}
+	norm_proto(&proto, &port);
 	/* Ranges are sorted by (proto, lo) and cover every (proto, port). */
 	const struct pol_range *r = t->ranges + t->map_first[m];
 	uint32_t lo = 0, hi = t->map_first[m + 1] - t->map_first[m];
@@ -97,35 +103,360 @@ const struct pol_range *pol_side(const struct pol_tables *t, uint32_t subject,
 	return &r[lo];
 }
 
-void pol_decide(const struct pol_tables *t, uint32_t src, uint32_t dst, uint8_t proto,
-		uint16_t dport, struct pol_result *res)
+/* One side's answer, whichever layout gave it. */
+struct side {
+	bool on; /* the side applies (its subject is a pod) */
+	uint8_t verdict;
+	uint32_t rule, audit;
+};
+
+static inline void combine(const struct side *eg, const struct side *in, struct pol_result *res)
 {
-	uint32_t sp = pol_pod_index(t, src), dp = pol_pod_index(t, dst);
-	const struct pol_range *eg = NULL, *in = NULL;
-
-	/* Each address is looked up once: its pod index gives its peer class. */
-	if (sp != POL_NONE)
-		eg = pol_side(t, t->pods[sp].subject[POL_EGRESS], POL_EGRESS,
-			      peer_of(t, dp, dst), proto, dport);
-	if (dp != POL_NONE)
-		in = pol_side(t, t->pods[dp].subject[POL_INGRESS], POL_INGRESS,
-			      peer_of(t, sp, src), proto, dport);
-
-	if (eg && eg->verdict == POL_DENY) {
+	if (eg->on && eg->verdict == POL_DENY) {
 		*res = (struct pol_result){POL_DENY, POL_EGRESS, eg->rule};
-	} else if (in && in->verdict == POL_DENY) {
+	} else if (in->on && in->verdict == POL_DENY) {
 		*res = (struct pol_result){POL_DENY, POL_INGRESS, in->rule};
-	} else if (eg && eg->audit_rule != POL_NONE) {
-		*res = (struct pol_result){POL_AUDIT, POL_EGRESS, eg->audit_rule};
-	} else if (in && in->audit_rule != POL_NONE) {
-		*res = (struct pol_result){POL_AUDIT, POL_INGRESS, in->audit_rule};
-	} else if (in) {
+	} else if (eg->on && eg->audit != POL_NONE) {
+		*res = (struct pol_result){POL_AUDIT, POL_EGRESS, eg->audit};
+	} else if (in->on && in->audit != POL_NONE) {
+		*res = (struct pol_result){POL_AUDIT, POL_INGRESS, in->audit};
+	} else if (in->on) {
 		*res = (struct pol_result){POL_ALLOW, POL_INGRESS, in->rule};
-	} else if (eg) {
+	} else if (eg->on) {
 		*res = (struct pol_result){POL_ALLOW, POL_EGRESS, eg->rule};
 	} else {
 		*res = (struct pol_result){POL_ALLOW, POL_INGRESS, POL_RULE_UNRESTRICTED};
 	}
+}
+
+static inline struct side side_of(const struct pol_range *r)
+{
+	return (struct side){true, r->verdict, r->rule, r->audit_rule};
+}
+
+/* ---- the lookup layout (pol_ix, see policy.h) ------------------------------- */
+
+#define WORD_KEY(proto, port) ((uint64_t)(proto) << 56 | (uint64_t)(port) << 40)
+#define WORDS_PER_LINE 8
+
+/* Probe from slot i (addr_slot(ip)). */
+static inline const struct pol_ix_addr *ix_addr(const struct pol_ix *x, uint32_t i, uint32_t ip)
+{
+	for (;; i = (i + 1) & x->addr_mask) {
+		const struct pol_ix_addr *a = &x->addr[i];
+		if (a->subject[0] == POL_NONE)
+			return NULL;
+		if (a->ip == ip)
+			return a;
+	}
+}
+
+/* Probe from slot i (map_slot(subject, dir, peer)); a miss: the subject's default. */
+static inline struct pol_ix_ref ix_map(const struct pol_ix *x, uint32_t i, uint32_t subject,
+				       unsigned dir, uint32_t peer)
+{
+	uint64_t key = map_key(subject, dir, peer);
+	for (;; i = (i + 1) & x->map_mask) {
+		const struct pol_ix_map *m = &x->maps[i];
+		if (m->key == key)
+			return (struct pol_ix_ref){m->blk, m->n};
+		if (m->key == POL_HASH_EMPTY)
+			return x->dflt[subject];
+	}
+}
+
+/* The range of (proto, port) in a block: the last word at or below it. */
+static inline struct side ix_side(const struct pol_ix *x, struct pol_ix_ref r, uint8_t proto,
+				  uint16_t port)
+{
+	const uint64_t *w = x->words + r.blk;
+	uint64_t want = WORD_KEY(proto, port) | 0xffffffffffull;
+	uint32_t i;
+	if (r.n <= 2 * WORDS_PER_LINE) { /* no branch to mispredict */
+		uint32_t c = 0;
+		for (uint32_t k = 0; k < r.n; k++)
+			c += w[k] <= want;
+		i = c ? c - 1 : 0;
+	} else {
+		uint32_t lo = 0, hi = r.n;
+		while (hi - lo > 1) {
+			uint32_t mid = (lo + hi) / 2;
+			if (w[mid] <= want)
+				lo = mid;
+			else
+				hi = mid;
+		}
+		i = lo;
+	}
+	uint8_t fl = (uint8_t)(w[i] >> 32);
+	return (struct side){true, fl & 3, (uint32_t)w[i],
+			     (fl & POL_IX_AUDIT) ? x->audit[r.blk + i] : POL_NONE};
+}
+
+/* One query's way through pol_ix: what each stage found for the next one. */
+struct walk {
+	uint32_t slot[2];                    /* address slots of src, dst; then map slots */
+	const struct pol_ix_addr *subj[2];   /* per direction: the subject pod, or NULL */
+	uint32_t peer[2];                    /* per direction: the peer class */
+	struct pol_ix_ref ref[2];            /* per direction: the map's block */
+};
+
+static inline uint32_t addr_slot(const struct pol_ix *x, uint32_t ip)
+{
+	return (uint32_t)pol_mix(ip) & x->addr_mask;
+}
+
+static inline uint32_t map_slot(const struct pol_ix *x, uint32_t subject, unsigned dir,
+				uint32_t peer)
+{
+	return (uint32_t)pol_mix(map_key(subject, dir, peer)) & x->map_mask;
+}
+
+/*
+ * Decide q[0..n) through t->ix in four passes over the queries, each
+ * reading what the previous one prefetched: address slots, map slots and
+ * defaults, range blocks, then the decision. A side's subject is the pod
+ * it leaves (egress) or enters (ingress); its peer is the other address.
+ */
+static inline __attribute__((always_inline)) void
+ix_decide(const struct pol_tables *t, const struct pol_query *q, unsigned n, struct walk *wk,
+	  struct pol_result *res)
+{
+	const struct pol_ix *x = t->ix;
+
+	for (unsigned i = 0; i < n; i++) {
+		wk[i].slot[0] = addr_slot(x, q[i].src);
+		wk[i].slot[1] = addr_slot(x, q[i].dst);
+		__builtin_prefetch(&x->addr[wk[i].slot[0]]);
+		__builtin_prefetch(&x->addr[wk[i].slot[1]]);
+	}
+	for (unsigned i = 0; i < n; i++) {
+		struct walk *k = &wk[i];
+		const struct pol_ix_addr *sa = ix_addr(x, k->slot[0], q[i].src);
+		const struct pol_ix_addr *da = ix_addr(x, k->slot[1], q[i].dst);
+		k->subj[POL_INGRESS] = da;
+		k->subj[POL_EGRESS] = sa;
+		if (da)
+			k->peer[POL_INGRESS] = sa ? sa->peer : peer_of(t, POL_NONE, q[i].src);
+		if (sa)
+			k->peer[POL_EGRESS] = da ? da->peer : peer_of(t, POL_NONE, q[i].dst);
+		for (unsigned dir = 0; dir < 2; dir++) {
+			if (!k->subj[dir])
+				continue;
+			uint32_t subject = k->subj[dir]->subject[dir];
+			k->slot[dir] = map_slot(x, subject, dir, k->peer[dir]);
+			__builtin_prefetch(&x->maps[k->slot[dir]]);
+			__builtin_prefetch(&x->dflt[subject]);
+		}
+	}
+	for (unsigned i = 0; i < n; i++) {
+		struct walk *k = &wk[i];
+		for (unsigned dir = 0; dir < 2; dir++) {
+			if (!k->subj[dir])
+				continue;
+			k->ref[dir] = ix_map(x, k->slot[dir], k->subj[dir]->subject[dir], dir,
+					     k->peer[dir]);
+			__builtin_prefetch(&x->words[k->ref[dir].blk]);
+			if (k->ref[dir].n > WORDS_PER_LINE)
+				__builtin_prefetch(&x->words[k->ref[dir].blk + WORDS_PER_LINE]);
+		}
+	}
+	for (unsigned i = 0; i < n; i++) {
+		const struct walk *k = &wk[i];
+		struct side sd[2] = {{0}, {0}};
+		uint8_t proto = q[i].proto;
+		uint16_t port = q[i].dport;
+		norm_proto(&proto, &port);
+		for (unsigned dir = 0; dir < 2; dir++)
+			if (k->subj[dir])
+				sd[dir] = ix_side(x, k->ref[dir], proto, port);
+		combine(&sd[POL_EGRESS], &sd[POL_INGRESS], &res[i]);
+	}
+}
+
+/* The canonical arrays' answer (tables nobody indexed). */
+static void canon_decide(const struct pol_tables *t, const struct pol_query *q,
+			 struct pol_result *res)
+{
+	uint32_t sp = pol_pod_index(t, q->src), dp = pol_pod_index(t, q->dst);
+	struct side eg = {0}, in = {0};
+
+	/* Each address is looked up once: its pod index gives its peer class. */
+	if (sp != POL_NONE)
+		eg = side_of(pol_side(t, t->pods[sp].subject[POL_EGRESS], POL_EGRESS,
+				      peer_of(t, dp, q->dst), q->proto, q->dport));
+	if (dp != POL_NONE)
+		in = side_of(pol_side(t, t->pods[dp].subject[POL_INGRESS], POL_INGRESS,
+				      peer_of(t, sp, q->src), q->proto, q->dport));
+	combine(&eg, &in, res);
+}
+
+void pol_decide_bulk(const struct pol_tables *t, const struct pol_query *q, unsigned n,
+		     struct pol_result *res)
+{
+	struct walk wk[POL_BULK_MAX];
+
+	for (unsigned b = 0; b < n; b += POL_BULK_MAX) {
+		unsigned cnt = n - b < POL_BULK_MAX ? n - b : POL_BULK_MAX;
+		if (t->ix) {
+			ix_decide(t, q + b, cnt, wk, res + b);
+			continue;
+		}
+		for (unsigned i = 0; i < cnt; i++)
+			canon_decide(t, &q[b + i], &res[b + i]);
+	}
+}
+
+void pol_decide(const struct pol_tables *t, uint32_t src, uint32_t dst, uint8_t proto,
+		uint16_t dport, struct pol_result *res)
+{
+	struct pol_query q = {src, dst, proto, dport};
+	struct walk wk;
+
+	if (t->ix)
+		ix_decide(t, &q, 1, &wk, res);
+	else
+		canon_decide(t, &q, res);
+}
+
+static void ix_free(struct pol_ix *x)
+{
+	if (!x)
+		return;
+	free(x->addr);
+	free(x->maps);
+	free(x->dflt);
+	free(x->words);
+	free(x->audit);
+	free(x);
+}
+
+static size_t slots_for(size_t n)
+{
+	size_t slots = 16;
+	while (slots < n * 2)
+		slots *= 2;
+	return slots;
+}
+
+/* Zeroed, 64-byte aligned. */
+static void *alloc_lines(size_t bytes)
+{
+	bytes = (bytes + 63) & ~(size_t)63;
+	void *p = aligned_alloc(64, bytes ? bytes : 64);
+	if (p)
+		memset(p, 0, bytes);
+	return p;
+}
+
+/* Slots for the distinct keys of a canonical hash (each counted once). */
+static size_t slots_of(const struct pol_hash *h)
+{
+	size_t n = 0;
+	for (uint32_t i = 0; h->keys && i <= h->mask; i++)
+		n += h->keys[i] != POL_HASH_EMPTY;
+	return slots_for(n);
+}
+
+int pol_index(struct pol_tables *t)
+{
+	struct pol_ix *x = calloc(1, sizeof(*x));
+	uint32_t *blk = calloc(t->n_maps + 1ull, sizeof(uint32_t));
+	int rc = -ENOMEM;
+	if (!x || !blk)
+		goto out;
+
+	/* Blocks: up to 8 ranges within one line, longer ones from a line start. */
+	uint64_t cur = 0;
+	for (uint32_t m = 0; m < t->n_maps; m++) {
+		uint32_t n = t->map_first[m + 1] - t->map_first[m];
+		if (n > WORDS_PER_LINE || cur % WORDS_PER_LINE + n > WORDS_PER_LINE)
+			cur = (cur + WORDS_PER_LINE - 1) / WORDS_PER_LINE * WORDS_PER_LINE;
+		blk[m] = (uint32_t)cur;
+		cur += n;
+		if (n == 0 || cur > UINT32_MAX) {
+			rc = -EINVAL;
+			goto out;
+		}
+	}
+	x->n_words = (uint32_t)cur;
+	x->words = alloc_lines(sizeof(uint64_t) * cur);
+	x->audit = calloc(cur + 1, sizeof(uint32_t));
+	x->dflt = calloc(t->n_subjects + 1ull, sizeof(*x->dflt));
+	if (!x->words || !x->audit || !x->dflt)
+		goto out;
+	for (uint32_t m = 0; m < t->n_maps; m++)
+		for (uint32_t i = t->map_first[m], w = blk[m]; i < t->map_first[m + 1]; i++, w++) {
+			const struct pol_range *r = &t->ranges[i];
+			if (r->verdict != POL_ALLOW && r->verdict != POL_DENY) {
+				rc = -EINVAL;
+				goto out;
+			}
+			uint8_t fl = r->verdict | (r->audit_rule != POL_NONE ? POL_IX_AUDIT : 0);
+			x->words[w] = WORD_KEY(r->proto, r->lo) | (uint64_t)fl << 32 | r->rule;
+			x->audit[w] = r->audit_rule;
+		}
+	for (uint32_t s = 0; s < t->n_subjects; s++) {
+		uint32_t m = t->default_map[s];
+		x->dflt[s] = (struct pol_ix_ref){blk[m], t->map_first[m + 1] - t->map_first[m]};
+	}
+
+	/* Every distinct key with the value pol_hash_get() answers for it. */
+	size_t slots = slots_of(&t->maps);
+	x->map_mask = (uint32_t)slots - 1;
+	x->maps = alloc_lines(sizeof(*x->maps) * slots);
+	if (!x->maps)
+		goto out;
+	for (size_t i = 0; i < slots; i++)
+		x->maps[i].key = POL_HASH_EMPTY;
+	for (uint32_t k = 0; t->maps.keys && k <= t->maps.mask; k++) {
+		uint64_t key = t->maps.keys[k];
+		uint32_t m = key == POL_HASH_EMPTY ? POL_NONE : pol_hash_get(&t->maps, key);
+		if (m == POL_NONE)
+			continue;
+		if (m >= t->n_maps) {
+			rc = -EINVAL;
+			goto out;
+		}
+		uint32_t i = (uint32_t)pol_mix(key) & x->map_mask;
+		while (x->maps[i].key != POL_HASH_EMPTY && x->maps[i].key != key)
+			i = (i + 1) & x->map_mask;
+		x->maps[i] = (struct pol_ix_map){key, blk[m], t->map_first[m + 1] - t->map_first[m]};
+	}
+
+	slots = slots_of(&t->ip);
+	x->addr_mask = (uint32_t)slots - 1;
+	x->addr = alloc_lines(sizeof(*x->addr) * slots);
+	if (!x->addr)
+		goto out;
+	for (size_t i = 0; i < slots; i++)
+		x->addr[i].subject[0] = POL_NONE;
+	for (uint32_t k = 0; t->ip.keys && k <= t->ip.mask; k++) {
+		uint64_t key = t->ip.keys[k];
+		/* A key above 32 bits matches no address. */
+		uint32_t pod = key > UINT32_MAX ? POL_NONE : pol_hash_get(&t->ip, key);
+		if (pod == POL_NONE)
+			continue;
+		if (pod >= t->n_pods || t->pods[pod].subject[0] >= t->n_subjects ||
+		    t->pods[pod].subject[1] >= t->n_subjects) {
+			rc = -EINVAL;
+			goto out;
+		}
+		const struct pol_pod *p = &t->pods[pod];
+		uint32_t i = (uint32_t)pol_mix(key) & x->addr_mask;
+		while (x->addr[i].subject[0] != POL_NONE && x->addr[i].ip != (uint32_t)key)
+			i = (i + 1) & x->addr_mask;
+		x->addr[i] = (struct pol_ix_addr){(uint32_t)key, p->peer,
+						  {p->subject[0], p->subject[1]}};
+	}
+	ix_free(t->ix);
+	t->ix = x;
+	x = NULL;
+	rc = 0;
+out:
+	ix_free(x);
+	free(blk);
+	return rc;
 }
 
 static void hash_free(struct pol_hash *h)
@@ -138,6 +469,7 @@ void pol_tables_free(struct pol_tables *t)
 {
 	if (!t)
 		return;
+	ix_free(t->ix);
 	hash_free(&t->ip);
 	hash_free(&t->maps);
 	free(t->pods);
@@ -383,5 +715,8 @@ struct pol_tables *pol_deserialize(const void *blob, size_t len, uint64_t genera
 					    i - a);
 		}
 	}
+	/* Validated: only memory can fail. */
+	if (pol_index(t))
+		return fail(t, err, errlen, "policy: out of memory for its lookup layout");
 	return t;
 }

@@ -18,8 +18,13 @@
  * distinguishes share that subject class's default map.
  *
  * Per packet: hash lookups IP -> class for source and destination, one hash
- * lookup (subject, direction, peer) -> map, a binary search in the map. The
- * cost does not grow with the number of policies, pods or namespaces.
+ * lookup (subject, direction, peer) -> map, a search in the map. The cost
+ * does not grow with the number of policies, pods or namespaces; what does
+ * grow is the size of the tables, so the lookups pol_decide() makes read
+ * a layout of their own (struct pol_ix, below) in which each step of the
+ * chain is one cache line, and pol_decide_bulk() takes a burst of new
+ * connections through that chain one step at a time, so their misses
+ * overlap.
  *
  * This file has no DPDK dependency: nsdpctl runs the same lookups offline.
  *
@@ -77,6 +82,52 @@ struct pol_pod {
 	uint32_t subject[2]; /* subject class per direction */
 };
 
+/*
+ * The lookup layout (pol_index() builds it from the arrays of pol_tables,
+ * which stay the canonical form: the wire form, the compiler, `nsdpctl`,
+ * traces and tests read those). Per side of a decision, one cache line per
+ * dependent step, where the canonical arrays need two or three each:
+ *  1. address -> struct pol_ix_addr (peer class and both subject classes
+ *     in the hash slot itself: no separate value array, no pods[] read);
+ *  2. (subject, direction, peer) -> struct pol_ix_map (the map's block in
+ *     the slot: no map_first[] read), read together with the subject's
+ *     default (pol_ix.dflt, a small array) for a miss;
+ *  3. the map's block: n words (proto << 56 | lo << 40 | flags << 32 |
+ *     rule), sorted, so the range is the last word <= (proto, port) and the
+ *     verdict and rule come with it; blocks of up to 8 ranges never
+ *     straddle a cache line, longer ones start on one. A range with an
+ *     audited rule has POL_IX_AUDIT in its flags and its audit_rule in
+ *     pol_ix.audit at the same index (read only then).
+ * Open addressing with linear probing at most half full, like pol_hash.
+ */
+struct pol_ix_addr {
+	uint32_t ip;         /* network order */
+	uint32_t peer;
+	uint32_t subject[2]; /* subject[0] == POL_NONE: a free slot */
+};
+
+struct pol_ix_map {
+	uint64_t key; /* as pol_tables.maps; POL_HASH_EMPTY: a free slot */
+	uint32_t blk; /* index of the block's first word in pol_ix.words */
+	uint32_t n;   /* ranges */
+};
+
+struct pol_ix_ref {
+	uint32_t blk, n;
+};
+
+#define POL_IX_AUDIT 4 /* flags: verdict (POL_ALLOW/POL_DENY) | POL_IX_AUDIT */
+
+struct pol_ix {
+	uint32_t addr_mask, map_mask;
+	struct pol_ix_addr *addr;
+	struct pol_ix_map *maps;
+	struct pol_ix_ref *dflt; /* per subject class */
+	uint64_t *words;         /* 64-byte aligned */
+	uint32_t *audit;         /* parallel to words */
+	uint32_t n_words;
+};
+
 struct pol_tables {
 	uint64_t generation;
 
@@ -107,6 +158,10 @@ struct pol_tables {
 	 * ingress[0]", "isolated", "default-allow", ... */
 	uint32_t n_rules;
 	char **rules;
+
+	/* pol_index()'s layout, or NULL: pol_decide() then reads the arrays
+	 * above (the compiler's output until someone indexes it). */
+	struct pol_ix *ix;
 };
 
 struct pol_result {
@@ -132,20 +187,14 @@ static inline uint64_t pol_mix(uint64_t k)
 }
 
 /*
- * Start loading what pol_decide(t, src, dst, ...) reads first, the address
- * hash slots of both addresses: call it for a new connection some packets
- * before deciding it.
+ * Build t->ix from the canonical arrays (pol_deserialize() does; tables
+ * straight from the compiler may). pol_decide() answers exactly as it does
+ * from the canonical arrays (a randomized test compares the two). 0,
+ * -ENOMEM, or -EINVAL for tables pol_deserialize() would refuse (an empty
+ * map, a verdict other than allow/deny, a class out of range); t is then
+ * unchanged.
  */
-static inline void pol_prefetch_addrs(const struct pol_tables *t, uint32_t src, uint32_t dst)
-{
-	if (!t->ip.keys)
-		return;
-	uint32_t a = (uint32_t)pol_mix(src) & t->ip.mask, b = (uint32_t)pol_mix(dst) & t->ip.mask;
-	__builtin_prefetch(&t->ip.keys[a]);
-	__builtin_prefetch(&t->ip.vals[a]);
-	__builtin_prefetch(&t->ip.keys[b]);
-	__builtin_prefetch(&t->ip.vals[b]);
-}
+int pol_index(struct pol_tables *t);
 
 /* Peer class of an address (network order). */
 uint32_t pol_peer_class(const struct pol_tables *t, uint32_t ip);
@@ -171,6 +220,24 @@ const struct pol_range *pol_side(const struct pol_tables *t, uint32_t subject,
  */
 void pol_decide(const struct pol_tables *t, uint32_t src, uint32_t dst, uint8_t proto,
 		uint16_t dport, struct pol_result *res);
+
+/* pol_decide()'s arguments. */
+struct pol_query {
+	uint32_t src, dst; /* network order */
+	uint8_t proto;
+	uint16_t dport;    /* host order */
+};
+
+#define POL_BULK_MAX 64
+
+/*
+ * res[i] = pol_decide(q[i]) for i < n, each dependent step of the lookup
+ * (address slots, map slots, range blocks) started for all queries (up to
+ * POL_BULK_MAX at a time) before any of them is read, so the cache misses
+ * of a burst of new connections overlap instead of adding up.
+ */
+void pol_decide_bulk(const struct pol_tables *t, const struct pol_query *q, unsigned n,
+		     struct pol_result *res);
 
 void pol_tables_free(struct pol_tables *t);
 

@@ -98,13 +98,16 @@ protected:
 		unsigned side = make_key(&k, f);
 		uint32_t h = ct_hash(&k);
 		ct_entry *e = ct_lookup(c, &k, h);
+		int rc = 0;
 		if (!e)
-			e = ct_create_entry(c, &k, h, side, now);
+			e = ct_create_first(c, &k, h, side, flags, now, &rc);
+		else
+			rc = ct_update(e, side, flags, now);
 		if (out)
 			*out = e;
 		if (!e)
 			return -ENOSPC;
-		return ct_update(e, side, flags, now);
+		return rc;
 	}
 
 	ct_entry *find(const Flow &f, conntrack *c = nullptr)
@@ -667,6 +670,65 @@ TEST_F(CtTest, AgingWaitsForGracePeriod)
 	rte_free(qsv);
 }
 
+// ct_create_first() leaves the entry (and answers) exactly as
+// ct_create_entry() followed by ct_update() of the same packet, for every
+// protocol, side and combination of TCP flags, also when another copy of
+// the connection is there first.
+TEST_F(CtTest, CreateFirstIsCreateThenUpdate)
+{
+	conntrack *a = mk(4096), *b = mk(4096);
+	unsigned n = 0;
+	for (int proto : {(int)IPPROTO_TCP, (int)IPPROTO_UDP, (int)IPPROTO_ICMP, (int)IPPROTO_SCTP, 47})
+		for (unsigned flags = 0; flags < 64; flags++)
+			for (int rev = 0; rev < 2; rev++) {
+				Flow f = v4(0x0a000001, 0x0a000002, (uint16_t)(1000 + n), 80, (uint8_t)proto);
+				if (rev)
+					f = reversed(f);
+				ct_key k;
+				unsigned side = make_key(&k, f);
+				uint32_t h = ct_hash(&k);
+				int rc_a = -1;
+				ct_entry *ea = ct_create_first(a, &k, h, side, (uint8_t)flags, 7, &rc_a);
+				ct_entry *eb = ct_create_entry(b, &k, h, side, 7);
+				ASSERT_NE(ea, nullptr);
+				ASSERT_NE(eb, nullptr);
+				int rc_b = ct_update(eb, side, (uint8_t)flags, 7);
+				SCOPED_TRACE("proto " + std::to_string(proto) + " flags " +
+					     std::to_string(flags) + " side " + std::to_string(side));
+				EXPECT_EQ(rc_a, rc_b);
+				EXPECT_EQ(ea->seen, eb->seen);
+				EXPECT_EQ(ea->orig_side, eb->orig_side);
+				EXPECT_EQ(ea->last_seen, eb->last_seen);
+				EXPECT_EQ(ea->created, eb->created);
+				EXPECT_EQ(ea->policy_gen, eb->policy_gen);
+				EXPECT_EQ(ct_entry_state(ea), ct_entry_state(eb));
+				EXPECT_EQ(memcmp(&ea->key, &eb->key, sizeof(ea->key)), 0);
+				n++;
+				// A racing copy is there already (another worker inserted
+				// between our lookup and our insert, opening the other
+				// way): whichever copy wins (the lower index), this
+				// packet is accounted in it.
+				Flow g = reversed(f);
+				g.sport = (uint16_t)(g.sport + 20000);
+				g.dport = (uint16_t)(g.dport + 20000);
+				unsigned gs = make_key(&k, g);
+				h = ct_hash(&k);
+				ASSERT_NE(ct_create_entry(a, &k, h, !gs, 7), nullptr);
+				ea = ct_create_first(a, &k, h, gs, (uint8_t)flags, 8, &rc_a);
+				ASSERT_NE(ct_create_entry(b, &k, h, !gs, 7), nullptr);
+				eb = ct_create_entry(b, &k, h, gs, 8);
+				ASSERT_NE(ea, nullptr);
+				ASSERT_NE(eb, nullptr);
+				rc_b = ct_update(eb, gs, (uint8_t)flags, 8);
+				EXPECT_EQ(rc_a, rc_b);
+				EXPECT_EQ(ea->orig_side, eb->orig_side); // the lower index won
+				EXPECT_EQ(ea->seen, eb->seen);
+				EXPECT_EQ(ea->last_seen, eb->last_seen);
+			}
+	ct_destroy(a);
+	ct_destroy(b);
+}
+
 // ---------------------------------------------------------------- threads
 
 TEST_F(CtTest, ConcurrentInsertsOfTheSameKeys)
@@ -709,11 +771,18 @@ TEST_F(CtTest, ConcurrentInsertsOfTheSameKeys)
 				ct_entry *e = ct_lookup(c, &k, h);
 				if (i % 2 == 0)
 					meet(met);
-				if (!e) {
+				int rc = 0;
+				if (!e && i % 4 < 2) { // the worker's way
+					e = ct_create_first(c, &k, h, side, F_ACK, 1, &rc);
+					created[t][i] = 1;
+				} else if (!e) {
 					e = ct_create_entry(c, &k, h, side, 1);
 					created[t][i] = 1;
+					rc = e ? ct_update(e, side, F_ACK, 1) : 0;
+				} else {
+					rc = ct_update(e, side, F_ACK, 1);
 				}
-				if (!e || ct_update(e, side, F_ACK, 1) != 0)
+				if (!e || rc != 0)
 					fails.fetch_add(1);
 			}
 		};

@@ -25,6 +25,7 @@
 // Every Feed() checks that each frame was queued or counted as a drop, and
 // every test checks that no mbuf leaked.
 #include <map>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -324,6 +325,10 @@ struct pol_tables *Compile(const std::string &policies, uint64_t gen,
 	struct pol_tables *t = pol_compile(&cl, gen);
 	k8s_cluster_free(&cl);
 	EXPECT_NE(t, nullptr);
+	// The dataplane decides through the lookup layout (pol_deserialize builds it).
+	if (t) {
+		EXPECT_EQ(pol_index(t), 0);
+	}
 	return t;
 }
 
@@ -1415,6 +1420,293 @@ TEST_F(PolicyWorker, PolicyVersion1BlobsStillLoad)
 	free(blob);
 	pol_tables_free(t);
 	pol_tables_free(back);
+}
+
+// ---- the lookup layout (pol_ix) against a reference ----------------------------
+
+// A policy table generated at random, with the plain containers it was made
+// from: the reference decides from those, by the rules policy.h states.
+struct RandomPolicy {
+	std::map<uint32_t, pol_pod> pods;   // address -> pod
+	std::vector<uint32_t> cidr_lo, cidr_peer;
+	std::map<uint64_t, uint32_t> maps;  // (subject << 33 | dir << 32 | peer) -> map
+	std::vector<uint32_t> dflt;         // subject -> map
+	std::vector<std::vector<pol_range>> ranges; // map -> its ranges, sorted
+	uint32_t n_rules = 0;
+	std::vector<uint32_t> peers;        // peer classes in use
+
+	// The range of (proto, port) in a map: the last one at or below it, the
+	// first when none is (pol_side's rule; compiled maps cover every
+	// protocol and port, these need not).
+	static const pol_range &Lookup(const std::vector<pol_range> &m, uint8_t proto, uint16_t port)
+	{
+		if (proto != IPPROTO_TCP && proto != IPPROTO_UDP && proto != IPPROTO_SCTP) {
+			proto = POL_PROTO_OTHER;
+			port = 0;
+		}
+		size_t at = 0;
+		for (size_t i = 0; i < m.size(); i++)
+			if (m[i].proto < proto || (m[i].proto == proto && m[i].lo <= port))
+				at = i;
+		return m[at];
+	}
+
+	uint32_t Peer(uint32_t ip) const
+	{
+		auto p = pods.find(ip);
+		if (p != pods.end())
+			return p->second.peer;
+		size_t at = 0;
+		for (size_t i = 0; i < cidr_lo.size(); i++)
+			if (cidr_lo[i] <= ntohl(ip))
+				at = i;
+		return cidr_peer[at];
+	}
+
+	const pol_range *Side(uint32_t subject_ip, uint32_t peer_ip, unsigned dir, uint8_t proto,
+			      uint16_t port) const
+	{
+		auto p = pods.find(subject_ip);
+		if (p == pods.end())
+			return nullptr;
+		uint32_t s = p->second.subject[dir];
+		auto m = maps.find((uint64_t)s << 33 | (uint64_t)dir << 32 | Peer(peer_ip));
+		return &Lookup(ranges[m == maps.end() ? dflt[s] : m->second], proto, port);
+	}
+
+	pol_result Decide(uint32_t src, uint32_t dst, uint8_t proto, uint16_t port) const
+	{
+		const pol_range *eg = Side(src, dst, POL_EGRESS, proto, port);
+		const pol_range *in = Side(dst, src, POL_INGRESS, proto, port);
+		if (eg && eg->verdict == POL_DENY)
+			return {POL_DENY, POL_EGRESS, eg->rule};
+		if (in && in->verdict == POL_DENY)
+			return {POL_DENY, POL_INGRESS, in->rule};
+		if (eg && eg->audit_rule != POL_NONE)
+			return {POL_AUDIT, POL_EGRESS, eg->audit_rule};
+		if (in && in->audit_rule != POL_NONE)
+			return {POL_AUDIT, POL_INGRESS, in->audit_rule};
+		if (in)
+			return {POL_ALLOW, POL_INGRESS, in->rule};
+		if (eg)
+			return {POL_ALLOW, POL_EGRESS, eg->rule};
+		return {POL_ALLOW, POL_INGRESS, POL_RULE_UNRESTRICTED};
+	}
+
+	// Random shapes: maps of 1 to ~60 ranges (so blocks within a line,
+	// across lines and past the linear-scan limit), protocols missing from
+	// some maps, audit rules, non-pod ranges, pods without a map entry.
+	explicit RandomPolicy(std::mt19937 &rng)
+	{
+		auto rnd = [&rng](uint32_t n) { return (uint32_t)(rng() % n); };
+		uint32_t n_subjects = 1 + rnd(40), n_peers = 1 + rnd(60), n_maps = 1 + rnd(60);
+		n_rules = POL_RULE_UNRESTRICTED + 1 + rnd(50);
+		for (uint32_t i = 0; i < n_peers; i++)
+			peers.push_back(rnd(4) ? i : rnd(UINT32_MAX));
+		for (uint32_t m = 0; m < n_maps; m++) {
+			std::vector<pol_range> r;
+			unsigned pieces = rnd(5) == 0 ? 20 + rnd(40) : 1 + rnd(8);
+			for (uint8_t proto : {POL_PROTO_OTHER, 6, 17, 132}) {
+				if (rnd(4) == 0 && (proto != 132 || !r.empty()))
+					continue; // a protocol the map does not list
+				std::vector<uint16_t> cuts = {0};
+				for (unsigned i = 1; i < pieces; i++)
+					cuts.push_back((uint16_t)(1 + rnd(65535)));
+				std::sort(cuts.begin(), cuts.end());
+				cuts.erase(std::unique(cuts.begin(), cuts.end()), cuts.end());
+				for (size_t i = 0; i < cuts.size(); i++) {
+					pol_range x = {};
+					x.proto = proto;
+					x.verdict = rnd(2) ? POL_ALLOW : POL_DENY;
+					x.lo = cuts[i];
+					x.hi = i + 1 < cuts.size() ? (uint16_t)(cuts[i + 1] - 1) : 65535;
+					x.rule = rnd(n_rules);
+					x.audit_rule = x.verdict == POL_ALLOW && rnd(5) == 0 ? rnd(n_rules) : POL_NONE;
+					r.push_back(x);
+				}
+			}
+			ranges.push_back(r);
+		}
+		for (uint32_t s = 0; s < n_subjects; s++)
+			dflt.push_back(rnd(n_maps));
+		uint32_t n_keys = rnd(n_subjects * n_peers + 1);
+		for (uint32_t i = 0; i < n_keys; i++)
+			maps[(uint64_t)rnd(n_subjects) << 33 | (uint64_t)rnd(2) << 32 |
+			     peers[rnd(n_peers)]] = rnd(n_maps);
+		uint32_t n_pods = rnd(400);
+		for (uint32_t i = 0; i < n_pods; i++) {
+			uint32_t ip = htonl(0x0a000000u | rnd(1u << 12));
+			pods[ip] = {peers[rnd(n_peers)], {rnd(n_subjects), rnd(n_subjects)}};
+		}
+		cidr_lo = {0};
+		for (uint32_t i = rnd(20); i > 0; i--)
+			cidr_lo.push_back(rnd(UINT32_MAX));
+		std::sort(cidr_lo.begin(), cidr_lo.end());
+		cidr_lo.erase(std::unique(cidr_lo.begin(), cidr_lo.end()), cidr_lo.end());
+		for (size_t i = 0; i < cidr_lo.size(); i++)
+			cidr_peer.push_back(peers[rnd(n_peers)]);
+	}
+
+	// The canonical arrays (as the compiler hands them over), not indexed.
+	struct pol_tables *Tables() const
+	{
+		auto copy = [](const void *p, size_t n) {
+			void *d = malloc(n ? n : 1);
+			memcpy(d, p, n);
+			return d;
+		};
+		struct pol_tables *t = (struct pol_tables *)calloc(1, sizeof(*t));
+		std::vector<uint64_t> keys;
+		std::vector<uint32_t> vals;
+		std::vector<pol_pod> pv;
+		for (const auto &p : pods) {
+			keys.push_back(p.first);
+			vals.push_back((uint32_t)pv.size());
+			pv.push_back(p.second);
+		}
+		EXPECT_EQ(pol_hash_build(&t->ip, keys.data(), vals.data(), keys.size()), 0);
+		t->n_pods = (uint32_t)pv.size();
+		t->pods = (pol_pod *)copy(pv.data(), sizeof(pol_pod) * pv.size());
+		t->n_cidr = (uint32_t)cidr_lo.size();
+		t->cidr_lo = (uint32_t *)copy(cidr_lo.data(), 4 * cidr_lo.size());
+		t->cidr_peer = (uint32_t *)copy(cidr_peer.data(), 4 * cidr_peer.size());
+		keys.clear();
+		vals.clear();
+		for (const auto &m : maps) {
+			keys.push_back(m.first);
+			vals.push_back(m.second);
+		}
+		EXPECT_EQ(pol_hash_build(&t->maps, keys.data(), vals.data(), keys.size()), 0);
+		t->n_subjects = (uint32_t)dflt.size();
+		t->default_map = (uint32_t *)copy(dflt.data(), 4 * dflt.size());
+		std::vector<uint32_t> first;
+		std::vector<pol_range> all;
+		for (const auto &r : ranges) {
+			first.push_back((uint32_t)all.size());
+			all.insert(all.end(), r.begin(), r.end());
+		}
+		first.push_back((uint32_t)all.size());
+		t->n_maps = (uint32_t)ranges.size();
+		t->map_first = (uint32_t *)copy(first.data(), 4 * first.size());
+		t->n_ranges = (uint32_t)all.size();
+		t->ranges = (pol_range *)copy(all.data(), sizeof(pol_range) * all.size());
+		t->n_rules = n_rules;
+		t->rules = (char **)calloc(n_rules, sizeof(char *));
+		for (uint32_t i = 0; i < n_rules; i++)
+			t->rules[i] = strdup(("rule " + std::to_string(i)).c_str());
+		return t;
+	}
+};
+
+::testing::AssertionResult Same(const pol_result &want, const pol_result &got)
+{
+	if (want.verdict == got.verdict && want.decided_by == got.decided_by && want.rule == got.rule)
+		return ::testing::AssertionSuccess();
+	return ::testing::AssertionFailure()
+	       << "want verdict " << (int)want.verdict << " by " << (int)want.decided_by << " rule "
+	       << want.rule << ", got " << (int)got.verdict << " by " << (int)got.decided_by
+	       << " rule " << got.rule;
+}
+
+// pol_decide through pol_ix (built by pol_index and by pol_deserialize),
+// through the canonical arrays, and pol_decide_bulk all answer as the
+// reference does, on random tables and random packets.
+TEST(PolicyIndex, MatchesTheReferenceOnRandomTables)
+{
+	std::mt19937 rng(20261128);
+	auto rnd = [&rng](uint32_t n) { return (uint32_t)(rng() % n); };
+	const uint8_t protos[] = {IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP, IPPROTO_ICMP, 47};
+	uint64_t decided = 0;
+	for (int round = 0; round < 300; round++) {
+		SCOPED_TRACE("round " + std::to_string(round));
+		RandomPolicy rp(rng);
+		struct pol_tables *canon = rp.Tables();
+		struct pol_tables *ix = rp.Tables();
+		ASSERT_EQ(pol_index(ix), 0);
+		ASSERT_NE(ix->ix, nullptr);
+		void *blob = nullptr;
+		size_t len = 0;
+		ASSERT_EQ(pol_serialize(canon, &blob, &len), 0);
+		char err[256] = "";
+		struct pol_tables *wire = pol_deserialize(blob, len, 1, err, sizeof(err));
+		free(blob);
+		ASSERT_NE(wire, nullptr) << err;
+		ASSERT_NE(wire->ix, nullptr);
+
+		std::vector<uint32_t> ips;
+		for (const auto &p : rp.pods)
+			ips.push_back(p.first);
+		auto addr = [&]() -> uint32_t {
+			if (!ips.empty() && rnd(3))
+				return ips[rnd((uint32_t)ips.size())];
+			if (rnd(2)) // near a non-pod range's start
+				return htonl(rp.cidr_lo[rnd((uint32_t)rp.cidr_lo.size())] - rnd(2));
+			return rnd(2) ? htonl(0x0a000000u | rnd(1u << 12)) : (uint32_t)rng();
+		};
+		std::vector<pol_query> q(1 + rnd(150));
+		for (pol_query &x : q) {
+			x.src = addr();
+			x.dst = addr();
+			x.proto = protos[rnd(5)];
+			// ports at and around range boundaries, and anywhere
+			const auto &m = rp.ranges[rnd((uint32_t)rp.ranges.size())];
+			const pol_range &r = m[rnd((uint32_t)m.size())];
+			x.dport = rnd(3) ? (uint16_t)(r.lo + rnd(3) - 1) : (uint16_t)rng();
+		}
+		std::vector<pol_result> bulk(q.size()), bulk_canon(q.size());
+		pol_decide_bulk(wire, q.data(), (unsigned)q.size(), bulk.data());
+		pol_decide_bulk(canon, q.data(), (unsigned)q.size(), bulk_canon.data());
+		for (size_t i = 0; i < q.size(); i++) {
+			const pol_query &x = q[i];
+			pol_result want = rp.Decide(x.src, x.dst, x.proto, x.dport), got;
+			pol_decide(canon, x.src, x.dst, x.proto, x.dport, &got);
+			ASSERT_TRUE(Same(want, got)) << "canonical, query " << i;
+			pol_decide(ix, x.src, x.dst, x.proto, x.dport, &got);
+			ASSERT_TRUE(Same(want, got)) << "pol_index, query " << i;
+			pol_decide(wire, x.src, x.dst, x.proto, x.dport, &got);
+			ASSERT_TRUE(Same(want, got)) << "pol_deserialize, query " << i;
+			ASSERT_TRUE(Same(want, bulk[i])) << "bulk, query " << i << " of " << q.size();
+			ASSERT_TRUE(Same(want, bulk_canon[i])) << "bulk canonical, query " << i;
+			decided++;
+		}
+		pol_tables_free(canon);
+		pol_tables_free(ix);
+		pol_tables_free(wire);
+	}
+	EXPECT_GT(decided, 10000u);
+}
+
+// The compiled test cluster under each policy of this file: every pair of
+// addresses (pods, a remote pod, outside the cluster), ports around the
+// rules', three protocols: the indexed tables answer as the canonical ones.
+TEST(PolicyIndex, CompiledPoliciesAnswerAsTheCanonicalArrays)
+{
+	const uint32_t addrs[] = {kWeb, kApi, kWeb2, kDb, ip4("10.244.2.9"), ip4("8.8.8.8"),
+				  ip4("192.168.100.2")};
+	for (const std::string &pol :
+	     {std::string(), kPolicyV1, kPolicyV1b, kPolicyV2, kPolicyV1 + kLockWebAudit,
+	      kPolicyV1 + kClientEgressAudit}) {
+		struct k8s_cluster cl;
+		memset(&cl, 0, sizeof(cl));
+		std::string text = std::string(kCluster) + pol;
+		ASSERT_EQ(k8s_load_buffer("c.yaml", text.data(), text.size(), &cl, nullptr, nullptr), 0);
+		struct pol_tables *canon = pol_compile(&cl, 1), *ix = pol_compile(&cl, 1);
+		k8s_cluster_free(&cl);
+		ASSERT_NE(canon, nullptr);
+		ASSERT_NE(ix, nullptr);
+		ASSERT_EQ(pol_index(ix), 0);
+		for (uint32_t src : addrs)
+			for (uint32_t dst : addrs)
+				for (uint8_t proto : {IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP})
+					for (uint16_t port : {0, 52, 53, 54, 79, 80, 81, 5432, 9090, 65535}) {
+						pol_result a, b;
+						pol_decide(canon, src, dst, proto, port, &a);
+						pol_decide(ix, src, dst, proto, port, &b);
+						ASSERT_TRUE(Same(a, b));
+					}
+		pol_tables_free(canon);
+		pol_tables_free(ix);
+	}
 }
 
 } // namespace

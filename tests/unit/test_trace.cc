@@ -166,6 +166,9 @@ struct pol_tables *Compile(const std::string &policies, uint64_t gen)
 	struct pol_tables *t = pol_compile(&cl, gen);
 	k8s_cluster_free(&cl);
 	EXPECT_NE(t, nullptr);
+	if (t) { // as pol_deserialize leaves it
+		EXPECT_EQ(pol_index(t), 0);
+	}
 	return t;
 }
 
