@@ -266,6 +266,14 @@ static struct pol_tables *compile_one(const struct pcase_spec *sp, unsigned extr
 	k8s_cluster_free(&cl);
 	if (!t)
 		fprintf(stderr, "nsdp-scen: pol_compile failed: %s\n", strerror(errno));
+	/* "pol_decide alone" decides as the dataplane does: through the
+	 * packet path's layout, which pol_deserialize() builds there */
+	int rc = t ? pol_index(t) : 0;
+	if (rc) {
+		fprintf(stderr, "nsdp-scen: pol_index: %s\n", strerror(-rc));
+		pol_tables_free(t);
+		return NULL;
+	}
 	return t;
 }
 
