@@ -114,7 +114,7 @@ write_config() {
 		echo "ports = ("
 		echo "  { name = \"uplink\"; devargs = \"$(devargs "$n" 0 ul "$nw")\"; role = \"uplink\"; }"
 		# the node's own stack (kubelet probes, pods to the node): see up()
-		echo " ,{ name = \"host\"; devargs = \"$(devargs "$n" _host nsdph-d 1)\"; role = \"host\"; }"
+		echo " ,{ name = \"host\"; devargs = \"$(devargs "$n" _host nsdph-d "$nw")\"; role = \"host\"; }"
 		# NSDP_CNI=1: pods come later, through nsdp-cni (no static pod ports)
 		local static_pods=$pods
 		[ "${NSDP_CNI:-0}" = 1 ] && static_pods=0
