@@ -19,6 +19,11 @@ Scenarios:
                nothing delivered, and the boundaries that must pass
   jumbo        node MTU 9000: 8950-byte packets encapsulated, delivered;
                larger ones dropped as mtu-exceeded
+  host         the host port (the node's own stack): its ARP for the gateway
+               answered and its MAC learned, then the node to pods
+               delivered, pods to the node and beyond sent to that MAC, and
+               what it must refuse (a pod address from it, a remote pod,
+               the node's address from the uplink)
   policy       NetworkPolicy and AdminNetworkPolicy compiled by the agent's
                compiler (nsdp-agent --compile-to) and loaded at start from
                the dataplane's policy_file: allowed packets delivered or
@@ -385,6 +390,52 @@ def sc_local_arp(tap):
             ("ARP truncated (20 of 28 bytes)", "pod1",
              arp_frame(1, POD1_MAC, POD1_IP, "00:00:00:00:00:00", GW_IP)[:34])]:
         s.send(port, fr, desc, Drop("arp-invalid"))
+    s.check()
+
+
+# ---- 4b. the host port ---------------------------------------------------------
+
+HOST_IP, HOST_MAC = "10.99.0.1", "02:00:0a:63:00:01"
+
+
+def sc_host(tap):
+    # The host port comes before the pod ports, so that with one worker its
+    # ARP request (the first thing the node sends) is read before the pods'
+    # packets towards the node.
+    n = node_a()
+    n.node["host_ip"] = HOST_IP
+    n.ports = [("uplink", "uplink"), ("host", "host"), ("pod0", "pod"), ("pod1", "pod")]
+    s = Scenario(tap, "host", n)
+
+    req = arp_frame(1, HOST_MAC, HOST_IP, "00:00:00:00:00:00", GW_IP)
+    rep = arp_frame(2, GW_MAC, GW_IP, HOST_MAC, HOST_IP, eth_dst=HOST_MAC, eth_src=GW_MAC)
+    s.send("host", req, "ARP who-has %s from the node: answered" % GW_IP, Deliver("host", rep),
+           lambda f: f[12:14] == b"\x08\x06" and f[38:42] == ip_b(HOST_IP))
+
+    def send(port, src, dst, desc, expect, l4="udp", **kw):
+        t = s.tag()
+        fr = pkt(src, dst, t, l4, smac=HOST_MAC if port == "host" else PORT_MAC[port],
+                 dmac=GW_MAC, **kw)
+        s.send(port, fr, desc, expect(fr) if callable(expect) else expect,
+               None if isinstance(expect, Drop) else t)
+
+    send("host", HOST_IP, POD0_IP, "the node (host_ip) to pod0: delivered",
+         lambda fr: delivered(fr, POD0_IP), "tcp", sport=40000, dport=8080, tcp_flags="S")
+    send("host", "8.8.4.4", POD1_IP, "an outside address through the node to pod1: delivered",
+         lambda fr: delivered(fr, POD1_IP))
+    to_node = lambda fr: Deliver("host", forwarded(fr, HOST_MAC, GW_MAC))  # noqa: E731
+    send("pod0", POD0_IP, HOST_IP, "pod0 to the node: to the learned MAC", to_node,
+         "tcp", sport=8080, dport=40000, tcp_flags="SA")
+    send("pod1", POD1_IP, "8.8.8.8", "pod1 to an address outside the pod CIDRs: to the node",
+         to_node)
+    send("host", HOST_IP, B_POD, "the node to a remote pod: not through the host port",
+         Drop("no-endpoint"))
+    send("host", "10.244.1.77", POD0_IP, "a pod CIDR address from the host port",
+         Drop("src-spoof"))
+    t = s.tag()
+    inner = pkt(HOST_IP, POD0_IP, t)
+    s.send("uplink", tunnel(inner), "the node's address as an inner source from the uplink",
+           Drop("src-spoof"))
     s.check()
 
 
@@ -777,6 +828,7 @@ SCENARIOS = {
     "encap": sc_encap,
     "geneve": sc_geneve,
     "local-arp": sc_local_arp,
+    "host": sc_host,
     "malformed": sc_malformed,
     "jumbo": sc_jumbo,
 }
