@@ -628,10 +628,18 @@ bool ct_expired(const struct conntrack *ct, const struct ct_entry *e, uint32_t n
 						      __ATOMIC_RELAXED));
 
 	uint32_t to = ct_timeout(ct, ct_entry_state(e));
-	/* A connection policy denies goes sooner (timeouts.denied): its entry
-	 * only spares re-deciding retransmissions. */
+	/*
+	 * A connection policy denies before it was ever answered goes sooner
+	 * (timeouts.denied): its entry only spares re-deciding retransmissions.
+	 * One that was answered, i.e. revoked while established, keeps its
+	 * state's timeout: the peers' retransmissions, seconds apart under
+	 * back-off, must keep meeting the cached deny. An expired entry would
+	 * let the next one in as a mid-stream pickup, which either direction's
+	 * policy admits.
+	 */
+	uint32_t seen = __atomic_load_n(&e->seen, __ATOMIC_RELAXED);
 	if (e->verdict == CT_VERDICT_DENY && __atomic_load_n(&e->policy_gen, __ATOMIC_RELAXED) &&
-	    ct->to.denied < to)
+	    !(seen & CT_SEEN_REPLY) && ct->to.denied < to)
 		to = ct->to.denied;
 	return idle > (int64_t)to;
 }

@@ -318,7 +318,10 @@ else
 	tail -5 "$TMP/apply.log" | sed 's/^/# /'
 fi
 
-DUR=16
+# The allowed flows must outlive the revocation, which comes after the
+# churn: 16 s were enough on a quiet machine, not on one at load 6-8 (the
+# policy pushes stretch the churn to 10+ s and the revocation to 20 s).
+DUR=30
 ip netns exec "${NETNS[x/b]}" timeout $((DUR + 25)) iperf3 -s -p 5201 >/dev/null 2>&1 &
 ip netns exec "${NETNS[x/b]}" timeout $((DUR + 25)) iperf3 -s -p 5203 >/dev/null 2>&1 &
 ip netns exec "${NETNS[y/b]}" timeout $((DUR + 25)) iperf3 -s -1 -p 5202 -i 0.5 --forceflush \

@@ -389,6 +389,11 @@ TEST_F(CtTest, ExpiryAndAging)
 	ee->policy_gen = 1;
 	EXPECT_FALSE(ct_expired(ct, ee, 102));
 	EXPECT_TRUE(ct_expired(ct, ee, 103));
+	// ... unless it was answered (revoked while established): the peers'
+	// retransmissions must keep meeting the cached deny.
+	ee->seen |= CT_SEEN_REPLY;
+	EXPECT_FALSE(ct_expired(ct, ee, 103));
+	ee->seen &= ~CT_SEEN_REPLY;
 	ee->verdict = 1;
 	EXPECT_FALSE(ct_expired(ct, ee, 103));
 	ee->policy_gen = 0;
