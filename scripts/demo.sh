@@ -9,7 +9,9 @@
 # default policies of scripts/demo/v1: frontend -> backend:8080 and
 # backend -> db:5432 allowed across namespaces, nothing else into backend or
 # db. It opens real TCP connections between every pair, prints observed vs
-# expected with the deciding rule, changes the policy live (scripts/demo/v2)
+# expected with the deciding rule, shows each node reaching its own pods
+# although policy isolates them (kubelet probes, through the node's host
+# port), changes the policy live (scripts/demo/v2)
 # and shows an established connection cut and a new one admitted, prints
 # the flow logs of the denied connections (who, to whom, by which rule),
 # then tears everything down. Exit 0 only when every observation matches.
@@ -124,6 +126,18 @@ matrix() { # matrix EXPECTED_FN POLICY_DIR
 echo
 echo "== TCP between every pair of pods, policy v1"
 matrix expected_v1 $DEMO/v1
+
+echo
+echo "== each node to its own pods (kubelet probes, through the node's host port): never denied"
+for nd in "1 10.244.1.3 5432 db/postgres" "2 10.244.2.2 8080 backend/api"; do
+	read -r n dip dport dn <<<"$nd"
+	if ip netns exec "${P}n$n" python3 scripts/tcp_probe.py connect "$dip" "$dport"; then
+		echo "node-$n -> $dn:$dport: allow (expected allow: the node's own connection)"
+	else
+		echo "node-$n -> $dn:$dport: deny  <-- MISMATCH (expected allow: the node's own connection)"
+		bad=$((bad + 1))
+	fi
+done
 
 echo
 echo "== live change to $DEMO/v2: backend admits the stranger namespace instead of frontend"
