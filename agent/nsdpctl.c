@@ -414,17 +414,9 @@ static int cmd_info(struct nsdp_client *c)
 	return 0;
 }
 
-static const char *role_name(uint8_t role)
-{
-	return role == NSDP_ROLE_UPLINK ? "uplink"
-	       : role == NSDP_ROLE_POD	? "pod"
-	       : role == NSDP_ROLE_HOST ? "host"
-					: "?";
-}
-
 static const char *role_label(const struct nsdp_port_info *p)
 {
-	return (p->flags & NSDP_PORT_F_HOTPLUG) ? "pod+hot" : role_name(p->role);
+	return (p->flags & NSDP_PORT_F_HOTPLUG) ? "pod+hot" : nsdp_port_role_name(p->role);
 }
 
 static int get_ports(struct nsdp_client *c, struct nsdp_port_info **ports, unsigned *n)
@@ -462,7 +454,7 @@ static int cmd_ports(struct nsdp_client *c)
 			j_obj(NULL);
 			j_str("name", p[i].name);
 			j_u64("port_id", p[i].port_id);
-			j_str("role", role_name(p[i].role));
+			j_str("role", nsdp_port_role_name(p[i].role));
 			j_bool("hotplug", (p[i].flags & NSDP_PORT_F_HOTPLUG) != 0);
 			j_str("driver", p[i].driver);
 			j_str("mac", mac);

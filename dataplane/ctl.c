@@ -1034,7 +1034,7 @@ static void do_trace(struct ctl_server *cs, struct ctl_client *c, const struct n
 		uint32_t a;
 		memcpy(&a, q.src.addr, 4);
 		const struct dp_endpoint *ep = t ? dp_ep_lookup(t, a) : NULL;
-		int host = dp->host >= 0 && dp->ports[dp->host].role == NSDP_ROLE_HOST ? dp->host : -1;
+		int host = dp_host_port(dp);
 		if ((q.flags & NSDP_TRACE_F_FROM_HOST) || (!ep && a == dp->cfg.host_ip)) {
 			if (host < 0) {
 				reply_error(c, h->seq, -ENODEV, "TRACE: this dataplane has no host port");
@@ -1611,9 +1611,7 @@ static int tel_ports(const char *cmd, const char *params, struct rte_tel_data *d
 		rte_tel_data_start_dict(pd);
 		rte_tel_data_add_dict_int(pd, "port_id", pi.port_id);
 		rte_tel_data_add_dict_string(pd, "role",
-					     pi.role == NSDP_ROLE_UPLINK ? "uplink"
-					     : pi.role == NSDP_ROLE_HOST ? "host"
-									 : "pod");
+					     nsdp_port_role_name(pi.role));
 		rte_tel_data_add_dict_string(pd, "driver", pi.driver);
 		rte_tel_data_add_dict_string(pd, "mac", mac);
 		rte_tel_data_add_dict_int(pd, "link_up", pi.link_up);

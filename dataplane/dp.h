@@ -157,6 +157,14 @@ struct dp {
 	volatile bool quit;
 };
 
+/* The host port's slot, or -1. (A dp set up without dp_ports_start, as
+ * the tests do, leaves host 0 with no port of that role there.) */
+static inline int dp_host_port(const struct dp *dp)
+{
+	int h = dp->host;
+	return h >= 0 && dp->ports[h].role == NSDP_ROLE_HOST ? h : -1;
+}
+
 /*
  * Build tables from dp->state and publish them at `generation`, then wait
  * for every worker to quiesce and free the previous version. Control thread

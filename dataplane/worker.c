@@ -770,14 +770,6 @@ static ALWAYS_INLINE int policy(const struct dp_policy *pol, struct dp_worker *w
 	return res.verdict == POL_DENY ? NSDP_DROP_POLICY_DENY : 0;
 }
 
-/* The host port's slot, or -1 (a dp set up without dp_ports_start, as
- * tests do, has host 0 but no port of that role there). */
-static inline int host_port(const struct dp *dp)
-{
-	int h = dp->host;
-	return h >= 0 && dp->ports[h].role == NSDP_ROLE_HOST ? h : -1;
-}
-
 /* Pass 3 for one packet. */
 static ALWAYS_INLINE void forward(struct dp *dp, struct dp_worker *w, const struct dp_tables *t,
 				  const struct dp_policy *pol, const struct dp_port *in,
@@ -838,7 +830,7 @@ static ALWAYS_INLINE void forward(struct dp *dp, struct dp_worker *w, const stru
 			return;
 		}
 	}
-	bool to_host = false;
+	int to_host = -1; /* the host port's slot, when the packet goes there */
 	if (!dst_ep) {
 		if (in->role != NSDP_ROLE_POD) {
 			if (tr)
@@ -848,12 +840,13 @@ static ALWAYS_INLINE void forward(struct dp *dp, struct dp_worker *w, const stru
 			return;
 		}
 		int64_t nh = dp_route_lookup(t, pi->dst4);
-		to_host = nh < 0 && host_port(dp) >= 0;
-		if (to_host) {
+		if (nh < 0)
+			to_host = dp_host_port(dp);
+		if (to_host >= 0) {
 			/* Outside every pod CIDR: the node, or beyond it. */
 			if (tr)
 				trace_step(tr, NSDP_TRACE_ROUTE, "%s: no pod route: to the node (port %s)",
-					   ip4s(pi->dst4, ta), dp->ports[host_port(dp)].name);
+					   ip4s(pi->dst4, ta), dp->ports[to_host].name);
 		} else if (nh < 0 || dp->uplink < 0) {
 			if (tr)
 				trace_step(tr, NSDP_TRACE_ROUTE, "%s: %s", ip4s(pi->dst4, ta),
@@ -958,7 +951,7 @@ static ALWAYS_INLINE void forward(struct dp *dp, struct dp_worker *w, const stru
 	const struct rte_ether_addr *gw = (const struct rte_ether_addr *)c->gateway_mac;
 	rte_ether_addr_copy(gw, &eth->src_addr);
 
-	if (to_host) {
+	if (to_host >= 0) {
 		uint64_t hm = __atomic_load_n(&dp->host_mac, __ATOMIC_RELAXED);
 		if (!hm) {
 			/* Not learned yet (the node has not asked for the
@@ -971,14 +964,14 @@ static ALWAYS_INLINE void forward(struct dp *dp, struct dp_worker *w, const stru
 			}
 			dp_count_drop(w->stats, NSDP_DROP_NO_ROUTE);
 			host_arp_request(c, m);
-			pkt_tx(dp, w, tr, (unsigned)host_port(dp), m);
+			pkt_tx(dp, w, tr, (unsigned)to_host, m);
 			return;
 		}
 		memcpy(&eth->dst_addr, &hm, RTE_ETHER_ADDR_LEN);
 		if (tr)
 			trace_step(tr, NSDP_TRACE_OUTPUT, "to the node: port %s",
-				   dp->ports[host_port(dp)].name)->port = (uint32_t)host_port(dp);
-		pkt_tx(dp, w, tr, (unsigned)host_port(dp), m);
+				   dp->ports[to_host].name)->port = (uint32_t)to_host;
+		pkt_tx(dp, w, tr, (unsigned)to_host, m);
 		return;
 	}
 	if (dst_ep) {

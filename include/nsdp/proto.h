@@ -158,6 +158,14 @@ enum nsdp_overlay { NSDP_OVERLAY_VXLAN = 1, NSDP_OVERLAY_GENEVE = 2 };
  * pods reach the node and what lies beyond it. */
 enum nsdp_port_role { NSDP_ROLE_UPLINK = 1, NSDP_ROLE_POD = 2, NSDP_ROLE_HOST = 3 };
 
+static inline const char *nsdp_port_role_name(unsigned role)
+{
+	return role == NSDP_ROLE_UPLINK ? "uplink"
+	       : role == NSDP_ROLE_POD	? "pod"
+	       : role == NSDP_ROLE_HOST ? "host"
+					: "?";
+}
+
 /*
  * Runtime ports (PORT_ADD / PORT_DEL, protocol 1.1): a pod's interface
  * attached while the dataplane runs (what nsdp-cni does for each pod).
