@@ -20,8 +20,8 @@ pmddir=$(pkg-config --variable=pmdsdir libdpdk 2>/dev/null || true)
 [ -d "$pmddir" ] || pmddir=$(ls -d /usr/lib/x86_64-linux-gnu/dpdk/pmds-* | head -1)
 rm -rf "$out"
 mkdir -p "$out/lib" "$out/pmds" "$out/glibc"
-cp "$build/bench/nsdp-scen" "$root/bench/bundle-run.sh" "$out/"
-mv "$out/bundle-run.sh" "$out/run.sh"
+cp "$build/bench/nsdp-scen" "$out/"
+cp "$root/bench/bundle-run.sh" "$out/run.sh"
 # EAL loads a plugin directory's *.so and *.so.<ABI> files
 for d in net_null bus_vdev mempool_ring; do
   f=$(ls "$pmddir"/librte_"$d".so.*.* | head -1)
