@@ -122,7 +122,7 @@ static uint32_t intern_slot(const struct interner *in, const uint32_t *s, uint32
 			return i;
 		uint32_t l;
 		const uint32_t *o = intern_get(in, v - 1, &l);
-		if (l == len && !memcmp(o, s, len * sizeof(*s)))
+		if (l == len && (!len || !memcmp(o, s, len * sizeof(*s))))
 			return i;
 	}
 }
@@ -251,12 +251,18 @@ struct ctx_gen {
 	uint64_t *pod_ver;
 	uint32_t *pod_id;
 	uint32_t *pod_ip;
+	uint8_t *pod_nip; /* number of addresses (at most 255) */
 	size_t n_pods;
 };
+
+struct build;
 
 struct pol_ctx {
 	struct ctx_gen gen[2];
 	unsigned cur;
+	/* The last compile's state and tables, when it kept them (a rest
+	 * version was given): the pods-only path's starting point. */
+	struct build *keep;
 };
 
 static void gen_free(struct ctx_gen *g)
@@ -266,6 +272,7 @@ static void gen_free(struct ctx_gen *g)
 	free(g->pod_ver);
 	free(g->pod_id);
 	free(g->pod_ip);
+	free(g->pod_nip);
 	memset(g, 0, sizeof(*g));
 }
 
@@ -287,6 +294,12 @@ struct atom {
 	struct k8s_cidr cidr;           /* ATOM_CIDR */
 	unsigned n_except;
 	const struct k8s_cidr *except;
+	/* Where the pointers above come from (the first peer that made the
+	 * atom), so that a context's atoms can be pointed at the same
+	 * policies in the next cluster (atoms_repoint). */
+	bool o_anp;
+	uint8_t o_dir;
+	uint32_t o_pol, o_rule, o_peer;
 };
 
 /* A rule port: numeric range, or a name resolved per destination pod. */
@@ -294,7 +307,6 @@ struct cport {
 	uint8_t proto; /* 0 with named: any protocol (ANP namedPort) */
 	bool named;
 	uint16_t lo, hi;
-	const char *name;
 	uint32_t name_id; /* named: index into comp.port_names */
 };
 
@@ -325,7 +337,7 @@ struct comp {
 	VEC(struct atom) atoms;
 	VEC(struct crule) rules;
 	VEC(char *) rule_names;
-	VEC(const char *) port_names; /* named ports any policy refers to */
+	VEC(char *) port_names; /* named ports any policy refers to (copies) */
 	const struct k8s_labels **pod_ns_labels;
 	uint32_t *pod_ns; /* per pod: its namespace's string id (strs) */
 	/* NetworkPolicies by namespace string id (CSR, ascending indices):
@@ -334,19 +346,17 @@ struct comp {
 	struct interner peers, subjects, projections, mapcontent;
 	struct interner atomkeys; /* atom key (atom_add) -> atom index (same order) */
 	struct interner strs;     /* namespace names */
-	/* Pod identities (pod_identity): ids are those of next->idents;
-	 * per identity its first pod. id_remap: the previous compile's
-	 * identity id -> this one's (UINT32_MAX: not met yet). */
+	/* Pod identities (pod_identity): ids are those of next->idents.
+	 * id_remap: the previous compile's identity id -> this one's
+	 * (UINT32_MAX: not met yet). */
 	const uint64_t *pod_versions;
 	ptrdiff_t ver_shift; /* pod i was pod i + ver_shift last time (prev_pod) */
 	uint32_t *pod_ident; /* per pod: its identity */
 	uint32_t *pod_ip;    /* per pod: its first address, if any */
-	u32vec id_first;
+	uint8_t *pod_nip;    /* per pod: its number of addresses (at most 255) */
 	uint32_t *id_remap;
 	u32vec tmp;
-	/* per subject class: tier policy lists are recomputed from a pod */
-	VEC(uint32_t) subject_pod; /* subject class -> a representative pod */
-	VEC(uint8_t) subject_dir;
+	VEC(uint8_t) subject_dir; /* per subject class */
 	u32vec peer_natoms;        /* peer class -> its number of atoms */
 	VEC(struct pol_range) ranges;
 	VEC(uint32_t) map_first;
@@ -442,8 +452,11 @@ static uint32_t port_name_id(struct comp *c, const char *name)
 	for (size_t i = 0; i < c->port_names.n; i++)
 		if (!strcmp(c->port_names.p[i], name))
 			return (uint32_t)i;
-	if (!VPUSH(c->port_names, name))
+	char *copy = strdup(name);
+	if (!copy || !VPUSH(c->port_names, copy)) {
+		free(copy);
 		return UINT32_MAX;
+	}
 	return (uint32_t)c->port_names.n - 1;
 }
 
@@ -501,7 +514,7 @@ static int add_np_rule(struct comp *c, uint32_t pi, unsigned dir, unsigned ri,
 	cr.all_peers = !r->has_peers || r->n_peers == 0;
 	for (unsigned i = 0; i < r->n_peers; i++) {
 		const struct k8s_np_peer *p = &r->peers[i];
-		struct atom a = {0};
+		struct atom a = {.o_dir = (uint8_t)dir, .o_pol = pi, .o_rule = ri, .o_peer = i};
 		if (p->has_ip_block) {
 			a.kind = ATOM_CIDR;
 			a.cidr = p->cidr;
@@ -529,7 +542,6 @@ static int add_np_rule(struct comp *c, uint32_t pi, unsigned dir, unsigned ri,
 		struct cport cp = {.proto = p->proto, .lo = 0, .hi = 65535};
 		if (p->has_port && p->named) {
 			cp.named = true;
-			cp.name = p->name;
 			if ((cp.name_id = port_name_id(c, p->name)) == UINT32_MAX)
 				return -ENOMEM;
 		} else if (p->has_port) {
@@ -561,7 +573,8 @@ static int add_anp_rule(struct comp *c, uint32_t ai, unsigned dir, unsigned ri,
 	cr.all_peers = false;
 	for (unsigned i = 0; i < r->n_peers; i++) {
 		const struct k8s_anp_peer *p = &r->peers[i];
-		struct atom a = {0};
+		struct atom a = {.o_anp = true, .o_dir = (uint8_t)dir, .o_pol = ai, .o_rule = ri,
+				 .o_peer = i};
 		if (p->kind == K8S_ANP_NETWORKS) {
 			for (unsigned j = 0; j < p->n_networks; j++) {
 				a.kind = ATOM_CIDR;
@@ -586,7 +599,7 @@ static int add_anp_rule(struct comp *c, uint32_t ai, unsigned dir, unsigned ri,
 		if (p->kind == K8S_ANP_PORT_RANGE)
 			cp.hi = p->end;
 		if (p->kind == K8S_ANP_PORT_NAMED) {
-			cp = (struct cport){.proto = 0, .named = true, .name = p->name};
+			cp = (struct cport){.proto = 0, .named = true};
 			if ((cp.name_id = port_name_id(c, p->name)) == UINT32_MAX)
 				return -ENOMEM;
 		}
@@ -828,7 +841,7 @@ static bool port_matches(const struct comp *c, const struct crule *r,
 			continue;
 		}
 		for (uint32_t k = 0; k < e->n_dst_ports; k += 3) {
-			if (strcmp(c->port_names.p[e->dst_ports[k]], p->name))
+			if (e->dst_ports[k] != p->name_id)
 				continue;
 			if ((p->proto == 0 || p->proto == e->dst_ports[k + 1]) &&
 			    e->dst_ports[k + 1] == proto && e->dst_ports[k + 2] == port)
@@ -852,8 +865,7 @@ static int rule_bounds(const struct comp *c, const struct crule *r, const struct
 			continue;
 		}
 		for (uint32_t k = 0; k < e->n_dst_ports; k += 3)
-			if (!strcmp(c->port_names.p[e->dst_ports[k]], p->name) &&
-			    e->dst_ports[k + 1] == proto &&
+			if (e->dst_ports[k] == p->name_id && e->dst_ports[k + 1] == proto &&
 			    (!VPUSH(*b, e->dst_ports[k + 2]) || !VPUSH(*b, e->dst_ports[k + 2] + 1)))
 				return -ENOMEM;
 	}
@@ -864,6 +876,12 @@ static int cmp_u32(const void *a, const void *b)
 {
 	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
 	return x < y ? -1 : x > y;
+}
+
+static void sort_u32(uint32_t *v, size_t n)
+{
+	if (n > 1)
+		qsort(v, n, sizeof(uint32_t), cmp_u32);
 }
 
 /*
@@ -949,7 +967,7 @@ static int map_content(struct comp *c, const uint32_t *rules, uint32_t n_rules,
 				if (peer_matches(r, e) && rule_bounds(c, r, e, proto, &b))
 					goto out;
 			}
-		qsort(b.p, b.n, sizeof(uint32_t), cmp_u32);
+		sort_u32(b.p, b.n);
 		uint8_t last_v = 0;
 		uint32_t last_r = UINT32_MAX, last_a = UINT32_MAX;
 		for (size_t k = 0; k < b.n; k++) {
@@ -1078,6 +1096,8 @@ static void comp_free(struct comp *c)
 		free(c->rules.p[i].ports.p);
 	}
 	free(c->rules.p);
+	for (size_t i = 0; i < c->port_names.n; i++)
+		free(c->port_names.p[i]);
 	free(c->port_names.p);
 	free(c->pod_ns_labels);
 	intern_free(&c->peers);
@@ -1088,10 +1108,9 @@ static void comp_free(struct comp *c)
 	intern_free(&c->strs);
 	free(c->pod_ident);
 	free(c->pod_ip);
-	free(c->id_first.p);
+	free(c->pod_nip);
 	free(c->id_remap);
 	free(c->tmp.p);
-	free(c->subject_pod.p);
 	free(c->subject_dir.p);
 	free(c->peer_natoms.p);
 	for (size_t i = 0; i < c->rule_names.n; i++)
@@ -1105,6 +1124,114 @@ static void comp_free(struct comp *c)
 	free(c->ns_np.p);
 	free(c->np_iso_rule.p);
 	free(c->mkey.p);
+	memset(c, 0, sizeof(*c));
+}
+
+/* For each atom, the items (peer or subject classes) holding it,
+ * ascending (CSR). */
+struct atom_index {
+	uint32_t *first; /* per atom; first[n_atoms] = end */
+	uint32_t *list;
+};
+
+static void atom_index_free(struct atom_index *ix)
+{
+	free(ix->first);
+	free(ix->list);
+	ix->first = ix->list = NULL;
+}
+
+/*
+ * One compile's state beyond struct comp. A context that keeps its
+ * tables (a rest version given) keeps this too, as the starting point of
+ * the pods-only path (pods_only()), which then adds to it.
+ */
+struct build {
+	struct comp c;
+	struct pol_tables *t;
+	bool fast; /* pods_only(): new map entries go straight into t->maps */
+	u32vec cidr_atoms, sel_atoms;
+	/* Address ranges split at every ipBlock boundary (rng_lo), each with
+	 * the set of ipBlock atoms containing it (rng_set, ids in rsets). */
+	u32vec rng_lo, rng_set;
+	uint32_t rng_empty;
+	size_t rng_hint;
+	struct interner rsets;
+	struct interner parts; /* identity peer parts (selector atoms, named ports) */
+	struct interner pairs; /* (part, address set) -> peer class in pair_peer */
+	u32vec pair_peer;
+	/* per identity: its peer part, subject classes (2 each), namespace */
+	u32vec id_part, id_subj, id_ns;
+	/* rules per policy (CSR: anp_first / np_first index pol_rules) */
+	u32vec anp_first, np_first, pol_rules;
+	/* per subject class (subject_setup): its rules (CSR), the atoms they
+	 * use (CSR, ascending), its isolation rules (2 each), whether egress
+	 * named ports resolve against the peer, its default map */
+	u32vec s_rules_first, s_rules, s_used_first, s_used, s_iso, dflt;
+	VEC(uint8_t) s_named;
+	u32vec named_subj; /* the subject classes with s_named */
+	/* atom -> peer classes / subject classes (as of the full compile;
+	 * classes from peers_indexed / subj_indexed on are scanned) */
+	struct atom_index atom_peers, atom_subj;
+	uint32_t peers_indexed, subj_indexed;
+	uint32_t *atom_mark, stamp; /* mark_used() */
+	uint32_t *peer_mark, pstamp;
+	size_t peer_mark_n;
+	VEC(uint64_t) mkeys; /* full compile: the map entries, for t->maps */
+	u32vec mvals;
+	u32vec sig, proj, cand;
+	/* kept between compiles */
+	uint64_t rest;
+	uint32_t n_namespaces, n_netpols, n_anps;
+	uint32_t ip_dups;     /* pod addresses held by two pods (t->ip) */
+	size_t added, budget; /* classes and map entries added since the full compile */
+};
+
+static void build_free(struct build *b)
+{
+	if (b->t) { /* these arrays are the comp's and b's */
+		b->t->ranges = NULL;
+		b->t->map_first = NULL;
+		b->t->default_map = NULL;
+		pol_tables_free(b->t);
+	}
+	comp_free(&b->c);
+	u32vec *v[] = {&b->cidr_atoms, &b->sel_atoms, &b->rng_lo, &b->rng_set, &b->pair_peer,
+		       &b->id_part, &b->id_subj, &b->id_ns, &b->anp_first, &b->np_first,
+		       &b->pol_rules, &b->s_rules_first, &b->s_rules, &b->s_used_first,
+		       &b->s_used, &b->s_iso, &b->dflt, &b->named_subj, &b->mvals, &b->sig,
+		       &b->proj, &b->cand};
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
+		free(v[i]->p);
+	free(b->s_named.p);
+	free(b->mkeys.p);
+	intern_free(&b->rsets);
+	intern_free(&b->parts);
+	intern_free(&b->pairs);
+	atom_index_free(&b->atom_peers);
+	atom_index_free(&b->atom_subj);
+	free(b->atom_mark);
+	free(b->peer_mark);
+	free(b);
+}
+
+static void keep_drop(struct pol_ctx *ctx)
+{
+	if (ctx->keep)
+		build_free(ctx->keep);
+	ctx->keep = NULL;
+}
+
+/* t's arrays that grow in b (maps, ranges, default maps) as they are now. */
+static void tables_sync(struct build *b)
+{
+	struct comp *c = &b->c;
+	b->t->n_maps = (uint32_t)c->map_first.n - 1;
+	b->t->map_first = c->map_first.p;
+	b->t->n_ranges = (uint32_t)c->ranges.n;
+	b->t->ranges = c->ranges.p;
+	b->t->n_subjects = c->subjects.n;
+	b->t->default_map = b->dflt.p;
 }
 
 static int peer_sig_addr(struct comp *c, uint32_t ip_host, u32vec *sig)
@@ -1180,11 +1307,16 @@ static size_t prev_pod(struct comp *c, uint32_t pi, uint64_t ver)
 	return SIZE_MAX;
 }
 
+static uint8_t n_addrs(const struct k8s_pod *p)
+{
+	return p->n_ips > 255 ? 255 : (uint8_t)p->n_ips;
+}
+
 /*
- * The identity of pod pi, added (first pod pi) if new: its id, *added
- * telling which, or UINT32_MAX on ENOMEM; its first address into
- * c->pod_ip. A pod whose version the last compile saw is not read: its
- * identity's content and its address are taken from there.
+ * The identity of pod pi, added if new: its id, *added telling which, or
+ * UINT32_MAX on ENOMEM; its first address and address count into
+ * c->pod_ip / pod_nip. A pod whose version the last compile saw is not
+ * read: its identity's content and its addresses are taken from there.
  */
 static uint32_t pod_identity(struct comp *c, uint32_t pi, bool *added)
 {
@@ -1193,6 +1325,7 @@ static uint32_t pod_identity(struct comp *c, uint32_t pi, bool *added)
 	uint32_t id = UINT32_MAX;
 	const struct k8s_pod *p = &c->cl->pods[pi];
 	c->pod_ip[pi] = at != SIZE_MAX ? c->prev->pod_ip[at] : p->n_ips ? p->ips[0] : 0;
+	c->pod_nip[pi] = at != SIZE_MAX ? c->prev->pod_nip[at] : n_addrs(p);
 	size_t before = c->next->idents.n;
 	if (prev != POL_NONE && c->id_remap[prev] != UINT32_MAX) {
 		id = c->id_remap[prev];
@@ -1209,13 +1342,11 @@ static uint32_t pod_identity(struct comp *c, uint32_t pi, bool *added)
 		return UINT32_MAX;
 	c->pod_ident[pi] = id;
 	*added = c->next->idents.n != before;
-	if (*added && !VPUSH(c->id_first, pi))
-		return UINT32_MAX;
 	return id;
 }
 
 /* The pods' versions, identities and addresses, for the next compile
- * (c->pod_ident and pod_ip move there). 0 or -ENOMEM. */
+ * (c->pod_ident, pod_ip and pod_nip move there). 0 or -ENOMEM. */
 static int record_pod_versions(struct comp *c)
 {
 	size_t n = c->cl->n_pods;
@@ -1225,7 +1356,9 @@ static int record_pod_versions(struct comp *c)
 	memcpy(c->next->pod_ver, c->pod_versions, sizeof(uint64_t) * n);
 	c->next->pod_id = c->pod_ident;
 	c->next->pod_ip = c->pod_ip;
+	c->next->pod_nip = c->pod_nip;
 	c->pod_ident = c->pod_ip = NULL;
+	c->pod_nip = NULL;
 	c->next->n_pods = n;
 	return 0;
 }
@@ -1252,103 +1385,661 @@ static bool peer_added(struct comp *c, const u32vec *sig)
 	return VPUSH(c->peer_natoms, na);
 }
 
-/* For each atom, the peer classes holding it, ascending (CSR). */
-struct atom_peers {
-	uint32_t *first; /* per atom; first[n_atoms] = end */
-	uint32_t *list;
-};
+/* The atoms of item k (a peer or a subject class), for atom_index_build. */
+typedef void (*item_atoms_fn)(const struct build *b, uint32_t k, const uint32_t **atoms,
+			      uint32_t *n);
 
-static int peers_by_atom(const struct comp *c, struct atom_peers *ap)
+static void peer_atoms(const struct build *b, uint32_t p, const uint32_t **atoms, uint32_t *n)
 {
-	size_t n = 0;
-	ap->first = calloc(c->atoms.n + 2, sizeof(uint32_t));
-	for (uint32_t p = 0; ap->first && p < c->peers.n; p++) {
-		const uint32_t *atoms, *ports;
-		uint32_t na, np;
-		peer_parts(c, p, &atoms, &na, &ports, &np);
+	const uint32_t *ports;
+	uint32_t np;
+	peer_parts(&b->c, p, atoms, n, &ports, &np);
+}
+
+static void subject_atoms(const struct build *b, uint32_t s, const uint32_t **atoms, uint32_t *n)
+{
+	*atoms = b->s_used.p + b->s_used_first.p[s];
+	*n = b->s_used_first.p[s + 1] - b->s_used_first.p[s];
+}
+
+/* ix: for each atom, the items 0..n-1 holding it, ascending. */
+static int atom_index_build(const struct build *b, uint32_t n, item_atoms_fn items,
+			    struct atom_index *ix)
+{
+	size_t n_atoms = b->c.atoms.n, total = 0;
+	const uint32_t *atoms;
+	uint32_t na;
+	ix->first = calloc(n_atoms + 2, sizeof(uint32_t));
+	for (uint32_t p = 0; ix->first && p < n; p++) {
+		items(b, p, &atoms, &na);
 		for (uint32_t k = 0; k < na; k++)
-			ap->first[atoms[k] + 2]++;
-		n += na;
+			ix->first[atoms[k] + 2]++;
+		total += na;
 	}
-	ap->list = malloc(sizeof(uint32_t) * (n + 1));
-	if (!ap->first || !ap->list)
+	ix->list = malloc(sizeof(uint32_t) * (total + 1));
+	if (!ix->first || !ix->list)
 		return -ENOMEM;
 	/* Counts at first[a + 2], prefix-summed: first[a + 1] is where a's
-	 * peers start; filling moves it to their end, a + 1's start, so that
+	 * items start; filling moves it to their end, a + 1's start, so that
 	 * afterwards first[a] is a's start. */
-	for (size_t a = 2; a < c->atoms.n + 2; a++)
-		ap->first[a] += ap->first[a - 1];
-	for (uint32_t p = 0; p < c->peers.n; p++) {
-		const uint32_t *atoms, *ports;
-		uint32_t na, np;
-		peer_parts(c, p, &atoms, &na, &ports, &np);
+	for (size_t a = 2; a < n_atoms + 2; a++)
+		ix->first[a] += ix->first[a - 1];
+	for (uint32_t p = 0; p < n; p++) {
+		items(b, p, &atoms, &na);
 		for (uint32_t k = 0; k < na; k++)
-			ap->list[ap->first[atoms[k] + 1]++] = p;
+			ix->list[ix->first[atoms[k] + 1]++] = p;
 	}
 	return 0;
 }
 
-struct pol_tables *pol_compile_ctx(struct pol_ctx *ctx, const struct k8s_cluster *cl,
-				   const uint64_t *pod_versions, uint64_t generation)
+/* Mark the atoms subject class s's rules use: b->atom_mark[a] == b->stamp. */
+static void mark_used(struct build *b, uint32_t s)
 {
-	struct comp c;
-	struct pol_tables *t = NULL;
-	u32vec sig = {0};
-	u32vec srules = {0};
-	u32vec proj = {0};
-	VEC(uint64_t) mkeys = {0};
-	u32vec mvals = {0};
+	b->stamp++;
+	for (uint32_t k = b->s_used_first.p[s]; k < b->s_used_first.p[s + 1]; k++)
+		b->atom_mark[b->s_used.p[k]] = b->stamp;
+}
+
+/* Ingress subject class s's own named ports: its signature's tail. */
+static void subject_ports(const struct comp *c, uint32_t s, struct eval_ctx *e)
+{
+	uint32_t len, k = 1;
+	const uint32_t *sg = intern_get(&c->subjects, s, &len);
+	while (k < len && sg[k] != UINT32_MAX) /* ANPs and BANPs */
+		k++;
+	for (k++; k < len && sg[k] != UINT32_MAX; k++) /* NetworkPolicies */
+		;
+	k++;
+	e->dst_ports = k < len ? sg + k : NULL;
+	e->n_dst_ports = k < len ? len - k : 0;
+}
+
+/*
+ * Subject class s (the next one): its rules in evaluation order (those of
+ * the policies its signature lists, in c->rules order), its isolation
+ * rules (decide()), whether its egress named ports resolve against the
+ * peer, the atoms its rules use and its default map, appended to b's
+ * per-subject arrays. 0 or -ENOMEM.
+ */
+static int subject_setup(struct build *b, uint32_t s)
+{
+	struct comp *c = &b->c;
+	unsigned dir = c->subject_dir.p[s];
+	uint32_t slen, r0 = (uint32_t)b->s_rules.n, u0 = (uint32_t)b->s_used.n;
+	uint32_t iso_all = POL_NONE, iso_enf = POL_NONE;
+	bool named = false;
+	const uint32_t *sg = intern_get(&c->subjects, s, &slen);
+	uint32_t k = 1;
+	for (; k < slen && sg[k] != UINT32_MAX; k++) /* ANPs and BANP */
+		for (uint32_t x = b->anp_first.p[sg[k]]; x < b->anp_first.p[sg[k] + 1]; x++)
+			if (c->rules.p[b->pol_rules.p[x]].dir == dir &&
+			    !VPUSH(b->s_rules, b->pol_rules.p[x]))
+				return -ENOMEM;
+	for (k++; k < slen && sg[k] != UINT32_MAX; k++) { /* NetworkPolicies */
+		if (!c->np_audit.p[sg[k]])
+			iso_all = iso_enf = POL_RULE_ISOLATED;
+		else if (iso_all == POL_NONE)
+			iso_all = c->np_iso_rule.p[sg[k]];
+		for (uint32_t x = b->np_first.p[sg[k]]; x < b->np_first.p[sg[k] + 1]; x++)
+			if (c->rules.p[b->pol_rules.p[x]].dir == dir &&
+			    !VPUSH(b->s_rules, b->pol_rules.p[x]))
+				return -ENOMEM;
+	}
+	uint32_t *rules = b->s_rules.p + r0, n_rules = (uint32_t)b->s_rules.n - r0;
+	sort_u32(rules, n_rules);
+	b->stamp++;
+	for (uint32_t r = 0; r < n_rules; r++) {
+		const struct crule *cr = &c->rules.p[rules[r]];
+		for (size_t q = 0; q < cr->ports.n; q++)
+			named |= dir == POL_EGRESS && cr->ports.p[q].named;
+		for (size_t x = 0; x < cr->atoms.n; x++) {
+			uint32_t a = cr->atoms.p[x];
+			if (b->atom_mark[a] == b->stamp)
+				continue;
+			b->atom_mark[a] = b->stamp;
+			if (!VPUSH(b->s_used, a))
+				return -ENOMEM;
+		}
+	}
+	sort_u32(b->s_used.p + u0, b->s_used.n - u0);
+	if (!VPUSH(b->s_rules_first, (uint32_t)b->s_rules.n) ||
+	    !VPUSH(b->s_used_first, (uint32_t)b->s_used.n) || !VPUSH(b->s_iso, iso_all) ||
+	    !VPUSH(b->s_iso, iso_enf) || !VPUSH(b->s_named, named) ||
+	    (named && !VPUSH(b->named_subj, s)))
+		return -ENOMEM;
+	struct eval_ctx e = {0};
+	if (dir == POL_INGRESS) /* ingress named ports resolve against the subject itself */
+		subject_ports(c, s, &e);
+	uint32_t dm = build_map(c, b->s_rules.p + r0, n_rules, iso_all, iso_enf, &e);
+	return dm == UINT32_MAX || !VPUSH(b->dflt, dm) ? -ENOMEM : 0;
+}
+
+/*
+ * Subject class s's map for peer class p: the map of the projection of
+ * p onto the atoms s's rules use (marked: mark_used(b, s)) and, when its
+ * egress named ports resolve against the peer, p's named ports; s's
+ * default map when that is empty. seen / proj_map (may be NULL): the
+ * projections met for s so far and their maps. Map id or UINT32_MAX.
+ */
+static uint32_t project(struct build *b, uint32_t s, uint32_t p, struct interner *seen,
+			u32vec *proj_map)
+{
+	struct comp *c = &b->c;
+	const uint32_t *atoms, *ports, *used = b->s_used.p + b->s_used_first.p[s];
+	uint32_t na, np, nu = b->s_used_first.p[s + 1] - b->s_used_first.p[s];
+	bool named = b->s_named.p[s];
+	peer_parts(c, p, &atoms, &na, &ports, &np);
+	/* The peer's atoms the rules use: a walk of the shorter list, looking
+	 * each up in the other (peers hold many ipBlock atoms, a subject's
+	 * rules few). */
+	b->proj.n = 0;
+	if (nu * 8 < na) {
+		struct eval_ctx pa = {.atoms = atoms, .n_atoms = na};
+		for (uint32_t k = 0; k < nu; k++)
+			if (has_atom(&pa, used[k]) && !VPUSH(b->proj, used[k]))
+				return UINT32_MAX;
+	} else {
+		for (uint32_t k = 0; k < na; k++)
+			if (b->atom_mark[atoms[k]] == b->stamp && !VPUSH(b->proj, atoms[k]))
+				return UINT32_MAX;
+	}
+	uint32_t n_used = (uint32_t)b->proj.n;
+	if (named) {
+		if (!VPUSH(b->proj, UINT32_MAX))
+			return UINT32_MAX;
+		for (uint32_t k = 0; k < np; k++)
+			if (!VPUSH(b->proj, ports[k]))
+				return UINT32_MAX;
+	}
+	if (n_used == 0 && (!named || np == 0))
+		return b->dflt.p[s];
+	if (seen) {
+		size_t before = seen->n;
+		uint32_t pid = intern(seen, b->proj.p, (uint32_t)b->proj.n);
+		if (pid == UINT32_MAX)
+			return UINT32_MAX;
+		if (seen->n == before)
+			return proj_map->p[pid];
+	}
+	struct eval_ctx e = {.atoms = b->proj.p, .n_atoms = n_used};
+	if (c->subject_dir.p[s] == POL_INGRESS) {
+		subject_ports(c, s, &e);
+	} else {
+		e.dst_ports = ports;
+		e.n_dst_ports = np;
+	}
+	uint32_t r0 = b->s_rules_first.p[s];
+	uint32_t m = build_map(c, b->s_rules.p + r0, b->s_rules_first.p[s + 1] - r0,
+			       b->s_iso.p[2 * s], b->s_iso.p[2 * s + 1], &e);
+	if (seen && m != UINT32_MAX && !VPUSH(*proj_map, m))
+		return UINT32_MAX;
+	return m;
+}
+
+/* (s, p) -> map m, where m is not s's default. 0 or -ENOMEM. */
+static int map_entry(struct build *b, uint32_t s, uint32_t p, uint32_t m)
+{
+	uint64_t key = (uint64_t)s << 33 | (uint64_t)b->c.subject_dir.p[s] << 32 | p;
+	if (b->fast) {
+		b->added++;
+		return pol_hash_insert(&b->t->maps, key, m);
+	}
+	return VPUSH(b->mkeys, key) && VPUSH(b->mvals, m) ? 0 : -ENOMEM;
+}
+
+/* A fresh b->peer_mark stamp, the array covering every peer class. */
+static bool peer_mark_next(struct build *b)
+{
+	size_t n = b->c.peers.n + 1;
+	if (n > b->peer_mark_n) {
+		uint32_t *m = realloc(b->peer_mark, n * 2 * sizeof(uint32_t));
+		if (!m)
+			return false;
+		memset(m + b->peer_mark_n, 0, (n * 2 - b->peer_mark_n) * sizeof(uint32_t));
+		b->peer_mark = m;
+		b->peer_mark_n = n * 2;
+	}
+	b->pstamp++;
+	return true;
+}
+
+/* Does peer class p hold an atom marked for the current subject? */
+static bool peer_uses_marked(const struct build *b, uint32_t p)
+{
+	const uint32_t *atoms, *ports;
+	uint32_t na, np;
+	peer_parts(&b->c, p, &atoms, &na, &ports, &np);
+	for (uint32_t k = 0; k < na; k++)
+		if (b->atom_mark[atoms[k]] == b->stamp)
+			return true;
+	return false;
+}
+
+/*
+ * Subject class s's map entries: for the peers holding an atom its rules
+ * use (any other gets the default map) or, when egress named ports
+ * resolve against the peer, every peer, ascending, by their projection.
+ * 0 or -ENOMEM.
+ */
+static int subject_project(struct build *b, uint32_t s)
+{
+	struct comp *c = &b->c;
+	struct interner seen;
+	u32vec proj_map = {0};
+	int rc = -ENOMEM;
+	mark_used(b, s);
+	b->cand.n = 0;
+	if (b->s_named.p[s]) {
+		for (uint32_t p = 0; p < c->peers.n; p++)
+			if (!VPUSH(b->cand, p))
+				return -ENOMEM;
+	} else {
+		if (!peer_mark_next(b))
+			return -ENOMEM;
+		for (uint32_t k = b->s_used_first.p[s]; k < b->s_used_first.p[s + 1]; k++) {
+			uint32_t a = b->s_used.p[k];
+			for (uint32_t x = b->atom_peers.first[a]; x < b->atom_peers.first[a + 1]; x++) {
+				uint32_t p = b->atom_peers.list[x];
+				if (b->peer_mark[p] != b->pstamp && !VPUSH(b->cand, p))
+					return -ENOMEM;
+				b->peer_mark[p] = b->pstamp;
+			}
+		}
+		/* peer classes the pods-only path added since the index */
+		for (uint32_t p = b->peers_indexed; p < c->peers.n; p++)
+			if (peer_uses_marked(b, p) && !VPUSH(b->cand, p))
+				return -ENOMEM;
+		sort_u32(b->cand.p, b->cand.n);
+	}
+	if (!intern_init(&seen))
+		return -ENOMEM;
+	for (size_t k = 0; k < b->cand.n; k++) {
+		uint32_t p = b->cand.p[k];
+		uint32_t m = project(b, s, p, &seen, &proj_map);
+		if (m == UINT32_MAX || (m != b->dflt.p[s] && map_entry(b, s, p, m)))
+			goto out;
+	}
+	rc = 0;
+out:
+	intern_free(&seen);
+	free(proj_map.p);
+	return rc;
+}
+
+/*
+ * A peer class the pods-only path added: its map entries, for every
+ * subject class whose rules use one of its atoms, or whose egress named
+ * ports resolve against the peer. 0 or -ENOMEM.
+ */
+static int peer_project(struct build *b, uint32_t p)
+{
+	struct comp *c = &b->c;
+	const uint32_t *atoms, *ports;
+	uint32_t na, np;
+	uint8_t *mark = calloc(c->subjects.n + 1, 1);
+	int rc = -ENOMEM;
+	if (!mark)
+		return -ENOMEM;
+	b->cand.n = 0;
+	peer_parts(c, p, &atoms, &na, &ports, &np);
+	for (uint32_t k = 0; k < na; k++)
+		for (uint32_t x = b->atom_subj.first[atoms[k]]; x < b->atom_subj.first[atoms[k] + 1];
+		     x++) {
+			uint32_t s = b->atom_subj.list[x];
+			if (!mark[s] && !VPUSH(b->cand, s))
+				goto out;
+			mark[s] = 1;
+		}
+	for (size_t k = 0; k < b->named_subj.n; k++) {
+		uint32_t s = b->named_subj.p[k];
+		if (!mark[s] && !VPUSH(b->cand, s))
+			goto out;
+		mark[s] = 1;
+	}
+	/* subject classes the pods-only path added since the index */
+	for (uint32_t s = b->subj_indexed; s < c->subjects.n; s++) {
+		if (mark[s])
+			continue;
+		struct eval_ctx pa = {.atoms = atoms, .n_atoms = na};
+		for (uint32_t k = b->s_used_first.p[s]; k < b->s_used_first.p[s + 1]; k++)
+			if (has_atom(&pa, b->s_used.p[k])) {
+				if (!VPUSH(b->cand, s))
+					goto out;
+				break;
+			}
+	}
+	for (size_t k = 0; k < b->cand.n; k++) {
+		uint32_t s = b->cand.p[k];
+		mark_used(b, s);
+		uint32_t m = project(b, s, p, NULL, NULL);
+		if (m == UINT32_MAX || (m != b->dflt.p[s] && map_entry(b, s, p, m)))
+			goto out;
+	}
+	rc = 0;
+out:
+	free(mark);
+	return rc;
+}
+
+/*
+ * A new identity id, first met as pod i: its namespace, its part of a
+ * peer signature ([selector atoms ascending, UINT32_MAX, named ports],
+ * interned in parts) and its subject classes; in the pods-only path a new
+ * subject class gets its maps at once. 0 or -ENOMEM.
+ */
+static int identity_setup(struct build *b, uint32_t i, uint32_t id)
+{
+	struct comp *c = &b->c;
+	const struct k8s_cluster *cl = c->cl;
+	u32vec *sig = &b->sig;
+	uint32_t ns = intern_str(&c->strs, cl->pods[i].ns, &c->tmp);
+	if (ns == UINT32_MAX || id != b->id_part.n)
+		return -ENOMEM;
+	c->pod_ns[i] = ns;
+	c->pod_ns_labels[i] = ns < cl->n_namespaces ? &cl->namespaces[ns].labels : &empty_labels;
+	sig->n = 0;
+	for (size_t k = 0; k < b->sel_atoms.n; k++)
+		if (atom_has_pod(c, &c->atoms.p[b->sel_atoms.p[k]], i) &&
+		    !VPUSH(*sig, b->sel_atoms.p[k]))
+			return -ENOMEM;
+	if (!VPUSH(*sig, UINT32_MAX) || pod_named_ports(c, i, sig))
+		return -ENOMEM;
+	uint32_t part = intern(&b->parts, sig->p, (uint32_t)sig->n);
+	if (part == UINT32_MAX || !VPUSH(b->id_part, part) || !VPUSH(b->id_ns, ns))
+		return -ENOMEM;
+	for (unsigned dir = 0; dir < 2; dir++) {
+		if (subject_sig(c, i, dir, sig) || (dir == POL_INGRESS && pod_named_ports(c, i, sig)))
+			return -ENOMEM;
+		size_t before = c->subjects.n;
+		uint32_t s = intern(&c->subjects, sig->p, (uint32_t)sig->n);
+		if (s == UINT32_MAX || !VPUSH(b->id_subj, s))
+			return -ENOMEM;
+		if (c->subjects.n == before)
+			continue;
+		if (!VPUSH(c->subject_dir, (uint8_t)dir))
+			return -ENOMEM;
+		if (b->fast) {
+			b->added++;
+			int rc = subject_setup(b, s);
+			if (rc || (rc = subject_project(b, s)))
+				return rc;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Pod i's peer class (identity id, first address ip0): its identity's
+ * part plus the ipBlock atoms of its addresses, once per (part, address
+ * set); in the pods-only path a new class gets its maps at once.
+ * UINT32_MAX on ENOMEM.
+ */
+static uint32_t pod_peer(struct build *b, uint32_t i, uint32_t id, uint32_t ip0)
+{
+	struct comp *c = &b->c;
+	const struct k8s_pod *pod = &c->cl->pods[i];
+	u32vec *sig = &b->sig;
+	uint32_t aset;
+	if (pod->n_ips == 1) {
+		aset = b->rng_set.p[range_of(b->rng_lo.p, b->rng_lo.n, ntohl(ip0), &b->rng_hint)];
+	} else if (pod->n_ips > 1) {
+		/* any address the packet carries: the union of the sets */
+		sig->n = 0;
+		for (size_t k = 0; k < b->cidr_atoms.n; k++)
+			if (atom_has_pod(c, &c->atoms.p[b->cidr_atoms.p[k]], i) &&
+			    !VPUSH(*sig, b->cidr_atoms.p[k]))
+				return UINT32_MAX;
+		aset = intern(&b->rsets, sig->p, (uint32_t)sig->n);
+	} else {
+		aset = b->rng_empty;
+	}
+	if (aset == UINT32_MAX)
+		return UINT32_MAX;
+	uint32_t pair[2] = {b->id_part.p[id], aset};
+	size_t before = b->pairs.n;
+	uint32_t pr = intern(&b->pairs, pair, 2);
+	if (pr == UINT32_MAX)
+		return UINT32_MAX;
+	if (b->pairs.n == before)
+		return b->pair_peer.p[pr];
+	uint32_t na, np;
+	const uint32_t *as = intern_get(&b->rsets, aset, &na);
+	const uint32_t *part = intern_get(&b->parts, pair[0], &np);
+	/* [1, atoms ascending, UINT32_MAX, named ports]: the selector atoms
+	 * (ending at UINT32_MAX) and ipBlock atoms merged */
+	sig->n = 0;
+	if (!VPUSH(*sig, 1))
+		return UINT32_MAX;
+	uint32_t si = 0, ci = 0;
+	while (part[si] != UINT32_MAX || ci < na) {
+		uint32_t a = ci == na || part[si] < as[ci] ? part[si++] : as[ci++];
+		if (!VPUSH(*sig, a))
+			return UINT32_MAX;
+	}
+	for (; si < np; si++)
+		if (!VPUSH(*sig, part[si]))
+			return UINT32_MAX;
+	before = c->peers.n;
+	uint32_t peer = intern(&c->peers, sig->p, (uint32_t)sig->n);
+	if (peer == UINT32_MAX || !VPUSH(b->pair_peer, peer))
+		return UINT32_MAX;
+	if (c->peers.n != before) {
+		if (!peer_added(c, sig))
+			return UINT32_MAX;
+		if (b->fast) {
+			b->added++;
+			if (peer_project(b, peer))
+				return UINT32_MAX;
+		}
+	}
+	return peer;
+}
+
+/* t->ip from the pods' addresses (first ones from ip0); counts the
+ * addresses two pods hold (the later pod's stays). 0 or -ENOMEM. */
+static int ip_build(struct build *b, const uint32_t *ip0)
+{
+	const struct k8s_cluster *cl = b->c.cl;
+	size_t n_ips = 0;
+	for (uint32_t i = 0; i < cl->n_pods; i++)
+		n_ips += cl->pods[i].n_ips;
+	uint64_t *keys = malloc(sizeof(uint64_t) * (n_ips + 1));
+	uint32_t *vals = malloc(sizeof(uint32_t) * (n_ips + 1));
+	struct pol_hash h = {0};
+	int rc = -ENOMEM;
+	if (keys && vals) {
+		n_ips = 0;
+		for (uint32_t i = 0; i < cl->n_pods; i++)
+			for (unsigned k = 0; k < cl->pods[i].n_ips; k++) {
+				keys[n_ips] = k ? cl->pods[i].ips[k] : ip0[i];
+				vals[n_ips++] = i;
+			}
+		rc = pol_hash_build(&h, keys, vals, n_ips);
+	}
+	free(keys);
+	free(vals);
+	if (rc) {
+		free(h.keys);
+		free(h.vals);
+		return rc;
+	}
+	free(b->t->ip.keys);
+	free(b->t->ip.vals);
+	b->t->ip = h;
+	b->ip_dups = (uint32_t)(n_ips - h.n);
+	return 0;
+}
+
+/* Address ranges split at every ipBlock boundary, each with the ipBlock
+ * atoms containing it (b->rng_*). 0 or -ENOMEM. */
+static int address_sets(struct build *b)
+{
+	struct comp *c = &b->c;
+	for (size_t a = 0; a < c->atoms.n; a++) {
+		bool ok = c->atoms.p[a].kind == ATOM_CIDR ? VPUSH(b->cidr_atoms, (uint32_t)a)
+							  : VPUSH(b->sel_atoms, (uint32_t)a);
+		if (!ok)
+			return -ENOMEM;
+	}
+	if (!VPUSH(b->rng_lo, 0))
+		return -ENOMEM;
+	for (size_t k = 0; k < b->cidr_atoms.n; k++) {
+		const struct atom *at = &c->atoms.p[b->cidr_atoms.p[k]];
+		for (unsigned e = 0; e <= at->n_except; e++) {
+			const struct k8s_cidr *cd = e ? &at->except[e - 1] : &at->cidr;
+			uint32_t lo = ntohl(cd->addr);
+			uint64_t end = (uint64_t)lo + (cd->len ? 1ull << (32 - cd->len) : 1ull << 32);
+			if (!VPUSH(b->rng_lo, lo) ||
+			    (end < (1ull << 32) && !VPUSH(b->rng_lo, (uint32_t)end)))
+				return -ENOMEM;
+		}
+	}
+	sort_u32(b->rng_lo.p, b->rng_lo.n);
+	size_t u = 0;
+	for (size_t k = 0; k < b->rng_lo.n; k++)
+		if (!k || b->rng_lo.p[k] != b->rng_lo.p[u - 1])
+			b->rng_lo.p[u++] = b->rng_lo.p[k];
+	b->rng_lo.n = u;
+	for (size_t k = 0; k < b->rng_lo.n; k++) {
+		b->sig.n = 0;
+		for (size_t x = 0; x < b->cidr_atoms.n; x++)
+			if (atom_has_ip(&c->atoms.p[b->cidr_atoms.p[x]], b->rng_lo.p[k]) &&
+			    !VPUSH(b->sig, b->cidr_atoms.p[x]))
+				return -ENOMEM;
+		uint32_t id = intern(&b->rsets, b->sig.p, (uint32_t)b->sig.n);
+		if (id == UINT32_MAX || !VPUSH(b->rng_set, id))
+			return -ENOMEM;
+	}
+	return (b->rng_empty = intern(&b->rsets, NULL, 0)) == UINT32_MAX ? -ENOMEM : 0;
+}
+
+/* Non-pod address ranges, split at every CIDR atom boundary, with their
+ * peer classes (t->cidr_*). 0 or -ENOMEM. */
+static int cidr_classes(struct build *b)
+{
+	struct comp *c = &b->c;
+	struct pol_tables *t = b->t;
 	u32vec bounds = {0};
-	uint64_t *ipkeys = NULL;
-	uint32_t *ipvals = NULL;
-	uint32_t *proj_map = NULL;
-	uint32_t *atom_mark = NULL, *peer_mark = NULL;
-	struct atom_peers atom_peers = {0};
-	u32vec cand = {0}, used = {0};
-	u32vec cidr_atoms = {0}, sel_atoms = {0};
-	u32vec id_part = {0};
-	u32vec rng_lo = {0}, rng_set = {0}, pair_peer = {0};
-	u32vec anp_first = {0}, np_first = {0}, pol_rules = {0};
-	struct interner rsets = {0}, pairs = {0}, parts = {0};
-	uint32_t rng_empty = 0;
-	size_t rng_hint = 0;
+	int rc = -ENOMEM;
+	if (!VPUSH(bounds, 0))
+		goto out;
+	for (size_t k = 0; k < b->cidr_atoms.n; k++) {
+		const struct atom *at = &c->atoms.p[b->cidr_atoms.p[k]];
+		for (unsigned e = 0; e <= at->n_except; e++) {
+			const struct k8s_cidr *cd = e ? &at->except[e - 1] : &at->cidr;
+			uint32_t lo = ntohl(cd->addr);
+			uint64_t end = (uint64_t)lo + (cd->len ? 1ull << (32 - cd->len) : 1ull << 32);
+			if (!VPUSH(bounds, lo) || (end < (1ull << 32) && !VPUSH(bounds, (uint32_t)end)))
+				goto out;
+		}
+	}
+	sort_u32(bounds.p, bounds.n);
+	t->cidr_lo = malloc(sizeof(uint32_t) * bounds.n);
+	t->cidr_peer = malloc(sizeof(uint32_t) * bounds.n);
+	if (!t->cidr_lo || !t->cidr_peer)
+		goto out;
+	for (size_t k = 0; k < bounds.n; k++) {
+		if (k && bounds.p[k] == bounds.p[k - 1])
+			continue;
+		if (peer_sig_addr(c, bounds.p[k], &b->sig))
+			goto out;
+		size_t before = c->peers.n;
+		uint32_t pc = intern(&c->peers, b->sig.p, (uint32_t)b->sig.n);
+		if (pc == UINT32_MAX || (c->peers.n != before && !peer_added(c, &b->sig)))
+			goto out;
+		if (t->n_cidr && t->cidr_peer[t->n_cidr - 1] == pc)
+			continue;
+		t->cidr_lo[t->n_cidr] = bounds.p[k];
+		t->cidr_peer[t->n_cidr++] = pc;
+	}
+	rc = 0;
+out:
+	free(bounds.p);
+	return rc;
+}
+
+/* Rules per policy (CSR: anp_first / np_first index pol_rules, NP rules
+ * after all ANP rules), so a subject's rules come from the policies its
+ * signature lists. 0 or -ENOMEM. */
+static int rules_by_policy(struct build *b)
+{
+	const struct comp *c = &b->c;
+	const struct k8s_cluster *cl = c->cl;
+	if (!grow((void **)&b->anp_first.p, &b->anp_first.cap, cl->n_anps + 1, sizeof(uint32_t)) ||
+	    !grow((void **)&b->np_first.p, &b->np_first.cap, cl->n_netpols + 1, sizeof(uint32_t)) ||
+	    !grow((void **)&b->pol_rules.p, &b->pol_rules.cap, c->rules.n + 1, sizeof(uint32_t)))
+		return -ENOMEM;
+	b->anp_first.n = cl->n_anps + 1;
+	b->np_first.n = cl->n_netpols + 1;
+	b->pol_rules.n = c->rules.n;
+	memset(b->anp_first.p, 0, b->anp_first.n * sizeof(uint32_t));
+	memset(b->np_first.p, 0, b->np_first.n * sizeof(uint32_t));
+	for (size_t r = 0; r < c->rules.n; r++) {
+		const struct crule *cr = &c->rules.p[r];
+		(cr->tier == TIER_NP ? b->np_first.p : b->anp_first.p)[cr->policy + 1]++;
+	}
+	for (uint32_t i = 0; i < cl->n_anps; i++)
+		b->anp_first.p[i + 1] += b->anp_first.p[i];
+	for (uint32_t i = 0; i < cl->n_netpols; i++)
+		b->np_first.p[i + 1] += b->np_first.p[i];
+	uint32_t *fill = calloc(cl->n_anps + cl->n_netpols + 1, sizeof(uint32_t));
+	if (!fill)
+		return -ENOMEM;
+	uint32_t n_anp_rules = b->anp_first.p[cl->n_anps];
+	for (uint32_t i = 0; i <= cl->n_netpols; i++)
+		b->np_first.p[i] += n_anp_rules;
+	for (size_t r = 0; r < c->rules.n; r++) {
+		const struct crule *cr = &c->rules.p[r];
+		uint32_t at = cr->tier == TIER_NP
+				      ? b->np_first.p[cr->policy] + fill[cl->n_anps + cr->policy]++
+				      : b->anp_first.p[cr->policy] + fill[cr->policy]++;
+		b->pol_rules.p[at] = (uint32_t)r;
+	}
+	free(fill);
+	return 0;
+}
+
+/*
+ * The full compile into b (b->t allocated, b->c.prev / next set). keep:
+ * the context keeps b afterwards (its tables' growing arrays stay b's;
+ * the indexes the pods-only path needs are built); otherwise t takes its
+ * arrays. 0 or -ENOMEM.
+ */
+static int compile_full(struct build *b, bool keep)
+{
+	struct comp *c = &b->c;
+	const struct k8s_cluster *cl = c->cl;
+	struct pol_tables *t = b->t;
 	int rc = -ENOMEM;
 
-	memset(&c, 0, sizeof(c));
-	c.cl = cl;
-	c.pod_versions = pod_versions;
-	c.prev = &ctx->gen[ctx->cur];
-	c.next = &ctx->gen[!ctx->cur];
-	c.id_remap = malloc(sizeof(uint32_t) * (c.prev->idents.n + 1));
-	if (c.id_remap)
-		memset(c.id_remap, 0xff, sizeof(uint32_t) * (c.prev->idents.n + 1));
-	if (!c.id_remap || !gen_init(c.next) || !intern_init(&c.peers) || !intern_init(&c.subjects) ||
-	    !intern_init(&c.projections) || !intern_init(&c.mapcontent) ||
-	    !intern_init(&c.atomkeys) || !intern_init(&c.strs))
-		goto fail;
-	c.pod_ns_labels = calloc(cl->n_pods + 1, sizeof(*c.pod_ns_labels));
-	c.pod_ns = calloc(cl->n_pods + 1, sizeof(*c.pod_ns));
-	c.pod_ident = calloc(cl->n_pods + 1, sizeof(*c.pod_ident));
-	c.pod_ip = calloc(cl->n_pods + 1, sizeof(*c.pod_ip));
-	t = calloc(1, sizeof(*t));
-	if (!c.pod_ns_labels || !c.pod_ns || !c.pod_ident || !c.pod_ip || !t)
-		goto fail;
-	t->generation = generation;
+	c->id_remap = malloc(sizeof(uint32_t) * (c->prev->idents.n + 1));
+	if (c->id_remap)
+		memset(c->id_remap, 0xff, sizeof(uint32_t) * (c->prev->idents.n + 1));
+	if (!c->id_remap || !intern_init(&c->peers) || !intern_init(&c->subjects) ||
+	    !intern_init(&c->projections) || !intern_init(&c->mapcontent) ||
+	    !intern_init(&c->atomkeys) || !intern_init(&c->strs) || !intern_init(&b->rsets) ||
+	    !intern_init(&b->pairs) || !intern_init(&b->parts) || !VPUSH(b->s_rules_first, 0) ||
+	    !VPUSH(b->s_used_first, 0))
+		return -ENOMEM;
+	c->pod_ns_labels = calloc(cl->n_pods + 1, sizeof(*c->pod_ns_labels));
+	c->pod_ns = calloc(cl->n_pods + 1, sizeof(*c->pod_ns));
+	c->pod_ident = calloc(cl->n_pods + 1, sizeof(*c->pod_ident));
+	c->pod_ip = calloc(cl->n_pods + 1, sizeof(*c->pod_ip));
+	c->pod_nip = calloc(cl->n_pods + 1, sizeof(*c->pod_nip));
+	if (!c->pod_ns_labels || !c->pod_ns || !c->pod_ident || !c->pod_ip || !c->pod_nip)
+		return -ENOMEM;
 	/* Namespace names are interned first: string id i < n_namespaces is
 	 * namespace i (names are unique), so a pod's namespace is one lookup. */
 	for (uint32_t i = 0; i < cl->n_namespaces; i++)
-		if (intern_str(&c.strs, cl->namespaces[i].name, &c.tmp) != i)
-			goto fail;
-	if (np_by_namespace(&c))
-		goto fail;
-	if ((rc = catalogue(&c)))
-		goto fail;
+		if (intern_str(&c->strs, cl->namespaces[i].name, &c->tmp) != i)
+			return -ENOMEM;
+	if (np_by_namespace(c) || (rc = catalogue(c)) || (rc = address_sets(b)))
+		return rc ? rc : -ENOMEM;
 	rc = -ENOMEM;
-
-	/* Pods: peer class and subject classes. */
+	b->atom_mark = calloc(c->atoms.n + 1, sizeof(uint32_t));
 	t->pods = calloc(cl->n_pods + 1, sizeof(*t->pods));
-	if (!t->pods)
-		goto fail;
+	if (!b->atom_mark || !t->pods)
+		return -ENOMEM;
 	t->n_pods = cl->n_pods;
 	/*
 	 * Pods with the same namespace, labels and container ports (one
@@ -1356,450 +2047,384 @@ struct pol_tables *pol_compile_ctx(struct pol_ctx *ctx, const struct k8s_cluster
 	 * selector part of their peer class are computed once per identity.
 	 * Only ipBlock atoms depend on a pod's own addresses.
 	 */
-	for (size_t a = 0; a < c.atoms.n; a++) {
-		bool ok = c.atoms.p[a].kind == ATOM_CIDR ? VPUSH(cidr_atoms, (uint32_t)a)
-							 : VPUSH(sel_atoms, (uint32_t)a);
-		if (!ok)
-			goto fail;
-	}
-	/* Address ranges split at every ipBlock boundary, each with the
-	 * ipBlock atoms containing it (interned in rsets). */
-	if (!intern_init(&rsets) || !intern_init(&pairs) || !intern_init(&parts) ||
-	    !VPUSH(rng_lo, 0))
-		goto fail;
-	for (size_t k = 0; k < cidr_atoms.n; k++) {
-		const struct atom *at = &c.atoms.p[cidr_atoms.p[k]];
-		for (unsigned e = 0; e <= at->n_except; e++) {
-			const struct k8s_cidr *cd = e ? &at->except[e - 1] : &at->cidr;
-			uint32_t lo = ntohl(cd->addr);
-			uint64_t end = (uint64_t)lo + (cd->len ? 1ull << (32 - cd->len) : 1ull << 32);
-			if (!VPUSH(rng_lo, lo) || (end < (1ull << 32) && !VPUSH(rng_lo, (uint32_t)end)))
-				goto fail;
-		}
-	}
-	qsort(rng_lo.p, rng_lo.n, sizeof(uint32_t), cmp_u32);
-	{
-		size_t u = 0;
-		for (size_t k = 0; k < rng_lo.n; k++)
-			if (!k || rng_lo.p[k] != rng_lo.p[u - 1])
-				rng_lo.p[u++] = rng_lo.p[k];
-		rng_lo.n = u;
-	}
-	for (size_t k = 0; k < rng_lo.n; k++) {
-		sig.n = 0;
-		for (size_t x = 0; x < cidr_atoms.n; x++)
-			if (atom_has_ip(&c.atoms.p[cidr_atoms.p[x]], rng_lo.p[k]) &&
-			    !VPUSH(sig, cidr_atoms.p[x]))
-				goto fail;
-		uint32_t id = intern(&rsets, sig.p, (uint32_t)sig.n);
-		if (id == UINT32_MAX || !VPUSH(rng_set, id))
-			goto fail;
-	}
-	if ((rng_empty = intern(&rsets, NULL, 0)) == UINT32_MAX)
-		goto fail;
 	for (uint32_t i = 0; i < cl->n_pods; i++) {
 		bool added;
-		uint32_t id = pod_identity(&c, i, &added);
-		if (id == UINT32_MAX)
-			goto fail;
-		if (added) {
-			/* A new identity: its namespace, its part of a peer
-			 * signature ([selector atoms ascending, UINT32_MAX, named
-			 * ports], interned in parts) and its subject classes. */
-			uint32_t ns = intern_str(&c.strs, cl->pods[i].ns, &c.tmp);
-			if (ns == UINT32_MAX)
-				goto fail;
-			c.pod_ns[i] = ns;
-			c.pod_ns_labels[i] = ns < cl->n_namespaces ? &cl->namespaces[ns].labels
-								   : &empty_labels;
-			sig.n = 0;
-			for (size_t k = 0; k < sel_atoms.n; k++)
-				if (atom_has_pod(&c, &c.atoms.p[sel_atoms.p[k]], i) &&
-				    !VPUSH(sig, sel_atoms.p[k]))
-					goto fail;
-			if (!VPUSH(sig, UINT32_MAX) || pod_named_ports(&c, i, &sig) ||
-			    !VPUSH(id_part, intern(&parts, sig.p, (uint32_t)sig.n)) ||
-			    id_part.p[id] == UINT32_MAX)
-				goto fail;
-			for (unsigned dir = 0; dir < 2; dir++) {
-				if (subject_sig(&c, i, dir, &sig))
-					goto fail;
-				if (dir == POL_INGRESS && pod_named_ports(&c, i, &sig))
-					goto fail;
-				size_t sb = c.subjects.n;
-				t->pods[i].subject[dir] = intern(&c.subjects, sig.p, (uint32_t)sig.n);
-				if (t->pods[i].subject[dir] == UINT32_MAX)
-					goto fail;
-				if (c.subjects.n != sb &&
-				    (!VPUSH(c.subject_pod, i) || !VPUSH(c.subject_dir, (uint8_t)dir)))
-					goto fail;
-			}
-		} else {
-			uint32_t f = c.id_first.p[id];
-			c.pod_ns[i] = c.pod_ns[f];
-			c.pod_ns_labels[i] = c.pod_ns_labels[f];
-			t->pods[i].subject[0] = t->pods[f].subject[0];
-			t->pods[i].subject[1] = t->pods[f].subject[1];
-		}
-		/* Peer class: the identity's part plus the ipBlock atoms of the
-		 * pod's addresses, once per (part, address set). */
-		uint32_t aset = 0;
-		if (cl->pods[i].n_ips == 1) {
-			aset = rng_set.p[range_of(rng_lo.p, rng_lo.n, ntohl(c.pod_ip[i]), &rng_hint)];
-		} else if (cl->pods[i].n_ips > 1) {
-			/* any address the packet carries: the union of the sets */
-			sig.n = 0;
-			for (size_t k = 0; k < cidr_atoms.n; k++)
-				if (atom_has_pod(&c, &c.atoms.p[cidr_atoms.p[k]], i) &&
-				    !VPUSH(sig, cidr_atoms.p[k]))
-					goto fail;
-			aset = intern(&rsets, sig.p, (uint32_t)sig.n);
-		} else {
-			aset = rng_empty;
-		}
-		uint32_t pair[2] = {id_part.p[id], aset};
-		size_t before = pairs.n;
-		uint32_t pr = intern(&pairs, pair, 2);
-		if (pr == UINT32_MAX || aset == UINT32_MAX)
-			goto fail;
-		if (pairs.n == before) {
-			t->pods[i].peer = pair_peer.p[pr];
-			continue;
-		}
-		uint32_t na, np;
-		const uint32_t *as = intern_get(&rsets, aset, &na);
-		const uint32_t *part = intern_get(&parts, pair[0], &np);
-		/* [1, atoms ascending, UINT32_MAX, named ports]: the selector
-		 * atoms (ending at UINT32_MAX) and ipBlock atoms merged */
-		sig.n = 0;
-		if (!VPUSH(sig, 1))
-			goto fail;
-		uint32_t si = 0, ci = 0;
-		while (part[si] != UINT32_MAX || ci < na) {
-			uint32_t a = ci == na || part[si] < as[ci] ? part[si++] : as[ci++];
-			if (!VPUSH(sig, a))
-				goto fail;
-		}
-		for (; si < np; si++)
-			if (!VPUSH(sig, part[si]))
-				goto fail;
-		before = c.peers.n;
-		t->pods[i].peer = intern(&c.peers, sig.p, (uint32_t)sig.n);
-		if (t->pods[i].peer == UINT32_MAX || !VPUSH(pair_peer, t->pods[i].peer))
-			goto fail;
-		if (c.peers.n != before && !peer_added(&c, &sig))
-			goto fail;
+		uint32_t id = pod_identity(c, i, &added);
+		if (id == UINT32_MAX || (added && (rc = identity_setup(b, i, id))))
+			return rc;
+		t->pods[i].subject[0] = b->id_subj.p[2 * id];
+		t->pods[i].subject[1] = b->id_subj.p[2 * id + 1];
+		t->pods[i].peer = pod_peer(b, i, id, c->pod_ip[i]);
+		if (t->pods[i].peer == UINT32_MAX)
+			return -ENOMEM;
 	}
-	/* Non-pod address ranges, split at every CIDR atom boundary. */
-	if (!VPUSH(bounds, 0))
-		goto fail;
-	for (size_t a = 0; a < c.atoms.n; a++) {
-		const struct atom *at = &c.atoms.p[a];
-		if (at->kind != ATOM_CIDR)
-			continue;
-		for (unsigned k = 0; k <= at->n_except; k++) {
-			const struct k8s_cidr *cd = k ? &at->except[k - 1] : &at->cidr;
-			uint32_t lo = ntohl(cd->addr);
-			uint64_t end = (uint64_t)lo + (cd->len ? 1ull << (32 - cd->len) : 1ull << 32);
-			if (!VPUSH(bounds, lo) || (end < (1ull << 32) && !VPUSH(bounds, (uint32_t)end)))
-				goto fail;
-		}
-	}
-	qsort(bounds.p, bounds.n, sizeof(uint32_t), cmp_u32);
-	t->cidr_lo = malloc(sizeof(uint32_t) * bounds.n);
-	t->cidr_peer = malloc(sizeof(uint32_t) * bounds.n);
-	if (!t->cidr_lo || !t->cidr_peer)
-		goto fail;
-	for (size_t k = 0; k < bounds.n; k++) {
-		if (k && bounds.p[k] == bounds.p[k - 1])
-			continue;
-		if (peer_sig_addr(&c, bounds.p[k], &sig))
-			goto fail;
-		size_t before = c.peers.n;
-		uint32_t pc = intern(&c.peers, sig.p, (uint32_t)sig.n);
-		if (pc == UINT32_MAX)
-			goto fail;
-		if (c.peers.n != before &&
-		    !peer_added(&c, &sig))
-			goto fail;
-		if (t->n_cidr && t->cidr_peer[t->n_cidr - 1] == pc)
-			continue;
-		t->cidr_lo[t->n_cidr] = bounds.p[k];
-		t->cidr_peer[t->n_cidr++] = pc;
-	}
-
-	/* Rules per policy (CSR: anp_first/np_first index pol_rules), so a
-	 * subject's rules come from the policies its signature lists. */
-	if (!grow((void **)&anp_first.p, &anp_first.cap, cl->n_anps + 1, sizeof(uint32_t)) ||
-	    !grow((void **)&np_first.p, &np_first.cap, cl->n_netpols + 1, sizeof(uint32_t)) ||
-	    !grow((void **)&pol_rules.p, &pol_rules.cap, c.rules.n + 1, sizeof(uint32_t)))
-		goto fail;
-	anp_first.n = cl->n_anps + 1;
-	np_first.n = cl->n_netpols + 1;
-	memset(anp_first.p, 0, anp_first.n * sizeof(uint32_t));
-	memset(np_first.p, 0, np_first.n * sizeof(uint32_t));
-	for (size_t r = 0; r < c.rules.n; r++) {
-		const struct crule *cr = &c.rules.p[r];
-		(cr->tier == TIER_NP ? np_first.p : anp_first.p)[cr->policy + 1]++;
-	}
-	for (uint32_t i = 0; i < cl->n_anps; i++)
-		anp_first.p[i + 1] += anp_first.p[i];
-	for (uint32_t i = 0; i < cl->n_netpols; i++)
-		np_first.p[i + 1] += np_first.p[i];
-	{
-		/* NP rules after all ANP rules in pol_rules */
-		uint32_t *fill = calloc(cl->n_anps + cl->n_netpols + 1, sizeof(uint32_t));
-		if (!fill)
-			goto fail;
-		uint32_t n_anp_rules = anp_first.p[cl->n_anps];
-		for (uint32_t i = 0; i <= cl->n_netpols; i++)
-			np_first.p[i] += n_anp_rules;
-		for (size_t r = 0; r < c.rules.n; r++) {
-			const struct crule *cr = &c.rules.p[r];
-			uint32_t at = cr->tier == TIER_NP
-					      ? np_first.p[cr->policy] + fill[cl->n_anps + cr->policy]++
-					      : anp_first.p[cr->policy] + fill[cr->policy]++;
-			pol_rules.p[at] = (uint32_t)r;
-		}
-		free(fill);
-	}
+	if (cidr_classes(b) || rules_by_policy(b))
+		return -ENOMEM;
 
 	/* Port maps per subject class. */
-	t->n_subjects = c.subjects.n;
-	t->default_map = malloc(sizeof(uint32_t) * (c.subjects.n + 1));
-	proj_map = malloc(sizeof(uint32_t) * (c.peers.n + 1));
-	atom_mark = calloc(c.atoms.n + 1, sizeof(uint32_t));
-	peer_mark = calloc(c.peers.n + 1, sizeof(uint32_t));
-	if (!t->default_map || !proj_map || !atom_mark || !peer_mark ||
-	    peers_by_atom(&c, &atom_peers))
-		goto fail;
-	for (uint32_t s = 0; s < c.subjects.n; s++) {
-		uint32_t pi = c.subject_pod.p[s];
-		unsigned dir = c.subject_dir.p[s];
-		/* The subject's rules in evaluation order: those of the policies
-		 * its signature lists (subject_sig), in c.rules order. */
-		srules.n = 0;
-		/* isolation rule: all NetworkPolicies / enforced ones (decide()) */
-		uint32_t iso_all = POL_NONE, iso_enf = POL_NONE;
-		bool egress_named = false;
-		{
-			uint32_t slen;
-			const uint32_t *sg = intern_get(&c.subjects, s, &slen);
-			uint32_t k = 1;
-			for (; k < slen && sg[k] != UINT32_MAX; k++) /* ANPs and BANP */
-				for (uint32_t x = anp_first.p[sg[k]]; x < anp_first.p[sg[k] + 1]; x++)
-					if (c.rules.p[pol_rules.p[x]].dir == dir &&
-					    !VPUSH(srules, pol_rules.p[x]))
-						goto fail;
-			for (k++; k < slen && sg[k] != UINT32_MAX; k++) { /* NetworkPolicies */
-				if (!c.np_audit.p[sg[k]])
-					iso_all = iso_enf = POL_RULE_ISOLATED;
-				else if (iso_all == POL_NONE)
-					iso_all = c.np_iso_rule.p[sg[k]];
-				for (uint32_t x = np_first.p[sg[k]]; x < np_first.p[sg[k] + 1]; x++)
-					if (c.rules.p[pol_rules.p[x]].dir == dir &&
-					    !VPUSH(srules, pol_rules.p[x]))
-						goto fail;
-			}
-			qsort(srules.p, srules.n, sizeof(uint32_t), cmp_u32);
-			for (size_t r = 0; r < srules.n; r++) {
-				const struct crule *cr = &c.rules.p[srules.p[r]];
-				for (size_t q = 0; q < cr->ports.n; q++)
-					egress_named |= dir == POL_EGRESS && cr->ports.p[q].named;
-			}
-		}
-		/* Ingress named ports resolve against the subject itself. */
-		u32vec own = {0};
-		if (dir == POL_INGRESS && pod_named_ports(&c, pi, &own)) {
-			free(own.p);
-			goto fail;
-		}
-		struct eval_ctx e = {0};
-		if (dir == POL_INGRESS) {
-			e.dst_ports = own.p;
-			e.n_dst_ports = (uint32_t)own.n;
-		}
-		uint32_t dm = build_map(&c, srules.p, (uint32_t)srules.n, iso_all, iso_enf, &e);
-		t->default_map[s] = dm;
-		if (dm == UINT32_MAX) {
-			free(own.p);
-			goto fail;
-		}
-		/* The atoms this subject's rules use (marked with s + 1), and the
-		 * peers to project, ascending: those holding one of them (any
-		 * other gets the default map), or, when egress named ports
-		 * resolve against the peer, every peer. */
-		cand.n = used.n = 0;
-		for (size_t r = 0; r < srules.n; r++) {
-			const struct crule *cr = &c.rules.p[srules.p[r]];
-			for (size_t x = 0; x < cr->atoms.n; x++) {
-				uint32_t a = cr->atoms.p[x];
-				if (atom_mark[a] == s + 1)
-					continue;
-				atom_mark[a] = s + 1;
-				if (!VPUSH(used, a)) {
-					free(own.p);
-					goto fail;
-				}
-				for (uint32_t k = atom_peers.first[a]; !egress_named &&
-				     k < atom_peers.first[a + 1]; k++) {
-					uint32_t p = atom_peers.list[k];
-					if (peer_mark[p] != s + 1 && !VPUSH(cand, p)) {
-						free(own.p);
-						goto fail;
-					}
-					peer_mark[p] = s + 1;
-				}
-			}
-		}
-		for (uint32_t p = 0; egress_named && p < c.peers.n; p++)
-			if (!VPUSH(cand, p)) {
-				free(own.p);
-				goto fail;
-			}
-		if (!egress_named)
-			qsort(cand.p, cand.n, sizeof(uint32_t), cmp_u32);
-		qsort(used.p, used.n, sizeof(uint32_t), cmp_u32);
-		/* Peers this subject's rules tell apart, by their projection. */
-		struct interner seen;
-		if (!intern_init(&seen)) {
-			free(own.p);
-			goto fail;
-		}
-		for (size_t ci = 0; ci < cand.n; ci++) {
-			uint32_t p = cand.p[ci];
-			const uint32_t *atoms, *ports;
-			uint32_t na, np;
-			peer_parts(&c, p, &atoms, &na, &ports, &np);
-			/* The peer's atoms the rules use: a walk of the shorter list,
-			 * looking each up in the other (peers hold many ipBlock atoms,
-			 * a subject's rules few). */
-			proj.n = 0;
-			if (used.n * 8 < na) {
-				struct eval_ctx pa = {.atoms = atoms, .n_atoms = na};
-				for (size_t k = 0; k < used.n; k++)
-					if (has_atom(&pa, used.p[k]) && !VPUSH(proj, used.p[k]))
-						goto fail_seen;
-			} else {
-				for (uint32_t k = 0; k < na; k++)
-					if (atom_mark[atoms[k]] == s + 1 && !VPUSH(proj, atoms[k]))
-						goto fail_seen;
-			}
-			size_t n_atoms_used = proj.n;
-			if (egress_named) {
-				if (!VPUSH(proj, UINT32_MAX))
-					goto fail_seen;
-				for (uint32_t k = 0; k < np; k++)
-					if (!VPUSH(proj, ports[k]))
-						goto fail_seen;
-			}
-			if (n_atoms_used == 0 && (!egress_named || np == 0))
-				continue; /* the default map */
-			size_t before = seen.n;
-			uint32_t pid = intern(&seen, proj.p, (uint32_t)proj.n);
-			if (pid == UINT32_MAX)
-				goto fail_seen;
-			if (seen.n != before) {
-				struct eval_ctx pe = e;
-				pe.atoms = proj.p;
-				pe.n_atoms = (uint32_t)n_atoms_used;
-				if (dir == POL_EGRESS) {
-					pe.dst_ports = ports;
-					pe.n_dst_ports = np;
-				}
-				proj_map[pid] = build_map(&c, srules.p, (uint32_t)srules.n,
-							  iso_all, iso_enf, &pe);
-				if (proj_map[pid] == UINT32_MAX)
-					goto fail_seen;
-			}
-			if (proj_map[pid] == dm)
-				continue;
-			if (!VPUSH(mkeys, (uint64_t)s << 33 | (uint64_t)dir << 32 | p) ||
-			    !VPUSH(mvals, proj_map[pid]))
-				goto fail_seen;
-		}
-		intern_free(&seen);
-		free(own.p);
-		continue;
-fail_seen:
-		intern_free(&seen);
-		free(own.p);
-		goto fail;
+	if (atom_index_build(b, c->peers.n, peer_atoms, &b->atom_peers))
+		return -ENOMEM;
+	b->peers_indexed = c->peers.n;
+	for (uint32_t s = 0; s < c->subjects.n; s++)
+		if ((rc = subject_setup(b, s)) || (rc = subject_project(b, s)))
+			return rc;
+	b->subj_indexed = c->subjects.n;
+	if (pol_hash_build(&t->maps, b->mkeys.p, b->mvals.p, b->mkeys.n) || ip_build(b, c->pod_ip))
+		return -ENOMEM;
+	if (c->pod_versions && record_pod_versions(c))
+		return -ENOMEM;
+	if (!VPUSH(c->map_first, (uint32_t)c->ranges.n))
+		return -ENOMEM;
+	tables_sync(b);
+	/* rule names are the tables' */
+	t->n_rules = (uint32_t)c->rule_names.n;
+	t->rules = c->rule_names.p;
+	c->rule_names.p = NULL;
+	c->rule_names.n = 0;
+	if (!keep) { /* the growing arrays are the tables' too */
+		c->map_first.p = NULL;
+		c->ranges.p = NULL;
+		b->dflt.p = NULL;
+		return 0;
 	}
-	if (pol_hash_build(&t->maps, mkeys.p, mvals.p, mkeys.n))
-		goto fail;
+	if (atom_index_build(b, c->subjects.n, subject_atoms, &b->atom_subj))
+		return -ENOMEM;
+	free(b->mkeys.p);
+	free(b->mvals.p);
+	memset(&b->mkeys, 0, sizeof(b->mkeys));
+	memset(&b->mvals, 0, sizeof(b->mvals));
+	b->n_namespaces = cl->n_namespaces;
+	b->n_netpols = cl->n_netpols;
+	b->n_anps = cl->n_anps;
+	b->added = 0;
+	/* garbage the pods-only path may leave (classes and maps no pod
+	 * uses any more) before the next compile is a full one */
+	b->budget = 64 + (c->peers.n + c->subjects.n + t->maps.n + b->id_part.n) / 4;
+	return 0;
+}
 
-	/* Pod IPs. */
-	size_t n_ips = 0;
-	for (uint32_t i = 0; i < cl->n_pods; i++)
-		n_ips += cl->pods[i].n_ips;
-	ipkeys = malloc(sizeof(uint64_t) * (n_ips + 1));
-	ipvals = malloc(sizeof(uint32_t) * (n_ips + 1));
-	if (!ipkeys || !ipvals)
-		goto fail;
-	n_ips = 0;
-	for (uint32_t i = 0; i < cl->n_pods; i++)
-		for (unsigned k = 0; k < cl->pods[i].n_ips; k++) {
-			ipkeys[n_ips] = k ? cl->pods[i].ips[k] : c.pod_ip[i];
-			ipvals[n_ips++] = i;
+/* ---- the pods-only path ------------------------------------------------------------- */
+
+/*
+ * Point the context's atoms at the policies of cl, which hold what the
+ * atoms were made from at the same places (the rest version's promise;
+ * counts are checked). false when cl does not fit.
+ */
+static bool atoms_repoint(struct comp *c, const struct k8s_cluster *cl)
+{
+	for (size_t i = 0; i < c->atoms.n; i++) {
+		struct atom *a = &c->atoms.p[i];
+		bool in = a->o_dir == POL_INGRESS;
+		if (a->o_anp) {
+			if (a->o_pol >= cl->n_anps)
+				return false;
+			const struct k8s_anp *x = &cl->anps[a->o_pol];
+			if (a->o_rule >= (in ? x->n_ingress : x->n_egress))
+				return false;
+			const struct k8s_anp_rule *r = (in ? x->ingress_rules : x->egress_rules) + a->o_rule;
+			if (a->o_peer >= r->n_peers)
+				return false;
+			const struct k8s_anp_peer *p = &r->peers[a->o_peer];
+			if (a->kind == ATOM_CIDR)
+				continue; /* networks: no pointers */
+			a->ns_sel = &p->ns_sel;
+			a->pod_sel = a->kind == ATOM_NS_PODS ? &p->pod_sel : NULL;
+			continue;
 		}
-	if (pol_hash_build(&t->ip, ipkeys, ipvals, n_ips))
-		goto fail;
+		if (a->o_pol >= cl->n_netpols)
+			return false;
+		const struct k8s_netpol *np = &cl->netpols[a->o_pol];
+		if (a->o_rule >= (in ? np->n_ingress : np->n_egress))
+			return false;
+		const struct k8s_np_rule *r = (in ? np->ingress_rules : np->egress_rules) + a->o_rule;
+		if (a->o_peer >= r->n_peers)
+			return false;
+		const struct k8s_np_peer *p = &r->peers[a->o_peer];
+		switch (a->kind) {
+		case ATOM_CIDR:
+			a->except = p->except;
+			break;
+		case ATOM_NS_PODS:
+			a->ns_sel = &p->ns_sel;
+			a->pod_sel = &p->pod_sel;
+			break;
+		case ATOM_NAMESPACES:
+			a->ns_sel = &p->ns_sel;
+			break;
+		case ATOM_PODS_IN_NS:
+			a->ns = np->ns;
+			a->pod_sel = &p->pod_sel;
+			break;
+		}
+	}
+	return true;
+}
 
-	if (pod_versions && record_pod_versions(&c))
-		goto fail;
-	/* Hand over maps, ranges and rule names. */
-	if (!VPUSH(c.map_first, (uint32_t)c.ranges.n))
-		goto fail;
-	t->n_maps = (uint32_t)c.map_first.n - 1;
-	t->map_first = c.map_first.p;
-	c.map_first.p = NULL;
-	t->n_ranges = (uint32_t)c.ranges.n;
-	t->ranges = c.ranges.p;
-	c.ranges.p = NULL;
-	t->n_rules = (uint32_t)c.rule_names.n;
-	t->rules = c.rule_names.p;
-	c.rule_names.p = NULL;
-	c.rule_names.n = 0;
-	rc = 0;
-fail:
-	free(sig.p);
-	free(srules.p);
-	free(proj.p);
-	free(mkeys.p);
-	free(mvals.p);
-	free(bounds.p);
-	free(ipkeys);
-	free(ipvals);
-	free(proj_map);
-	free(atom_mark);
-	free(peer_mark);
-	free(atom_peers.first);
-	free(atom_peers.list);
-	free(cand.p);
-	free(used.p);
-	free(cidr_atoms.p);
-	free(sel_atoms.p);
-	free(id_part.p);
-	free(rng_lo.p);
-	free(rng_set.p);
-	free(pair_peer.p);
-	free(anp_first.p);
-	free(np_first.p);
-	free(pol_rules.p);
-	intern_free(&rsets);
-	intern_free(&pairs);
-	intern_free(&parts);
-	comp_free(&c);
+/* Pod i, read: its identity (interned in the context's, set up if new)
+ * and classes. 0 or -ENOMEM. */
+static int pod_read(struct build *b, struct ctx_gen *g, uint32_t i, struct pol_pod *out,
+		    uint32_t *ident)
+{
+	struct comp *c = &b->c;
+	const struct k8s_pod *p = &c->cl->pods[i];
+	c->tmp.n = 0;
+	if (!identity_content(p, &c->tmp))
+		return -ENOMEM;
+	size_t before = g->idents.n;
+	uint32_t id = intern(&g->idents, c->tmp.p, (uint32_t)c->tmp.n);
+	if (id == UINT32_MAX)
+		return -ENOMEM;
+	if (g->idents.n != before) {
+		b->added++;
+		int rc = identity_setup(b, i, id);
+		if (rc)
+			return rc;
+	}
+	*ident = id;
+	out->subject[0] = b->id_subj.p[2 * id];
+	out->subject[1] = b->id_subj.p[2 * id + 1];
+	out->peer = pod_peer(b, i, id, p->n_ips ? p->ips[0] : 0);
+	return out->peer == UINT32_MAX ? -ENOMEM : 0;
+}
+
+/*
+ * Pod i changed in place (same index, the pod count unchanged): its
+ * addresses in t->ip. *rebuild when an in-place change cannot keep the
+ * hash exact (several addresses, or an address two pods hold). 0 or
+ * -ENOMEM.
+ */
+static int ip_update(struct build *b, uint32_t i, uint32_t old_ip, uint8_t old_nip, uint32_t ip,
+		     uint8_t nip, bool *rebuild)
+{
+	struct pol_hash *h = &b->t->ip;
+	if (*rebuild || (old_ip == ip && old_nip == nip && nip <= 1))
+		return 0;
+	if (old_nip > 1 || nip > 1 || b->ip_dups) {
+		*rebuild = true;
+		return 0;
+	}
+	if (old_nip == 1) {
+		if (pol_hash_get(h, old_ip) != i) {
+			*rebuild = true;
+			return 0;
+		}
+		pol_hash_remove(h, old_ip);
+	}
+	if (nip == 1) {
+		uint32_t have = pol_hash_get(h, ip);
+		if (have == POL_NONE)
+			return pol_hash_insert(h, ip, i);
+		*rebuild = have != i;
+	}
+	return 0;
+}
+
+/* Resize the comp's per-pod scratch arrays to n pods. false on ENOMEM. */
+static bool pod_scratch(struct comp *c, size_t n)
+{
+	const struct k8s_labels **l = realloc(c->pod_ns_labels, (n + 1) * sizeof(*l));
+	if (l)
+		c->pod_ns_labels = l;
+	uint32_t *ns = realloc(c->pod_ns, (n + 1) * sizeof(*ns));
+	if (ns)
+		c->pod_ns = ns;
+	return l && ns;
+}
+
+/*
+ * A compile after a change of pods only (namespaces and policies as at
+ * the kept full compile): the kept tables get the changed pods' classes,
+ * new classes get their maps, and nothing else is recomputed. When the
+ * pod count is unchanged and few pods changed, the pods and address
+ * hash are updated in place; otherwise they are rebuilt in the new order
+ * (unchanged pods copied by their versions). Classes and maps that no
+ * pod uses any more stay until the next full compile. 0, -EAGAIN (cl
+ * does not fit: nothing changed) or -ENOMEM (the context is spoilt).
+ */
+static int pods_only(struct pol_ctx *ctx, const struct k8s_cluster *cl, const uint64_t *pv)
+{
+	struct build *b = ctx->keep;
+	struct comp *c = &b->c;
+	struct ctx_gen *g = &ctx->gen[ctx->cur];
+	struct pol_tables *t = b->t;
+	size_t n = cl->n_pods;
+	u32vec changed = {0};
+	int rc = -ENOMEM;
+
+	if (cl->n_namespaces != b->n_namespaces || cl->n_netpols != b->n_netpols ||
+	    cl->n_anps != b->n_anps || !atoms_repoint(c, cl))
+		return -EAGAIN;
+	c->cl = cl;
+	c->pod_versions = pv;
+	c->prev = c->next = g;
+	c->ver_shift = 0;
+	b->fast = true;
+	/* the last map's end: new maps go after it */
+	c->map_first.n--;
+	if (!pod_scratch(c, n))
+		goto out;
+	bool inplace = n == g->n_pods;
+	for (uint32_t i = 0; inplace && i < n; i++)
+		if ((!pv[i] || pv[i] != g->pod_ver[i]) &&
+		    (!VPUSH(changed, i) || changed.n > n / 8 + 8))
+			inplace = false;
+	if (inplace) {
+		bool rebuild = false;
+		for (size_t k = 0; k < changed.n; k++) {
+			uint32_t i = changed.p[k], id;
+			const struct k8s_pod *p = &cl->pods[i];
+			uint32_t ip = p->n_ips ? p->ips[0] : 0;
+			if ((rc = pod_read(b, g, i, &t->pods[i], &id)) ||
+			    (rc = ip_update(b, i, g->pod_ip[i], g->pod_nip[i], ip, n_addrs(p),
+					    &rebuild)))
+				goto out;
+			g->pod_ver[i] = pv[i];
+			g->pod_id[i] = id;
+			g->pod_ip[i] = ip;
+			g->pod_nip[i] = n_addrs(p);
+		}
+		if (rebuild && (rc = ip_build(b, g->pod_ip)))
+			goto out;
+	} else {
+		struct pol_pod *pods = malloc(sizeof(*pods) * (n + 1));
+		uint64_t *ver = malloc(sizeof(*ver) * (n + 1));
+		uint32_t *id = malloc(sizeof(*id) * (n + 1));
+		uint32_t *ip = malloc(sizeof(*ip) * (n + 1));
+		uint8_t *nip = malloc(n + 1);
+		rc = pods && ver && id && ip && nip ? 0 : -ENOMEM;
+		for (uint32_t i = 0; !rc && i < n; i++) {
+			size_t at = prev_pod(c, i, pv[i]);
+			ver[i] = pv[i];
+			if (at != SIZE_MAX) {
+				pods[i] = t->pods[at];
+				id[i] = g->pod_id[at];
+				ip[i] = g->pod_ip[at];
+				nip[i] = g->pod_nip[at];
+				continue;
+			}
+			const struct k8s_pod *p = &cl->pods[i];
+			ip[i] = p->n_ips ? p->ips[0] : 0;
+			nip[i] = n_addrs(p);
+			rc = pod_read(b, g, i, &pods[i], &id[i]);
+		}
+		if (!rc) {
+			free(t->pods);
+			free(g->pod_ver);
+			free(g->pod_id);
+			free(g->pod_ip);
+			free(g->pod_nip);
+			t->pods = pods;
+			t->n_pods = (uint32_t)n;
+			g->pod_ver = ver;
+			g->pod_id = id;
+			g->pod_ip = ip;
+			g->pod_nip = nip;
+			g->n_pods = n;
+			rc = ip_build(b, ip);
+		} else {
+			free(pods);
+			free(ver);
+			free(id);
+			free(ip);
+			free(nip);
+		}
+		if (rc)
+			goto out;
+	}
+	rc = VPUSH(c->map_first, (uint32_t)c->ranges.n) ? 0 : -ENOMEM;
+	tables_sync(b);
+out:
+	free(changed.p);
+	b->fast = false;
+	c->cl = NULL;
+	return rc;
+}
+
+/* ---- the entry points ------------------------------------------------------------- */
+
+/* A shell of the kept tables, for the caller (pol_tables.borrowed). */
+static struct pol_tables *borrow(const struct pol_tables *t, uint64_t generation)
+{
+	struct pol_tables *s = malloc(sizeof(*s));
+	if (!s)
+		return NULL;
+	*s = *t;
+	s->generation = generation;
+	s->ix = NULL;
+	s->borrowed = true;
+	return s;
+}
+
+struct pol_tables *pol_compile_ctx(struct pol_ctx *ctx, const struct k8s_cluster *cl,
+				   const struct pol_versions *v, uint64_t generation)
+{
+	const uint64_t *pv = v ? v->pods : NULL;
+	bool keep = pv && v->rest;
+	int rc;
+
+	if (keep && ctx->keep && ctx->keep->rest == v->rest &&
+	    ctx->keep->added <= ctx->keep->budget) {
+		rc = pods_only(ctx, cl, pv);
+		if (!rc) {
+			struct pol_tables *s = borrow(ctx->keep->t, generation);
+			if (s)
+				return s;
+			rc = -ENOMEM;
+		}
+		if (rc != -EAGAIN) { /* half done: start afresh */
+			keep_drop(ctx);
+			gen_free(&ctx->gen[0]);
+			gen_free(&ctx->gen[1]);
+			errno = -rc;
+			return NULL;
+		}
+	}
+	keep_drop(ctx);
+
+	struct build *b = calloc(1, sizeof(*b));
+	struct pol_tables *t = calloc(1, sizeof(*t));
+	rc = -ENOMEM;
+	if (b && t) {
+		b->t = t;
+		b->c.cl = cl;
+		b->c.pod_versions = pv;
+		b->c.prev = &ctx->gen[ctx->cur];
+		b->c.next = &ctx->gen[!ctx->cur];
+		rc = gen_init(b->c.next) ? compile_full(b, keep) : -ENOMEM;
+	}
 	if (!rc) /* what this compile used is the next one's */
 		ctx->cur = !ctx->cur;
 	gen_free(&ctx->gen[!ctx->cur]);
-	if (rc) {
-		pol_tables_free(t);
-		errno = -rc;
+	if (!b) {
+		free(t);
+		errno = ENOMEM;
 		return NULL;
 	}
-	return t;
+	if (rc || !keep) {
+		if (rc) {
+			t->ranges = NULL; /* b's, freed with it */
+			t->map_first = NULL;
+			t->default_map = NULL;
+		}
+		b->t = NULL;
+		build_free(b);
+		if (rc) {
+			pol_tables_free(t);
+			errno = -rc;
+			return NULL;
+		}
+		t->generation = generation;
+		return t;
+	}
+	b->c.cl = NULL; /* the caller's, from here on */
+	b->rest = v->rest;
+	ctx->keep = b;
+	struct pol_tables *s = borrow(t, generation);
+	if (!s) {
+		keep_drop(ctx);
+		errno = ENOMEM;
+	}
+	return s;
 }
 
 struct pol_ctx *pol_ctx_new(void)
@@ -1816,6 +2441,7 @@ void pol_ctx_free(struct pol_ctx *ctx)
 {
 	if (!ctx)
 		return;
+	keep_drop(ctx);
 	gen_free(&ctx->gen[0]);
 	gen_free(&ctx->gen[1]);
 	free(ctx);

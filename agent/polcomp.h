@@ -27,27 +27,53 @@ struct pol_tables *pol_compile(const struct k8s_cluster *cl, uint64_t generation
  * A compiler context that lives across compiles (the agent's sync thread
  * holds one): it memoises the expensive, deterministic intermediate
  * results keyed by their full inputs, so that after a small change only
- * what the change affects is recomputed. pol_compile_ctx's result is byte
- * for byte the same as pol_compile's for the same cluster; cl need not
- * outlive the call (the context keeps copies of what it keys by). Entries
- * the last compile did not use are dropped, so the context holds about
- * one compile's worth. pol_compile is pol_compile_ctx with a throwaway
- * context. A context is used by one thread at a time.
+ * what the change affects is recomputed. Entries the last compile did not
+ * use are dropped, so the context holds about one compile's worth. A
+ * context is used by one thread at a time. pol_compile is pol_compile_ctx
+ * with a throwaway context and no versions.
  *
- * pod_versions (NULL: none): per pod of cl, a number the caller changes
- * whenever the pod changes (its namespace, labels, container ports or
- * addresses) and never gives to two different contents; 0 means
- * unknown. A pod whose version the previous compile saw is not read: its
- * identity and address are the ones recorded then (what the agent's cache
- * knows saves reading every pod). The caller's pod order should be stable
- * but for pods added and removed (then the context finds unchanged pods
- * in step; otherwise it reads them). A wrong version gives a wrong
- * policy: when in doubt, pass 0 or NULL.
+ * v (NULL: none), what the caller knows of what changed:
+ *
+ * - pods: per pod of cl, a number the caller changes whenever the pod
+ *   changes (its namespace, labels, container ports or addresses) and
+ *   never gives to two different contents; 0 means unknown. A pod whose
+ *   version the previous compile saw is not read: its identity and
+ *   addresses are the ones recorded then. The caller's pod order should
+ *   be stable but for pods added and removed (then the context finds
+ *   unchanged pods in step; otherwise it reads them).
+ *
+ * - rest: with pods, a number the caller changes whenever a namespace
+ *   or a policy (NetworkPolicy, AdminNetworkPolicy,
+ *   BaselineAdminNetworkPolicy) is added, removed or changed, and never
+ *   gives to two different sets (the same objects in the same order); 0
+ *   means unknown. With it the context
+ *   keeps the compile's tables, and a compile at the same rest version
+ *   is a *pods-only* one: the kept tables get the changed pods' classes
+ *   (new classes get their maps; nothing else is recomputed), which
+ *   costs about what the change touches, not the cluster's size.
+ *   Classes no pod uses any more stay until the next full compile (at a
+ *   new rest version, or once the pods-only compiles have added more
+ *   than a quarter of the tables). Without it each compile is a full
+ *   one, whose result is byte for byte pol_compile's for the same
+ *   cluster; a pods-only result decides every packet as that one does.
+ *
+ * A wrong version gives a wrong policy: when in doubt, pass 0.
+ *
+ * The result: with rest given, a borrowed view of the context's tables
+ * (pol_tables.borrowed), valid until the next pol_compile_ctx or
+ * pol_ctx_free on this context; otherwise the caller's. Either way the
+ * caller frees it with pol_tables_free. cl need not outlive the call.
+ * NULL with errno (ENOMEM) on failure; the context is then reset (the
+ * next compile is a full one).
  */
 struct pol_ctx;
+struct pol_versions {
+	const uint64_t *pods;
+	uint64_t rest;
+};
 struct pol_ctx *pol_ctx_new(void);
 struct pol_tables *pol_compile_ctx(struct pol_ctx *ctx, const struct k8s_cluster *cl,
-				   const uint64_t *pod_versions, uint64_t generation);
+				   const struct pol_versions *v, uint64_t generation);
 void pol_ctx_free(struct pol_ctx *ctx);
 
 #ifdef __cplusplus

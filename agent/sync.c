@@ -184,6 +184,7 @@ struct sync {
 	size_t policy_len;
 	struct pol_ctx *pol; /* the compiler's memo across pushes (NULL: none yet) */
 	uint64_t *pod_versions; /* the last view's pods' cache versions (build_view) */
+	uint64_t rest_version;  /* the compiler's: namespaces and policies as last compiled */
 	struct nsdp_route *routes; /* what this dataplane has */
 	unsigned n_routes;
 	struct nsdp_vtep *vteps;
@@ -541,8 +542,13 @@ static int push(struct sync *s)
 		clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
 		if (!s->pol)
 			s->pol = pol_ctx_new(); /* NULL: pol_compile_ctx fails, ENOMEM below */
-		struct pol_tables *t = s->pol ? pol_compile_ctx(s->pol, &view, s->pod_versions, gen)
-					      : NULL;
+		/* A change of pods only is a pods-only compile (polcomp.h): the
+		 * namespace and policy objects are the cache's, unchanged while
+		 * no event of their kinds came (objects are immutable there). */
+		if (!s->rest_version || (s->dirty & (policy_kinds & ~(1u << AG_POD))))
+			s->rest_version++;
+		struct pol_versions v = {s->pod_versions, s->rest_version};
+		struct pol_tables *t = s->pol ? pol_compile_ctx(s->pol, &view, &v, gen) : NULL;
 		clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
 		if (!t || pol_serialize(t, &blob, &len)) {
 			pol_tables_free(t);

@@ -3,13 +3,14 @@
 double, one real nsdp-dataplane.
 
   bench/agent_bench.py [--pods N --namespaces N --policies N] [--changes N]
-                       [--build DIR] [--json FILE]
+                       [--change policy|pod] [--build DIR] [--json FILE]
 
 1. Initial sync: the double is preloaded with a generated cluster
    (bench/gen_cluster.py); the agent starts, lists everything (paged),
    compiles and pushes; measured from the agent's start to /readyz = 200.
-2. Event-to-enforcement latency: N NetworkPolicy updates through the API,
-   one at a time; for each, the agent's own histogram sum/count delta is
+2. Event-to-enforcement latency: N NetworkPolicy updates (or, with
+   --change pod, N relabels of one pod) through the API, one at a time;
+   for each, the agent's own histogram sum/count delta is
    that event's arrival -> dataplane ACK time. Reported p50/p99/max, and
    the same measured from the client (API write returns -> the dataplane's
    generation moves, polled every 10 ms).
@@ -42,6 +43,9 @@ def main():
     ap.add_argument("--namespaces", type=int, default=100)
     ap.add_argument("--policies", type=int, default=1000)
     ap.add_argument("--changes", type=int, default=100)
+    ap.add_argument("--change", choices=("policy", "pod"), default="policy",
+                    help="what each change is: a NetworkPolicy's port (a full compile) or "
+                         "a pod's role label, web <-> api (a pods-only compile)")
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
     ap.add_argument("--json")
     a = ap.parse_args()
@@ -156,11 +160,23 @@ def main():
                                                   "Content-Type": "application/merge-patch+json"})
             urllib.request.urlopen(req, context=ctx, timeout=10).read()
 
+        def relabel_pod(i):
+            # p-1 (ns-1, role=api) alternates between web and api: policies
+            # select both roles differently, so every change moves it to
+            # other classes and changes the compiled policy.
+            body = json.dumps({"metadata": {"labels": {"role": "web" if i % 2 == 0 else "api"}}}).encode()
+            req = urllib.request.Request(url + "/api/v1/namespaces/ns-1/pods/p-1",
+                                         data=body, method="PATCH",
+                                         headers={"Authorization": "Bearer " + token,
+                                                  "Content-Type": "application/merge-patch+json"})
+            urllib.request.urlopen(req, context=ctx, timeout=10).read()
+
+        change = relabel_pod if a.change == "pod" else patch_policy
         agent_ms, client_ms, compile_ms = [], [], []
         for i in range(a.changes):
             h0 = hist()
             g0 = generation()
-            patch_policy(i)
+            change(i)
             t = time.time()
             while generation() == g0:
                 if time.time() - t > 30:
@@ -193,7 +209,7 @@ def main():
             "initial_sync_s": round(sync_s, 2),
             "initial_sync_agent_cpu_s": round(sync_cpu_s, 2),
             "policy_bytes": int(hist()["nsdp_agent_policy_bytes"]),
-            "changes": a.changes,
+            "changes": a.changes, "change": a.change,
             "event_to_ack_ms": {"p50": pct(agent_ms, 50), "p99": pct(agent_ms, 99), "max": pct(agent_ms, 100)},
             "client_write_to_enforced_ms": {"p50": pct(client_ms, 50), "p99": pct(client_ms, 99),
                                             "max": pct(client_ms, 100)},

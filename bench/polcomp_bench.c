@@ -2,12 +2,17 @@
 /*
  * polcomp-bench: CPU time of the policy compiler on a manifest directory
  * (bench/gen_cluster.py --out DIR): a full compile with a fresh context,
- * then, with one long-lived context and pod versions (as agent/sync.c
- * holds and passes them), the recompile after one small change: none, a
- * NetworkPolicy's port, one pod's label, one namespace's label; and the
- * pod relabel once more without pod versions (every pod read). Each
- * change's first and last recompiles are checked against a fresh compile
- * (wire form).
+ * then, with one long-lived context, pod versions and a rest version (as
+ * agent/sync.c holds and passes them), the recompile after one small
+ * change: none, a NetworkPolicy's port, one pod's label, the last pod
+ * deleted and then added back as a new pod, one namespace's label (the
+ * policy and namespace changes take a new rest version: full
+ * compiles; the others are pods-only compiles); and the pod relabel once
+ * more without versions (every pod read, a full compile). Each change's
+ * first and last recompiles are checked against a fresh compile: the
+ * wire form for full compiles, the decisions (tests/policy/tables_equiv.h,
+ * every pod address when there are at most 2000, else 2000 of them, and
+ * the changed pod's) for pods-only ones.
  *
  *   polcomp-bench DIR [REPS]
  */
@@ -19,6 +24,7 @@
 #include "k8s.h"
 #include "policy.h"
 #include "polcomp.h"
+#include "tables_equiv.h"
 
 static double cpu_ms(void)
 {
@@ -39,27 +45,36 @@ static double median(double *v, int n)
 	return v[n / 2];
 }
 
-/* Compile with ctx (NULL: pol_compile) and pod versions, time it, and
- * check its wire form against a fresh compile when check is set. */
-static double timed(struct pol_ctx *ctx, const struct k8s_cluster *cl, const uint64_t *versions,
-		    bool check)
+enum check { NO_CHECK, WIRE, DECISIONS };
+
+/* Compile with ctx (NULL: pol_compile) and versions v, time it, and check
+ * it against a fresh compile; probe: an address to check besides. */
+static double timed(struct pol_ctx *ctx, const struct k8s_cluster *cl,
+		    const struct pol_versions *v, enum check check, uint32_t probe)
 {
 	double t0 = cpu_ms();
-	struct pol_tables *t = ctx ? pol_compile_ctx(ctx, cl, versions, 1) : pol_compile(cl, 1);
+	struct pol_tables *t = ctx ? pol_compile_ctx(ctx, cl, v, 1) : pol_compile(cl, 1);
 	double dt = cpu_ms() - t0;
 	if (!t) {
 		perror("compile");
 		exit(1);
 	}
-	if (check) {
+	if (check != NO_CHECK) {
 		struct pol_tables *f = pol_compile(cl, 1);
 		void *a = NULL, *b = NULL;
-		size_t la = 0, lb = 0;
-		if (!f || pol_serialize(t, &a, &la) || pol_serialize(f, &b, &lb) || la != lb ||
-		    memcmp(a, b, la)) {
-			fprintf(stderr, "incremental compile differs from a fresh one\n");
+		size_t la = 0, lb = 0, n = 0;
+		char why[512] = "wire form";
+		uint32_t *addrs = f && check == DECISIONS
+					  ? pol_probe_addrs(t, f, cl, 2000, &probe, 1, &n)
+					  : NULL;
+		if (!f || (check == WIRE && (pol_serialize(t, &a, &la) || pol_serialize(f, &b, &lb) ||
+					     la != lb || memcmp(a, b, la))) ||
+		    (check == DECISIONS && (!addrs || pol_tables_equiv(t, f, addrs, n, why,
+								      sizeof(why))))) {
+			fprintf(stderr, "incremental compile differs from a fresh one: %s\n", why);
 			exit(1);
 		}
+		free(addrs);
 		free(a);
 		free(b);
 		pol_tables_free(f);
@@ -111,11 +126,12 @@ int main(int argc, char **argv)
 	}
 	/* pod versions as the agent's cache stamps them: a new one per change */
 	uint64_t *ver = calloc(cl.n_pods, sizeof(*ver)), last_ver = 0;
-	enum { FULL, SAME, POLICY, POD, NS, POD_PLAIN, N_CASES };
+	enum { FULL, SAME, POLICY, POD, POD_DEL, POD_ADD, NS, POD_PLAIN, N_CASES };
 	static const char *const names[N_CASES] = {
 		"full compile (fresh context)", "recompile, nothing changed",
 		"recompile, one policy changed", "recompile, one pod relabelled",
-		"recompile, one namespace relabelled", "one pod relabelled, no pod versions",
+		"recompile, one pod deleted", "recompile, one pod added",
+		"recompile, one namespace relabelled", "one pod relabelled, no versions",
 	};
 	double *t[N_CASES];
 	for (int k = 0; k < N_CASES; k++)
@@ -126,27 +142,38 @@ int main(int argc, char **argv)
 		return 1;
 	for (unsigned i = 0; i < cl.n_pods; i++)
 		ver[i] = ++last_ver;
+	/* rest: a new one for each namespace or policy change */
+	struct pol_versions v = {ver, 1};
+	uint32_t probe = cl.pods[lab_pod].n_ips ? cl.pods[lab_pod].ips[0] : 0;
 	for (int r = 0; r < reps; r++)
-		t[FULL][r] = timed(NULL, &cl, NULL, false);
-	timed(ctx, &cl, ver, true);
-	timed(plain, &cl, NULL, false);
+		t[FULL][r] = timed(NULL, &cl, NULL, NO_CHECK, 0);
+	timed(ctx, &cl, &v, WIRE, 0);
+	timed(plain, &cl, NULL, NO_CHECK, 0);
 	char *orig = lab->value, *ns_orig = nslab->value, alt[64], ns_alt[64];
 	for (int r = 0; r < reps; r++) {
 		bool check = r == 0 || r == reps - 1;
-		t[SAME][r] = timed(ctx, &cl, ver, check);
+		t[SAME][r] = timed(ctx, &cl, &v, check ? DECISIONS : NO_CHECK, probe);
 		port->port = (uint16_t)(port->port + 1);
-		t[POLICY][r] = timed(ctx, &cl, ver, check);
+		v.rest++;
+		t[POLICY][r] = timed(ctx, &cl, &v, check ? WIRE : NO_CHECK, 0);
 		snprintf(alt, sizeof(alt), "%s-x%d", orig, r);
 		lab->value = r % 2 ? orig : alt;
 		ver[lab_pod] = ++last_ver;
-		t[POD][r] = timed(ctx, &cl, ver, check);
+		t[POD][r] = timed(ctx, &cl, &v, check ? DECISIONS : NO_CHECK, probe);
+		/* the last pod goes, and comes back as a new one */
+		cl.n_pods--;
+		t[POD_DEL][r] = timed(ctx, &cl, &v, check ? DECISIONS : NO_CHECK, probe);
+		cl.n_pods++;
+		ver[cl.n_pods - 1] = ++last_ver;
+		t[POD_ADD][r] = timed(ctx, &cl, &v, check ? DECISIONS : NO_CHECK, probe);
 		snprintf(ns_alt, sizeof(ns_alt), "%s-x%d", ns_orig, r);
 		nslab->value = r % 2 ? ns_orig : ns_alt;
-		t[NS][r] = timed(ctx, &cl, ver, check);
+		v.rest++;
+		t[NS][r] = timed(ctx, &cl, &v, check ? WIRE : NO_CHECK, 0);
 		/* the other context sees the pod change too, then it is back
 		 * as ctx saw it (its version unchanged) */
 		lab->value = r % 2 ? alt : orig;
-		t[POD_PLAIN][r] = timed(plain, &cl, NULL, check);
+		t[POD_PLAIN][r] = timed(plain, &cl, NULL, check ? WIRE : NO_CHECK, 0);
 		lab->value = r % 2 ? orig : alt;
 	}
 	lab->value = orig;

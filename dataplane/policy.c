@@ -29,7 +29,7 @@ int pol_hash_build(struct pol_hash *h, const uint64_t *keys, const uint32_t *val
 	while (slots < n * 2)
 		slots *= 2;
 	h->mask = slots - 1;
-	h->n = (uint32_t)n;
+	h->n = 0;
 	h->keys = malloc(sizeof(uint64_t) * slots);
 	h->vals = calloc(slots, sizeof(uint32_t)); /* empty slots too: the wire form is deterministic */
 	if (!h->keys || !h->vals)
@@ -40,10 +40,80 @@ int pol_hash_build(struct pol_hash *h, const uint64_t *keys, const uint32_t *val
 		uint32_t i = (uint32_t)pol_mix(keys[k]) & h->mask;
 		while (h->keys[i] != POL_HASH_EMPTY && h->keys[i] != keys[k])
 			i = (i + 1) & h->mask;
+		h->n += h->keys[i] == POL_HASH_EMPTY;
 		h->keys[i] = keys[k];
 		h->vals[i] = vals[k];
 	}
 	return 0;
+}
+
+int pol_hash_insert(struct pol_hash *h, uint64_t key, uint32_t val)
+{
+	uint32_t i = (uint32_t)pol_mix(key) & h->mask;
+	while (h->keys && h->keys[i] != POL_HASH_EMPTY && h->keys[i] != key)
+		i = (i + 1) & h->mask;
+	if (h->keys && h->keys[i] == key) {
+		h->vals[i] = val;
+		return 0;
+	}
+	if (!h->keys || (h->n + 1ull) * 2 > h->mask + 1ull) {
+		/* grow: rebuild from the live slots plus this key */
+		uint32_t slots = h->keys ? h->mask + 1 : 0, n = 0;
+		uint64_t *k = malloc(sizeof(uint64_t) * (h->n + 1ull));
+		uint32_t *v = malloc(sizeof(uint32_t) * (h->n + 1ull));
+		struct pol_hash g = {0};
+		int rc = -ENOMEM;
+		if (k && v) {
+			for (uint32_t s = 0; s < slots; s++)
+				if (h->keys[s] != POL_HASH_EMPTY) {
+					k[n] = h->keys[s];
+					v[n++] = h->vals[s];
+				}
+			k[n] = key;
+			v[n++] = val;
+			rc = pol_hash_build(&g, k, v, n);
+		}
+		free(k);
+		free(v);
+		if (rc) {
+			free(g.keys);
+			free(g.vals);
+			return rc;
+		}
+		free(h->keys);
+		free(h->vals);
+		*h = g;
+		return 0;
+	}
+	h->keys[i] = key;
+	h->vals[i] = val;
+	h->n++;
+	return 0;
+}
+
+void pol_hash_remove(struct pol_hash *h, uint64_t key)
+{
+	if (!h->keys)
+		return;
+	uint32_t i = (uint32_t)pol_mix(key) & h->mask;
+	while (h->keys[i] != key) {
+		if (h->keys[i] == POL_HASH_EMPTY)
+			return;
+		i = (i + 1) & h->mask;
+	}
+	/* Backward shift: a later entry of the run moves into the hole
+	 * unless its home slot lies cyclically in (hole, its slot]. */
+	for (uint32_t j = (i + 1) & h->mask; h->keys[j] != POL_HASH_EMPTY; j = (j + 1) & h->mask) {
+		uint32_t home = (uint32_t)pol_mix(h->keys[j]) & h->mask;
+		if (((j - home) & h->mask) >= ((j - i) & h->mask)) {
+			h->keys[i] = h->keys[j];
+			h->vals[i] = h->vals[j];
+			i = j;
+		}
+	}
+	h->keys[i] = POL_HASH_EMPTY;
+	h->vals[i] = 0;
+	h->n--;
 }
 
 /* Peer class of ip, whose pod index (pol_pod_index) is pod. */
@@ -470,6 +540,10 @@ void pol_tables_free(struct pol_tables *t)
 	if (!t)
 		return;
 	ix_free(t->ix);
+	if (t->borrowed) {
+		free(t);
+		return;
+	}
 	hash_free(&t->ip);
 	hash_free(&t->maps);
 	free(t->pods);

@@ -162,6 +162,11 @@ struct pol_tables {
 	/* pol_index()'s layout, or NULL: pol_decide() then reads the arrays
 	 * above (the compiler's output until someone indexes it). */
 	struct pol_ix *ix;
+
+	/* The arrays above belong to someone else (a compiler context that
+	 * keeps its tables, agent/polcomp.h): pol_tables_free() frees only
+	 * ix and the struct. */
+	bool borrowed;
 };
 
 struct pol_result {
@@ -170,11 +175,22 @@ struct pol_result {
 	uint32_t rule;
 };
 
-/* Build h from n distinct keys (at most half full). 0 or -ENOMEM. */
+/* Build h from n keys (at most half full; of equal keys the last one's
+ * value stays, and h->n counts distinct keys). 0 or -ENOMEM. */
 int pol_hash_build(struct pol_hash *h, const uint64_t *keys, const uint32_t *vals, size_t n);
 
 /* u64 key -> value or POL_NONE. */
 uint32_t pol_hash_get(const struct pol_hash *h, uint64_t key);
+
+/*
+ * For a builder that changes a hash in place (the compiler's pods-only
+ * path; never a published table): key -> val, replacing its value if
+ * present, doubling the slots to stay at most half full; 0 or -ENOMEM (h
+ * unchanged). pol_hash_remove: key gone (a no-op when absent), later
+ * slots of its probe run shifted back so that lookups stay exact.
+ */
+int pol_hash_insert(struct pol_hash *h, uint64_t key, uint32_t val);
+void pol_hash_remove(struct pol_hash *h, uint64_t key);
 
 /* The hash's slot finaliser (splitmix64): keys are small integers packed together. */
 static inline uint64_t pol_mix(uint64_t k)

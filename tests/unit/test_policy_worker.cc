@@ -1710,3 +1710,45 @@ TEST(PolicyIndex, CompiledPoliciesAnswerAsTheCanonicalArrays)
 }
 
 } // namespace
+
+// pol_hash_insert / pol_hash_remove (the compiler's pods-only path
+// changes its kept tables in place) against std::map, on random keys from
+// a small range (long probe runs, wrap-around at the table's end, keys
+// removed and re-inserted) through several doublings; the table is
+// checked whole (every key of the range) after every step.
+TEST(PolicyHash, InsertAndRemoveMatchAMap)
+{
+	uint64_t seed = std::random_device{}();
+	printf("policy hash seed: %llu\n", (unsigned long long)seed);
+	std::mt19937_64 rng(seed);
+	for (int round = 0; round < 20; round++) {
+		std::map<uint64_t, uint32_t> ref;
+		pol_hash h = {};
+		uint64_t range = 8 + rng() % 300;
+		std::vector<uint64_t> keys;
+		for (uint64_t k = 0; k < range; k++)
+			keys.push_back(rng() % 2 ? k : rng()); // dense and scattered
+		ASSERT_EQ(pol_hash_build(&h, nullptr, nullptr, 0), 0);
+		for (int step = 0; step < 600; step++) {
+			uint64_t k = keys[rng() % range];
+			if (rng() % 3) {
+				uint32_t v = (uint32_t)(rng() % 1000);
+				ASSERT_EQ(pol_hash_insert(&h, k, v), 0);
+				ref[k] = v;
+			} else {
+				pol_hash_remove(&h, k);
+				ref.erase(k);
+			}
+			ASSERT_EQ(h.n, ref.size()) << "seed " << seed << " round " << round;
+			ASSERT_LE(h.n * 2ull, h.mask + 1ull);
+			for (uint64_t q : keys) {
+				auto it = ref.find(q);
+				ASSERT_EQ(pol_hash_get(&h, q), it == ref.end() ? POL_NONE : it->second)
+					<< "seed " << seed << " round " << round << " step " << step
+					<< " key " << q;
+			}
+		}
+		free(h.keys);
+		free(h.vals);
+	}
+}
