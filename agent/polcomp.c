@@ -252,6 +252,7 @@ struct ctx_gen {
 	uint32_t *pod_id;
 	uint32_t *pod_ip;
 	uint8_t *pod_nip; /* number of addresses (at most 255) */
+	uint32_t *pod_slot; /* its entry in the tables' pods (pods-only compiles) */
 	size_t n_pods;
 };
 
@@ -273,6 +274,7 @@ static void gen_free(struct ctx_gen *g)
 	free(g->pod_id);
 	free(g->pod_ip);
 	free(g->pod_nip);
+	free(g->pod_slot);
 	memset(g, 0, sizeof(*g));
 }
 
@@ -1177,6 +1179,8 @@ struct build {
 	uint32_t *atom_mark, stamp; /* mark_used() */
 	uint32_t *peer_mark, pstamp;
 	size_t peer_mark_n;
+	u32vec free_slots;   /* entries of t->pods no pod holds (pods-only compiles) */
+	size_t pods_cap;     /* t->pods' allocation */
 	VEC(uint64_t) mkeys; /* full compile: the map entries, for t->maps */
 	u32vec mvals;
 	u32vec sig, proj, cand;
@@ -1200,7 +1204,7 @@ static void build_free(struct build *b)
 		       &b->id_part, &b->id_subj, &b->id_ns, &b->anp_first, &b->np_first,
 		       &b->pol_rules, &b->s_rules_first, &b->s_rules, &b->s_used_first,
 		       &b->s_used, &b->s_iso, &b->dflt, &b->named_subj, &b->mvals, &b->sig,
-		       &b->proj, &b->cand};
+		       &b->proj, &b->cand, &b->free_slots};
 	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
 		free(v[i]->p);
 	free(b->s_named.p);
@@ -1351,9 +1355,12 @@ static int record_pod_versions(struct comp *c)
 {
 	size_t n = c->cl->n_pods;
 	c->next->pod_ver = malloc(sizeof(uint64_t) * (n + 1));
-	if (!c->next->pod_ver)
+	c->next->pod_slot = malloc(sizeof(uint32_t) * (n + 1));
+	if (!c->next->pod_ver || !c->next->pod_slot)
 		return -ENOMEM;
 	memcpy(c->next->pod_ver, c->pod_versions, sizeof(uint64_t) * n);
+	for (size_t i = 0; i < n; i++) /* a full compile's entries are in pod order */
+		c->next->pod_slot[i] = (uint32_t)i;
 	c->next->pod_id = c->pod_ident;
 	c->next->pod_ip = c->pod_ip;
 	c->next->pod_nip = c->pod_nip;
@@ -1835,9 +1842,10 @@ static uint32_t pod_peer(struct build *b, uint32_t i, uint32_t id, uint32_t ip0)
 	return peer;
 }
 
-/* t->ip from the pods' addresses (first ones from ip0); counts the
- * addresses two pods hold (the later pod's stays). 0 or -ENOMEM. */
-static int ip_build(struct build *b, const uint32_t *ip0)
+/* t->ip from the pods' addresses (first ones from ip0) to their entries
+ * (slot; NULL: pod order); counts the addresses two pods hold (the later
+ * pod's stays). 0 or -ENOMEM. */
+static int ip_build(struct build *b, const uint32_t *ip0, const uint32_t *slot)
 {
 	const struct k8s_cluster *cl = b->c.cl;
 	size_t n_ips = 0;
@@ -1852,7 +1860,7 @@ static int ip_build(struct build *b, const uint32_t *ip0)
 		for (uint32_t i = 0; i < cl->n_pods; i++)
 			for (unsigned k = 0; k < cl->pods[i].n_ips; k++) {
 				keys[n_ips] = k ? cl->pods[i].ips[k] : ip0[i];
-				vals[n_ips++] = i;
+				vals[n_ips++] = slot ? slot[i] : i;
 			}
 		rc = pol_hash_build(&h, keys, vals, n_ips);
 	}
@@ -2041,6 +2049,7 @@ static int compile_full(struct build *b, bool keep)
 	if (!b->atom_mark || !t->pods)
 		return -ENOMEM;
 	t->n_pods = cl->n_pods;
+	b->pods_cap = cl->n_pods + 1;
 	/*
 	 * Pods with the same namespace, labels and container ports (one
 	 * identity) are selected alike: their subject classes and the
@@ -2069,7 +2078,8 @@ static int compile_full(struct build *b, bool keep)
 		if ((rc = subject_setup(b, s)) || (rc = subject_project(b, s)))
 			return rc;
 	b->subj_indexed = c->subjects.n;
-	if (pol_hash_build(&t->maps, b->mkeys.p, b->mvals.p, b->mkeys.n) || ip_build(b, c->pod_ip))
+	if (pol_hash_build(&t->maps, b->mkeys.p, b->mvals.p, b->mkeys.n) ||
+	    ip_build(b, c->pod_ip, NULL))
 		return -ENOMEM;
 	if (c->pod_versions && record_pod_versions(c))
 		return -ENOMEM;
@@ -2188,8 +2198,9 @@ static int pod_read(struct build *b, struct ctx_gen *g, uint32_t i, struct pol_p
 }
 
 /*
- * Pod i changed in place (same index, the pod count unchanged): its
- * addresses in t->ip. *rebuild when an in-place change cannot keep the
+ * The pod of entry i (t->pods) had old_nip addresses, the first old_ip,
+ * and now has nip, the first ip (nip or old_nip 0: a new pod, a pod
+ * gone): t->ip to match. *rebuild when an in-place change cannot keep the
  * hash exact (several addresses, or an address two pods hold). 0 or
  * -ENOMEM.
  */
@@ -2231,14 +2242,110 @@ static bool pod_scratch(struct comp *c, size_t n)
 	return l && ns;
 }
 
+/* An entry of t->pods for a new pod: a free one, else a new one at the
+ * end. UINT32_MAX on ENOMEM. */
+static uint32_t slot_alloc(struct build *b)
+{
+	struct pol_tables *t = b->t;
+	if (b->free_slots.n)
+		return b->free_slots.p[--b->free_slots.n];
+	if (t->n_pods + 1ull >= b->pods_cap) {
+		size_t cap = b->pods_cap * 2 + 16;
+		struct pol_pod *p = realloc(t->pods, cap * sizeof(*p));
+		if (!p || cap > UINT32_MAX)
+			return UINT32_MAX;
+		t->pods = p;
+		b->pods_cap = cap;
+	}
+	return t->n_pods++;
+}
+
+/*
+ * The pods-only path when pods were added or removed (or many changed):
+ * each pod keeps its entry in t->pods (its slot), found by its version
+ * (prev_pod); the previous pods not found give theirs up (their addresses
+ * leave t->ip); the new and changed pods are read into free entries. The
+ * per-pod arrays of g are rebuilt in the new order. 0 or -ENOMEM.
+ */
+static int pods_reorder(struct build *b, struct ctx_gen *g, const uint64_t *pv)
+{
+	struct comp *c = &b->c;
+	const struct k8s_cluster *cl = c->cl;
+	struct pol_tables *t = b->t;
+	size_t n = cl->n_pods;
+	uint64_t *ver = malloc(sizeof(*ver) * (n + 1));
+	uint32_t *id = malloc(sizeof(*id) * (n + 1));
+	uint32_t *ip = malloc(sizeof(*ip) * (n + 1));
+	uint32_t *slot = malloc(sizeof(*slot) * (n + 1));
+	uint8_t *nip = malloc(n + 1), *found = calloc(g->n_pods + 1, 1);
+	bool rebuild = false;
+	int rc = ver && id && ip && slot && nip && found ? 0 : -ENOMEM;
+	/* the pods seen before, unchanged */
+	for (uint32_t i = 0; !rc && i < n; i++) {
+		size_t at = prev_pod(c, i, pv[i]);
+		ver[i] = pv[i];
+		slot[i] = UINT32_MAX;
+		if (at == SIZE_MAX)
+			continue;
+		found[at] = 1;
+		id[i] = g->pod_id[at];
+		ip[i] = g->pod_ip[at];
+		nip[i] = g->pod_nip[at];
+		slot[i] = g->pod_slot[at];
+	}
+	/* the previous pods not found (gone, or changed): entries freed */
+	for (size_t at = 0; !rc && at < g->n_pods; at++) {
+		if (found[at])
+			continue;
+		b->added++;
+		if (!VPUSH(b->free_slots, g->pod_slot[at]) ||
+		    (rc = ip_update(b, g->pod_slot[at], g->pod_ip[at], g->pod_nip[at], 0, 0,
+				    &rebuild)))
+			rc = rc ? rc : -ENOMEM;
+	}
+	/* the new and changed pods: read into entries of their own */
+	for (uint32_t i = 0; !rc && i < n; i++) {
+		if (slot[i] != UINT32_MAX)
+			continue;
+		const struct k8s_pod *p = &cl->pods[i];
+		ip[i] = p->n_ips ? p->ips[0] : 0;
+		nip[i] = n_addrs(p);
+		if ((slot[i] = slot_alloc(b)) == UINT32_MAX)
+			rc = -ENOMEM;
+		else if (!(rc = pod_read(b, g, i, &t->pods[slot[i]], &id[i])))
+			rc = ip_update(b, slot[i], 0, 0, ip[i], nip[i], &rebuild);
+	}
+	free(found);
+	if (rc) {
+		free(ver);
+		free(id);
+		free(ip);
+		free(nip);
+		free(slot);
+		return rc;
+	}
+	free(g->pod_ver);
+	free(g->pod_id);
+	free(g->pod_ip);
+	free(g->pod_nip);
+	free(g->pod_slot);
+	g->pod_ver = ver;
+	g->pod_id = id;
+	g->pod_ip = ip;
+	g->pod_nip = nip;
+	g->pod_slot = slot;
+	g->n_pods = n;
+	return rebuild ? ip_build(b, ip, slot) : 0;
+}
+
 /*
  * A compile after a change of pods only (namespaces and policies as at
  * the kept full compile): the kept tables get the changed pods' classes,
  * new classes get their maps, and nothing else is recomputed. When the
- * pod count is unchanged and few pods changed, the pods and address
- * hash are updated in place; otherwise they are rebuilt in the new order
- * (unchanged pods copied by their versions). Classes and maps that no
- * pod uses any more stay until the next full compile. 0, -EAGAIN (cl
+ * pod count is unchanged and few pods changed, they are updated where
+ * they are; otherwise pods_reorder() follows the new order (every pod
+ * keeps its entry in t->pods either way). Classes, maps and entries that
+ * no pod uses any more stay until the next full compile. 0, -EAGAIN (cl
  * does not fit: nothing changed) or -ENOMEM (the context is spoilt).
  */
 static int pods_only(struct pol_ctx *ctx, const struct k8s_cluster *cl, const uint64_t *pv)
@@ -2271,11 +2378,11 @@ static int pods_only(struct pol_ctx *ctx, const struct k8s_cluster *cl, const ui
 	if (inplace) {
 		bool rebuild = false;
 		for (size_t k = 0; k < changed.n; k++) {
-			uint32_t i = changed.p[k], id;
+			uint32_t i = changed.p[k], id, slot = g->pod_slot[i];
 			const struct k8s_pod *p = &cl->pods[i];
 			uint32_t ip = p->n_ips ? p->ips[0] : 0;
-			if ((rc = pod_read(b, g, i, &t->pods[i], &id)) ||
-			    (rc = ip_update(b, i, g->pod_ip[i], g->pod_nip[i], ip, n_addrs(p),
+			if ((rc = pod_read(b, g, i, &t->pods[slot], &id)) ||
+			    (rc = ip_update(b, slot, g->pod_ip[i], g->pod_nip[i], ip, n_addrs(p),
 					    &rebuild)))
 				goto out;
 			g->pod_ver[i] = pv[i];
@@ -2283,53 +2390,10 @@ static int pods_only(struct pol_ctx *ctx, const struct k8s_cluster *cl, const ui
 			g->pod_ip[i] = ip;
 			g->pod_nip[i] = n_addrs(p);
 		}
-		if (rebuild && (rc = ip_build(b, g->pod_ip)))
+		if (rebuild && (rc = ip_build(b, g->pod_ip, g->pod_slot)))
 			goto out;
-	} else {
-		struct pol_pod *pods = malloc(sizeof(*pods) * (n + 1));
-		uint64_t *ver = malloc(sizeof(*ver) * (n + 1));
-		uint32_t *id = malloc(sizeof(*id) * (n + 1));
-		uint32_t *ip = malloc(sizeof(*ip) * (n + 1));
-		uint8_t *nip = malloc(n + 1);
-		rc = pods && ver && id && ip && nip ? 0 : -ENOMEM;
-		for (uint32_t i = 0; !rc && i < n; i++) {
-			size_t at = prev_pod(c, i, pv[i]);
-			ver[i] = pv[i];
-			if (at != SIZE_MAX) {
-				pods[i] = t->pods[at];
-				id[i] = g->pod_id[at];
-				ip[i] = g->pod_ip[at];
-				nip[i] = g->pod_nip[at];
-				continue;
-			}
-			const struct k8s_pod *p = &cl->pods[i];
-			ip[i] = p->n_ips ? p->ips[0] : 0;
-			nip[i] = n_addrs(p);
-			rc = pod_read(b, g, i, &pods[i], &id[i]);
-		}
-		if (!rc) {
-			free(t->pods);
-			free(g->pod_ver);
-			free(g->pod_id);
-			free(g->pod_ip);
-			free(g->pod_nip);
-			t->pods = pods;
-			t->n_pods = (uint32_t)n;
-			g->pod_ver = ver;
-			g->pod_id = id;
-			g->pod_ip = ip;
-			g->pod_nip = nip;
-			g->n_pods = n;
-			rc = ip_build(b, ip);
-		} else {
-			free(pods);
-			free(ver);
-			free(id);
-			free(ip);
-			free(nip);
-		}
-		if (rc)
-			goto out;
+	} else if ((rc = pods_reorder(b, g, pv))) {
+		goto out;
 	}
 	rc = VPUSH(c->map_first, (uint32_t)c->ranges.n) ? 0 : -ENOMEM;
 	tables_sync(b);
