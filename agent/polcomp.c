@@ -352,6 +352,7 @@ struct comp {
 	 * id_remap: the previous compile's identity id -> this one's
 	 * (UINT32_MAX: not met yet). */
 	const uint64_t *pod_versions;
+	const uint64_t *ns_versions; /* per namespace, or NULL */
 	ptrdiff_t ver_shift; /* pod i was pod i + ver_shift last time (prev_pod) */
 	uint32_t *pod_ident; /* per pod: its identity */
 	uint32_t *pod_ip;    /* per pod: its first address, if any */
@@ -1187,6 +1188,12 @@ struct build {
 	/* kept between compiles */
 	uint64_t rest;
 	uint32_t n_namespaces, n_netpols, n_anps;
+	uint64_t *ns_ver; /* per namespace: its version (0: unknown) */
+	uint8_t *ns_mode; /* per namespace: its policy mode */
+	/* pods-only compile: identities of namespaces whose labels changed
+	 * (affected) and of those, the ones not set up again yet (stale) */
+	uint8_t *affected, *stale;
+	size_t n_stale;
 	uint32_t ip_dups;     /* pod addresses held by two pods (t->ip) */
 	size_t added, budget; /* classes and map entries added since the full compile */
 };
@@ -1216,6 +1223,10 @@ static void build_free(struct build *b)
 	atom_index_free(&b->atom_subj);
 	free(b->atom_mark);
 	free(b->peer_mark);
+	free(b->ns_ver);
+	free(b->ns_mode);
+	free(b->affected);
+	free(b->stale);
 	free(b);
 }
 
@@ -1729,8 +1740,9 @@ out:
 }
 
 /*
- * A new identity id, first met as pod i: its namespace, its part of a
- * peer signature ([selector atoms ascending, UINT32_MAX, named ports],
+ * Identity id, met as pod i (a new identity, or in the pods-only path one
+ * whose namespace's labels changed): its namespace, its part of a peer
+ * signature ([selector atoms ascending, UINT32_MAX, named ports],
  * interned in parts) and its subject classes; in the pods-only path a new
  * subject class gets its maps at once. 0 or -ENOMEM.
  */
@@ -1740,7 +1752,8 @@ static int identity_setup(struct build *b, uint32_t i, uint32_t id)
 	const struct k8s_cluster *cl = c->cl;
 	u32vec *sig = &b->sig;
 	uint32_t ns = intern_str(&c->strs, cl->pods[i].ns, &c->tmp);
-	if (ns == UINT32_MAX || id != b->id_part.n)
+	bool redo = id < b->id_part.n;
+	if (ns == UINT32_MAX || id > b->id_part.n)
 		return -ENOMEM;
 	c->pod_ns[i] = ns;
 	c->pod_ns_labels[i] = ns < cl->n_namespaces ? &cl->namespaces[ns].labels : &empty_labels;
@@ -1752,15 +1765,22 @@ static int identity_setup(struct build *b, uint32_t i, uint32_t id)
 	if (!VPUSH(*sig, UINT32_MAX) || pod_named_ports(c, i, sig))
 		return -ENOMEM;
 	uint32_t part = intern(&b->parts, sig->p, (uint32_t)sig->n);
-	if (part == UINT32_MAX || !VPUSH(b->id_part, part) || !VPUSH(b->id_ns, ns))
+	if (part == UINT32_MAX)
 		return -ENOMEM;
+	if (redo) {
+		b->id_part.p[id] = part;
+	} else if (!VPUSH(b->id_part, part) || !VPUSH(b->id_ns, ns) ||
+		   !VPUSH(b->id_subj, POL_NONE) || !VPUSH(b->id_subj, POL_NONE)) {
+		return -ENOMEM;
+	}
 	for (unsigned dir = 0; dir < 2; dir++) {
 		if (subject_sig(c, i, dir, sig) || (dir == POL_INGRESS && pod_named_ports(c, i, sig)))
 			return -ENOMEM;
 		size_t before = c->subjects.n;
 		uint32_t s = intern(&c->subjects, sig->p, (uint32_t)sig->n);
-		if (s == UINT32_MAX || !VPUSH(b->id_subj, s))
+		if (s == UINT32_MAX)
 			return -ENOMEM;
+		b->id_subj.p[2 * id + dir] = s;
 		if (c->subjects.n == before)
 			continue;
 		if (!VPUSH(c->subject_dir, (uint8_t)dir))
@@ -2104,6 +2124,14 @@ static int compile_full(struct build *b, bool keep)
 	memset(&b->mkeys, 0, sizeof(b->mkeys));
 	memset(&b->mvals, 0, sizeof(b->mvals));
 	b->n_namespaces = cl->n_namespaces;
+	b->ns_ver = calloc(cl->n_namespaces + 1, sizeof(*b->ns_ver));
+	b->ns_mode = malloc(cl->n_namespaces + 1);
+	if (!b->ns_ver || !b->ns_mode)
+		return -ENOMEM;
+	for (uint32_t k = 0; k < cl->n_namespaces; k++) {
+		b->ns_ver[k] = c->ns_versions ? c->ns_versions[k] : 0;
+		b->ns_mode[k] = cl->namespaces[k].mode;
+	}
 	b->n_netpols = cl->n_netpols;
 	b->n_anps = cl->n_anps;
 	b->added = 0;
@@ -2184,8 +2212,11 @@ static int pod_read(struct build *b, struct ctx_gen *g, uint32_t i, struct pol_p
 	uint32_t id = intern(&g->idents, c->tmp.p, (uint32_t)c->tmp.n);
 	if (id == UINT32_MAX)
 		return -ENOMEM;
-	if (g->idents.n != before) {
+	bool stale = id < b->n_stale && b->stale[id];
+	if (g->idents.n != before || stale) {
 		b->added++;
+		if (stale)
+			b->stale[id] = 0;
 		int rc = identity_setup(b, i, id);
 		if (rc)
 			return rc;
@@ -2339,6 +2370,83 @@ static int pods_reorder(struct build *b, struct ctx_gen *g, const uint64_t *pv)
 }
 
 /*
+ * The namespaces whose version changed or is unknown (nv, per namespace
+ * of c->cl; NULL: none changed, the rest version covers them): each must
+ * have the same name and policy mode where it was, else -EAGAIN (a full
+ * compile). Their identities are marked affected and stale (set up again
+ * by the next pod that has one: pod_read, ns_apply). *any: some
+ * namespace changed. 0, -EAGAIN or -ENOMEM.
+ */
+static int ns_changes(struct build *b, const uint64_t *nv, bool *any)
+{
+	struct comp *c = &b->c;
+	const struct k8s_cluster *cl = c->cl;
+	*any = false;
+	if (!nv)
+		return 0;
+	uint8_t *mark = calloc(cl->n_namespaces + 1, 1);
+	if (!mark)
+		return -ENOMEM;
+	for (uint32_t k = 0; k < cl->n_namespaces; k++) {
+		if (nv[k] && nv[k] == b->ns_ver[k])
+			continue;
+		c->tmp.n = 0;
+		if (cl->namespaces[k].mode != b->ns_mode[k] ||
+		    !pack_str(&c->tmp, cl->namespaces[k].name) ||
+		    intern_find(&c->strs, c->tmp.p, (uint32_t)c->tmp.n) != k) {
+			free(mark);
+			return -EAGAIN;
+		}
+		mark[k] = 1;
+		*any = true;
+	}
+	size_t n = b->id_part.n;
+	if (*any) {
+		free(b->affected);
+		free(b->stale);
+		b->affected = calloc(n + 1, 1);
+		b->stale = calloc(n + 1, 1);
+		b->n_stale = n;
+	}
+	if (*any && (!b->affected || !b->stale)) {
+		free(mark);
+		return -ENOMEM;
+	}
+	for (size_t id = 0; *any && id < n; id++)
+		if (b->id_ns.p[id] < cl->n_namespaces && mark[b->id_ns.p[id]])
+			b->affected[id] = b->stale[id] = 1;
+	for (uint32_t k = 0; k < cl->n_namespaces; k++)
+		b->ns_ver[k] = nv[k];
+	free(mark);
+	return 0;
+}
+
+/* Every pod of an affected identity (ns_changes): its identity set up
+ * again (once) and its classes anew. 0 or -ENOMEM. */
+static int ns_apply(struct build *b, struct ctx_gen *g)
+{
+	struct pol_tables *t = b->t;
+	int rc = 0;
+	for (uint32_t i = 0; !rc && i < g->n_pods; i++) {
+		uint32_t id = g->pod_id[i];
+		if (id >= b->n_stale || !b->affected[id])
+			continue;
+		if (b->stale[id]) {
+			b->stale[id] = 0;
+			if ((rc = identity_setup(b, i, id)))
+				break;
+		}
+		struct pol_pod *e = &t->pods[g->pod_slot[i]];
+		e->subject[0] = b->id_subj.p[2 * id];
+		e->subject[1] = b->id_subj.p[2 * id + 1];
+		if ((e->peer = pod_peer(b, i, id, g->pod_ip[i])) == UINT32_MAX)
+			rc = -ENOMEM;
+	}
+	b->n_stale = 0;
+	return rc;
+}
+
+/*
  * A compile after a change of pods only (namespaces and policies as at
  * the kept full compile): the kept tables get the changed pods' classes,
  * new classes get their maps, and nothing else is recomputed. When the
@@ -2348,7 +2456,8 @@ static int pods_reorder(struct build *b, struct ctx_gen *g, const uint64_t *pv)
  * no pod uses any more stay until the next full compile. 0, -EAGAIN (cl
  * does not fit: nothing changed) or -ENOMEM (the context is spoilt).
  */
-static int pods_only(struct pol_ctx *ctx, const struct k8s_cluster *cl, const uint64_t *pv)
+static int pods_only(struct pol_ctx *ctx, const struct k8s_cluster *cl, const uint64_t *pv,
+		     const uint64_t *nv)
 {
 	struct build *b = ctx->keep;
 	struct comp *c = &b->c;
@@ -2358,10 +2467,13 @@ static int pods_only(struct pol_ctx *ctx, const struct k8s_cluster *cl, const ui
 	u32vec changed = {0};
 	int rc = -ENOMEM;
 
+	bool ns_any = false;
 	if (cl->n_namespaces != b->n_namespaces || cl->n_netpols != b->n_netpols ||
 	    cl->n_anps != b->n_anps || !atoms_repoint(c, cl))
 		return -EAGAIN;
 	c->cl = cl;
+	if ((rc = ns_changes(b, nv, &ns_any)))
+		return rc;
 	c->pod_versions = pv;
 	c->prev = c->next = g;
 	c->ver_shift = 0;
@@ -2395,6 +2507,8 @@ static int pods_only(struct pol_ctx *ctx, const struct k8s_cluster *cl, const ui
 	} else if ((rc = pods_reorder(b, g, pv))) {
 		goto out;
 	}
+	if (ns_any && (rc = ns_apply(b, g)))
+		goto out;
 	rc = VPUSH(c->map_first, (uint32_t)c->ranges.n) ? 0 : -ENOMEM;
 	tables_sync(b);
 out:
@@ -2428,7 +2542,7 @@ struct pol_tables *pol_compile_ctx(struct pol_ctx *ctx, const struct k8s_cluster
 
 	if (keep && ctx->keep && ctx->keep->rest == v->rest &&
 	    ctx->keep->added <= ctx->keep->budget) {
-		rc = pods_only(ctx, cl, pv);
+		rc = pods_only(ctx, cl, pv, v->namespaces);
 		if (!rc) {
 			struct pol_tables *s = borrow(ctx->keep->t, generation);
 			if (s)
@@ -2452,6 +2566,7 @@ struct pol_tables *pol_compile_ctx(struct pol_ctx *ctx, const struct k8s_cluster
 		b->t = t;
 		b->c.cl = cl;
 		b->c.pod_versions = pv;
+		b->c.ns_versions = v ? v->namespaces : NULL;
 		b->c.prev = &ctx->gen[ctx->cur];
 		b->c.next = &ctx->gen[!ctx->cur];
 		rc = gen_init(b->c.next) ? compile_full(b, keep) : -ENOMEM;

@@ -42,15 +42,20 @@ struct pol_tables *pol_compile(const struct k8s_cluster *cl, uint64_t generation
  *   be stable but for pods added and removed (then the context finds
  *   unchanged pods in step; otherwise it reads them).
  *
- * - rest: with pods, a number the caller changes whenever a namespace
- *   or a policy (NetworkPolicy, AdminNetworkPolicy,
- *   BaselineAdminNetworkPolicy) is added, removed or changed, and never
- *   gives to two different sets (the same objects in the same order); 0
- *   means unknown. With it the context
+ * - namespaces: per namespace of cl, a version as for pods (NULL: none).
+ *
+ * - rest: with pods, a number the caller changes whenever a policy
+ *   (NetworkPolicy, AdminNetworkPolicy, BaselineAdminNetworkPolicy) is
+ *   added, removed or changed, or, without namespace versions, a
+ *   namespace is, and never gives to two different sets (the same
+ *   objects in the same order); 0 means unknown. With it the context
  *   keeps the compile's tables, and a compile at the same rest version
- *   is a *pods-only* one: the kept tables get the changed pods' classes
- *   (new classes get their maps; nothing else is recomputed), which
- *   costs about what the change touches, not the cluster's size.
+ *   is a *pods-only* one: the kept tables get the changed pods' classes,
+ *   and those of the pods of namespaces whose labels changed (new
+ *   classes get their maps; nothing else is recomputed), which costs
+ *   about what the change touches, not the cluster's size. Namespaces
+ *   added, removed, renamed, moved or with a new policy mode make it a
+ *   full compile.
  *   Classes no pod uses any more stay until the next full compile (at a
  *   new rest version, or once the pods-only compiles have added more
  *   than a quarter of the tables). Without it each compile is a full
@@ -69,6 +74,7 @@ struct pol_tables *pol_compile(const struct k8s_cluster *cl, uint64_t generation
 struct pol_ctx;
 struct pol_versions {
 	const uint64_t *pods;
+	const uint64_t *namespaces;
 	uint64_t rest;
 };
 struct pol_ctx *pol_ctx_new(void);

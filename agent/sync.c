@@ -184,7 +184,8 @@ struct sync {
 	size_t policy_len;
 	struct pol_ctx *pol; /* the compiler's memo across pushes (NULL: none yet) */
 	uint64_t *pod_versions; /* the last view's pods' cache versions (build_view) */
-	uint64_t rest_version;  /* the compiler's: namespaces and policies as last compiled */
+	uint64_t *ns_versions;  /* and its namespaces' */
+	uint64_t rest_version;  /* the compiler's: policies as last compiled */
 	struct nsdp_route *routes; /* what this dataplane has */
 	unsigned n_routes;
 	struct nsdp_vtep *vteps;
@@ -330,12 +331,14 @@ static struct ag_obj **listed(struct kmap *m, bool sort, uint64_t *versions)
 		free(objs);                                                       \
 	} while (0)
 
-/* pod_versions (s->cache[AG_POD].n + 1 entries): each view pod's cache
- * version, for the compiler (pol_compile_ctx). */
-static int build_view(struct sync *s, struct k8s_cluster *view, uint64_t *pod_versions)
+/* pod_versions / ns_versions (s->cache[AG_POD / AG_NAMESPACE].n + 1
+ * entries): each view pod's and namespace's cache version, for the
+ * compiler (pol_compile_ctx). */
+static int build_view(struct sync *s, struct k8s_cluster *view, uint64_t *pod_versions,
+		      uint64_t *ns_versions)
 {
 	memset(view, 0, sizeof(*view));
-	VIEW_FILL(s, view, AG_NAMESPACE, namespaces, n_namespaces, false, NULL);
+	VIEW_FILL(s, view, AG_NAMESPACE, namespaces, n_namespaces, false, ns_versions);
 	VIEW_FILL(s, view, AG_POD, pods, n_pods, false, pod_versions);
 	VIEW_FILL(s, view, AG_NETPOL, netpols, n_netpols, true, NULL);
 	VIEW_FILL(s, view, AG_ANP, anps, n_anps, true, NULL);
@@ -520,10 +523,14 @@ static int push(struct sync *s)
 {
 	struct k8s_cluster view;
 	uint64_t *pv = realloc(s->pod_versions, (s->cache[AG_POD].n + 1) * sizeof(*pv));
-	if (!pv)
+	if (pv)
+		s->pod_versions = pv;
+	uint64_t *nv = realloc(s->ns_versions, (s->cache[AG_NAMESPACE].n + 1) * sizeof(*nv));
+	if (nv)
+		s->ns_versions = nv;
+	if (!pv || !nv)
 		return -ENOMEM;
-	s->pod_versions = pv;
-	int rc = build_view(s, &view, s->pod_versions);
+	int rc = build_view(s, &view, s->pod_versions, s->ns_versions);
 	if (rc) {
 		view_free(&view);
 		return rc;
@@ -542,12 +549,14 @@ static int push(struct sync *s)
 		clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
 		if (!s->pol)
 			s->pol = pol_ctx_new(); /* NULL: pol_compile_ctx fails, ENOMEM below */
-		/* A change of pods only is a pods-only compile (polcomp.h): the
-		 * namespace and policy objects are the cache's, unchanged while
-		 * no event of their kinds came (objects are immutable there). */
-		if (!s->rest_version || (s->dirty & (policy_kinds & ~(1u << AG_POD))))
+		/* A change of pods and namespaces only is a pods-only compile
+		 * (polcomp.h): the policy objects are the cache's, unchanged
+		 * while no event of their kinds came (objects are immutable
+		 * there), and pods and namespaces carry their versions. */
+		if (!s->rest_version ||
+		    (s->dirty & ((1u << AG_NETPOL) | (1u << AG_ANP) | (1u << AG_BANP))))
 			s->rest_version++;
-		struct pol_versions v = {s->pod_versions, s->rest_version};
+		struct pol_versions v = {s->pod_versions, s->ns_versions, s->rest_version};
 		struct pol_tables *t = s->pol ? pol_compile_ctx(s->pol, &view, &v, gen) : NULL;
 		clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
 		if (!t || pol_serialize(t, &blob, &len)) {
@@ -838,6 +847,7 @@ void ag_sync_run(struct ag_queue *q, const struct ag_sync_options *opt)
 	free(s.policy_blob);
 	pol_ctx_free(s.pol);
 	free(s.pod_versions);
+	free(s.ns_versions);
 	free(s.routes);
 	free(s.vteps);
 }

@@ -112,7 +112,7 @@ signal.signal(signal.SIGTERM, on_signal)
 signal.signal(signal.SIGINT, on_signal)
 
 try:
-    print("1..20", flush=True)
+    print("1..22", flush=True)
     # --- the double, preloaded with the demo cluster and its Node objects
     certs = apiserver.make_certs(tmp)
     import ssl
@@ -262,6 +262,15 @@ try:
         "a bad NetworkPolicy is rejected, logged with kind, namespace/name and field, and counted")
     tap(reach(PREFIX + "p22", "10.244.2.2", 8080) and reach(PREFIX + "p11", "10.244.1.3", 5432) is False,
         "everything else is still enforced (stranger -> backend allowed, frontend -> db denied)")
+
+    # --- a namespace relabelled: no policy changed, so the agent's compile
+    # is a pods-only one (namespace versions from its cache); real traffic
+    core.patch_namespace("stranger", {"metadata": {"labels": {"tier": "other"}}})
+    tap(eventually(lambda: not reach(PREFIX + "p22", "10.244.2.2", 8080)),
+        "namespace stranger relabelled tier=other: stranger -> backend denied")
+    core.patch_namespace("stranger", {"metadata": {"labels": {"tier": "none"}}})
+    tap(eventually(lambda: reach(PREFIX + "p22", "10.244.2.2", 8080)),
+        "and back to tier=none: stranger -> backend allowed again")
 
     # --- RBAC: 403 on a list after a relist is forced
     admin("/_double/faults", {"resource": "nodes", "verb": "watch", "fault": "status", "code": 403, "count": 2})

@@ -529,14 +529,14 @@ std::string mutate(Gen &g, std::vector<std::string> &docs, unsigned step)
 		docs.erase(docs.begin() + (long)g.pick(pols));
 		return "policy deleted";
 	default: { // audit mode toggled on a policy or a namespace
-		std::vector<size_t> &v = pols.empty() || g.coin(30) ? nss : pols;
-		std::string &d = docs[g.pick(v)];
+		bool ns = pols.empty() || g.coin(30);
+		std::string &d = docs[g.pick(ns ? nss : pols)];
 		size_t at = d.find(audit);
 		if (at != std::string::npos)
 			d.erase(at, audit.size());
 		else
 			d.insert(d.find("metadata:\n") + 10, audit);
-		return "audit toggled";
+		return ns ? "namespace audit toggled" : "policy audit toggled";
 	}
 	}
 }
@@ -552,15 +552,17 @@ std::string wire(const pol_tables *t)
 	return s;
 }
 
-// The agent's pod versions (pol_compile_ctx): one per distinct Pod
-// document text, in cluster order, so that an unchanged pod keeps its
-// version and any edit gets a new one. zero_pct of them are 0 (unknown).
-std::vector<uint64_t> pod_versions(Gen &g, const std::vector<std::string> &docs,
-				   std::map<std::string, uint64_t> &seen, unsigned zero_pct)
+// The agent's pod or namespace versions (pol_compile_ctx): one per
+// distinct document text of that kind, in cluster order, so that an
+// unchanged object keeps its version and any edit gets a new one.
+// zero_pct of them are 0 (unknown).
+std::vector<uint64_t> versions_of(Gen &g, const std::vector<std::string> &docs,
+				  const std::string &kind, std::map<std::string, uint64_t> &seen,
+				  unsigned zero_pct)
 {
 	std::vector<uint64_t> v;
 	for (const std::string &d : docs) {
-		if (kind_of(d) != "Pod")
+		if (kind_of(d) != kind)
 			continue;
 		auto it = seen.emplace(d, seen.size() + 1).first;
 		v.push_back(g.coin(zero_pct) ? 0 : it->second);
@@ -572,6 +574,11 @@ bool pods_only_change(const std::string &what)
 {
 	return what == "pod added" || what == "pod deleted" || what == "pod relabelled" ||
 	       what == "pod readdressed" || what == "nothing";
+}
+
+bool namespace_change(const std::string &what)
+{
+	return what == "namespace relabelled" || what == "namespace audit toggled";
 }
 
 // A compiler context across random changes, as the agent holds one,
@@ -599,6 +606,9 @@ TEST(PolicyDiff, IncrementalCompileMatchesFreshCompile)
 		// only (some unknown), pod and rest versions (the pods-only
 		// path), and both with some pod versions unknown
 		unsigned mode = round % 4;
+		// namespace versions too in most of the rounds with a rest
+		// version (without them a namespace change takes a new one)
+		bool ns_versions = mode >= 2 && g.coin(70);
 		uint64_t rest = 1;
 		std::map<std::string, uint64_t> versions_seen;
 		std::set<uint32_t> addrs_seen; // every pod address of the round
@@ -614,15 +624,23 @@ TEST(PolicyDiff, IncrementalCompileMatchesFreshCompile)
 			ASSERT_EQ(rc, 0) << "seed " << seed << " round " << round << " step " << step
 					 << " (" << what << "): " << (errs.empty() ? "" : errs[0]) << "\n"
 					 << yaml;
-			std::vector<uint64_t> pv = pod_versions(g, docs, versions_seen,
-								mode % 2 ? 20 : 0);
+			std::vector<uint64_t> pv = versions_of(g, docs, "Pod", versions_seen,
+							       mode % 2 ? 20 : 0);
+			std::vector<uint64_t> nv = versions_of(g, docs, "Namespace", versions_seen,
+							       mode % 2 ? 20 : 0);
 			ASSERT_EQ(pv.size(), cl.n_pods);
-			// a new rest version when a namespace or policy changed, and
-			// now and then for nothing
-			bool full = mode < 2 || step == 0 || !pods_only_change(what) || g.coin(10);
+			ASSERT_EQ(nv.size(), cl.n_namespaces);
+			// a new rest version when a policy changed (or, without
+			// namespace versions, a namespace), and now and then for
+			// nothing; a namespace's audit mode makes a full compile
+			// either way (checked below only by the decisions)
+			bool full = mode < 2 || step == 0 ||
+				    !(pods_only_change(what) || (ns_versions && namespace_change(what))) ||
+				    g.coin(10);
 			if (full)
 				rest++;
-			pol_versions v = {pv.data(), mode >= 2 ? rest : 0};
+			pol_versions v = {pv.data(), ns_versions ? nv.data() : nullptr,
+					  mode >= 2 ? rest : 0};
 			pol_tables *inc = pol_compile_ctx(ctx, &cl, mode ? &v : nullptr, step + 1);
 			pol_tables *fresh = pol_compile(&cl, step + 1);
 			ASSERT_NE(inc, nullptr);
@@ -658,15 +676,15 @@ TEST(PolicyDiff, IncrementalCompileMatchesFreshCompile)
 		}
 		pol_ctx_free(ctx);
 	}
-	printf("%u incremental compiles checked, %u of them after a change of pods only (%u "
-	       "numbered otherwise than a fresh compile)\n",
+	printf("%u incremental compiles checked, %u of them after a change of pods or "
+	       "namespaces only (%u numbered otherwise than a fresh compile)\n",
 	       compiles, pods_only, renumbered);
 	if (rounds >= 8) {
 		EXPECT_GT(renumbered, 0u) << "no pods-only compile took the pods-only path";
 	}
 	for (const char *k : {"pod added", "pod deleted", "pod relabelled", "pod readdressed",
 			      "namespace relabelled", "policy added", "policy changed",
-			      "policy deleted", "audit toggled"})
+			      "policy deleted", "namespace audit toggled", "policy audit toggled"})
 		EXPECT_TRUE(kinds_done.count(k)) << "no step of kind " << k;
 }
 
