@@ -708,7 +708,7 @@ static void port_info(struct dp_port *p, struct nsdp_port_info *r)
 	if (rte_eth_stats_get(p->port_id, &st) == 0) {
 		r->hw_ipackets = st.ipackets;
 		r->hw_opackets = st.opackets;
-		/* af_packet: the PMD counts no ring drops; see dp_port_ring_drops() */
+		/* socket ports: RX ring drops the PMD leaves out; dp_port_ring_drops() */
 		r->hw_imissed = st.imissed + dp_port_ring_drops(p);
 		r->hw_ierrors = st.ierrors;
 		r->hw_oerrors = st.oerrors;

@@ -52,6 +52,7 @@ struct rte_rcu_qsbr;
 
 #define DP_MAX_BURST 256
 #define DP_TX_BUF 64
+#define DP_PORT_XDP_FDS 16 /* af_xdp RX queues whose ring drops are counted */
 
 struct dp_port {
 	uint16_t port_id; /* DPDK port id */
@@ -63,10 +64,13 @@ struct dp_port {
 	uint32_t mtu;
 	char name[NSDP_PORT_NAME_LEN];
 	struct nsdp_port_req req; /* hot-plugged ports: the PORT_ADD (state_file) */
-	/* af_packet: the kernel interface the PMD's sockets are bound to, and
-	 * the frames the kernel found no room for in their RX rings, as read so
-	 * far (dp_port_ring_drops()). 0: not an af_packet port. */
+	/* af_packet: the kernel interface the PMD's sockets are bound to (0:
+	 * not an af_packet port); af_xdp: the PMD's XDP sockets (one per RX
+	 * queue); and the frames the kernel found no room for in their RX
+	 * rings, as read so far (dp_port_ring_drops()). */
 	unsigned ifindex;
+	int xdp_fds[DP_PORT_XDP_FDS];
+	unsigned n_xdp_fds;
 	uint64_t ring_drops;
 };
 

@@ -2,6 +2,7 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <stddef.h>
 #include <net/if.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -9,6 +10,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <linux/if_packet.h>
+#include <linux/if_xdp.h>
 
 #include <rte_bus.h>
 #include <rte_dev.h>
@@ -78,10 +80,20 @@ static unsigned af_packet_ifindex(const struct rte_eth_dev_info *info)
 uint64_t dp_port_ring_drops(struct dp_port *p)
 {
 	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-	if (!p->ifindex)
-		return 0;
 	pthread_mutex_lock(&lock);
-	DIR *d = opendir("/proc/self/fd");
+	uint64_t xdp_full = 0;
+	for (unsigned k = 0; k < p->n_xdp_fds; k++) {
+		/* cumulative; rx_dropped is the PMD's imissed already */
+		struct xdp_statistics st;
+		memset(&st, 0, sizeof(st));
+		socklen_t len = sizeof(st);
+		if (getsockopt(p->xdp_fds[k], SOL_XDP, XDP_STATISTICS, &st, &len) == 0 &&
+		    len >= offsetof(struct xdp_statistics, rx_ring_full) + sizeof(st.rx_ring_full))
+			xdp_full += st.rx_ring_full;
+	}
+	if (p->n_xdp_fds)
+		p->ring_drops = xdp_full;
+	DIR *d = p->ifindex ? opendir("/proc/self/fd") : NULL;
 	for (struct dirent *e; d && (e = readdir(d)) != NULL;) {
 		char *end;
 		long fd = strtol(e->d_name, &end, 10);
@@ -94,13 +106,33 @@ uint64_t dp_port_ring_drops(struct dp_port *p)
 		struct tpacket_stats st;
 		len = sizeof(st);
 		if (getsockopt((int)fd, SOL_PACKET, PACKET_STATISTICS, &st, &len) == 0)
-			p->ring_drops += st.tp_drops;
+			p->ring_drops += st.tp_drops; /* reset by the read */
 	}
 	if (d)
 		closedir(d);
 	uint64_t v = p->ring_drops;
 	pthread_mutex_unlock(&lock);
 	return v;
+}
+
+/* The AF_XDP sockets among this process's descriptors into fds (at most
+ * max); their number. */
+static unsigned xdp_sockets(int *fds, unsigned max)
+{
+	unsigned n = 0;
+	DIR *d = opendir("/proc/self/fd");
+	for (struct dirent *e; d && (e = readdir(d)) != NULL && n < max;) {
+		char *end;
+		long fd = strtol(e->d_name, &end, 10);
+		int domain = 0;
+		socklen_t len = sizeof(domain);
+		if (!*end && fd >= 0 && fd != dirfd(d) &&
+		    !getsockopt((int)fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) && domain == AF_XDP)
+			fds[n++] = (int)fd;
+	}
+	if (d)
+		closedir(d);
+	return n;
 }
 
 /*
@@ -151,10 +183,27 @@ static int port_setup(struct dp *dp, unsigned idx, uint16_t pid, unsigned queues
 	uint16_t nb_rxd = rx_desc, nb_txd = tx_desc;
 	rte_eth_dev_adjust_nb_rx_tx_desc(pid, &nb_rxd, &nb_txd);
 	int socket = rte_eth_dev_socket_id(pid);
+	/* af_xdp: the PMD opens one XDP socket per RX queue in its setup; the
+	 * port's are the ones that appear (dp_port_ring_drops()) */
+	bool xdp = info.driver_name && !strcmp(info.driver_name, "net_af_xdp");
+	int before[DP_PORT_XDP_FDS * 4];
+	unsigned n_before = xdp ? xdp_sockets(before, DP_PORT_XDP_FDS * 4) : 0;
+	p->n_xdp_fds = 0;
 	for (unsigned q = 0; q < nrx; q++) {
 		rc = rte_eth_rx_queue_setup(pid, (uint16_t)q, nb_rxd, socket, NULL, dp->pool);
 		if (rc)
 			goto qfail;
+	}
+	if (xdp) {
+		int after[DP_PORT_XDP_FDS * 4];
+		unsigned n_after = xdp_sockets(after, DP_PORT_XDP_FDS * 4);
+		for (unsigned a = 0; a < n_after && p->n_xdp_fds < DP_PORT_XDP_FDS; a++) {
+			bool old = false;
+			for (unsigned b = 0; b < n_before && !old; b++)
+				old = before[b] == after[a];
+			if (!old)
+				p->xdp_fds[p->n_xdp_fds++] = after[a];
+		}
 	}
 	for (unsigned q = 0; q < nw; q++) {
 		rc = rte_eth_tx_queue_setup(pid, (uint16_t)q, nb_txd, socket, NULL);
@@ -421,6 +470,7 @@ void dp_port_remove(struct dp *dp, unsigned slot)
 		int rc = rte_eth_dev_stop(pid);
 		if (rc && rc != -EINVAL)
 			RTE_LOG(WARNING, USER1, "port %s: stop: %s\n", p->name, rte_strerror(-rc));
+		p->n_xdp_fds = 0; /* the PMD closes them */
 		rte_eth_dev_close(pid);
 		/* Closing released the ethdev; the bus device goes with it. */
 		if (rdev && (rc = rte_dev_remove(rdev)) < 0 && rc != -ENOENT)

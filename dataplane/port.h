@@ -63,13 +63,18 @@ int dp_port_hotplug_del(struct dp *dp, const char *name, char *err, size_t errle
 void dp_port_remove(struct dp *dp, unsigned slot);
 
 /*
- * Frames the kernel dropped because an af_packet port's RX ring was full:
- * the sum of PACKET_STATISTICS tp_drops over the PMD's sockets on the
- * port's interface (found among this process's descriptors). DPDK 22.11's
- * af_packet PMD never reads these, so its imissed stays 0 however many
- * frames are lost; the counter read resets in the kernel, so the reads
- * accumulate in p->ring_drops. 0 for other ports. Thread-safe (the control
- * and telemetry threads both ask).
+ * Frames the kernel dropped because a socket port's RX ring was full, which
+ * DPDK 22.11's PMDs leave out of imissed; the sockets are the PMD's own,
+ * found among this process's descriptors by the port's interface:
+ *  - af_packet: the sum of PACKET_STATISTICS tp_drops (the PMD reads
+ *    none, so its imissed stays 0 however many frames are lost); the read
+ *    resets the kernel's counter, so the reads accumulate in
+ *    p->ring_drops;
+ *  - af_xdp: the sum of XDP_STATISTICS rx_ring_full (the PMD counts only
+ *    rx_dropped, the frames lost for want of a fill-ring buffer);
+ *    cumulative in the kernel.
+ * 0 for other ports. Thread-safe (the control and telemetry threads both
+ * ask).
  */
 uint64_t dp_port_ring_drops(struct dp_port *p);
 
