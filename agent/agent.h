@@ -222,7 +222,24 @@ struct ag_sync_options {
 	uint8_t gw_mac[6];
 	unsigned expect_mask;   /* kinds that must be listed before the first push */
 	const char *policy_cache; /* write each acknowledged policy here (or NULL) */
+	/* --host-route IFACE: keep the node's route to its own pod CIDRs via
+	 * host_route_via on IFACE (onlink), with source host_ip (0: the
+	 * Node's InternalIP); NULL: not managed. Network order. */
+	const char *host_route;
+	uint32_t host_route_via;
+	uint32_t host_ip;
 };
+
+/* rtnetlink protocol of the routes nsdp-agent sets (`ip route show proto 110`). */
+#define AG_RTPROT_NSDP 110
+
+/*
+ * Add (replace) or delete the route prefix/len via `via` dev ifname onlink
+ * [src src] (addresses in network order; src 0: none) in this network
+ * namespace's main table. 0, or -errno with the reason in err.
+ */
+int ag_host_route(bool add, const char *ifname, uint32_t prefix, uint8_t len, uint32_t via,
+		  uint32_t src, char *err, size_t errlen);
 
 /* Set from a signal handler (async-signal-safe); the sync loop stops
  * within its 200 ms idle wait. */

@@ -3,8 +3,10 @@
  * nsdp-agent: keeps one node's nsdp-dataplane in sync with the cluster.
  * See agent.h for the threads and docs/operations.md for deployment.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
+#include <net/if.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +38,13 @@ static void usage(FILE *f)
 		"                        \"none\" to disable)\n"
 		"  --underlay-gateway-mac MAC  next-hop MAC for VTEPs of nodes without the\n"
 		"                        nsdp.io/vtep-mac annotation (a routed underlay)\n"
+		"  --host-route IFACE    keep this node's route to its pod CIDRs (its Node's\n"
+		"                        spec.podCIDRs) via the dataplane's host port: IFACE is\n"
+		"                        the node's end of the host port's veth (nsdph)\n"
+		"  --host-route-via ADDR  the route's next hop (default 169.254.1.1, the pods'\n"
+		"                        gateway)\n"
+		"  --host-ip ADDR        the route's source: the dataplane's node.host_ip\n"
+		"                        (default the Node's InternalIP)\n"
 		"  --batch-ms N          close an event batch after N ms of quiet (default 5; an\n"
 		"                        event after --batch-max-ms without any waits 1 ms)\n"
 		"  --batch-max-ms N      and at most N ms after it opened (default 50)\n"
@@ -104,7 +113,7 @@ int main(int argc, char **argv)
 {
 	enum { O_MANIFESTS = 256, O_KUBECONFIG, O_INCLUSTER, O_NODE, O_METRICS, O_GWMAC, O_BATCH,
 	       O_BATCHMAX, O_STALL, O_BACKOFF, O_PAGE, O_LOGFMT, O_LOGLVL, O_PCACHE, O_COMPILE,
-	       O_FLOWLOG, O_FLOWLOG_MS };
+	       O_FLOWLOG, O_FLOWLOG_MS, O_HOSTROUTE, O_HOSTVIA, O_HOSTIP };
 	static const struct option opts[] = {
 		{"manifests", required_argument, NULL, O_MANIFESTS},
 		{"kubeconfig", required_argument, NULL, O_KUBECONFIG},
@@ -113,6 +122,9 @@ int main(int argc, char **argv)
 		{"socket", required_argument, NULL, 's'},
 		{"metrics", required_argument, NULL, O_METRICS},
 		{"underlay-gateway-mac", required_argument, NULL, O_GWMAC},
+		{"host-route", required_argument, NULL, O_HOSTROUTE},
+		{"host-route-via", required_argument, NULL, O_HOSTVIA},
+		{"host-ip", required_argument, NULL, O_HOSTIP},
 		{"batch-ms", required_argument, NULL, O_BATCH},
 		{"batch-max-ms", required_argument, NULL, O_BATCHMAX},
 		{"watch-stall-timeout", required_argument, NULL, O_STALL},
@@ -154,6 +166,25 @@ int main(int argc, char **argv)
 			}
 			so.have_gw_mac = true;
 			break;
+		case O_HOSTROUTE:
+			if (!*optarg || strlen(optarg) >= IF_NAMESIZE) {
+				fprintf(stderr, "nsdp-agent: --host-route %s: not an interface name\n",
+					optarg);
+				return 2;
+			}
+			so.host_route = optarg;
+			break;
+		case O_HOSTVIA:
+		case O_HOSTIP: {
+			struct in_addr a;
+			if (inet_pton(AF_INET, optarg, &a) != 1 || !a.s_addr) {
+				fprintf(stderr, "nsdp-agent: --%s %s: not an IPv4 address\n",
+					c == O_HOSTVIA ? "host-route-via" : "host-ip", optarg);
+				return 2;
+			}
+			*(c == O_HOSTVIA ? &so.host_route_via : &so.host_ip) = a.s_addr;
+			break;
+		}
 		case O_BATCH:
 		case O_BATCHMAX:
 		case O_PAGE: {
@@ -227,6 +258,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "nsdp-agent: unexpected argument %s\n", argv[optind]);
 		return 2;
 	}
+	if ((so.host_route_via || so.host_ip) && !so.host_route) {
+		fprintf(stderr, "nsdp-agent: --host-route-via and --host-ip need --host-route IFACE\n");
+		return 2;
+	}
+	if (!so.host_route_via)
+		so.host_route_via = htonl(0xa9fe0101); /* 169.254.1.1 */
 	if (compile_to)
 		return compile_only(dirs, n_dirs, compile_to);
 	if (!kubeconfig && !n_dirs && !in_cluster) {

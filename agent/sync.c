@@ -191,6 +191,10 @@ struct sync {
 	struct nsdp_vtep *vteps;
 	unsigned n_vteps;
 	char unresolved[512]; /* last logged list of nodes without a VTEP MAC */
+	/* --host-route: the routes set (host_routes()) and their source */
+	struct k8s_cidr *host_rt;
+	unsigned n_host_rt;
+	uint32_t host_rt_src;
 };
 
 static void lat_add(struct sync *s, uint64_t t)
@@ -418,6 +422,81 @@ static int desired_net(struct sync *s, const struct k8s_cluster *v, struct nsdp_
 	return 0;
 }
 
+/*
+ * --host-route: this node's routes to its own pod CIDRs through the
+ * dataplane's host port, as its Node object says (spec.podCIDRs), set in
+ * the agent's network namespace: POD_CIDR via --host-route-via dev IFACE
+ * onlink src (--host-ip, else the Node's InternalIP). CIDRs the Node no
+ * longer has are removed; a route that could not be set is logged and
+ * tried again at the next push. Nothing changes while the Node is absent.
+ */
+static void host_routes(struct sync *s, const struct k8s_cluster *v)
+{
+	const struct ag_sync_options *o = s->opt;
+	const struct k8s_node *self = NULL;
+	for (unsigned i = 0; o->host_route && o->node && i < v->n_nodes && !self; i++)
+		if (!strcmp(v->nodes[i].name, o->node))
+			self = &v->nodes[i];
+	if (!self)
+		return;
+	uint32_t src = o->host_ip ? o->host_ip : self->has_internal_ip ? self->internal_ip : 0;
+	bool all_set = true;
+	char err[256], via[INET_ADDRSTRLEN], pfx[INET_ADDRSTRLEN];
+	inet_ntop(AF_INET, &o->host_route_via, via, sizeof(via));
+	/* gone from the Node: removed */
+	for (unsigned i = 0; i < s->n_host_rt;) {
+		const struct k8s_cidr *c = &s->host_rt[i];
+		bool keep = false;
+		for (unsigned j = 0; j < self->n_cidrs && !keep; j++)
+			keep = self->pod_cidrs[j].addr == c->addr && self->pod_cidrs[j].len == c->len;
+		if (keep) {
+			i++;
+			continue;
+		}
+		inet_ntop(AF_INET, &c->addr, pfx, sizeof(pfx));
+		if (ag_host_route(false, o->host_route, c->addr, c->len, o->host_route_via, 0, err,
+				  sizeof(err)) && strcmp(err, strerror(ESRCH)))
+			ag_log(AG_WARN, "sync", "host route %s/%u dev %s: removing: %s", pfx, c->len,
+			       o->host_route, err);
+		else
+			ag_log(AG_INFO, "sync", "host route %s/%u dev %s removed (no longer node %s's)",
+			       pfx, c->len, o->host_route, o->node);
+		s->host_rt[i] = s->host_rt[--s->n_host_rt];
+	}
+	/* new, or a new source: set (replacing) */
+	for (unsigned j = 0; j < self->n_cidrs; j++) {
+		const struct k8s_cidr *c = &self->pod_cidrs[j];
+		bool have = false;
+		for (unsigned i = 0; i < s->n_host_rt && !have; i++)
+			have = s->host_rt[i].addr == c->addr && s->host_rt[i].len == c->len;
+		if (have && src == s->host_rt_src)
+			continue;
+		inet_ntop(AF_INET, &c->addr, pfx, sizeof(pfx));
+		char srcs[INET_ADDRSTRLEN] = "-";
+		if (src)
+			inet_ntop(AF_INET, &src, srcs, sizeof(srcs));
+		if (ag_host_route(true, o->host_route, c->addr, c->len, o->host_route_via, src, err,
+				  sizeof(err))) {
+			ag_log(AG_ERROR, "sync", "host route %s/%u via %s dev %s src %s: %s (node %s's pods are unreachable from the node until it is set; retried at the next push)",
+			       pfx, c->len, via, o->host_route, srcs, err, o->node);
+			all_set = false;
+			continue;
+		}
+		ag_log(AG_INFO, "sync", "host route %s/%u via %s dev %s src %s set", pfx, c->len, via,
+		       o->host_route, srcs);
+		if (!have) {
+			struct k8s_cidr *n = realloc(s->host_rt, (s->n_host_rt + 1) * sizeof(*n));
+			if (!n)
+				continue; /* set, not recorded: set again next time */
+			s->host_rt = n;
+			s->host_rt[s->n_host_rt++] = *c;
+		}
+	}
+	/* a new source is taken once every route has it */
+	if (all_set)
+		s->host_rt_src = src;
+}
+
 static bool same_route_key(const struct nsdp_route *a, const struct nsdp_route *b)
 {
 	return a->prefix_len == b->prefix_len && !memcmp(&a->prefix, &b->prefix, sizeof(a->prefix));
@@ -537,6 +616,8 @@ static int push(struct sync *s)
 	}
 	if (s->full || (s->dirty & (1u << AG_POD)))
 		ag_flowlog_pods(&view); /* names for flow-log records */
+	if (s->opt->host_route)
+		host_routes(s, &view);
 	uint64_t gen = s->gen + 1;
 	unsigned policy_kinds = (1u << AG_NAMESPACE) | (1u << AG_POD) | (1u << AG_NETPOL) |
 				(1u << AG_ANP) | (1u << AG_BANP);
@@ -848,6 +929,7 @@ void ag_sync_run(struct ag_queue *q, const struct ag_sync_options *opt)
 	pol_ctx_free(s.pol);
 	free(s.pod_versions);
 	free(s.ns_versions);
+	free(s.host_rt);
 	free(s.routes);
 	free(s.vteps);
 }

@@ -40,7 +40,10 @@
 # (veth nsdph / nsdph-d in the node's namespace): the node's address
 # 192.168.200.n (host_ip), a route to 10.244.n.0/24 via 169.254.1.1. Its
 # connections to its pods (kubelet probes) are never denied; pods reach
-# the node (and anything outside the pod CIDRs) through it.
+# the node (and anything outside the pod CIDRs) through it. With
+# NSDP_HOST_ROUTE=agent (agents in the nodes' namespaces) that route is
+# left to the node's agent (--host-route nsdph --host-ip host_ip), as the
+# DaemonSet does on a cluster.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -191,6 +194,8 @@ start_agent() {
 		src=(--manifests "$STATE/manifests" ${NSDP_AGENT_ARGS:-})
 	fi
 	src+=(--policy-cache "$STATE/n$n.policy")
+	[ "${NSDP_HOST_ROUTE:-}" = agent ] && [ "${NSDP_AGENT_HOSTNET:-0}" != 1 ] &&
+		src+=(--host-route nsdph --host-ip "$(host_ip "$n")")
 	# NSDP_FLOWLOG=1: flow logs of node n in $STATE/n<n>.flows.jsonl
 	[ "${NSDP_FLOWLOG:-0}" = 1 ] &&
 		src+=(--flow-log "$STATE/n$n.flows.jsonl" --flow-log-interval-ms 100)
@@ -300,7 +305,8 @@ up() {
 		ip -n "$nns" link set nsdph-d mtu 1450 up
 		ip -n "$nns" link set nsdph mtu 1450 up
 		ip -n "$nns" addr add "$(host_ip "$n")/32" dev nsdph
-		ip -n "$nns" route add "10.244.$n.0/24" via 169.254.1.1 dev nsdph onlink src "$(host_ip "$n")"
+		[ "${NSDP_HOST_ROUTE:-}" = agent ] ||
+			ip -n "$nns" route add "10.244.$n.0/24" via 169.254.1.1 dev nsdph onlink src "$(host_ip "$n")"
 		no_offload "$nns" nsdph
 		no_offload "$nns" nsdph-d
 	done

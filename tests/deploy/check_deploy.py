@@ -27,6 +27,7 @@ NSDP_AGENTLIB, NSDP_OPERATIONS_MD (default: this repository's) to check
 another copy.
 """
 import glob
+import json
 import os
 import re
 import shutil
@@ -613,6 +614,39 @@ def t_containerfile():
     expect(not missing, f"the image does not provide {missing}")
 
 
+def t_host_port_script():
+    """deploy/nsdp-host-port in a network namespace of its own: the pair
+    made, up, at the MTU; run again it keeps it; a bad MTU and an IFACE
+    that is not half of a pair are refused with exit 2."""
+    if os.geteuid() != 0 or not shutil.which("ip"):
+        return ("SKIP", "needs root and ip (a network namespace)")
+    ns = "nsdphp%d" % os.getpid()
+    script = os.path.join(DEPLOY, "nsdp-host-port")
+    expect(os.access(script, os.X_OK), "deploy/nsdp-host-port is missing or not executable")
+    run = lambda *a: subprocess.run(["ip", "netns", "exec", ns, script] + list(a),
+                                    capture_output=True, text=True)
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    try:
+        for _ in range(2):
+            r = run("nsdph", "1450")
+            expect(r.returncode == 0, f"nsdp-host-port nsdph 1450: exit {r.returncode}: {r.stderr}")
+        for d in ("nsdph", "nsdph-d"):
+            out = subprocess.run(["ip", "-n", ns, "-j", "link", "show", "dev", d],
+                                 capture_output=True, text=True).stdout
+            link = json.loads(out or "[{}]")[0]
+            expect(link.get("mtu") == 1450 and "UP" in link.get("flags", []),
+                   f"{d} after nsdp-host-port: {link}")
+        r = run("nsdph", "15x")
+        expect(r.returncode == 2 and "not a number" in r.stderr, f"MTU 15x: exit {r.returncode}: {r.stderr}")
+        subprocess.run(["ip", "-n", ns, "link", "add", "lone", "type", "veth", "peer", "name", "other"],
+                       check=True)
+        r = run("lone")
+        expect(r.returncode == 2 and "lone-d does not" in r.stderr,
+               f"an interface without its -d peer: exit {r.returncode}: {r.stderr}")
+    finally:
+        subprocess.run(["ip", "netns", "del", ns])
+
+
 def t_docs_flags():
     if not os.path.exists(OPERATIONS):
         return ("SKIP", f"{OPERATIONS} missing")
@@ -661,6 +695,7 @@ if not load_errors and docs:
     check("configuration: without the node's address it is refused", t_config_needs_node)
     check("Containerfile: Debian 12 + meson, provides every command the pod runs", t_containerfile)
     check("docs/operations.md shows only nsdp-agent flags that exist", t_docs_flags)
+    check("deploy/nsdp-host-port makes the host port's veth pair, idempotently", t_host_port_script)
 
 print(f"1..{len(results)}")
 for n, (ok, name, diag, skip) in enumerate(results, 1):

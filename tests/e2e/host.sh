@@ -10,18 +10,25 @@
 #  - the node's connection survives a policy change (every packet exempt,
 #    replies included), and a pod's connection the change revokes is cut;
 #  - `nsdpctl trace` from the node's address says why, `nsdpctl ports`
-#    shows the port with role host.
+#    shows the port with role host;
+#  - the node's route to its pods is the agent's (--host-route nsdph, from
+#    the Node object's podCIDR, as in the DaemonSet), not cluster.sh's.
 #
 # Prints TAP. Needs root. Cleans up on every exit path.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
 demo_cluster "e2ho$$"
+export NSDP_HOST_ROUTE=agent
 
 need_root
-plan 10
+plan 12
 cluster_up "cluster with agents up" 2
 ok "cluster with agents up (host ports nsdph on both nodes)"
+# (the agents set the routes when they first push: they are ready by now)
+check "each node's route to its pod CIDR set by its agent (proto 110, via the host port)" \
+	bash -c "ip -n ${P}n1 route show proto 110 | grep -q '^10.244.1.0/24 via 169.254.1.1 dev nsdph src 192.168.200.1 onlink' &&
+		ip -n ${P}n2 route show proto 110 | grep -q '^10.244.2.0/24 via 169.254.1.1 dev nsdph src 192.168.200.2 onlink'"
 
 serve "${P}p12 5432" "${P}p21 8080" "${P}n1 7000"
 denied() { ! reach "$@"; }
@@ -66,6 +73,17 @@ else
 fi
 check "nsdpctl ports: the host port, role host" \
 	bash -c "'$CTL' -s '$STATE/n1.sock' --json ports | grep -q '\"name\":\"host\",[^}]*\"role\":\"host\"'"
+# node-1's podCIDR changes (its Node object): the agent moves the route
+routes1() { ip -n "${P}n1" route show proto 110; }
+put nodes.yaml "$(sed 's#10\.244\.1\.0/24#10.244.9.0/24#g' "$M/nodes.yaml")"
+for _ in $(seq 1 50); do routes1 | grep -q '^10.244.9.0/24' && break; sleep 0.1; done
+if routes1 | grep -q '^10.244.9.0/24 via 169.254.1.1 dev nsdph src 192.168.200.1 onlink' &&
+	! routes1 | grep -q '^10.244.1.0/24'; then
+	ok "node-1's podCIDR changed: its agent replaced the host route (10.244.1.0/24 -> 10.244.9.0/24)"
+else
+	not_ok "node-1's podCIDR changed: host routes now: $(routes1 | tr '\n' ';')"
+fi
+
 cluster_down
 ok "cluster down"
 tap_status
