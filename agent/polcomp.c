@@ -1163,8 +1163,11 @@ struct build {
 	struct interner parts; /* identity peer parts (selector atoms, named ports) */
 	struct interner pairs; /* (part, address set) -> peer class in pair_peer */
 	u32vec pair_peer;
-	/* per identity: its peer part, subject classes (2 each), namespace */
+	/* per identity: its peer part, subject classes (2 each), namespace,
+	 * and whether its namespace's labels changed since it was set up
+	 * (stale: set up again before a pod uses it; ns_changes) */
 	u32vec id_part, id_subj, id_ns;
+	VEC(uint8_t) id_stale;
 	/* rules per policy (CSR: anp_first / np_first index pol_rules) */
 	u32vec anp_first, np_first, pol_rules;
 	/* per subject class (subject_setup): its rules (CSR), the atoms they
@@ -1190,10 +1193,10 @@ struct build {
 	uint32_t n_namespaces, n_netpols, n_anps;
 	uint64_t *ns_ver; /* per namespace: its version (0: unknown) */
 	uint8_t *ns_mode; /* per namespace: its policy mode */
-	/* pods-only compile: identities of namespaces whose labels changed
-	 * (affected) and of those, the ones not set up again yet (stale) */
-	uint8_t *affected, *stale;
-	size_t n_stale;
+	/* pods-only compile: identities of namespaces whose labels changed in
+	 * it (ns_changes, ns_apply) */
+	uint8_t *affected;
+	size_t n_affected;
 	uint32_t ip_dups;     /* pod addresses held by two pods (t->ip) */
 	size_t added, budget; /* classes and map entries added since the full compile */
 };
@@ -1226,7 +1229,7 @@ static void build_free(struct build *b)
 	free(b->ns_ver);
 	free(b->ns_mode);
 	free(b->affected);
-	free(b->stale);
+	free(b->id_stale.p);
 	free(b);
 }
 
@@ -1769,8 +1772,10 @@ static int identity_setup(struct build *b, uint32_t i, uint32_t id)
 		return -ENOMEM;
 	if (redo) {
 		b->id_part.p[id] = part;
+		b->id_stale.p[id] = 0;
 	} else if (!VPUSH(b->id_part, part) || !VPUSH(b->id_ns, ns) ||
-		   !VPUSH(b->id_subj, POL_NONE) || !VPUSH(b->id_subj, POL_NONE)) {
+		   !VPUSH(b->id_subj, POL_NONE) || !VPUSH(b->id_subj, POL_NONE) ||
+		   !VPUSH(b->id_stale, 0)) {
 		return -ENOMEM;
 	}
 	for (unsigned dir = 0; dir < 2; dir++) {
@@ -2212,11 +2217,8 @@ static int pod_read(struct build *b, struct ctx_gen *g, uint32_t i, struct pol_p
 	uint32_t id = intern(&g->idents, c->tmp.p, (uint32_t)c->tmp.n);
 	if (id == UINT32_MAX)
 		return -ENOMEM;
-	bool stale = id < b->n_stale && b->stale[id];
-	if (g->idents.n != before || stale) {
+	if (g->idents.n != before || b->id_stale.p[id]) {
 		b->added++;
-		if (stale)
-			b->stale[id] = 0;
 		int rc = identity_setup(b, i, id);
 		if (rc)
 			return rc;
@@ -2282,8 +2284,10 @@ static uint32_t slot_alloc(struct build *b)
 		return b->free_slots.p[--b->free_slots.n];
 	if (t->n_pods + 1ull >= b->pods_cap) {
 		size_t cap = b->pods_cap * 2 + 16;
+		if (cap > UINT32_MAX)
+			return UINT32_MAX;
 		struct pol_pod *p = realloc(t->pods, cap * sizeof(*p));
-		if (!p || cap > UINT32_MAX)
+		if (!p)
 			return UINT32_MAX;
 		t->pods = p;
 		b->pods_cap = cap;
@@ -2373,8 +2377,10 @@ static int pods_reorder(struct build *b, struct ctx_gen *g, const uint64_t *pv)
  * The namespaces whose version changed or is unknown (nv, per namespace
  * of c->cl; NULL: none changed, the rest version covers them): each must
  * have the same name and policy mode where it was, else -EAGAIN (a full
- * compile). Their identities are marked affected and stale (set up again
- * by the next pod that has one: pod_read, ns_apply). *any: some
+ * compile). Their identities are marked affected (this compile's pods of
+ * them get new classes: ns_apply) and stale (set up again by the next pod
+ * that has one, in this compile or a later one: pod_read, ns_apply; an
+ * identity no pod has stays stale until one does). *any: some
  * namespace changed. 0, -EAGAIN or -ENOMEM.
  */
 static int ns_changes(struct build *b, const uint64_t *nv, bool *any)
@@ -2403,18 +2409,16 @@ static int ns_changes(struct build *b, const uint64_t *nv, bool *any)
 	size_t n = b->id_part.n;
 	if (*any) {
 		free(b->affected);
-		free(b->stale);
 		b->affected = calloc(n + 1, 1);
-		b->stale = calloc(n + 1, 1);
-		b->n_stale = n;
+		b->n_affected = n;
 	}
-	if (*any && (!b->affected || !b->stale)) {
+	if (*any && !b->affected) {
 		free(mark);
 		return -ENOMEM;
 	}
 	for (size_t id = 0; *any && id < n; id++)
 		if (b->id_ns.p[id] < cl->n_namespaces && mark[b->id_ns.p[id]])
-			b->affected[id] = b->stale[id] = 1;
+			b->affected[id] = b->id_stale.p[id] = 1;
 	for (uint32_t k = 0; k < cl->n_namespaces; k++)
 		b->ns_ver[k] = nv[k];
 	free(mark);
@@ -2429,20 +2433,17 @@ static int ns_apply(struct build *b, struct ctx_gen *g)
 	int rc = 0;
 	for (uint32_t i = 0; !rc && i < g->n_pods; i++) {
 		uint32_t id = g->pod_id[i];
-		if (id >= b->n_stale || !b->affected[id])
+		if (id >= b->n_affected || !b->affected[id])
 			continue;
-		if (b->stale[id]) {
-			b->stale[id] = 0;
-			if ((rc = identity_setup(b, i, id)))
-				break;
-		}
+		if (b->id_stale.p[id] && (rc = identity_setup(b, i, id)))
+			break;
 		struct pol_pod *e = &t->pods[g->pod_slot[i]];
 		e->subject[0] = b->id_subj.p[2 * id];
 		e->subject[1] = b->id_subj.p[2 * id + 1];
 		if ((e->peer = pod_peer(b, i, id, g->pod_ip[i])) == UINT32_MAX)
 			rc = -ENOMEM;
 	}
-	b->n_stale = 0;
+	b->n_affected = 0;
 	return rc;
 }
 
@@ -2478,10 +2479,10 @@ static int pods_only(struct pol_ctx *ctx, const struct k8s_cluster *cl, const ui
 	c->prev = c->next = g;
 	c->ver_shift = 0;
 	b->fast = true;
+	if (!pod_scratch(c, n))
+		return -ENOMEM;
 	/* the last map's end: new maps go after it */
 	c->map_first.n--;
-	if (!pod_scratch(c, n))
-		goto out;
 	bool inplace = n == g->n_pods;
 	for (uint32_t i = 0; inplace && i < n; i++)
 		if ((!pv[i] || pv[i] != g->pod_ver[i]) &&

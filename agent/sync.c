@@ -455,12 +455,15 @@ static void host_routes(struct sync *s, const struct k8s_cluster *v)
 		}
 		inet_ntop(AF_INET, &c->addr, pfx, sizeof(pfx));
 		if (ag_host_route(false, o->host_route, c->addr, c->len, o->host_route_via, 0, err,
-				  sizeof(err)) && strcmp(err, strerror(ESRCH)))
+				  sizeof(err)) && strcmp(err, strerror(ESRCH))) {
+			/* still there: kept, removed at a later push */
 			ag_log(AG_WARN, "sync", "host route %s/%u dev %s: removing: %s", pfx, c->len,
 			       o->host_route, err);
-		else
-			ag_log(AG_INFO, "sync", "host route %s/%u dev %s removed (no longer node %s's)",
-			       pfx, c->len, o->host_route, o->node);
+			i++;
+			continue;
+		}
+		ag_log(AG_INFO, "sync", "host route %s/%u dev %s removed (no longer node %s's)", pfx,
+		       c->len, o->host_route, o->node);
 		s->host_rt[i] = s->host_rt[--s->n_host_rt];
 	}
 	/* new, or a new source: set (replacing) */

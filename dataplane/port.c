@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <linux/if_packet.h>
 #include <linux/if_xdp.h>
@@ -77,10 +78,22 @@ static unsigned af_packet_ifindex(const struct rte_eth_dev_info *info)
 	return if_nametoindex(ifname);
 }
 
+/* Serialises dp_port_ring_drops() with itself and with the ports' XDP
+ * sockets going (xdp_fds_forget()). */
+static pthread_mutex_t ring_drops_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* The PMD is about to close p's XDP sockets: stop reading them (their
+ * numbers may be reused). */
+static void xdp_fds_forget(struct dp_port *p)
+{
+	pthread_mutex_lock(&ring_drops_lock);
+	p->n_xdp_fds = 0;
+	pthread_mutex_unlock(&ring_drops_lock);
+}
+
 uint64_t dp_port_ring_drops(struct dp_port *p)
 {
-	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-	pthread_mutex_lock(&lock);
+	pthread_mutex_lock(&ring_drops_lock);
 	uint64_t xdp_full = 0;
 	for (unsigned k = 0; k < p->n_xdp_fds; k++) {
 		/* cumulative; rx_dropped is the PMD's imissed already */
@@ -111,28 +124,26 @@ uint64_t dp_port_ring_drops(struct dp_port *p)
 	if (d)
 		closedir(d);
 	uint64_t v = p->ring_drops;
-	pthread_mutex_unlock(&lock);
+	pthread_mutex_unlock(&ring_drops_lock);
 	return v;
 }
 
-/* The AF_XDP sockets among this process's descriptors into fds (at most
- * max); their number. */
-static unsigned xdp_sockets(int *fds, unsigned max)
+/* The AF_XDP sockets among this process's descriptors: fds[fd] = 1 for
+ * each, fds sized max (descriptors from max on are not looked at). */
+static void xdp_sockets(uint8_t *fds, unsigned max)
 {
-	unsigned n = 0;
 	DIR *d = opendir("/proc/self/fd");
-	for (struct dirent *e; d && (e = readdir(d)) != NULL && n < max;) {
+	for (struct dirent *e; d && (e = readdir(d)) != NULL;) {
 		char *end;
 		long fd = strtol(e->d_name, &end, 10);
 		int domain = 0;
 		socklen_t len = sizeof(domain);
-		if (!*end && fd >= 0 && fd != dirfd(d) &&
+		if (!*end && fd >= 0 && fd < max && fd != dirfd(d) &&
 		    !getsockopt((int)fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) && domain == AF_XDP)
-			fds[n++] = (int)fd;
+			fds[fd] = 1;
 	}
 	if (d)
 		closedir(d);
-	return n;
 }
 
 /*
@@ -186,25 +197,33 @@ static int port_setup(struct dp *dp, unsigned idx, uint16_t pid, unsigned queues
 	/* af_xdp: the PMD opens one XDP socket per RX queue in its setup; the
 	 * port's are the ones that appear (dp_port_ring_drops()) */
 	bool xdp = info.driver_name && !strcmp(info.driver_name, "net_af_xdp");
-	int before[DP_PORT_XDP_FDS * 4];
-	unsigned n_before = xdp ? xdp_sockets(before, DP_PORT_XDP_FDS * 4) : 0;
-	p->n_xdp_fds = 0;
+	struct rlimit lim = {0};
+	unsigned max_fd = xdp && !getrlimit(RLIMIT_NOFILE, &lim) && lim.rlim_cur < (1u << 20)
+				  ? (unsigned)lim.rlim_cur
+				  : 1u << 20;
+	uint8_t *before = xdp ? calloc(max_fd, 1) : NULL, *after = xdp ? calloc(max_fd, 1) : NULL;
+	if (before)
+		xdp_sockets(before, max_fd);
+	xdp_fds_forget(p);
 	for (unsigned q = 0; q < nrx; q++) {
 		rc = rte_eth_rx_queue_setup(pid, (uint16_t)q, nb_rxd, socket, NULL, dp->pool);
 		if (rc)
 			goto qfail;
 	}
-	if (xdp) {
-		int after[DP_PORT_XDP_FDS * 4];
-		unsigned n_after = xdp_sockets(after, DP_PORT_XDP_FDS * 4);
-		for (unsigned a = 0; a < n_after && p->n_xdp_fds < DP_PORT_XDP_FDS; a++) {
-			bool old = false;
-			for (unsigned b = 0; b < n_before && !old; b++)
-				old = before[b] == after[a];
-			if (!old)
-				p->xdp_fds[p->n_xdp_fds++] = after[a];
-		}
+	if (before && after) {
+		xdp_sockets(after, max_fd);
+		unsigned n = 0;
+		for (unsigned fd = 0; fd < max_fd && n < DP_PORT_XDP_FDS; fd++)
+			if (after[fd] && !before[fd])
+				p->xdp_fds[n++] = (int)fd;
+		pthread_mutex_lock(&ring_drops_lock);
+		p->n_xdp_fds = n;
+		pthread_mutex_unlock(&ring_drops_lock);
+	} else if (xdp) {
+		RTE_LOG(WARNING, USER1, "port %s: out of memory: its RX ring drops are not counted\n", pn);
 	}
+	free(before);
+	free(after);
 	for (unsigned q = 0; q < nw; q++) {
 		rc = rte_eth_tx_queue_setup(pid, (uint16_t)q, nb_txd, socket, NULL);
 		if (rc)
@@ -470,7 +489,7 @@ void dp_port_remove(struct dp *dp, unsigned slot)
 		int rc = rte_eth_dev_stop(pid);
 		if (rc && rc != -EINVAL)
 			RTE_LOG(WARNING, USER1, "port %s: stop: %s\n", p->name, rte_strerror(-rc));
-		p->n_xdp_fds = 0; /* the PMD closes them */
+		xdp_fds_forget(p); /* the PMD closes them */
 		rte_eth_dev_close(pid);
 		/* Closing released the ethdev; the bus device goes with it. */
 		if (rdev && (rc = rte_dev_remove(rdev)) < 0 && rc != -ENOENT)
@@ -521,6 +540,7 @@ void dp_ports_stop(struct dp *dp)
 		if (!dp->ports[i].role)
 			continue;
 		rte_eth_dev_stop(dp->ports[i].port_id);
+		xdp_fds_forget(&dp->ports[i]);
 		rte_eth_dev_close(dp->ports[i].port_id);
 	}
 	struct dp_rxq_list *lists[DP_MAX_WORKERS];

@@ -689,3 +689,91 @@ TEST(PolicyDiff, IncrementalCompileMatchesFreshCompile)
 }
 
 } // namespace
+
+namespace {
+
+// A pods-only context against fresh compiles through one sequence: the
+// only pod of an identity goes, its namespace is relabelled (a policy
+// selects the namespace by that label), and a pod of the same identity
+// comes back: its classes must follow the namespace's new labels (an
+// identity without pods at the relabel was once reused with the old ones).
+// together: the pod's deletion and the relabel in one compile.
+void identity_across_relabel(bool together)
+{
+	const std::string ns_a_prod = "---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: a\n"
+				      "  labels: {env: prod}\n";
+	const std::string ns_a_dev = "---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: a\n"
+				     "  labels: {env: dev}\n";
+	const std::string ns_b = "---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: b\n"
+				 "  labels: {env: x}\n";
+	// deny ingress into namespaces labelled env=prod, from everyone
+	const std::string anp = "---\napiVersion: policy.networking.k8s.io/v1alpha1\n"
+				"kind: AdminNetworkPolicy\nmetadata:\n  name: deny-prod\nspec:\n"
+				"  priority: 10\n  subject:\n    namespaces: {matchLabels: {env: prod}}\n"
+				"  ingress:\n  - name: r0\n    action: Deny\n    from:\n"
+				"    - namespaces: {}\n";
+	auto pod = [](const std::string &ns, const std::string &name, const std::string &app,
+		      const std::string &ip) {
+		return "---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: " + name +
+		       "\n  namespace: " + ns + "\n  labels: {app: " + app +
+		       "}\nspec:\n  containers: [{name: c}]\nstatus:\n  podIP: " + ip + "\n";
+	};
+	const std::string web = pod("a", "web", "web", "10.244.1.2");
+	const std::string other = pod("a", "other", "other", "10.244.1.3");
+	const std::string client = pod("b", "client", "cli", "10.244.1.9");
+	std::vector<std::vector<std::string>> steps = {
+		{ns_a_prod, ns_b, anp, web, other, client}, // web denied from client
+		{ns_a_prod, ns_b, anp, other, client},      // web gone
+		{ns_a_dev, ns_b, anp, other, client},       // a relabelled: other allowed
+		{ns_a_dev, ns_b, anp, web, other, client},  // web back: allowed too
+	};
+	if (together)
+		steps.erase(steps.begin() + 1);
+	pol_ctx *ctx = pol_ctx_new();
+	ASSERT_NE(ctx, nullptr);
+	Gen g(1);
+	std::map<std::string, uint64_t> seen;
+	for (size_t k = 0; k < steps.size(); k++) {
+		std::string yaml;
+		for (const std::string &d : steps[k])
+			yaml += d;
+		k8s_cluster cl = {};
+		std::vector<std::string> errs;
+		ASSERT_EQ(k8s_load_buffer("seq.yaml", yaml.data(), yaml.size(), &cl, collect, &errs), 0)
+			<< (errs.empty() ? "" : errs[0]);
+		std::vector<uint64_t> pv = versions_of(g, steps[k], "Pod", seen, 0);
+		std::vector<uint64_t> nv = versions_of(g, steps[k], "Namespace", seen, 0);
+		pol_versions v = {pv.data(), nv.data(), 1}; // no policy changes: pods-only after step 0
+		pol_tables *inc = pol_compile_ctx(ctx, &cl, &v, k + 1);
+		pol_tables *fresh = pol_compile(&cl, k + 1);
+		ASSERT_NE(inc, nullptr);
+		ASSERT_NE(fresh, nullptr);
+		uint32_t extra[] = {inet_addr("10.244.1.2")};
+		size_t n = 0;
+		uint32_t *addrs = pol_probe_addrs(inc, fresh, &cl, 0, extra, 1, &n);
+		ASSERT_NE(addrs, nullptr);
+		char why[512] = "";
+		EXPECT_EQ(pol_tables_equiv(inc, fresh, addrs, n, why, sizeof(why)), 0)
+			<< "step " << k << (together ? " (deletion and relabel together)" : "") << ": "
+			<< why;
+		free(addrs);
+		if (k + 1 == steps.size()) { // client -> web:80, as a fresh compile says: allowed
+			pol_result r;
+			pol_decide(inc, inet_addr("10.244.1.9"), inet_addr("10.244.1.2"), 6, 80, &r);
+			EXPECT_EQ(r.verdict, POL_ALLOW) << "client -> web after the relabel: rule "
+							<< (r.rule < inc->n_rules ? inc->rules[r.rule] : "?");
+		}
+		pol_tables_free(inc);
+		pol_tables_free(fresh);
+		k8s_cluster_free(&cl);
+	}
+	pol_ctx_free(ctx);
+}
+
+TEST(PolicyDiff, IdentityWithoutPodsFollowsItsNamespaceRelabel)
+{
+	identity_across_relabel(false);
+	identity_across_relabel(true);
+}
+
+} // namespace
