@@ -1878,7 +1878,6 @@ static int ip_build(struct build *b, const uint32_t *ip0, const uint32_t *slot)
 		n_ips += cl->pods[i].n_ips;
 	uint64_t *keys = malloc(sizeof(uint64_t) * (n_ips + 1));
 	uint32_t *vals = malloc(sizeof(uint32_t) * (n_ips + 1));
-	struct pol_hash h = {0};
 	int rc = -ENOMEM;
 	if (keys && vals) {
 		n_ips = 0;
@@ -1887,20 +1886,13 @@ static int ip_build(struct build *b, const uint32_t *ip0, const uint32_t *slot)
 				keys[n_ips] = k ? cl->pods[i].ips[k] : ip0[i];
 				vals[n_ips++] = slot ? slot[i] : i;
 			}
-		rc = pol_hash_build(&h, keys, vals, n_ips);
+		rc = pol_hash_replace(&b->t->ip, keys, vals, n_ips);
 	}
 	free(keys);
 	free(vals);
-	if (rc) {
-		free(h.keys);
-		free(h.vals);
-		return rc;
-	}
-	free(b->t->ip.keys);
-	free(b->t->ip.vals);
-	b->t->ip = h;
-	b->ip_dups = (uint32_t)(n_ips - h.n);
-	return 0;
+	if (!rc)
+		b->ip_dups = (uint32_t)(n_ips - b->t->ip.n);
+	return rc;
 }
 
 /* Address ranges split at every ipBlock boundary, each with the ipBlock

@@ -47,6 +47,21 @@ int pol_hash_build(struct pol_hash *h, const uint64_t *keys, const uint32_t *val
 	return 0;
 }
 
+int pol_hash_replace(struct pol_hash *h, const uint64_t *keys, const uint32_t *vals, size_t n)
+{
+	struct pol_hash g = {0};
+	int rc = pol_hash_build(&g, keys, vals, n);
+	if (rc) {
+		free(g.keys);
+		free(g.vals);
+		return rc;
+	}
+	free(h->keys);
+	free(h->vals);
+	*h = g;
+	return 0;
+}
+
 int pol_hash_insert(struct pol_hash *h, uint64_t key, uint32_t val)
 {
 	uint32_t i = (uint32_t)pol_mix(key) & h->mask;
@@ -61,7 +76,6 @@ int pol_hash_insert(struct pol_hash *h, uint64_t key, uint32_t val)
 		uint32_t slots = h->keys ? h->mask + 1 : 0, n = 0;
 		uint64_t *k = malloc(sizeof(uint64_t) * (h->n + 1ull));
 		uint32_t *v = malloc(sizeof(uint32_t) * (h->n + 1ull));
-		struct pol_hash g = {0};
 		int rc = -ENOMEM;
 		if (k && v) {
 			for (uint32_t s = 0; s < slots; s++)
@@ -71,19 +85,11 @@ int pol_hash_insert(struct pol_hash *h, uint64_t key, uint32_t val)
 				}
 			k[n] = key;
 			v[n++] = val;
-			rc = pol_hash_build(&g, k, v, n);
+			rc = pol_hash_replace(h, k, v, n);
 		}
 		free(k);
 		free(v);
-		if (rc) {
-			free(g.keys);
-			free(g.vals);
-			return rc;
-		}
-		free(h->keys);
-		free(h->vals);
-		*h = g;
-		return 0;
+		return rc;
 	}
 	h->keys[i] = key;
 	h->vals[i] = val;

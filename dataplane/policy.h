@@ -191,6 +191,9 @@ uint32_t pol_hash_get(const struct pol_hash *h, uint64_t key);
  */
 int pol_hash_insert(struct pol_hash *h, uint64_t key, uint32_t val);
 void pol_hash_remove(struct pol_hash *h, uint64_t key);
+/* h (built, or zeroed) becomes a hash of n keys as pol_hash_build makes
+ * it, its old arrays freed; on -ENOMEM h is unchanged. */
+int pol_hash_replace(struct pol_hash *h, const uint64_t *keys, const uint32_t *vals, size_t n);
 
 /* The hash's slot finaliser (splitmix64): keys are small integers packed together. */
 static inline uint64_t pol_mix(uint64_t k)
