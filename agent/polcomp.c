@@ -345,7 +345,7 @@ struct comp {
 	/* NetworkPolicies by namespace string id (CSR, ascending indices):
 	 * only those of a pod's namespace can select it. */
 	u32vec ns_np_first, ns_np;
-	struct interner peers, subjects, projections, mapcontent;
+	struct interner peers, subjects, mapcontent;
 	struct interner atomkeys; /* atom key (atom_add) -> atom index (same order) */
 	struct interner strs;     /* namespace names */
 	/* Pod identities (pod_identity): ids are those of next->idents.
@@ -1105,7 +1105,6 @@ static void comp_free(struct comp *c)
 	free(c->pod_ns_labels);
 	intern_free(&c->peers);
 	intern_free(&c->subjects);
-	intern_free(&c->projections);
 	intern_free(&c->mapcontent);
 	intern_free(&c->atomkeys);
 	intern_free(&c->strs);
@@ -1267,17 +1266,9 @@ static int peer_sig_addr(struct comp *c, uint32_t ip_host, u32vec *sig)
  * *hint: the last answer (pods' addresses come in runs), then this one. */
 static size_t range_of(const uint32_t *lo, size_t n, uint32_t ip, size_t *hint)
 {
-	size_t a = 0, b = n;
 	if (*hint < n && lo[*hint] <= ip && (*hint + 1 == n || ip < lo[*hint + 1]))
 		return *hint;
-	while (b - a > 1) {
-		size_t m = (a + b) / 2;
-		if (lo[m] <= ip)
-			a = m;
-		else
-			b = m;
-	}
-	return *hint = a;
+	return *hint = pol_range_index(lo, (uint32_t)n, ip);
 }
 
 /*
@@ -2041,7 +2032,7 @@ static int compile_full(struct build *b, bool keep)
 	if (c->id_remap)
 		memset(c->id_remap, 0xff, sizeof(uint32_t) * (c->prev->idents.n + 1));
 	if (!c->id_remap || !intern_init(&c->peers) || !intern_init(&c->subjects) ||
-	    !intern_init(&c->projections) || !intern_init(&c->mapcontent) ||
+	    !intern_init(&c->mapcontent) ||
 	    !intern_init(&c->atomkeys) || !intern_init(&c->strs) || !intern_init(&b->rsets) ||
 	    !intern_init(&b->pairs) || !intern_init(&b->parts) || !VPUSH(b->s_rules_first, 0) ||
 	    !VPUSH(b->s_used_first, 0))

@@ -128,15 +128,7 @@ static inline uint32_t peer_of(const struct pol_tables *t, uint32_t pod, uint32_
 	if (pod != POL_NONE)
 		return t->pods[pod].peer;
 	/* Last range starting at or below the address. */
-	uint32_t a = ntohl(ip), lo = 0, hi = t->n_cidr;
-	while (hi - lo > 1) {
-		uint32_t mid = (lo + hi) / 2;
-		if (t->cidr_lo[mid] <= a)
-			lo = mid;
-		else
-			hi = mid;
-	}
-	return t->cidr_peer[lo];
+	return t->cidr_peer[pol_range_index(t->cidr_lo, t->n_cidr, ntohl(ip))];
 }
 
 uint32_t pol_peer_class(const struct pol_tables *t, uint32_t ip)

@@ -215,6 +215,22 @@ static inline uint64_t pol_mix(uint64_t k)
  */
 int pol_index(struct pol_tables *t);
 
+/* The last k < n with lo[k] <= v (lo ascending, lo[0] <= v): which of
+ * the ranges starting at lo[] holds v (t->cidr_lo, the compiler's address
+ * sets). */
+static inline uint32_t pol_range_index(const uint32_t *lo, uint32_t n, uint32_t v)
+{
+	uint32_t a = 0, b = n;
+	while (b - a > 1) {
+		uint32_t m = (a + b) / 2;
+		if (lo[m] <= v)
+			a = m;
+		else
+			b = m;
+	}
+	return a;
+}
+
 /* Peer class of an address (network order). */
 uint32_t pol_peer_class(const struct pol_tables *t, uint32_t ip);
 
