@@ -109,6 +109,8 @@ int dp_init_tables(struct dp *dp, int socket_id)
 		w->rule_counters = c->rule_counters;
 		w->cache_denied = q > 0;
 		dp_gcra_init(&w->denied, interval, burst);
+		/* a few a second: the first answer ends them */
+		dp_gcra_init(&w->host_arp, rte_get_tsc_hz() / 10, 3);
 	}
 	if ((rc = dp_flowlog_init(dp, socket_id)))
 		return rc;

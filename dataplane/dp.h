@@ -125,6 +125,7 @@ struct dp_worker {
 	bool rule_counters;     /* cfg.rule_counters */
 	bool cache_denied;      /* tables.denied_entries > 0 */
 	struct dp_gcra denied;  /* conntrack entries for denied connections */
+	struct dp_gcra host_arp; /* ARP requests for the node's MAC while it is unknown */
 	struct dp_flowlog_w fl; /* flow-log ring and rate limit (flowlog.h) */
 	struct dp_txbuf tx[DP_MAX_PORT_SLOTS];
 } __rte_cache_aligned;

@@ -3,8 +3,8 @@
  * A rate limiter for one thread (GCRA, the "virtual scheduling" form of a
  * token bucket): a compare per event against a TSC the caller read (a
  * worker reads it once per burst), no division.
- * Used by the workers for flow-log records and for conntrack entries of
- * denied connections. Not thread safe: each worker owns its own.
+ * Used by the workers for flow-log records, conntrack entries of denied
+ * connections and ARP requests for the node's MAC. Not thread safe: each worker owns its own.
  */
 #ifndef NSDP_DP_RATELIMIT_H
 #define NSDP_DP_RATELIMIT_H

@@ -276,6 +276,22 @@ trace_sides(struct dp_trace *tr, const struct pol_tables *t, uint32_t src, uint3
 	trace_side(tr, t, POL_INGRESS, dst, src, proto, port);
 }
 
+/* m's ARP header when it is Ethernet/IPv4 ARP with opcode `op` for target
+ * `tip`, else NULL. */
+static struct rte_arp_hdr *arp_valid(struct rte_mbuf *m, const struct pkt_info *pi,
+				     uint16_t op, uint32_t tip)
+{
+	if (rte_pktmbuf_data_len(m) < pi->l3_off + sizeof(struct rte_arp_hdr))
+		return NULL;
+	struct rte_arp_hdr *arp = rte_pktmbuf_mtod_offset(m, struct rte_arp_hdr *, pi->l3_off);
+	if (arp->arp_hardware != rte_cpu_to_be_16(RTE_ARP_HRD_ETHER) ||
+	    arp->arp_protocol != rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4) ||
+	    arp->arp_hlen != 6 || arp->arp_plen != 4 || arp->arp_opcode != rte_cpu_to_be_16(op) ||
+	    arp->arp_data.arp_tip != tip)
+		return NULL;
+	return arp;
+}
+
 /*
  * Answer an ARP request for `our_ip` in place with `our_mac`. Returns 0 when
  * the mbuf now holds the reply, or a drop reason.
@@ -283,15 +299,9 @@ trace_sides(struct dp_trace *tr, const struct pol_tables *t, uint32_t src, uint3
 static int arp_reply(struct rte_mbuf *m, const struct pkt_info *pi, uint32_t our_ip,
 		     const struct rte_ether_addr *our_mac)
 {
-	if (rte_pktmbuf_data_len(m) < pi->l3_off + sizeof(struct rte_arp_hdr))
-		return NSDP_DROP_ARP_INVALID;
 	struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
-	struct rte_arp_hdr *arp = rte_pktmbuf_mtod_offset(m, struct rte_arp_hdr *, pi->l3_off);
-	if (arp->arp_hardware != rte_cpu_to_be_16(RTE_ARP_HRD_ETHER) ||
-	    arp->arp_protocol != rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4) ||
-	    arp->arp_hlen != 6 || arp->arp_plen != 4 ||
-	    arp->arp_opcode != rte_cpu_to_be_16(RTE_ARP_OP_REQUEST) ||
-	    arp->arp_data.arp_tip != our_ip)
+	struct rte_arp_hdr *arp = arp_valid(m, pi, RTE_ARP_OP_REQUEST, our_ip);
+	if (!arp)
 		return NSDP_DROP_ARP_INVALID;
 
 	struct rte_arp_ipv4 *d = &arp->arp_data;
@@ -322,10 +332,7 @@ static int host_arp(struct dp *dp, struct rte_mbuf *m, const struct pkt_info *pi
 	memcpy(&sender, &arp->arp_data.arp_sha, RTE_ETHER_ADDR_LEN);
 	int rc;
 	if (arp->arp_opcode == rte_cpu_to_be_16(RTE_ARP_OP_REPLY))
-		rc = arp->arp_hlen == 6 && arp->arp_plen == 4 &&
-				     arp->arp_data.arp_tip == c->gateway_ip
-			     ? -1
-			     : NSDP_DROP_ARP_INVALID;
+		rc = arp_valid(m, pi, RTE_ARP_OP_REPLY, c->gateway_ip) ? -1 : NSDP_DROP_ARP_INVALID;
 	else
 		rc = arp_reply(m, pi, c->gateway_ip,
 			       (const struct rte_ether_addr *)c->gateway_mac);
@@ -564,7 +571,7 @@ static inline void strip_vlan(struct rte_mbuf *m, struct pkt_info *pi)
 
 /*
  * Tracing: the lookup is the workers', the update runs on a private copy
- * (a fresh one on a miss, as ct_create_entry would make it), so the table
+ * (a fresh one on a miss, as ct_create_first would make it), so the table
  * is never written.
  */
 static int __attribute__((cold, noinline))
@@ -955,10 +962,13 @@ static ALWAYS_INLINE void forward(struct dp *dp, struct dp_worker *w, const stru
 		uint64_t hm = __atomic_load_n(&dp->host_mac, __ATOMIC_RELAXED);
 		if (!hm) {
 			/* Not learned yet (the node has not asked for the
-			 * gateway): the packet is lost (counted as no-route) and
-			 * becomes an ARP request for the node's address. */
-			if (tr) {
-				trace_step(tr, NSDP_TRACE_OUTPUT, "the node's MAC is not known yet");
+			 * gateway): the packet is lost (counted as no-route) and,
+			 * a few times a second per worker, becomes an ARP request
+			 * for the node's address. */
+			if (tr || !dp_gcra_take(&w->host_arp, w->tsc)) {
+				if (tr)
+					trace_step(tr, NSDP_TRACE_OUTPUT,
+						   "the node's MAC is not known yet");
 				pkt_drop(w, tr, m, NSDP_DROP_NO_ROUTE);
 				return;
 			}
@@ -1075,9 +1085,7 @@ void dp_process_burst(struct dp *dp, struct dp_worker *w, const struct dp_tables
 		 * the entry it will fill is prefetched instead, and admit()'s
 		 * policy decision is made now for all of them at once
 		 * (pol_decide_bulk overlaps their cache misses), while those
-		 * entry lines arrive. (Interleaving the prefetches with pass 3
-		 * a few packets ahead was slower for new flows: 930 vs 790
-		 * cycles per packet in the storm.)
+		 * entry lines arrive.
 		 */
 		uint64_t fresh = 0;
 		for (unsigned j = 0; j < k; j++)
