@@ -38,7 +38,7 @@ struct ct_timeouts {
 	uint32_t udp_stream;
 	uint32_t icmp;
 	uint32_t other;
-	uint32_t denied; /* any state, while the cached policy verdict is deny */
+	uint32_t denied; /* a denied connection never answered (cached deny verdict) */
 };
 
 struct dp_config {

@@ -255,7 +255,7 @@ bool ct_prefetch_entry(const struct conntrack *ct, uint32_t hash)
 			empty = (int)i;
 	}
 	/*
-	 * Probably a new flow: ct_create_entry() will claim the primary's
+	 * Probably a new flow: the insert (ct_create_first()) will claim the primary's
 	 * first empty slot (unless the primary is nearly full) and write its
 	 * entry's first line; take that line for writing now.
 	 */
@@ -290,7 +290,7 @@ struct ct_entry *ct_lookup(struct conntrack *ct, const struct ct_key *k,
 
 	if (e != NULL)
 		return e;
-	/* A stale zero only risks a miss that ct_create_entry() resolves. */
+	/* A stale zero only risks a miss that the insert resolves. */
 	if (__atomic_load_n(&ct->bkt[p].overflow, __ATOMIC_RELAXED) == 0)
 		return NULL;
 	return ct_scan_bucket(ct, ct_secondary(ct, hash, p), k, want);
@@ -506,14 +506,14 @@ static inline uint32_t ct_seen_add(uint8_t proto, uint32_t seen, bool orig, uint
 struct ct_entry *ct_create_first(struct conntrack *ct, const struct ct_key *k, uint32_t hash,
 				 unsigned side, uint8_t tcp_flags, uint32_t now, int *rc)
 {
-	/* Its first packet comes from the originator, onto no bits. */
+	/* Its first packet comes from the originator, onto no bits: never
+	 * CT_SEEN_INVALID (anything but a pure SYN is a mid-stream pickup). */
 	uint32_t seen = ct_seen_add(k->proto, 0, true, tcp_flags);
 	bool ours;
-	struct ct_entry *e = ct_insert(ct, k, hash, side, now,
-				       seen == CT_SEEN_INVALID ? 0 : seen, &ours);
+	struct ct_entry *e = ct_insert(ct, k, hash, side, now, seen, &ours);
 
 	*rc = 0;
-	if (e && (!ours || seen == CT_SEEN_INVALID)) /* a racing copy won */
+	if (e && !ours) /* a racing copy won */
 		*rc = ct_update(e, side, tcp_flags, now);
 	return e;
 }
@@ -627,7 +627,8 @@ bool ct_expired(const struct conntrack *ct, const struct ct_entry *e, uint32_t n
 	int64_t idle = (int32_t)(now - __atomic_load_n(&e->last_seen,
 						      __ATOMIC_RELAXED));
 
-	uint32_t to = ct_timeout(ct, ct_entry_state(e));
+	uint32_t seen = __atomic_load_n(&e->seen, __ATOMIC_RELAXED);
+	uint32_t to = ct_timeout(ct, ct_state_of(e->key.proto, seen));
 	/*
 	 * A connection policy denies before it was ever answered goes sooner
 	 * (timeouts.denied): its entry only spares re-deciding retransmissions.
@@ -637,7 +638,6 @@ bool ct_expired(const struct conntrack *ct, const struct ct_entry *e, uint32_t n
 	 * let the next one in as a mid-stream pickup, which either direction's
 	 * policy admits.
 	 */
-	uint32_t seen = __atomic_load_n(&e->seen, __ATOMIC_RELAXED);
 	if (e->verdict == CT_VERDICT_DENY && __atomic_load_n(&e->policy_gen, __ATOMIC_RELAXED) &&
 	    !(seen & CT_SEEN_REPLY) && ct->to.denied < to)
 		to = ct->to.denied;

@@ -20,7 +20,7 @@
  * direction a packet travels relative to the canonical order.
  *
  * Thread safety:
- *  - ct_lookup(), ct_create_entry(), ct_update() and ct_prefetch() are called
+ *  - ct_lookup(), ct_create_first(), ct_update() and ct_prefetch() are called
  *    by workers concurrently, without locks. A slot goes EMPTY -> BUSY (CAS,
  *    by the inserting worker) -> VALID (store-release after the entry is
  *    written); readers load the slot word with acquire before reading the
@@ -139,8 +139,8 @@ void ct_prefetch(const struct conntrack *ct, uint32_t hash);
  * Prefetch the entry the bucket's signature points to (do this after the
  * bucket itself has had time to arrive): the key compare in ct_lookup()
  * then hits the cache. Returns false when the primary bucket holds no
- * candidate (probably a new flow); then the entry ct_create_entry() would
- * fill is prefetched for writing instead.
+ * candidate (probably a new flow); then the entry an insert
+ * (ct_create_first()) would fill is prefetched for writing instead.
  */
 bool ct_prefetch_entry(const struct conntrack *ct, uint32_t hash);
 
@@ -149,7 +149,8 @@ struct ct_entry *ct_lookup(struct conntrack *ct, const struct ct_key *k,
 			   uint32_t hash);
 
 /*
- * Insert a new entry for key k whose first packet travels on `side`.
+ * Insert a new entry for key k whose first packet travels on `side`, with
+ * no packet accounted (the workers use ct_create_first()).
  * Returns the entry (possibly one another worker inserted at the same
  * moment), or NULL (errno ENOSPC) when both of its buckets are full.
  */

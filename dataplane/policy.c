@@ -23,11 +23,18 @@ uint32_t pol_hash_get(const struct pol_hash *h, uint64_t key)
 	}
 }
 
-int pol_hash_build(struct pol_hash *h, const uint64_t *keys, const uint32_t *vals, size_t n)
+/* Slots for n keys: a power of two, at most half full. */
+static size_t slots_for(size_t n)
 {
-	uint32_t slots = 16;
+	size_t slots = 16;
 	while (slots < n * 2)
 		slots *= 2;
+	return slots;
+}
+
+int pol_hash_build(struct pol_hash *h, const uint64_t *keys, const uint32_t *vals, size_t n)
+{
+	uint32_t slots = (uint32_t)slots_for(n);
 	h->mask = slots - 1;
 	h->n = 0;
 	h->keys = malloc(sizeof(uint64_t) * slots);
@@ -399,14 +406,6 @@ static void ix_free(struct pol_ix *x)
 	free(x);
 }
 
-static size_t slots_for(size_t n)
-{
-	size_t slots = 16;
-	while (slots < n * 2)
-		slots *= 2;
-	return slots;
-}
-
 /* Zeroed, 64-byte aligned. */
 static void *alloc_lines(size_t bytes)
 {
@@ -447,7 +446,6 @@ int pol_index(struct pol_tables *t)
 			goto out;
 		}
 	}
-	x->n_words = (uint32_t)cur;
 	x->words = alloc_lines(sizeof(uint64_t) * cur);
 	x->audit = calloc(cur + 1, sizeof(uint32_t));
 	x->dflt = calloc(t->n_subjects + 1ull, sizeof(*x->dflt));

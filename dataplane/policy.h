@@ -125,7 +125,6 @@ struct pol_ix {
 	struct pol_ix_ref *dflt; /* per subject class */
 	uint64_t *words;         /* 64-byte aligned */
 	uint32_t *audit;         /* parallel to words */
-	uint32_t n_words;
 };
 
 struct pol_tables {
