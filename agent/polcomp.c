@@ -264,6 +264,7 @@ struct pol_ctx {
 	/* The last compile's state and tables, when it kept them (a rest
 	 * version was given): the pods-only path's starting point. */
 	struct build *keep;
+	struct pol_ctx_stats stats;
 };
 
 static void gen_free(struct ctx_gen *g)
@@ -2529,8 +2530,10 @@ struct pol_tables *pol_compile_ctx(struct pol_ctx *ctx, const struct k8s_cluster
 		rc = pods_only(ctx, cl, pv, v->namespaces);
 		if (!rc) {
 			struct pol_tables *s = borrow(ctx->keep->t, generation);
-			if (s)
+			if (s) {
+				ctx->stats.pods_only++;
 				return s;
+			}
 			rc = -ENOMEM;
 		}
 		if (rc != -EAGAIN) { /* half done: start afresh */
@@ -2555,8 +2558,10 @@ struct pol_tables *pol_compile_ctx(struct pol_ctx *ctx, const struct k8s_cluster
 		b->c.next = &ctx->gen[!ctx->cur];
 		rc = gen_init(b->c.next) ? compile_full(b, keep) : -ENOMEM;
 	}
-	if (!rc) /* what this compile used is the next one's */
+	if (!rc) { /* what this compile used is the next one's */
 		ctx->cur = !ctx->cur;
+		ctx->stats.full++;
+	}
 	gen_free(&ctx->gen[!ctx->cur]);
 	if (!b) {
 		free(t);
@@ -2598,6 +2603,11 @@ struct pol_ctx *pol_ctx_new(void)
 		return NULL;
 	}
 	return ctx;
+}
+
+void pol_ctx_get_stats(const struct pol_ctx *ctx, struct pol_ctx_stats *out)
+{
+	*out = ctx->stats;
 }
 
 void pol_ctx_free(struct pol_ctx *ctx)

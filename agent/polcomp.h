@@ -82,6 +82,12 @@ struct pol_tables *pol_compile_ctx(struct pol_ctx *ctx, const struct k8s_cluster
 				   const struct pol_versions *v, uint64_t generation);
 void pol_ctx_free(struct pol_ctx *ctx);
 
+/* The successful compiles with ctx so far, by the path they took. */
+struct pol_ctx_stats {
+	uint64_t full, pods_only;
+};
+void pol_ctx_get_stats(const struct pol_ctx *ctx, struct pol_ctx_stats *out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -598,6 +598,9 @@ TEST(PolicyDiff, IncrementalCompileMatchesFreshCompile)
 	unsigned rounds = rounds_env ? (unsigned)atoi(rounds_env) : 100, compiles = 0;
 	unsigned pods_only = 0, renumbered = 0;
 	std::set<std::string> kinds_done;
+	// per kind of change: the compiles that took the pods-only path
+	// (namespace relabels: only those that changed a namespace's version)
+	std::map<std::string, unsigned> pods_only_by;
 	for (unsigned round = 0; round < rounds; round++) {
 		std::vector<std::string> docs = split_docs(make_world(g).yaml);
 		pol_ctx *ctx = pol_ctx_new();
@@ -613,6 +616,7 @@ TEST(PolicyDiff, IncrementalCompileMatchesFreshCompile)
 		std::map<std::string, uint64_t> versions_seen;
 		std::set<uint32_t> addrs_seen; // every pod address of the round
 		std::string what = "initial";
+		std::vector<uint64_t> prev_nv;
 		for (unsigned step = 0; step < 25; step++) {
 			std::string yaml;
 			for (const std::string &d : docs)
@@ -641,7 +645,16 @@ TEST(PolicyDiff, IncrementalCompileMatchesFreshCompile)
 				rest++;
 			pol_versions v = {pv.data(), ns_versions ? nv.data() : nullptr,
 					  mode >= 2 ? rest : 0};
+			pol_ctx_stats before, after;
+			pol_ctx_get_stats(ctx, &before);
 			pol_tables *inc = pol_compile_ctx(ctx, &cl, mode ? &v : nullptr, step + 1);
+			pol_ctx_get_stats(ctx, &after);
+			bool no_op = namespace_change(what) && nv == prev_nv;
+			prev_nv = nv;
+			pods_only_by[what] += !no_op && after.pods_only > before.pods_only;
+			// a new rest version (or none) is always a full compile
+			ASSERT_TRUE(!full || after.pods_only == before.pods_only)
+				<< "step " << step << " took the pods-only path at a new rest version";
 			pol_tables *fresh = pol_compile(&cl, step + 1);
 			ASSERT_NE(inc, nullptr);
 			ASSERT_NE(fresh, nullptr);
@@ -679,8 +692,18 @@ TEST(PolicyDiff, IncrementalCompileMatchesFreshCompile)
 	printf("%u incremental compiles checked, %u of them after a change of pods or "
 	       "namespaces only (%u numbered otherwise than a fresh compile)\n",
 	       compiles, pods_only, renumbered);
+	printf("pods-only compiles by change:");
+	for (const auto &k : pods_only_by)
+		printf(" %s %u;", k.first.c_str(), k.second);
+	printf("\n");
 	if (rounds >= 8) {
-		EXPECT_GT(renumbered, 0u) << "no pods-only compile took the pods-only path";
+		for (const char *k : {"pod added", "pod deleted", "pod relabelled", "pod readdressed",
+				      "namespace relabelled"})
+			EXPECT_GT(pods_only_by[k], 0u) << "no \"" << k
+						       << "\" compile took the pods-only path";
+		EXPECT_EQ(pods_only_by["policy changed"] + pods_only_by["policy added"] +
+				  pods_only_by["policy deleted"],
+			  0u) << "a policy change took the pods-only path";
 	}
 	for (const char *k : {"pod added", "pod deleted", "pod relabelled", "pod readdressed",
 			      "namespace relabelled", "policy added", "policy changed",
