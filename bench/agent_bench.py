@@ -149,27 +149,25 @@ def main():
         import ssl
         ctx = ssl.create_default_context(cafile=os.path.join(tmp, "ca.crt"))
 
-        def patch_policy(i):
-            # ns-1's pods all carry app=a1: each change moves the allowed
-            # port, so every change changes the compiled policy.
-            body = json.dumps({"spec": {"podSelector": {"matchLabels": {"app": "a1"}},
-                                        "ingress": [{"ports": [{"port": 1000 + i}]}]}}).encode()
-            req = urllib.request.Request(url + "/apis/networking.k8s.io/v1/namespaces/ns-1/networkpolicies/np-1",
-                                         data=body, method="PATCH",
+        def patch(path, obj):
+            req = urllib.request.Request(url + path, data=json.dumps(obj).encode(), method="PATCH",
                                          headers={"Authorization": "Bearer " + token,
                                                   "Content-Type": "application/merge-patch+json"})
             urllib.request.urlopen(req, context=ctx, timeout=10).read()
+
+        def patch_policy(i):
+            # ns-1's pods all carry app=a1: each change moves the allowed
+            # port, so every change changes the compiled policy.
+            patch("/apis/networking.k8s.io/v1/namespaces/ns-1/networkpolicies/np-1",
+                  {"spec": {"podSelector": {"matchLabels": {"app": "a1"}},
+                            "ingress": [{"ports": [{"port": 1000 + i}]}]}})
 
         def relabel_pod(i):
             # p-1 (ns-1, role=api) alternates between web and api: policies
             # select both roles differently, so every change moves it to
             # other classes and changes the compiled policy.
-            body = json.dumps({"metadata": {"labels": {"role": "web" if i % 2 == 0 else "api"}}}).encode()
-            req = urllib.request.Request(url + "/api/v1/namespaces/ns-1/pods/p-1",
-                                         data=body, method="PATCH",
-                                         headers={"Authorization": "Bearer " + token,
-                                                  "Content-Type": "application/merge-patch+json"})
-            urllib.request.urlopen(req, context=ctx, timeout=10).read()
+            patch("/api/v1/namespaces/ns-1/pods/p-1",
+                  {"metadata": {"labels": {"role": "web" if i % 2 == 0 else "api"}}})
 
         change = relabel_pod if a.change == "pod" else patch_policy
         agent_ms, client_ms, compile_ms = [], [], []

@@ -172,12 +172,14 @@ int main(int argc, char **argv)
 		lab->value = r % 2 ? orig : alt;
 		ver[lab_pod] = ++last_ver;
 		t[POD][r] = timed(ctx, &cl, &v, check ? DECISIONS : NO_CHECK, probe);
-		/* the last pod goes, and comes back as a new one */
+		/* the last pod goes, and comes back as a new one: its address
+		 * is what the check must probe */
+		uint32_t last_ip = cl.pods[cl.n_pods - 1].n_ips ? cl.pods[cl.n_pods - 1].ips[0] : 0;
 		cl.n_pods--;
-		t[POD_DEL][r] = timed(ctx, &cl, &v, check ? DECISIONS : NO_CHECK, probe);
+		t[POD_DEL][r] = timed(ctx, &cl, &v, check ? DECISIONS : NO_CHECK, last_ip);
 		cl.n_pods++;
 		ver[cl.n_pods - 1] = ++last_ver;
-		t[POD_ADD][r] = timed(ctx, &cl, &v, check ? DECISIONS : NO_CHECK, probe);
+		t[POD_ADD][r] = timed(ctx, &cl, &v, check ? DECISIONS : NO_CHECK, last_ip);
 		snprintf(ns_alt, sizeof(ns_alt), "%s-x%d", ns_orig, r);
 		nslab->value = r % 2 ? ns_orig : ns_alt;
 		nsver[nslab_ns] = ++last_ver;

@@ -19,11 +19,7 @@ trap 'exit 1' INT TERM
 plan 6
 cluster_up "three nodes up, pods attached by nsdp-cni, agents ready" 1
 ok "three nodes up, pods attached by nsdp-cni, agents ready"
-for k in 1 2 3; do
-	ip netns exec "${P}p${k}1" $PY "$PROBE" serve 8080 &
-	disown
-done
-sleep 0.3
+serve "${P}p11 8080" "${P}p21 8080" "${P}p31 8080"
 routes_ok=1
 for k in 1 2 3; do
 	r=$("$CTL" -s "$STATE/n$k.sock" routes)
