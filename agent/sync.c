@@ -15,9 +15,10 @@
  * Push: nothing goes to the dataplane before every expected kind has been
  * listed in full (a partial cache would be a wrong policy). Then per batch:
  *  - policy: the whole cache is compiled (agent/polcomp.c, with a context
- *    kept across pushes and each pod's cache version, so that unchanged
- *    pods are not read again) and sent as one POLICY_SET when its wire
- *    form differs from what this dataplane has;
+ *    kept across pushes, each pod's and namespace's cache version and a
+ *    rest version bumped by policy events: a batch of pod and namespace
+ *    changes only updates the context's kept tables) and sent whole as one
+ *    POLICY_SET when its wire form differs from what this dataplane has;
  *  - routes and VTEPs from Node objects (once any Node is known): this
  *    node's pod CIDRs are local routes, every other node's pod CIDRs route
  *    to its InternalIP as VTEP; the difference to what the dataplane has is
