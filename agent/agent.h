@@ -156,7 +156,8 @@ struct ag_metrics {
 	atomic_ulong lat_count;
 	atomic_ulong lat_sum_ns;
 	atomic_ulong generation;
-	atomic_ulong policy_bytes, policy_compile_ns;
+	atomic_ulong policy_bytes, policy_compile_ns, policy_compile_cpu_ns;
+	atomic_ulong policy_compiles[3]; /* full, pods-only, policy (polcomp.h) */
 	atomic_ulong flowlog_records, flowlog_write_errors, flowlog_dataplane_lost;
 	atomic_bool ready, dataplane_up;
 };

@@ -126,6 +126,17 @@ static void render(struct buf *b)
 		   "# TYPE nsdp_agent_policy_compile_seconds gauge\n"
 		   "nsdp_agent_policy_compile_seconds %.6f\n",
 		(double)atomic_load(&ag_m.policy_compile_ns) / 1e9);
+	bprintf(b, "# HELP nsdp_agent_policy_compile_cpu_seconds CPU time of the last policy compile "
+		   "(the sync thread's).\n"
+		   "# TYPE nsdp_agent_policy_compile_cpu_seconds gauge\n"
+		   "nsdp_agent_policy_compile_cpu_seconds %.6f\n",
+		(double)atomic_load(&ag_m.policy_compile_cpu_ns) / 1e9);
+	static const char *const paths[] = {"full", "pods_only", "policy"};
+	bprintf(b, "# HELP nsdp_agent_policy_compiles_total Policy compiles, by the path they took "
+		   "(docs/policy.md).\n# TYPE nsdp_agent_policy_compiles_total counter\n");
+	for (int k = 0; k < 3; k++)
+		bprintf(b, "nsdp_agent_policy_compiles_total{path=\"%s\"} %lu\n", paths[k],
+			atomic_load(&ag_m.policy_compiles[k]));
 	scalar(b, "nsdp_agent_flowlog_records_total", "counter",
 	       "Flow-log records written (--flow-log).", atomic_load(&ag_m.flowlog_records));
 	scalar(b, "nsdp_agent_flowlog_write_errors_total", "counter",

@@ -25,9 +25,19 @@
  * Across compiles (struct pol_ctx) the context keeps each port map's
  * contents keyed by everything that computes it, and, when the caller
  * gives pod versions, each pod version's identity: an unchanged pod is
- * not read for its labels again. Everything else is recomputed, from
- * indexed, per-identity work; the output is the same as a fresh
- * compile's, byte for byte.
+ * not read for its labels again. A full compile recomputes everything
+ * else, from indexed, per-identity work; its output is the same as a
+ * fresh compile's, byte for byte.
+ *
+ * With a rest version the context also keeps the whole compile (struct
+ * build) and later compiles update it in place (polcomp.h): pods_only()
+ * after pods and namespaces changed, policy_update() after policies did.
+ * For the latter, policies live in *slots* (a policy's index at the full
+ * compile; a changed one's rules replace its slot's, a new one takes a
+ * freed slot or a new one), subject signatures list slots, rules carry
+ * their evaluation order (crule.ord) instead of relying on their index,
+ * rule names keep their ids, and the atoms own copies of what they
+ * match, so that none of it points into a cluster that is gone.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -297,12 +307,6 @@ struct atom {
 	struct k8s_cidr cidr;           /* ATOM_CIDR */
 	unsigned n_except;
 	const struct k8s_cidr *except;
-	/* Where the pointers above come from (the first peer that made the
-	 * atom), so that a context's atoms can be pointed at the same
-	 * policies in the next cluster (atoms_repoint). */
-	bool o_anp;
-	uint8_t o_dir;
-	uint32_t o_pol, o_rule, o_peer;
 };
 
 /* A rule port: numeric range, or a name resolved per destination pod. */
@@ -320,7 +324,11 @@ struct crule {
 	enum tier tier;
 	unsigned dir;
 	enum action action;
-	uint32_t policy; /* index into cl->anps or cl->netpols */
+	uint32_t policy; /* its policy's slot (policy_update; else its index
+			  * into cl->anps or cl->netpols) */
+	uint32_t ri;     /* its index in its policy's rules of dir */
+	uint64_t ord;    /* evaluation order: policy rank << 32 | dir << 31 | ri */
+	bool dead;       /* its policy changed since (policy_update) */
 	uint32_t name;   /* rule id */
 	bool audit;      /* its policy is in audit mode */
 	bool all_peers;
@@ -335,9 +343,17 @@ struct named_port {
 	uint16_t port;
 };
 
+/* Bump allocation for the atoms' own copies of what they match (a
+ * context's atoms outlive the cluster they were made from). */
+struct arena {
+	char **chunks;
+	size_t n, cap, used, size;
+};
+
 struct comp {
 	const struct k8s_cluster *cl;
 	VEC(struct atom) atoms;
+	struct arena *own; /* non-NULL: new atoms copy their data into it */
 	VEC(struct crule) rules;
 	VEC(char *) rule_names;
 	VEC(char *) port_names; /* named ports any policy refers to (copies) */
@@ -372,6 +388,13 @@ struct comp {
 	const struct ctx_gen *prev;
 	struct ctx_gen *next;
 	u32vec mkey;
+	/* Policy slots (policy_update): cl index -> slot; NULL: the same. */
+	const uint32_t *anp_slot, *np_slot;
+	uint32_t cur_rank;        /* catalogue: the policy's rank (crule.ord) */
+	u32vec anp_order, np_order; /* slots in evaluation order (catalogue) */
+	u32vec np_ns;             /* per NP slot: its namespace's string id */
+	struct interner *rnames;  /* non-NULL: rule names interned (rule_name) */
+	u32vec new_atoms;         /* atoms atom_add made (policy_update) */
 };
 
 static const struct k8s_labels empty_labels;
@@ -396,21 +419,120 @@ static bool sel_pack(u32vec *k, const struct k8s_selector *s)
 	return ok;
 }
 
-/* Add (or find) an atom; returns its index or UINT32_MAX. */
-static uint32_t atom_add(struct comp *c, const struct atom *a)
+/* ---- atoms' own copies ----------------------------------------------------- */
+
+static void *arena_alloc(struct arena *ar, size_t n)
 {
-	u32vec *k = &c->tmp;
+	n = (n + 7) & ~(size_t)7;
+	if (!ar->n || ar->used + n > ar->size) {
+		size_t size = n > 65536 ? n : 65536;
+		char *chunk = malloc(size);
+		if (!chunk || !grow((void **)&ar->chunks, &ar->cap, ar->n + 1, sizeof(char *))) {
+			free(chunk);
+			return NULL;
+		}
+		ar->chunks[ar->n++] = chunk;
+		ar->used = 0;
+		ar->size = size;
+	}
+	void *p = ar->chunks[ar->n - 1] + ar->used;
+	ar->used += n;
+	return p;
+}
+
+static void arena_free(struct arena *ar)
+{
+	for (size_t i = 0; ar && i < ar->n; i++)
+		free(ar->chunks[i]);
+	if (ar)
+		free(ar->chunks);
+	free(ar);
+}
+
+static char *arena_str(struct arena *ar, const char *str)
+{
+	size_t n = strlen(str) + 1;
+	char *d = arena_alloc(ar, n);
+	return d ? memcpy(d, str, n) : NULL;
+}
+
+/* A copy of *s in ar (NULL: none). false on ENOMEM. */
+static bool sel_own(struct arena *ar, const struct k8s_selector **s)
+{
+	if (!*s)
+		return true;
+	struct k8s_selector *d = arena_alloc(ar, sizeof(*d));
+	if (!d)
+		return false;
+	*d = **s;
+	d->match_labels.kv = arena_alloc(ar, sizeof(struct k8s_label) * (d->match_labels.n + 1));
+	d->exprs = arena_alloc(ar, sizeof(struct k8s_sel_req) * (d->n_exprs + 1));
+	if (!d->match_labels.kv || !d->exprs)
+		return false;
+	for (unsigned i = 0; i < d->match_labels.n; i++) {
+		d->match_labels.kv[i].key = arena_str(ar, (*s)->match_labels.kv[i].key);
+		d->match_labels.kv[i].value = arena_str(ar, (*s)->match_labels.kv[i].value);
+		if (!d->match_labels.kv[i].key || !d->match_labels.kv[i].value)
+			return false;
+	}
+	for (unsigned i = 0; i < d->n_exprs; i++) {
+		const struct k8s_sel_req *e = &(*s)->exprs[i];
+		struct k8s_sel_req *x = &d->exprs[i];
+		*x = *e;
+		x->key = arena_str(ar, e->key);
+		x->values = arena_alloc(ar, sizeof(char *) * (e->n_values + 1));
+		if (!x->key || !x->values)
+			return false;
+		for (unsigned j = 0; j < e->n_values; j++)
+			if (!(x->values[j] = arena_str(ar, e->values[j])))
+				return false;
+	}
+	*s = d;
+	return true;
+}
+
+/* Point atom a at copies of what it matches, in ar. false on ENOMEM. */
+static bool atom_own(struct arena *ar, struct atom *a)
+{
+	if (a->ns && !(a->ns = arena_str(ar, a->ns)))
+		return false;
+	if (!sel_own(ar, &a->ns_sel) || !sel_own(ar, &a->pod_sel))
+		return false;
+	if (!a->n_except)
+		return true;
+	struct k8s_cidr *e = arena_alloc(ar, sizeof(*e) * a->n_except);
+	if (!e)
+		return false;
+	memcpy(e, a->except, sizeof(*e) * a->n_except);
+	a->except = e;
+	return true;
+}
+
+/* Add (or find) an atom; returns its index or UINT32_MAX. A new one is
+ * recorded in c->new_atoms, and copied into c->own when that is set. */
+static bool atom_key(const struct atom *a, u32vec *k)
+{
 	k->n = 0;
 	bool ok = VPUSH(*k, a->kind) && (a->ns ? pack_str(k, a->ns) : VPUSH(*k, UINT32_MAX)) &&
 		  sel_pack(k, a->ns_sel) && sel_pack(k, a->pod_sel) && VPUSH(*k, a->cidr.addr) &&
 		  VPUSH(*k, a->cidr.len) && VPUSH(*k, a->n_except);
 	for (unsigned i = 0; ok && i < a->n_except; i++)
 		ok = VPUSH(*k, a->except[i].addr) && VPUSH(*k, a->except[i].len);
+	return ok;
+}
+
+static uint32_t atom_add(struct comp *c, const struct atom *a)
+{
+	u32vec *k = &c->tmp;
+	bool ok = atom_key(a, k);
 	size_t before = c->atomkeys.n;
 	uint32_t id = ok ? intern(&c->atomkeys, k->p, (uint32_t)k->n) : UINT32_MAX;
 	if (id == UINT32_MAX || c->atomkeys.n == before)
 		return id; /* an existing atom (ids are atom indices) */
-	return VPUSH(c->atoms, *a) ? (uint32_t)c->atoms.n - 1 : UINT32_MAX;
+	if (!VPUSH(c->atoms, *a) || !VPUSH(c->new_atoms, (uint32_t)c->atoms.n - 1) ||
+	    (c->own && !atom_own(c->own, &c->atoms.p[c->atoms.n - 1])))
+		return UINT32_MAX;
+	return (uint32_t)c->atoms.n - 1;
 }
 
 static bool cidr_has(const struct k8s_cidr *c, uint32_t ip_host)
@@ -473,8 +595,20 @@ static uint32_t rule_name(struct comp *c, const char *fmt, ...)
 	va_start(ap, fmt);
 	int rc = vasprintf(&s, fmt, ap);
 	va_end(ap);
-	if (rc < 0 || !VPUSH(c->rule_names, s)) {
-		free(rc < 0 ? NULL : s);
+	if (rc < 0)
+		return UINT32_MAX;
+	if (c->rnames) { /* policy_update: a name met before keeps its id */
+		c->tmp.n = 0;
+		size_t before = c->rnames->n;
+		uint32_t id = pack_str(&c->tmp, s) ? intern(c->rnames, c->tmp.p, (uint32_t)c->tmp.n)
+						   : UINT32_MAX;
+		if (id == UINT32_MAX || c->rnames->n == before || id != c->rule_names.n) {
+			free(s);
+			return c->rnames->n == before ? id : UINT32_MAX;
+		}
+	}
+	if (!VPUSH(c->rule_names, s)) {
+		free(s);
 		return UINT32_MAX;
 	}
 	return (uint32_t)c->rule_names.n - 1;
@@ -485,40 +619,56 @@ static uint32_t rule_name(struct comp *c, const char *fmt, ...)
 /* Each NetworkPolicy's mode (c->np_audit): its own annotation, else its
  * namespace's. An audited one gets a rule for the isolation it would add,
  * "isolated by networkpolicy NS/NAME" (c->np_iso_rule). */
-static int np_modes(struct comp *c)
+static uint8_t np_mode(struct comp *c, const struct k8s_netpol *np)
 {
 	const struct k8s_cluster *cl = c->cl;
-	for (uint32_t i = 0; i < cl->n_netpols; i++) {
-		uint8_t mode = cl->netpols[i].mode;
-		if (mode == K8S_MODE_UNSET) {
-			/* namespace string ids < n_namespaces are the namespaces */
-			uint32_t ns = intern_str(&c->strs, cl->netpols[i].ns, &c->tmp);
-			if (ns < cl->n_namespaces)
-				mode = cl->namespaces[ns].mode;
-		}
-		uint32_t iso = mode != K8S_MODE_AUDIT ? POL_RULE_ISOLATED
-			       : rule_name(c, "isolated by networkpolicy %s/%s", cl->netpols[i].ns,
-					   cl->netpols[i].name);
-		if (iso == UINT32_MAX || !VPUSH(c->np_audit, mode == K8S_MODE_AUDIT) ||
-		    !VPUSH(c->np_iso_rule, iso))
-			return -ENOMEM;
-		c->any_audit |= mode == K8S_MODE_AUDIT;
-	}
+	if (np->mode != K8S_MODE_UNSET)
+		return np->mode;
+	/* namespace string ids < n_namespaces are the namespaces */
+	uint32_t ns = intern_str(&c->strs, np->ns, &c->tmp);
+	return ns < cl->n_namespaces ? cl->namespaces[ns].mode : K8S_MODE_UNSET;
+}
+
+/* NetworkPolicy i's mode into its slot's np_audit / np_iso_rule (which
+ * reach that far). 0 or -ENOMEM. */
+static int np_mode_set(struct comp *c, uint32_t i, uint32_t slot)
+{
+	const struct k8s_netpol *np = &c->cl->netpols[i];
+	uint8_t mode = np_mode(c, np);
+	uint32_t iso = mode != K8S_MODE_AUDIT
+			       ? POL_RULE_ISOLATED
+			       : rule_name(c, "isolated by networkpolicy %s/%s", np->ns, np->name);
+	if (iso == UINT32_MAX)
+		return -ENOMEM;
+	c->np_audit.p[slot] = mode == K8S_MODE_AUDIT;
+	c->np_iso_rule.p[slot] = iso;
+	c->any_audit |= mode == K8S_MODE_AUDIT;
 	return 0;
 }
 
-static int add_np_rule(struct comp *c, uint32_t pi, unsigned dir, unsigned ri,
+static int np_modes(struct comp *c)
+{
+	const struct k8s_cluster *cl = c->cl;
+	for (uint32_t i = 0; i < cl->n_netpols; i++)
+		if (!VPUSH(c->np_audit, 0) || !VPUSH(c->np_iso_rule, 0) || np_mode_set(c, i, i))
+			return -ENOMEM;
+	return 0;
+}
+
+/* Rule ri of direction dir of NetworkPolicy pi (its slot: slot). */
+static int add_np_rule(struct comp *c, uint32_t pi, uint32_t slot, unsigned dir, unsigned ri,
 		       const struct k8s_np_rule *r)
 {
 	const struct k8s_netpol *np = &c->cl->netpols[pi];
-	struct crule cr = {.tier = TIER_NP, .dir = dir, .action = ACT_ALLOW, .policy = pi,
-			   .audit = c->np_audit.p[pi]};
+	struct crule cr = {.tier = TIER_NP, .dir = dir, .action = ACT_ALLOW, .policy = slot,
+			   .ri = ri, .audit = c->np_audit.p[slot],
+			   .ord = (uint64_t)c->cur_rank << 32 | (uint64_t)dir << 31 | ri};
 	cr.name = rule_name(c, "networkpolicy %s/%s %s[%u]", np->ns, np->name,
 			    dir == POL_INGRESS ? "ingress" : "egress", ri);
 	cr.all_peers = !r->has_peers || r->n_peers == 0;
 	for (unsigned i = 0; i < r->n_peers; i++) {
 		const struct k8s_np_peer *p = &r->peers[i];
-		struct atom a = {.o_dir = (uint8_t)dir, .o_pol = pi, .o_rule = ri, .o_peer = i};
+		struct atom a = {0};
 		if (p->has_ip_block) {
 			a.kind = ATOM_CIDR;
 			a.cidr = p->cidr;
@@ -558,7 +708,8 @@ static int add_np_rule(struct comp *c, uint32_t pi, unsigned dir, unsigned ri,
 	return cr.name == UINT32_MAX || !VPUSH(c->rules, cr) ? -ENOMEM : 0;
 }
 
-static int add_anp_rule(struct comp *c, uint32_t ai, unsigned dir, unsigned ri,
+/* Rule ri of direction dir of (B)ANP ai (its slot: slot). */
+static int add_anp_rule(struct comp *c, uint32_t ai, uint32_t slot, unsigned dir, unsigned ri,
 			const struct k8s_anp_rule *r)
 {
 	const struct k8s_anp *anp = &c->cl->anps[ai];
@@ -567,7 +718,9 @@ static int add_anp_rule(struct comp *c, uint32_t ai, unsigned dir, unsigned ri,
 		.dir = dir,
 		.action = r->action == K8S_ANP_ALLOW ? ACT_ALLOW :
 			  r->action == K8S_ANP_DENY ? ACT_DENY : ACT_PASS,
-		.policy = ai,
+		.policy = slot,
+		.ri = ri,
+		.ord = (uint64_t)c->cur_rank << 32 | (uint64_t)dir << 31 | ri,
 		.audit = anp->mode == K8S_MODE_AUDIT,
 	};
 	c->any_audit |= cr.audit;
@@ -577,8 +730,7 @@ static int add_anp_rule(struct comp *c, uint32_t ai, unsigned dir, unsigned ri,
 	cr.all_peers = false;
 	for (unsigned i = 0; i < r->n_peers; i++) {
 		const struct k8s_anp_peer *p = &r->peers[i];
-		struct atom a = {.o_anp = true, .o_dir = (uint8_t)dir, .o_pol = ai, .o_rule = ri,
-				 .o_peer = i};
+		struct atom a = {0};
 		if (p->kind == K8S_ANP_NETWORKS) {
 			for (unsigned j = 0; j < p->n_networks; j++) {
 				a.kind = ATOM_CIDR;
@@ -635,6 +787,39 @@ static int cmp_np(const void *a, const void *b)
 	return r ? r : strcmp(x->name, y->name);
 }
 
+/* The rules of NetworkPolicy (np) or (B)ANP i, its slot slot, at rank
+ * c->cur_rank. 0 or -ENOMEM. */
+static int catalogue_policy(struct comp *c, bool np, uint32_t i, uint32_t slot)
+{
+	int rc = 0;
+	if (np) {
+		const struct k8s_netpol *p = &c->cl->netpols[i];
+		for (unsigned k = 0; !rc && p->ingress && k < p->n_ingress; k++)
+			rc = add_np_rule(c, i, slot, POL_INGRESS, k, &p->ingress_rules[k]);
+		for (unsigned k = 0; !rc && p->egress && k < p->n_egress; k++)
+			rc = add_np_rule(c, i, slot, POL_EGRESS, k, &p->egress_rules[k]);
+		return rc;
+	}
+	const struct k8s_anp *a = &c->cl->anps[i];
+	for (unsigned k = 0; !rc && k < a->n_ingress; k++)
+		rc = add_anp_rule(c, i, slot, POL_INGRESS, k, &a->ingress_rules[k]);
+	for (unsigned k = 0; !rc && k < a->n_egress; k++)
+		rc = add_anp_rule(c, i, slot, POL_EGRESS, k, &a->egress_rules[k]);
+	return rc;
+}
+
+/* Evaluation order: ANPs (by priority), NetworkPolicies, BANP; each
+ * policy's rank is its place in it (crule.ord). */
+static uint32_t np_rank0(const struct comp *c, const uint32_t *slot_cl)
+{
+	const struct k8s_cluster *cl = c->cl;
+	uint32_t n = 0; /* the non-baseline ANPs, first in anp_order */
+	while (n < c->anp_order.n &&
+	       !cl->anps[slot_cl ? slot_cl[c->anp_order.p[n]] : c->anp_order.p[n]].baseline)
+		n++;
+	return n;
+}
+
 static int catalogue(struct comp *c)
 {
 	const struct k8s_cluster *cl = c->cl;
@@ -642,54 +827,33 @@ static int catalogue(struct comp *c)
 
 	if (rule_name(c, "default-allow") != POL_RULE_DEFAULT_ALLOW ||
 	    rule_name(c, "isolated") != POL_RULE_ISOLATED ||
-	    rule_name(c, "unrestricted") != POL_RULE_UNRESTRICTED || np_modes(c))
-		return -ENOMEM;
-	uint32_t *order = malloc(sizeof(uint32_t) * (cl->n_anps + cl->n_netpols + 1));
-	if (!order)
+	    rule_name(c, "unrestricted") != POL_RULE_UNRESTRICTED || np_modes(c) ||
+	    !grow((void **)&c->anp_order.p, &c->anp_order.cap, cl->n_anps + 1, sizeof(uint32_t)) ||
+	    !grow((void **)&c->np_order.p, &c->np_order.cap, cl->n_netpols + 1, sizeof(uint32_t)))
 		return -ENOMEM;
 	sort_cl = cl;
+	c->anp_order.n = cl->n_anps;
+	c->np_order.n = cl->n_netpols;
 	for (uint32_t i = 0; i < cl->n_anps; i++)
-		order[i] = i;
-	qsort(order, cl->n_anps, sizeof(*order), cmp_anp);
+		c->anp_order.p[i] = i;
+	qsort(c->anp_order.p, cl->n_anps, sizeof(uint32_t), cmp_anp);
+	for (uint32_t i = 0; i < cl->n_netpols; i++)
+		c->np_order.p[i] = i;
+	qsort(c->np_order.p, cl->n_netpols, sizeof(uint32_t), cmp_np);
 	/* Rules in evaluation order: ANP (by priority), NetworkPolicy, BANP. */
-	for (int baseline = 0; baseline < 2; baseline++) {
-		if (baseline) {
-			uint32_t *np_order = order + cl->n_anps;
-			for (uint32_t i = 0; i < cl->n_netpols; i++)
-				np_order[i] = i;
-			qsort(np_order, cl->n_netpols, sizeof(*np_order), cmp_np);
-			for (uint32_t k = 0; k < cl->n_netpols; k++) {
-				const struct k8s_netpol *np = &cl->netpols[np_order[k]];
-				if (np->ingress)
-					for (unsigned i = 0; i < np->n_ingress; i++)
-						if ((rc = add_np_rule(c, np_order[k], POL_INGRESS, i,
-								      &np->ingress_rules[i])))
-							goto out;
-				if (np->egress)
-					for (unsigned i = 0; i < np->n_egress; i++)
-						if ((rc = add_np_rule(c, np_order[k], POL_EGRESS, i,
-								      &np->egress_rules[i])))
-							goto out;
-			}
-		}
-		for (uint32_t k = 0; k < cl->n_anps; k++) {
-			const struct k8s_anp *a = &cl->anps[order[k]];
-			if (a->baseline != baseline)
-				continue;
-			for (unsigned i = 0; i < a->n_ingress; i++)
-				if ((rc = add_anp_rule(c, order[k], POL_INGRESS, i,
-						       &a->ingress_rules[i])))
-					goto out;
-			for (unsigned i = 0; i < a->n_egress; i++)
-				if ((rc = add_anp_rule(c, order[k], POL_EGRESS, i,
-						       &a->egress_rules[i])))
-					goto out;
-		}
-	}
-	rc = 0;
-out:
-	free(order);
-	return rc;
+	uint32_t nb = np_rank0(c, NULL);
+	c->cur_rank = 0;
+	for (uint32_t k = 0; k < nb; k++, c->cur_rank++)
+		if ((rc = catalogue_policy(c, false, c->anp_order.p[k], c->anp_order.p[k])))
+			return rc;
+	for (uint32_t k = 0; k < cl->n_netpols; k++, c->cur_rank++)
+		if ((rc = catalogue_policy(c, true, c->np_order.p[k], c->np_order.p[k])))
+			return rc;
+	for (uint32_t k = nb; k < cl->n_anps; k++, c->cur_rank++)
+		if ((rc = catalogue_policy(c, false, c->anp_order.p[k], c->anp_order.p[k])))
+			return rc;
+	c->new_atoms.n = 0;
+	return 0;
 }
 
 /* ---- steps 2 and 3: classes ------------------------------------------------ */
@@ -713,17 +877,27 @@ static bool np_selects(const struct comp *c, const struct k8s_netpol *np, uint32
 }
 
 /* c->ns_np_first / ns_np: the NetworkPolicies of each namespace string id
- * interned so far (namespaces, then those of the NetworkPolicies). 0 or
- * -ENOMEM. */
+ * interned so far (namespaces, then those of the NetworkPolicies). Their
+ * namespaces' string ids are c->np_ns's (per slot), interned here when
+ * slots are indices (c->np_slot NULL). 0 or -ENOMEM. */
 static int np_by_namespace(struct comp *c)
 {
 	const struct k8s_cluster *cl = c->cl;
 	uint32_t *ids = malloc(sizeof(uint32_t) * (cl->n_netpols + 1));
 	if (!ids)
 		return -ENOMEM;
-	for (uint32_t i = 0; i < cl->n_netpols; i++)
+	if (!c->np_slot && (c->np_ns.n = 0, !grow((void **)&c->np_ns.p, &c->np_ns.cap,
+						  cl->n_netpols + 1, sizeof(uint32_t))))
+		goto fail;
+	for (uint32_t i = 0; i < cl->n_netpols; i++) {
+		if (c->np_slot) {
+			ids[i] = c->np_ns.p[c->np_slot[i]];
+			continue;
+		}
 		if ((ids[i] = intern_str(&c->strs, cl->netpols[i].ns, &c->tmp)) == UINT32_MAX)
 			goto fail;
+		c->np_ns.p[c->np_ns.n++] = ids[i];
+	}
 	size_t n = c->strs.n + 1;
 	if (!grow((void **)&c->ns_np_first.p, &c->ns_np_first.cap, n + 1, sizeof(uint32_t)) ||
 	    !grow((void **)&c->ns_np.p, &c->ns_np.cap, cl->n_netpols + 1, sizeof(uint32_t)))
@@ -748,10 +922,13 @@ fail:
 	return -ENOMEM;
 }
 
+static void sort_u32(uint32_t *v, size_t n);
+
 /*
- * The subject signature of pod pi in direction dir: [dir, n, the ANP/BANP
- * indices selecting it (rule order), 0xffffffff, NP indices selecting it,
- * 0xffffffff, (ingress) named ports].
+ * The subject signature of pod pi in direction dir: [dir, the ANP/BANP
+ * slots selecting it (ascending), 0xffffffff, NP slots selecting it
+ * (ascending), 0xffffffff, (ingress) named ports]. A slot is the
+ * policy's index in cl but after policy_update().
  */
 static int subject_sig(const struct comp *c, uint32_t pi, unsigned dir, u32vec *sig)
 {
@@ -760,8 +937,12 @@ static int subject_sig(const struct comp *c, uint32_t pi, unsigned dir, u32vec *
 	if (!VPUSH(*sig, dir))
 		return -ENOMEM;
 	for (uint32_t i = 0; i < cl->n_anps; i++)
-		if (anp_selects(c, &cl->anps[i], pi) && !VPUSH(*sig, i))
+		if (anp_selects(c, &cl->anps[i], pi) &&
+		    !VPUSH(*sig, c->anp_slot ? c->anp_slot[i] : i))
 			return -ENOMEM;
+	if (c->anp_slot)
+		sort_u32(sig->p + 1, sig->n - 1);
+	size_t n0 = sig->n + 1;
 	if (!VPUSH(*sig, UINT32_MAX))
 		return -ENOMEM;
 	/* a namespace interned after np_by_namespace has no NetworkPolicy */
@@ -769,9 +950,12 @@ static int subject_sig(const struct comp *c, uint32_t pi, unsigned dir, u32vec *
 	for (uint32_t k = ns + 1 < c->ns_np_first.n ? c->ns_np_first.p[ns] : 0;
 	     ns + 1 < c->ns_np_first.n && k < c->ns_np_first.p[ns + 1]; k++) {
 		uint32_t i = c->ns_np.p[k];
-		if (np_selects(c, &cl->netpols[i], pi, dir) && !VPUSH(*sig, i))
+		if (np_selects(c, &cl->netpols[i], pi, dir) &&
+		    !VPUSH(*sig, c->np_slot ? c->np_slot[i] : i))
 			return -ENOMEM;
 	}
+	if (c->np_slot)
+		sort_u32(sig->p + n0, sig->n - n0);
 	if (!VPUSH(*sig, UINT32_MAX))
 		return -ENOMEM;
 	return 0;
@@ -886,6 +1070,14 @@ static void sort_u32(uint32_t *v, size_t n)
 {
 	if (n > 1)
 		qsort(v, n, sizeof(uint32_t), cmp_u32);
+}
+
+/* Rule indices by evaluation order (crule.ord; qsort_r, the comp). */
+static int cmp_rule_ord(const void *a, const void *b, void *arg)
+{
+	const struct comp *c = arg;
+	uint64_t x = c->rules.p[*(const uint32_t *)a].ord, y = c->rules.p[*(const uint32_t *)b].ord;
+	return x < y ? -1 : x > y;
 }
 
 /*
@@ -1127,6 +1319,11 @@ static void comp_free(struct comp *c)
 	free(c->ns_np.p);
 	free(c->np_iso_rule.p);
 	free(c->mkey.p);
+	arena_free(c->own);
+	free(c->anp_order.p);
+	free(c->np_order.p);
+	free(c->new_atoms.p);
+	free(c->np_ns.p);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -1170,6 +1367,7 @@ struct build {
 	VEC(uint8_t) id_stale;
 	/* rules per policy (CSR: anp_first / np_first index pol_rules) */
 	u32vec anp_first, np_first, pol_rules;
+	uint32_t n_anp_slots, n_np_slots;
 	/* per subject class (subject_setup): its rules (CSR), the atoms they
 	 * use (CSR, ascending), its isolation rules (2 each), whether egress
 	 * named ports resolve against the peer, its default map */
@@ -1181,6 +1379,9 @@ struct build {
 	struct atom_index atom_peers, atom_subj;
 	uint32_t peers_indexed, subj_indexed;
 	uint32_t *atom_mark, stamp; /* mark_used() */
+	uint32_t atoms_indexed; /* atoms when atom_peers / atom_subj were built */
+	u32vec subj_fwd, redo_sig; /* subj_current() */
+	uint32_t redo_seq;
 	uint32_t *peer_mark, pstamp;
 	size_t peer_mark_n;
 	u32vec free_slots;   /* entries of t->pods no pod holds (pods-only compiles) */
@@ -1198,6 +1399,16 @@ struct build {
 	uint8_t *affected;
 	size_t n_affected;
 	uint32_t ip_dups;     /* pod addresses held by two pods (t->ip) */
+	size_t rules_cap;     /* t->rules' allocation */
+	/* policy_update(): per policy of the last cluster its version (NULL:
+	 * unknown); policy slots, cl index <-> slot (POL_NONE: an empty
+	 * slot); the rule names interned (ids are rule ids) */
+	uint64_t *anp_ver, *np_ver;
+	u32vec anp_slot, np_slot, anp_cl, np_cl;
+	VEC(uint8_t) anp_audit; /* per (B)ANP slot: in audit mode */
+	size_t n_audit;         /* policies in audit mode (c->any_audit) */
+	struct interner rnames;
+	bool rnames_built;
 	size_t added, budget; /* classes and map entries added since the full compile */
 };
 
@@ -1214,7 +1425,7 @@ static void build_free(struct build *b)
 		       &b->id_part, &b->id_subj, &b->id_ns, &b->anp_first, &b->np_first,
 		       &b->pol_rules, &b->s_rules_first, &b->s_rules, &b->s_used_first,
 		       &b->s_used, &b->s_iso, &b->dflt, &b->named_subj, &b->mvals, &b->sig,
-		       &b->proj, &b->cand, &b->free_slots};
+		       &b->proj, &b->cand, &b->free_slots, &b->subj_fwd, &b->redo_sig};
 	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
 		free(v[i]->p);
 	free(b->s_named.p);
@@ -1230,6 +1441,14 @@ static void build_free(struct build *b)
 	free(b->ns_mode);
 	free(b->affected);
 	free(b->id_stale.p);
+	free(b->anp_ver);
+	free(b->np_ver);
+	free(b->anp_slot.p);
+	free(b->np_slot.p);
+	free(b->anp_cl.p);
+	free(b->np_cl.p);
+	free(b->anp_audit.p);
+	intern_free(&b->rnames);
 	free(b);
 }
 
@@ -1499,7 +1718,8 @@ static int subject_setup(struct build *b, uint32_t s)
 				return -ENOMEM;
 	}
 	uint32_t *rules = b->s_rules.p + r0, n_rules = (uint32_t)b->s_rules.n - r0;
-	sort_u32(rules, n_rules);
+	if (n_rules > 1)
+		qsort_r(rules, n_rules, sizeof(uint32_t), cmp_rule_ord, c);
 	b->stamp++;
 	for (uint32_t r = 0; r < n_rules; r++) {
 		const struct crule *cr = &c->rules.p[rules[r]];
@@ -1589,6 +1809,79 @@ static uint32_t project(struct build *b, uint32_t s, uint32_t p, struct interner
 	return m;
 }
 
+/*
+ * Subject classes replaced by policy_update() (b->subj_fwd): a class
+ * whose policies changed is marked stale; the first to need it sets it up
+ * again as a new class (same signature, but for a unique first word),
+ * which it then forwards to. Identities and pods hold current classes
+ * only; a signature interned later may meet a replaced class and follows
+ * it.
+ */
+#define SUBJ_CUR UINT32_MAX
+#define SUBJ_STALE (UINT32_MAX - 1)
+
+static uint32_t subj_fwd_of(const struct build *b, uint32_t s)
+{
+	return s < b->subj_fwd.n ? b->subj_fwd.p[s] : SUBJ_CUR;
+}
+
+static bool subj_fwd_set(struct build *b, uint32_t s, uint32_t to)
+{
+	while (b->subj_fwd.n <= s)
+		if (!VPUSH(b->subj_fwd, SUBJ_CUR))
+			return false;
+	b->subj_fwd.p[s] = to;
+	return true;
+}
+
+static int subject_setup(struct build *b, uint32_t s);
+static int subject_project(struct build *b, uint32_t s);
+
+/* A new subject class: its direction, rules and maps (b->fast). 0 or
+ * -ENOMEM. */
+static int subject_new(struct build *b, uint32_t s, unsigned dir)
+{
+	int rc;
+	if (!VPUSH(b->c.subject_dir, (uint8_t)dir))
+		return -ENOMEM;
+	b->added++;
+	return (rc = subject_setup(b, s)) ? rc : subject_project(b, s);
+}
+
+/* Stale class s set up again as a new class; UINT32_MAX on ENOMEM. */
+static uint32_t subj_redo(struct build *b, uint32_t s)
+{
+	struct comp *c = &b->c;
+	uint32_t len;
+	const uint32_t *sg = intern_get(&c->subjects, s, &len);
+	unsigned dir = c->subject_dir.p[s];
+	b->redo_sig.n = 0;
+	for (uint32_t k = 0; k < len; k++)
+		if (!VPUSH(b->redo_sig, sg[k]))
+			return UINT32_MAX;
+	b->redo_sig.p[0] = dir | ++b->redo_seq << 1;
+	size_t before = c->subjects.n;
+	uint32_t s2 = intern(&c->subjects, b->redo_sig.p, len);
+	if (s2 == UINT32_MAX || c->subjects.n == before || subject_new(b, s2, dir) ||
+	    !subj_fwd_set(b, s, s2))
+		return UINT32_MAX;
+	return s2;
+}
+
+/* The class that stands for s now (s itself but after policy_update);
+ * UINT32_MAX on ENOMEM. */
+static uint32_t subj_current(struct build *b, uint32_t s)
+{
+	for (;;) {
+		uint32_t f = subj_fwd_of(b, s);
+		if (f == SUBJ_CUR)
+			return s;
+		if (f == SUBJ_STALE && (f = subj_redo(b, s)) == UINT32_MAX)
+			return UINT32_MAX;
+		s = f;
+	}
+}
+
 /* (s, p) -> map m, where m is not s's default. 0 or -ENOMEM. */
 static int map_entry(struct build *b, uint32_t s, uint32_t p, uint32_t m)
 {
@@ -1651,6 +1944,8 @@ static int subject_project(struct build *b, uint32_t s)
 			return -ENOMEM;
 		for (uint32_t k = b->s_used_first.p[s]; k < b->s_used_first.p[s + 1]; k++) {
 			uint32_t a = b->s_used.p[k];
+			if (a >= b->atoms_indexed) /* newer: only newer peers hold it */
+				continue;
 			for (uint32_t x = b->atom_peers.first[a]; x < b->atom_peers.first[a + 1]; x++) {
 				uint32_t p = b->atom_peers.list[x];
 				if (b->peer_mark[p] != b->pstamp && !VPUSH(b->cand, p))
@@ -1695,7 +1990,12 @@ static int peer_project(struct build *b, uint32_t p)
 		return -ENOMEM;
 	b->cand.n = 0;
 	peer_parts(c, p, &atoms, &na, &ports, &np);
-	for (uint32_t k = 0; k < na; k++)
+	/* (replaced classes are left out: marked as met) */
+	for (uint32_t s = 0; s < b->subj_fwd.n; s++)
+		mark[s] = b->subj_fwd.p[s] != SUBJ_CUR;
+	for (uint32_t k = 0; k < na; k++) {
+		if (atoms[k] >= b->atoms_indexed) /* newer: only newer classes use it */
+			continue;
 		for (uint32_t x = b->atom_subj.first[atoms[k]]; x < b->atom_subj.first[atoms[k] + 1];
 		     x++) {
 			uint32_t s = b->atom_subj.list[x];
@@ -1703,13 +2003,14 @@ static int peer_project(struct build *b, uint32_t p)
 				goto out;
 			mark[s] = 1;
 		}
+	}
 	for (size_t k = 0; k < b->named_subj.n; k++) {
 		uint32_t s = b->named_subj.p[k];
 		if (!mark[s] && !VPUSH(b->cand, s))
 			goto out;
 		mark[s] = 1;
 	}
-	/* subject classes the pods-only path added since the index */
+	/* subject classes added since the index */
 	for (uint32_t s = b->subj_indexed; s < c->subjects.n; s++) {
 		if (mark[s])
 			continue;
@@ -1777,17 +2078,18 @@ static int identity_setup(struct build *b, uint32_t i, uint32_t id)
 		uint32_t s = intern(&c->subjects, sig->p, (uint32_t)sig->n);
 		if (s == UINT32_MAX)
 			return -ENOMEM;
-		b->id_subj.p[2 * id + dir] = s;
-		if (c->subjects.n == before)
-			continue;
-		if (!VPUSH(c->subject_dir, (uint8_t)dir))
-			return -ENOMEM;
-		if (b->fast) {
-			b->added++;
-			int rc = subject_setup(b, s);
-			if (rc || (rc = subject_project(b, s)))
+		if (c->subjects.n == before) {
+			if ((s = subj_current(b, s)) == UINT32_MAX)
+				return -ENOMEM;
+		} else if (!b->fast) {
+			if (!VPUSH(c->subject_dir, (uint8_t)dir))
+				return -ENOMEM;
+		} else {
+			int rc = subject_new(b, s, dir);
+			if (rc)
 				return rc;
 		}
+		b->id_subj.p[2 * id + dir] = s;
 	}
 	return 0;
 }
@@ -1975,40 +2277,46 @@ out:
 	return rc;
 }
 
-/* Rules per policy (CSR: anp_first / np_first index pol_rules, NP rules
- * after all ANP rules), so a subject's rules come from the policies its
- * signature lists. 0 or -ENOMEM. */
+/* Rules per policy slot (CSR: anp_first / np_first index pol_rules, NP
+ * rules after all ANP rules; dead rules left out), so a subject's rules
+ * come from the policies its signature lists. 0 or -ENOMEM. */
 static int rules_by_policy(struct build *b)
 {
 	const struct comp *c = &b->c;
-	const struct k8s_cluster *cl = c->cl;
-	if (!grow((void **)&b->anp_first.p, &b->anp_first.cap, cl->n_anps + 1, sizeof(uint32_t)) ||
-	    !grow((void **)&b->np_first.p, &b->np_first.cap, cl->n_netpols + 1, sizeof(uint32_t)) ||
+	uint32_t na = b->n_anp_slots, nn = b->n_np_slots;
+	if (!grow((void **)&b->anp_first.p, &b->anp_first.cap, na + 1, sizeof(uint32_t)) ||
+	    !grow((void **)&b->np_first.p, &b->np_first.cap, nn + 1, sizeof(uint32_t)) ||
 	    !grow((void **)&b->pol_rules.p, &b->pol_rules.cap, c->rules.n + 1, sizeof(uint32_t)))
 		return -ENOMEM;
-	b->anp_first.n = cl->n_anps + 1;
-	b->np_first.n = cl->n_netpols + 1;
-	b->pol_rules.n = c->rules.n;
+	b->anp_first.n = na + 1;
+	b->np_first.n = nn + 1;
 	memset(b->anp_first.p, 0, b->anp_first.n * sizeof(uint32_t));
 	memset(b->np_first.p, 0, b->np_first.n * sizeof(uint32_t));
+	size_t live = 0;
 	for (size_t r = 0; r < c->rules.n; r++) {
 		const struct crule *cr = &c->rules.p[r];
-		(cr->tier == TIER_NP ? b->np_first.p : b->anp_first.p)[cr->policy + 1]++;
+		if (!cr->dead) {
+			(cr->tier == TIER_NP ? b->np_first.p : b->anp_first.p)[cr->policy + 1]++;
+			live++;
+		}
 	}
-	for (uint32_t i = 0; i < cl->n_anps; i++)
+	b->pol_rules.n = live;
+	for (uint32_t i = 0; i < na; i++)
 		b->anp_first.p[i + 1] += b->anp_first.p[i];
-	for (uint32_t i = 0; i < cl->n_netpols; i++)
+	for (uint32_t i = 0; i < nn; i++)
 		b->np_first.p[i + 1] += b->np_first.p[i];
-	uint32_t *fill = calloc(cl->n_anps + cl->n_netpols + 1, sizeof(uint32_t));
+	uint32_t *fill = calloc(na + nn + 1, sizeof(uint32_t));
 	if (!fill)
 		return -ENOMEM;
-	uint32_t n_anp_rules = b->anp_first.p[cl->n_anps];
-	for (uint32_t i = 0; i <= cl->n_netpols; i++)
+	uint32_t n_anp_rules = b->anp_first.p[na];
+	for (uint32_t i = 0; i <= nn; i++)
 		b->np_first.p[i] += n_anp_rules;
 	for (size_t r = 0; r < c->rules.n; r++) {
 		const struct crule *cr = &c->rules.p[r];
+		if (cr->dead)
+			continue;
 		uint32_t at = cr->tier == TIER_NP
-				      ? b->np_first.p[cr->policy] + fill[cl->n_anps + cr->policy]++
+				      ? b->np_first.p[cr->policy] + fill[na + cr->policy]++
 				      : b->anp_first.p[cr->policy] + fill[cr->policy]++;
 		b->pol_rules.p[at] = (uint32_t)r;
 	}
@@ -2045,6 +2353,11 @@ static int compile_full(struct build *b, bool keep)
 	c->pod_nip = calloc(cl->n_pods + 1, sizeof(*c->pod_nip));
 	if (!c->pod_ns_labels || !c->pod_ns || !c->pod_ident || !c->pod_ip || !c->pod_nip)
 		return -ENOMEM;
+	/* a kept context's atoms outlive cl: they copy what they match */
+	if (keep && !(c->own = calloc(1, sizeof(*c->own))))
+		return -ENOMEM;
+	b->n_anp_slots = cl->n_anps;
+	b->n_np_slots = cl->n_netpols;
 	/* Namespace names are interned first: string id i < n_namespaces is
 	 * namespace i (names are unique), so a pod's namespace is one lookup. */
 	for (uint32_t i = 0; i < cl->n_namespaces; i++)
@@ -2083,6 +2396,7 @@ static int compile_full(struct build *b, bool keep)
 	if (atom_index_build(b, c->peers.n, peer_atoms, &b->atom_peers))
 		return -ENOMEM;
 	b->peers_indexed = c->peers.n;
+	b->atoms_indexed = (uint32_t)c->atoms.n;
 	for (uint32_t s = 0; s < c->subjects.n; s++)
 		if ((rc = subject_setup(b, s)) || (rc = subject_project(b, s)))
 			return rc;
@@ -2098,8 +2412,9 @@ static int compile_full(struct build *b, bool keep)
 	/* rule names are the tables' */
 	t->n_rules = (uint32_t)c->rule_names.n;
 	t->rules = c->rule_names.p;
+	b->rules_cap = c->rule_names.cap;
 	c->rule_names.p = NULL;
-	c->rule_names.n = 0;
+	c->rule_names.n = c->rule_names.cap = 0;
 	if (!keep) { /* the growing arrays are the tables' too */
 		c->map_first.p = NULL;
 		c->ranges.p = NULL;
@@ -2131,61 +2446,6 @@ static int compile_full(struct build *b, bool keep)
 }
 
 /* ---- the pods-only path ------------------------------------------------------------- */
-
-/*
- * Point the context's atoms at the policies of cl, which hold what the
- * atoms were made from at the same places (the rest version's promise;
- * counts are checked). false when cl does not fit.
- */
-static bool atoms_repoint(struct comp *c, const struct k8s_cluster *cl)
-{
-	for (size_t i = 0; i < c->atoms.n; i++) {
-		struct atom *a = &c->atoms.p[i];
-		bool in = a->o_dir == POL_INGRESS;
-		if (a->o_anp) {
-			if (a->o_pol >= cl->n_anps)
-				return false;
-			const struct k8s_anp *x = &cl->anps[a->o_pol];
-			if (a->o_rule >= (in ? x->n_ingress : x->n_egress))
-				return false;
-			const struct k8s_anp_rule *r = (in ? x->ingress_rules : x->egress_rules) + a->o_rule;
-			if (a->o_peer >= r->n_peers)
-				return false;
-			const struct k8s_anp_peer *p = &r->peers[a->o_peer];
-			if (a->kind == ATOM_CIDR)
-				continue; /* networks: no pointers */
-			a->ns_sel = &p->ns_sel;
-			a->pod_sel = a->kind == ATOM_NS_PODS ? &p->pod_sel : NULL;
-			continue;
-		}
-		if (a->o_pol >= cl->n_netpols)
-			return false;
-		const struct k8s_netpol *np = &cl->netpols[a->o_pol];
-		if (a->o_rule >= (in ? np->n_ingress : np->n_egress))
-			return false;
-		const struct k8s_np_rule *r = (in ? np->ingress_rules : np->egress_rules) + a->o_rule;
-		if (a->o_peer >= r->n_peers)
-			return false;
-		const struct k8s_np_peer *p = &r->peers[a->o_peer];
-		switch (a->kind) {
-		case ATOM_CIDR:
-			a->except = p->except;
-			break;
-		case ATOM_NS_PODS:
-			a->ns_sel = &p->ns_sel;
-			a->pod_sel = &p->pod_sel;
-			break;
-		case ATOM_NAMESPACES:
-			a->ns_sel = &p->ns_sel;
-			break;
-		case ATOM_PODS_IN_NS:
-			a->ns = np->ns;
-			a->pod_sel = &p->pod_sel;
-			break;
-		}
-	}
-	return true;
-}
 
 /* Pod i, read: its identity (interned in the context's, set up if new)
  * and classes. 0 or -ENOMEM. */
@@ -2454,7 +2714,7 @@ static int pods_only(struct pol_ctx *ctx, const struct k8s_cluster *cl, const ui
 
 	bool ns_any = false;
 	if (cl->n_namespaces != b->n_namespaces || cl->n_netpols != b->n_netpols ||
-	    cl->n_anps != b->n_anps || !atoms_repoint(c, cl))
+	    cl->n_anps != b->n_anps)
 		return -EAGAIN;
 	c->cl = cl;
 	if ((rc = ns_changes(b, nv, &ns_any)))
@@ -2503,6 +2763,661 @@ out:
 	return rc;
 }
 
+/* ---- the policy path ------------------------------------------------------------ */
+
+static bool atom_known(struct comp *c, const struct atom *a)
+{
+	return atom_key(a, &c->tmp) &&
+	       intern_find(&c->atomkeys, c->tmp.p, (uint32_t)c->tmp.n) != UINT32_MAX;
+}
+
+static bool port_name_known(const struct comp *c, const char *name)
+{
+	for (size_t i = 0; i < c->port_names.n; i++)
+		if (!strcmp(c->port_names.p[i], name))
+			return true;
+	return false;
+}
+
+/*
+ * Can policy i of c->cl (np: a NetworkPolicy, else a (B)ANP) join the
+ * kept compile in place? Every ipBlock or network of it must be an atom
+ * already (a new one splits the address ranges) and every named port a
+ * name met before (a new one changes the pods' peer classes).
+ */
+static bool policy_fits(struct comp *c, bool np, uint32_t i)
+{
+	const struct k8s_cluster *cl = c->cl;
+	struct atom a = {.kind = ATOM_CIDR};
+	for (unsigned d = 0; d < 2; d++) {
+		if (np) {
+			const struct k8s_netpol *p = &cl->netpols[i];
+			const struct k8s_np_rule *rs = d ? p->egress_rules : p->ingress_rules;
+			unsigned n = !(d ? p->egress : p->ingress) ? 0 : d ? p->n_egress : p->n_ingress;
+			for (unsigned r = 0; r < n; r++) {
+				for (unsigned k = 0; k < rs[r].n_peers; k++) {
+					const struct k8s_np_peer *pe = &rs[r].peers[k];
+					a.cidr = pe->cidr;
+					a.n_except = pe->n_except;
+					a.except = pe->except;
+					if (pe->has_ip_block && !atom_known(c, &a))
+						return false;
+				}
+				for (unsigned k = 0; k < rs[r].n_ports; k++)
+					if (rs[r].ports[k].has_port && rs[r].ports[k].named &&
+					    !port_name_known(c, rs[r].ports[k].name))
+						return false;
+			}
+			continue;
+		}
+		const struct k8s_anp *p = &cl->anps[i];
+		const struct k8s_anp_rule *rs = d ? p->egress_rules : p->ingress_rules;
+		unsigned n = d ? p->n_egress : p->n_ingress;
+		for (unsigned r = 0; r < n; r++) {
+			for (unsigned k = 0; k < rs[r].n_peers; k++)
+				for (unsigned j = 0; rs[r].peers[k].kind == K8S_ANP_NETWORKS &&
+						     j < rs[r].peers[k].n_networks;
+				     j++) {
+					a.cidr = rs[r].peers[k].networks[j];
+					a.n_except = 0;
+					if (!atom_known(c, &a))
+						return false;
+				}
+			for (unsigned k = 0; k < rs[r].n_ports; k++)
+				if (rs[r].ports[k].kind == K8S_ANP_PORT_NAMED &&
+				    !port_name_known(c, rs[r].ports[k].name))
+					return false;
+		}
+	}
+	return true;
+}
+
+struct ver_slot {
+	uint64_t ver;
+	uint32_t slot;
+};
+
+static int cmp_ver_slot(const void *a, const void *b)
+{
+	uint64_t x = ((const struct ver_slot *)a)->ver, y = ((const struct ver_slot *)b)->ver;
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * The slots of the n policies of one kind in the new cluster (versions
+ * ver) after the kept compile's (old_n of them, old_ver, *slot_of per
+ * policy, *slot_cl per slot, *n_slots): a policy whose version is known
+ * keeps its slot; a new or changed one takes the slot of one gone, else a
+ * new slot. *slot_of and *slot_cl become the new cluster's; chg gets the
+ * slots whose content changed (new, taken over or emptied). 0 or -ENOMEM.
+ */
+static int slots_match(uint32_t n, const uint64_t *ver, uint32_t old_n, const uint64_t *old_ver,
+		       uint32_t *n_slots, u32vec *slot_of, u32vec *slot_cl, u32vec *chg)
+{
+	struct ver_slot *vs = malloc(sizeof(*vs) * (old_n + 1));
+	uint32_t *now = malloc(sizeof(uint32_t) * (n + 1));
+	uint8_t *used = calloc(*n_slots + 1, 1);
+	u32vec gone = {0};
+	int rc = -ENOMEM;
+	if (!vs || !now || !used)
+		goto out;
+	/* the caller's order is stable but for policies added and removed:
+	 * each is looked for where it was, and one off either way (as
+	 * prev_pod does); then the rest among the old ones not met */
+	ptrdiff_t shift = 0;
+	bool missed = false;
+	for (uint32_t i = 0; i < n; i++) {
+		static const ptrdiff_t step[] = {0, 1, -1};
+		now[i] = POL_NONE;
+		for (unsigned k = 0; ver[i] && k < 3; k++) {
+			ptrdiff_t j = (ptrdiff_t)i + shift + step[k];
+			if (j >= 0 && (size_t)j < old_n && old_ver[j] == ver[i] &&
+			    !used[slot_of->p[j]]) {
+				shift += step[k];
+				now[i] = slot_of->p[j];
+				used[now[i]] = 1;
+				break;
+			}
+		}
+		missed |= ver[i] && now[i] == POL_NONE;
+	}
+	size_t n_vs = 0;
+	for (uint32_t j = 0; missed && j < old_n; j++)
+		if (old_ver[j] && !used[slot_of->p[j]])
+			vs[n_vs++] = (struct ver_slot){old_ver[j], slot_of->p[j]};
+	qsort(vs, n_vs, sizeof(*vs), cmp_ver_slot);
+	for (uint32_t i = 0; n_vs && i < n; i++) {
+		struct ver_slot key = {ver[i], 0}, *f = NULL;
+		if (ver[i] && now[i] == POL_NONE)
+			f = bsearch(&key, vs, n_vs, sizeof(*vs), cmp_ver_slot);
+		if (f && !used[f->slot]) {
+			used[f->slot] = 1;
+			now[i] = f->slot;
+		}
+	}
+	for (uint32_t sl = 0; sl < *n_slots; sl++)
+		if (!used[sl] && slot_cl->p[sl] != POL_NONE && !VPUSH(gone, sl))
+			goto out;
+	size_t g = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		if (now[i] != POL_NONE)
+			continue;
+		now[i] = g < gone.n ? gone.p[g++] : (*n_slots)++;
+		if (!VPUSH(*chg, now[i]))
+			goto out;
+	}
+	for (; g < gone.n; g++)
+		if (!VPUSH(*chg, gone.p[g]))
+			goto out;
+	if (!grow((void **)&slot_cl->p, &slot_cl->cap, *n_slots + 1, sizeof(uint32_t)) ||
+	    !grow((void **)&slot_of->p, &slot_of->cap, n + 1, sizeof(uint32_t)))
+		goto out;
+	slot_cl->n = *n_slots;
+	for (uint32_t sl = 0; sl < *n_slots; sl++)
+		slot_cl->p[sl] = POL_NONE;
+	for (uint32_t i = 0; i < n; i++)
+		slot_cl->p[now[i]] = i;
+	memcpy(slot_of->p, now, sizeof(uint32_t) * n);
+	slot_of->n = n;
+	rc = 0;
+out:
+	free(vs);
+	free(now);
+	free(used);
+	free(gone.p);
+	return rc;
+}
+
+/*
+ * c->anp_order / np_order (slots in evaluation order) without the
+ * changed slots chg (mark: per slot), then with those of them that hold
+ * a policy, each at its place (the others' order is unchanged: their
+ * policies are). 0 or -ENOMEM.
+ */
+static int order_update(struct build *b, bool np, const u32vec *chg, const uint8_t *mark)
+{
+	struct comp *c = &b->c;
+	u32vec *o = np ? &c->np_order : &c->anp_order;
+	const uint32_t *slot_cl = np ? b->np_cl.p : b->anp_cl.p;
+	int (*cmp)(const void *, const void *) = np ? cmp_np : cmp_anp;
+	size_t w = 0;
+	for (size_t r = 0; r < o->n; r++)
+		if (!mark[o->p[r]])
+			o->p[w++] = o->p[r];
+	o->n = w;
+	sort_cl = c->cl;
+	for (size_t k = 0; k < chg->n; k++) {
+		uint32_t sl = chg->p[k];
+		if (slot_cl[sl] == POL_NONE)
+			continue;
+		size_t lo = 0, hi = o->n;
+		while (lo < hi) {
+			size_t mid = (lo + hi) / 2;
+			if (cmp(&slot_cl[o->p[mid]], &slot_cl[sl]) < 0)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (!VPUSH(*o, 0))
+			return -ENOMEM;
+		memmove(o->p + lo + 1, o->p + lo, (o->n - 1 - lo) * sizeof(uint32_t));
+		o->p[lo] = sl;
+	}
+	return 0;
+}
+
+/* Every live rule's crule.ord from its policy's place in the order. 0
+ * or -ENOMEM. */
+static int ranks_apply(struct build *b)
+{
+	struct comp *c = &b->c;
+	uint32_t *ra = calloc(b->n_anp_slots + 1, sizeof(uint32_t));
+	uint32_t *rn = calloc(b->n_np_slots + 1, sizeof(uint32_t));
+	if (!ra || !rn) {
+		free(ra);
+		free(rn);
+		return -ENOMEM;
+	}
+	uint32_t nb = np_rank0(c, b->anp_cl.p), nn = (uint32_t)c->np_order.n;
+	for (uint32_t k = 0; k < c->anp_order.n; k++)
+		ra[c->anp_order.p[k]] = k < nb ? k : nn + k;
+	for (uint32_t k = 0; k < nn; k++)
+		rn[c->np_order.p[k]] = nb + k;
+	for (size_t r = 0; r < c->rules.n; r++) {
+		struct crule *cr = &c->rules.p[r];
+		uint32_t rank = cr->tier == TIER_NP ? rn[cr->policy] : ra[cr->policy];
+		cr->ord = (uint64_t)rank << 32 | (uint64_t)cr->dir << 31 | cr->ri;
+	}
+	free(ra);
+	free(rn);
+	return 0;
+}
+
+/* The rules of the changed slots chg (of anps or netpols) dead. */
+static void rules_kill(struct build *b, bool np, const u32vec *chg)
+{
+	struct comp *c = &b->c;
+	const u32vec *first = np ? &b->np_first : &b->anp_first;
+	for (size_t k = 0; k < chg->n; k++) {
+		uint32_t sl = chg->p[k];
+		if (sl + 1 >= first->n)
+			continue; /* a new slot: no rules yet */
+		for (uint32_t x = first->p[sl]; x < first->p[sl + 1]; x++) {
+			struct crule *cr = &c->rules.p[b->pol_rules.p[x]];
+			cr->dead = true;
+			free(cr->atoms.p);
+			free(cr->ports.p);
+			memset(&cr->atoms, 0, sizeof(cr->atoms));
+			memset(&cr->ports, 0, sizeof(cr->ports));
+			b->added++;
+		}
+	}
+}
+
+/* Does the subject signature part sg[0..n) (ascending) hold slot x? */
+static bool sig_has(const uint32_t *sg, uint32_t n, uint32_t x)
+{
+	struct eval_ctx e = {.atoms = sg, .n_atoms = n};
+	return has_atom(&e, x);
+}
+
+/*
+ * Did any changed slot's selection of identity id (pod rep) in direction
+ * dir change, against its class s's signature?
+ */
+static bool selection_moved(struct build *b, uint32_t s, uint32_t rep, unsigned dir,
+			    const u32vec *chg_anp, const u32vec *chg_np)
+{
+	struct comp *c = &b->c;
+	const struct k8s_cluster *cl = c->cl;
+	uint32_t len, a0 = 1, a1 = 1;
+	const uint32_t *sg = intern_get(&c->subjects, s, &len);
+	while (a1 < len && sg[a1] != UINT32_MAX)
+		a1++;
+	uint32_t n0 = a1 + 1, n1 = n0;
+	while (n1 < len && sg[n1] != UINT32_MAX)
+		n1++;
+	for (size_t k = 0; k < chg_anp->n; k++) {
+		uint32_t sl = chg_anp->p[k], i = b->anp_cl.p[sl];
+		bool now = i != POL_NONE && anp_selects(c, &cl->anps[i], rep);
+		if (now != sig_has(sg + a0, a1 - a0, sl))
+			return true;
+	}
+	for (size_t k = 0; k < chg_np->n; k++) {
+		uint32_t sl = chg_np->p[k], i = b->np_cl.p[sl];
+		bool now = i != POL_NONE && np_selects(c, &cl->netpols[i], rep, dir);
+		if (now != sig_has(sg + n0, n1 - n0, sl))
+			return true;
+	}
+	return false;
+}
+
+/* Mark stale every current subject class whose signature lists a changed
+ * slot (amark / nmark: per ANP / NP slot). false on ENOMEM. */
+static bool subjects_stale(struct build *b, const uint8_t *amark, const uint8_t *nmark)
+{
+	struct comp *c = &b->c;
+	for (uint32_t s = 0; s < c->subjects.n; s++) {
+		if (subj_fwd_of(b, s) != SUBJ_CUR)
+			continue;
+		uint32_t len, k = 1;
+		const uint32_t *sg = intern_get(&c->subjects, s, &len);
+		bool hit = false;
+		for (; k < len && sg[k] != UINT32_MAX; k++)
+			hit |= amark[sg[k]];
+		for (k++; k < len && sg[k] != UINT32_MAX; k++)
+			hit |= nmark[sg[k]];
+		if (hit && !subj_fwd_set(b, s, SUBJ_STALE))
+			return false;
+	}
+	return true;
+}
+
+/* Identity id's selector part with the new atoms (c->new_atoms, all
+ * above its own) that pod rep holds; *moved when it has any. 0 or -ENOMEM. */
+static int part_extend(struct build *b, uint32_t id, uint32_t rep, bool *moved)
+{
+	struct comp *c = &b->c;
+	uint32_t len, k = 0;
+	*moved = false;
+	for (size_t x = 0; x < c->new_atoms.n && !*moved; x++)
+		*moved = atom_has_pod(c, &c->atoms.p[c->new_atoms.p[x]], rep);
+	if (!*moved)
+		return 0;
+	const uint32_t *part = intern_get(&b->parts, b->id_part.p[id], &len);
+	b->redo_sig.n = 0;
+	for (; part[k] != UINT32_MAX; k++)
+		if (!VPUSH(b->redo_sig, part[k]))
+			return -ENOMEM;
+	for (size_t x = 0; x < c->new_atoms.n; x++)
+		if (atom_has_pod(c, &c->atoms.p[c->new_atoms.p[x]], rep) &&
+		    !VPUSH(b->redo_sig, c->new_atoms.p[x]))
+			return -ENOMEM;
+	for (; k < len; k++)
+		if (!VPUSH(b->redo_sig, part[k]))
+			return -ENOMEM;
+	uint32_t np = intern(&b->parts, b->redo_sig.p, (uint32_t)b->redo_sig.n);
+	if (np == UINT32_MAX)
+		return -ENOMEM;
+	b->id_part.p[id] = np;
+	return 0;
+}
+
+/* The rule names interned in b->rnames, ids as in t->rules (once).
+ * false when they are not unique (or on ENOMEM). */
+static bool rnames_build(struct build *b)
+{
+	struct comp *c = &b->c;
+	if (b->rnames_built)
+		return true;
+	if (!intern_init(&b->rnames))
+		return false;
+	for (uint32_t k = 0; k < b->t->n_rules; k++) {
+		c->tmp.n = 0;
+		if (!pack_str(&c->tmp, b->t->rules[k]) ||
+		    intern(&b->rnames, c->tmp.p, (uint32_t)c->tmp.n) != k) {
+			intern_free(&b->rnames);
+			memset(&b->rnames, 0, sizeof(b->rnames));
+			return false;
+		}
+	}
+	return b->rnames_built = true;
+}
+
+/* The policies' versions, for the next policy_update (NULL: unknown). */
+static bool versions_keep(struct build *b, const struct k8s_cluster *cl,
+			  const struct pol_versions *v)
+{
+	free(b->anp_ver);
+	free(b->np_ver);
+	b->anp_ver = b->np_ver = NULL;
+	if (!v || !v->anps || !v->netpols)
+		return true;
+	b->anp_ver = malloc(sizeof(uint64_t) * (cl->n_anps + 1));
+	b->np_ver = malloc(sizeof(uint64_t) * (cl->n_netpols + 1));
+	if (!b->anp_ver || !b->np_ver)
+		return false;
+	memcpy(b->anp_ver, v->anps, sizeof(uint64_t) * cl->n_anps);
+	memcpy(b->np_ver, v->netpols, sizeof(uint64_t) * cl->n_netpols);
+	return true;
+}
+
+/* After a full compile: slots are cl indices; the audited policies
+ * counted. false on ENOMEM. */
+static bool slots_identity(struct build *b, const struct k8s_cluster *cl)
+{
+	if (!grow((void **)&b->anp_audit.p, &b->anp_audit.cap, cl->n_anps + 1, 1))
+		return false;
+	b->n_audit = 0;
+	for (uint32_t i = 0; i < cl->n_anps; i++)
+		b->n_audit += b->anp_audit.p[i] = cl->anps[i].mode == K8S_MODE_AUDIT;
+	b->anp_audit.n = cl->n_anps;
+	for (uint32_t i = 0; i < cl->n_netpols; i++)
+		b->n_audit += b->c.np_audit.p[i];
+	u32vec *v[] = {&b->anp_slot, &b->anp_cl, &b->np_slot, &b->np_cl};
+	for (unsigned k = 0; k < 4; k++) {
+		uint32_t n = k < 2 ? cl->n_anps : cl->n_netpols;
+		if (!grow((void **)&v[k]->p, &v[k]->cap, n + 1, sizeof(uint32_t)))
+			return false;
+		for (uint32_t i = 0; i < n; i++)
+			v[k]->p[i] = i;
+		v[k]->n = n;
+	}
+	return true;
+}
+
+/*
+ * A compile after a change of policies only (pods and namespaces as
+ * kept, with their versions; each policy's version given): the changed
+ * policies' rules replace their old ones, the subject classes that list
+ * them are set up again as new classes, identities whose selection by
+ * them moved get new subject classes, and those a new selector atom of
+ * them holds new peer classes; everything else, and every map of a class
+ * not touched, stays. A new ipBlock or named port, an audit mode turned
+ * on or off cluster-wide, or more than an eighth of the policies changed
+ * makes it a full compile. 0, -EAGAIN (a full compile, the kept state
+ * dropped) or -ENOMEM.
+ */
+static int policy_update(struct pol_ctx *ctx, const struct k8s_cluster *cl,
+			 const struct pol_versions *v)
+{
+	struct build *b = ctx->keep;
+	struct comp *c = &b->c;
+	struct ctx_gen *g = &ctx->gen[ctx->cur];
+	struct pol_tables *t = b->t;
+	const uint64_t *pv = v->pods, *nv = v->namespaces;
+
+	if (!v->anps || !v->netpols || !nv || !b->anp_ver || !b->np_ver ||
+	    cl->n_namespaces != b->n_namespaces || cl->n_pods != g->n_pods)
+		return -EAGAIN;
+	for (uint32_t i = 0; i < cl->n_pods; i++)
+		if (!pv[i] || pv[i] != g->pod_ver[i])
+			return -EAGAIN;
+	for (uint32_t k = 0; k < cl->n_namespaces; k++)
+		if (!nv[k] || nv[k] != b->ns_ver[k])
+			return -EAGAIN;
+	c->cl = cl;
+	if (!rnames_build(b))
+		return -EAGAIN;
+
+	u32vec chg_anp = {0}, chg_np = {0};
+	uint8_t *amark = NULL, *nmark = NULL, *part_moved = NULL;
+	uint32_t *rep = NULL;
+	uint32_t old_np_slots = b->n_np_slots;
+	int rc = -ENOMEM;
+	if (slots_match(cl->n_anps, v->anps, b->n_anps, b->anp_ver, &b->n_anp_slots, &b->anp_slot,
+			&b->anp_cl, &chg_anp) ||
+	    slots_match(cl->n_netpols, v->netpols, b->n_netpols, b->np_ver, &b->n_np_slots,
+			&b->np_slot, &b->np_cl, &chg_np))
+		goto out; /* the slots may be half updated: spoilt */
+	rc = -EAGAIN;
+	if (chg_anp.n + chg_np.n > 8 + (cl->n_anps + cl->n_netpols) / 8)
+		goto out;
+	/* the audited policies, counted: any_audit is in every map's key */
+	size_t n_audit = b->n_audit;
+	for (size_t k = 0; k < chg_np.n; k++) {
+		uint32_t sl = chg_np.p[k], i = b->np_cl.p[sl];
+		n_audit -= sl < old_np_slots && c->np_audit.p[sl];
+		n_audit += i != POL_NONE && np_mode(c, &cl->netpols[i]) == K8S_MODE_AUDIT;
+	}
+	for (size_t k = 0; k < chg_anp.n; k++) {
+		uint32_t sl = chg_anp.p[k], i = b->anp_cl.p[sl];
+		n_audit -= sl < b->anp_audit.n && b->anp_audit.p[sl];
+		n_audit += i != POL_NONE && cl->anps[i].mode == K8S_MODE_AUDIT;
+	}
+	if ((n_audit > 0) != c->any_audit)
+		goto out;
+	for (size_t k = 0; k < chg_anp.n; k++)
+		if (b->anp_cl.p[chg_anp.p[k]] != POL_NONE &&
+		    !policy_fits(c, false, b->anp_cl.p[chg_anp.p[k]]))
+			goto out;
+	for (size_t k = 0; k < chg_np.n; k++)
+		if (b->np_cl.p[chg_np.p[k]] != POL_NONE &&
+		    !policy_fits(c, true, b->np_cl.p[chg_np.p[k]]))
+			goto out;
+
+	/* the changed policies' rules */
+	rc = -ENOMEM;
+	amark = calloc(b->n_anp_slots + 1, 1);
+	nmark = calloc(b->n_np_slots + 1, 1);
+	if (!amark || !nmark || !grow((void **)&c->np_audit.p, &c->np_audit.cap,
+				      b->n_np_slots + 1, 1) ||
+	    !grow((void **)&c->np_iso_rule.p, &c->np_iso_rule.cap, b->n_np_slots + 1,
+		  sizeof(uint32_t)))
+		goto out;
+	for (size_t k = 0; k < chg_anp.n; k++)
+		amark[chg_anp.p[k]] = 1;
+	for (size_t k = 0; k < chg_np.n; k++)
+		nmark[chg_np.p[k]] = 1;
+	rules_kill(b, false, &chg_anp);
+	rules_kill(b, true, &chg_np);
+	c->anp_slot = b->anp_slot.p;
+	c->np_slot = b->np_slot.p;
+	c->rnames = &b->rnames;
+	c->rule_names.p = t->rules;
+	c->rule_names.n = t->n_rules;
+	c->rule_names.cap = b->rules_cap;
+	c->new_atoms.n = 0;
+	size_t n_names = c->port_names.n;
+	for (size_t k = 0; k < chg_np.n; k++) { /* (set again below if it holds one) */
+		c->np_audit.p[chg_np.p[k]] = 0;
+		c->np_iso_rule.p[chg_np.p[k]] = POL_RULE_ISOLATED;
+	}
+	c->np_audit.n = c->np_iso_rule.n = b->n_np_slots;
+	if (!grow((void **)&b->anp_audit.p, &b->anp_audit.cap, b->n_anp_slots + 1, 1))
+		goto names;
+	for (size_t k = b->anp_audit.n; k < b->n_anp_slots; k++)
+		b->anp_audit.p[k] = 0;
+	b->anp_audit.n = b->n_anp_slots;
+	for (size_t k = 0; k < chg_anp.n; k++) {
+		uint32_t sl = chg_anp.p[k], i = b->anp_cl.p[sl];
+		b->anp_audit.p[sl] = i != POL_NONE && cl->anps[i].mode == K8S_MODE_AUDIT;
+	}
+	b->n_audit = n_audit;
+	for (size_t k = 0; k < chg_np.n; k++) {
+		uint32_t sl = chg_np.p[k], i = b->np_cl.p[sl];
+		if (i != POL_NONE && ((rc = np_mode_set(c, i, sl)) ||
+				      (rc = catalogue_policy(c, true, i, sl))))
+			goto names;
+	}
+	for (size_t k = 0; k < chg_anp.n; k++) {
+		uint32_t sl = chg_anp.p[k], i = b->anp_cl.p[sl];
+		if (i != POL_NONE && (rc = catalogue_policy(c, false, i, sl)))
+			goto names;
+	}
+	rc = -ENOMEM;
+	if (order_update(b, false, &chg_anp, amark) || order_update(b, true, &chg_np, nmark) ||
+	    ranks_apply(b) || rules_by_policy(b))
+		goto names;
+	/* new atoms: selector ones only (policy_fits) */
+	rc = -EAGAIN;
+	if (c->port_names.n != n_names)
+		goto names;
+	for (size_t x = 0; x < c->new_atoms.n; x++)
+		if (c->atoms.p[c->new_atoms.p[x]].kind == ATOM_CIDR)
+			goto names;
+	rc = -ENOMEM;
+	for (size_t x = 0; x < c->new_atoms.n; x++)
+		if (!VPUSH(b->sel_atoms, c->new_atoms.p[x]))
+			goto names;
+	uint32_t *am = realloc(b->atom_mark, sizeof(uint32_t) * (c->atoms.n + 1));
+	if (!am)
+		goto names;
+	b->atom_mark = am;
+	for (size_t a = c->atoms.n - c->new_atoms.n; a <= c->atoms.n; a++)
+		am[a] = 0;
+	/* NetworkPolicies by namespace, from their slots' namespaces */
+	if (!grow((void **)&c->np_ns.p, &c->np_ns.cap, b->n_np_slots + 1, sizeof(uint32_t)))
+		goto names;
+	c->np_ns.n = b->n_np_slots;
+	for (size_t k = 0; k < chg_np.n; k++) {
+		uint32_t sl = chg_np.p[k], i = b->np_cl.p[sl];
+		c->np_ns.p[sl] = i == POL_NONE ? UINT32_MAX
+					       : intern_str(&c->strs, cl->netpols[i].ns, &c->tmp);
+		if (i != POL_NONE && c->np_ns.p[sl] == UINT32_MAX)
+			goto names;
+	}
+	if (np_by_namespace(c))
+		goto names;
+
+	/* identities: one pod of each stands for it; those without pods are
+	 * set up again by the next pod that has one */
+	c->pod_versions = pv;
+	c->prev = c->next = g;
+	b->fast = true;
+	c->map_first.n--;
+	size_t n_ids = b->id_part.n;
+	rep = malloc(sizeof(uint32_t) * (n_ids + 1));
+	part_moved = calloc(n_ids + 1, 1);
+	if (!rep || !part_moved || !pod_scratch(c, cl->n_pods) || !subjects_stale(b, amark, nmark))
+		goto fast;
+	for (size_t id = 0; id < n_ids; id++)
+		rep[id] = POL_NONE;
+	for (uint32_t i = 0; i < g->n_pods; i++)
+		if (rep[g->pod_id[i]] == POL_NONE)
+			rep[g->pod_id[i]] = i;
+	for (uint32_t id = 0; id < n_ids; id++) {
+		uint32_t i = rep[id];
+		if (i == POL_NONE) {
+			b->id_stale.p[id] = 1;
+			continue;
+		}
+		if (b->id_stale.p[id]) /* set up anew: every atom, every policy */
+			continue;
+		uint32_t ns = b->id_ns.p[id];
+		c->pod_ns[i] = ns;
+		c->pod_ns_labels[i] = ns < cl->n_namespaces ? &cl->namespaces[ns].labels : &empty_labels;
+		bool moved;
+		if ((rc = part_extend(b, id, i, &moved)))
+			goto fast;
+		part_moved[id] = moved;
+		for (unsigned dir = 0; dir < 2; dir++) {
+			uint32_t s = b->id_subj.p[2 * id + dir];
+			if (selection_moved(b, s, i, dir, &chg_anp, &chg_np)) {
+				rc = -ENOMEM;
+				if (subject_sig(c, i, dir, &b->sig) ||
+				    (dir == POL_INGRESS && pod_named_ports(c, i, &b->sig)))
+					goto fast;
+				size_t before = c->subjects.n;
+				s = intern(&c->subjects, b->sig.p, (uint32_t)b->sig.n);
+				if (s == UINT32_MAX)
+					goto fast;
+				if (c->subjects.n != before) {
+					if ((rc = subject_new(b, s, dir)))
+						goto fast;
+					b->id_subj.p[2 * id + dir] = s;
+					continue;
+				}
+			}
+			rc = -ENOMEM;
+			if ((s = subj_current(b, s)) == UINT32_MAX)
+				goto fast;
+			b->id_subj.p[2 * id + dir] = s;
+		}
+	}
+	/* the pods: classes of their identities */
+	rc = -ENOMEM;
+	for (uint32_t i = 0; i < g->n_pods; i++) {
+		uint32_t id = g->pod_id[i];
+		if (b->id_stale.p[id]) {
+			/* (ns_changes' stale identities have no pods here) */
+			if ((rc = identity_setup(b, i, id)))
+				goto fast;
+			rc = -ENOMEM;
+			part_moved[id] = 1;
+		}
+		struct pol_pod *e = &t->pods[g->pod_slot[i]];
+		e->subject[0] = b->id_subj.p[2 * id];
+		e->subject[1] = b->id_subj.p[2 * id + 1];
+		if (part_moved[id] && (e->peer = pod_peer(b, i, id, g->pod_ip[i])) == UINT32_MAX)
+			goto fast;
+	}
+	rc = VPUSH(c->map_first, (uint32_t)c->ranges.n) ? 0 : -ENOMEM;
+	if (!rc && !versions_keep(b, cl, v))
+		rc = -ENOMEM;
+	b->n_anps = cl->n_anps;
+	b->n_netpols = cl->n_netpols;
+	tables_sync(b);
+fast:
+	b->fast = false;
+names:
+	t->rules = c->rule_names.p;
+	t->n_rules = (uint32_t)c->rule_names.n;
+	b->rules_cap = c->rule_names.cap;
+	c->rule_names.p = NULL;
+	c->rule_names.n = c->rule_names.cap = 0;
+	c->rnames = NULL;
+out:
+	c->cl = NULL;
+	free(chg_anp.p);
+	free(chg_np.p);
+	free(amark);
+	free(nmark);
+	free(part_moved);
+	free(rep);
+	return rc;
+}
+
 /* ---- the entry points ------------------------------------------------------------- */
 
 /* A shell of the kept tables, for the caller (pol_tables.borrowed). */
@@ -2525,13 +3440,14 @@ struct pol_tables *pol_compile_ctx(struct pol_ctx *ctx, const struct k8s_cluster
 	bool keep = pv && v->rest;
 	int rc;
 
-	if (keep && ctx->keep && ctx->keep->rest == v->rest &&
-	    ctx->keep->added <= ctx->keep->budget) {
-		rc = pods_only(ctx, cl, pv, v->namespaces);
+	if (keep && ctx->keep && ctx->keep->added <= ctx->keep->budget) {
+		bool same = ctx->keep->rest == v->rest;
+		rc = same ? pods_only(ctx, cl, pv, v->namespaces) : policy_update(ctx, cl, v);
 		if (!rc) {
 			struct pol_tables *s = borrow(ctx->keep->t, generation);
 			if (s) {
-				ctx->stats.pods_only++;
+				ctx->keep->rest = v->rest;
+				(*(same ? &ctx->stats.pods_only : &ctx->stats.policy))++;
 				return s;
 			}
 			rc = -ENOMEM;
@@ -2586,6 +3502,11 @@ struct pol_tables *pol_compile_ctx(struct pol_ctx *ctx, const struct k8s_cluster
 	}
 	b->c.cl = NULL; /* the caller's, from here on */
 	b->rest = v->rest;
+	if (!slots_identity(b, cl) || !versions_keep(b, cl, v)) {
+		build_free(b);
+		errno = ENOMEM;
+		return NULL;
+	}
 	ctx->keep = b;
 	struct pol_tables *s = borrow(t, generation);
 	if (!s) {

@@ -56,11 +56,27 @@ struct pol_tables *pol_compile(const struct k8s_cluster *cl, uint64_t generation
  *   about what the change touches, not the cluster's size. Namespaces
  *   added, removed, renamed, moved or with a new policy mode make it a
  *   full compile.
+ *
+ * - netpols, anps: with rest, per NetworkPolicy and per entry of
+ *   cl->anps (AdminNetworkPolicies and the BaselineAdminNetworkPolicy), a
+ *   version as for pods (NULL: unknown). With them a compile at a new
+ *   rest version, where pods and namespaces kept their versions, is a
+ *   *policy* one: the policies whose version is new (changed, added) or
+ *   gone replace their rules in the kept tables, the subject classes
+ *   that list them are set up again, the pods whose selection by them
+ *   moved get new subject classes, and a new label selector among their
+ *   peers gives the pods it selects new peer classes; nothing else is
+ *   recomputed. A new ipBlock or network, a new named port, audit mode
+ *   appearing or going cluster-wide, or more than 8 plus an eighth of
+ *   the policies changed make it a full compile.
+ *
  *   Classes no pod uses any more stay until the next full compile (at a
- *   new rest version, or once the pods-only compiles have added more
- *   than a quarter of the tables). Without it each compile is a full
- *   one, whose result is byte for byte pol_compile's for the same
- *   cluster; a pods-only result decides every packet as that one does.
+ *   new rest version the policy path does not take, or once the
+ *   pods-only and policy compiles have added more than a quarter of the
+ *   tables). Without rest each compile is a full one, whose result is
+ *   byte for byte pol_compile's for the same cluster; a pods-only or
+ *   policy result decides every packet as that one does (rule ids are
+ *   kept by name: a rule gone leaves its name unused).
  *
  * A wrong version gives a wrong policy: when in doubt, pass 0.
  *
@@ -76,6 +92,8 @@ struct pol_versions {
 	const uint64_t *pods;
 	const uint64_t *namespaces;
 	uint64_t rest;
+	const uint64_t *netpols;
+	const uint64_t *anps;
 };
 struct pol_ctx *pol_ctx_new(void);
 struct pol_tables *pol_compile_ctx(struct pol_ctx *ctx, const struct k8s_cluster *cl,
@@ -84,7 +102,7 @@ void pol_ctx_free(struct pol_ctx *ctx);
 
 /* The successful compiles with ctx so far, by the path they took. */
 struct pol_ctx_stats {
-	uint64_t full, pods_only;
+	uint64_t full, pods_only, policy;
 };
 void pol_ctx_get_stats(const struct pol_ctx *ctx, struct pol_ctx_stats *out);
 

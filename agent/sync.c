@@ -15,10 +15,11 @@
  * Push: nothing goes to the dataplane before every expected kind has been
  * listed in full (a partial cache would be a wrong policy). Then per batch:
  *  - policy: the whole cache is compiled (agent/polcomp.c, with a context
- *    kept across pushes, each pod's and namespace's cache version and a
- *    rest version bumped by policy events: a batch of pod and namespace
- *    changes only updates the context's kept tables) and sent whole as one
- *    POLICY_SET when its wire form differs from what this dataplane has;
+ *    kept across pushes, each object's cache version and a rest version
+ *    bumped by policy events: a batch of pod and namespace changes only,
+ *    or of policy changes only, updates the context's kept tables) and
+ *    sent whole as one POLICY_SET when its wire form differs from what
+ *    this dataplane has;
  *  - routes and VTEPs from Node objects (once any Node is known): this
  *    node's pod CIDRs are local routes, every other node's pod CIDRs route
  *    to its InternalIP as VTEP; the difference to what the dataplane has is
@@ -186,6 +187,7 @@ struct sync {
 	struct pol_ctx *pol; /* the compiler's memo across pushes (NULL: none yet) */
 	uint64_t *pod_versions; /* the last view's pods' cache versions (build_view) */
 	uint64_t *ns_versions;  /* and its namespaces' */
+	uint64_t *np_versions, *anp_versions; /* its NetworkPolicies', (B)ANPs' */
 	uint64_t rest_version;  /* the compiler's: policies as last compiled */
 	struct nsdp_route *routes; /* what this dataplane has */
 	unsigned n_routes;
@@ -293,36 +295,45 @@ static void apply_event(struct sync *s, struct ag_event *ev)
  * owned by the view). Policies are sorted by key so rule numbering (and the
  * per-rule counters) is stable from one compile to the next; the other
  * kinds keep the cache's order (stable while an object exists). */
-static int cmp_obj_key(const void *a, const void *b)
+static int cmp_entry_key(const void *a, const void *b)
 {
-	return strcmp((*(struct ag_obj *const *)a)->key, (*(struct ag_obj *const *)b)->key);
+	return strcmp((*(struct entry *const *)a)->obj->key, (*(struct entry *const *)b)->obj->key);
 }
 
-/* The objects of m, sorted by key or in the map's order; with versions
- * (map order only), each one's version into versions[i]. */
+/* The objects of m, sorted by key or in the map's order; with versions,
+ * each one's version into versions[i]. */
 static struct ag_obj **listed(struct kmap *m, bool sort, uint64_t *versions)
 {
+	struct entry **e = malloc((m->n ? m->n : 1) * sizeof(*e));
 	struct ag_obj **a = malloc((m->n ? m->n : 1) * sizeof(*a));
-	if (!a)
+	if (!a || !e) {
+		free(a);
+		free(e);
 		return NULL;
+	}
 	size_t n = 0;
 	for (size_t i = 0; i < m->nb; i++)
-		for (struct entry *e = m->b[i]; e; e = e->next) {
-			if (versions)
-				versions[n] = e->version;
-			a[n++] = e->obj;
-		}
+		for (struct entry *x = m->b[i]; x; x = x->next)
+			e[n++] = x;
 	if (sort)
-		qsort(a, n, sizeof(*a), cmp_obj_key);
+		qsort(e, n, sizeof(*e), cmp_entry_key);
+	for (size_t i = 0; i < n; i++) {
+		if (versions)
+			versions[i] = e[i]->version;
+		a[i] = e[i]->obj;
+	}
+	free(e);
 	return a;
 }
 
 #define VIEW_FILL(s, view, k, arr, cnt, sort, versions)                           \
 	do {                                                                      \
-		struct ag_obj **objs = listed(&(s)->cache[k], sort, versions);    \
+		size_t base = (view)->cnt;                                        \
+		uint64_t *ver_ = (versions);                                      \
+		struct ag_obj **objs =                                            \
+			listed(&(s)->cache[k], sort, ver_ ? ver_ + base : NULL);  \
 		if (!objs)                                                        \
 			return -ENOMEM;                                           \
-		size_t base = (view)->cnt;                                        \
 		__typeof__((view)->arr) a =                                       \
 			realloc((view)->arr, (base + (s)->cache[k].n + 1) * sizeof(*a)); \
 		if (!a) {                                                         \
@@ -336,18 +347,21 @@ static struct ag_obj **listed(struct kmap *m, bool sort, uint64_t *versions)
 		free(objs);                                                       \
 	} while (0)
 
-/* pod_versions / ns_versions (s->cache[AG_POD / AG_NAMESPACE].n + 1
- * entries): each view pod's and namespace's cache version, for the
- * compiler (pol_compile_ctx). */
-static int build_view(struct sync *s, struct k8s_cluster *view, uint64_t *pod_versions,
-		      uint64_t *ns_versions)
+/* The view's objects' cache versions, for the compiler (pol_compile_ctx):
+ * s->pod_versions, ns_versions, np_versions and anp_versions (one entry
+ * per view object, and one more), allocated by the caller. */
+static int build_view(struct sync *s, struct k8s_cluster *view)
 {
 	memset(view, 0, sizeof(*view));
-	VIEW_FILL(s, view, AG_NAMESPACE, namespaces, n_namespaces, false, ns_versions);
-	VIEW_FILL(s, view, AG_POD, pods, n_pods, false, pod_versions);
-	VIEW_FILL(s, view, AG_NETPOL, netpols, n_netpols, true, NULL);
-	VIEW_FILL(s, view, AG_ANP, anps, n_anps, true, NULL);
-	VIEW_FILL(s, view, AG_BANP, anps, n_anps, true, NULL);
+	VIEW_FILL(s, view, AG_NAMESPACE, namespaces, n_namespaces, false, s->ns_versions);
+	VIEW_FILL(s, view, AG_POD, pods, n_pods, false, s->pod_versions);
+	VIEW_FILL(s, view, AG_NETPOL, netpols, n_netpols, true, s->np_versions);
+	VIEW_FILL(s, view, AG_ANP, anps, n_anps, true, s->anp_versions);
+	unsigned n_anp = view->n_anps;
+	VIEW_FILL(s, view, AG_BANP, anps, n_anps, true, s->anp_versions);
+	/* versions are per kind's map: the BANP's kept apart from the ANPs' */
+	for (unsigned i = n_anp; i < view->n_anps; i++)
+		s->anp_versions[i] |= 1ull << 63;
 	VIEW_FILL(s, view, AG_NODE, nodes, n_nodes, false, NULL);
 	return 0;
 }
@@ -605,15 +619,22 @@ static bool dp_alive(struct sync *s)
 static int push(struct sync *s)
 {
 	struct k8s_cluster view;
-	uint64_t *pv = realloc(s->pod_versions, (s->cache[AG_POD].n + 1) * sizeof(*pv));
-	if (pv)
-		s->pod_versions = pv;
-	uint64_t *nv = realloc(s->ns_versions, (s->cache[AG_NAMESPACE].n + 1) * sizeof(*nv));
-	if (nv)
-		s->ns_versions = nv;
-	if (!pv || !nv)
-		return -ENOMEM;
-	int rc = build_view(s, &view, s->pod_versions, s->ns_versions);
+	struct {
+		uint64_t **v;
+		size_t n;
+	} vers[] = {
+		{&s->pod_versions, s->cache[AG_POD].n},
+		{&s->ns_versions, s->cache[AG_NAMESPACE].n},
+		{&s->np_versions, s->cache[AG_NETPOL].n},
+		{&s->anp_versions, s->cache[AG_ANP].n + s->cache[AG_BANP].n},
+	};
+	for (size_t k = 0; k < sizeof(vers) / sizeof(vers[0]); k++) {
+		uint64_t *v = realloc(*vers[k].v, (vers[k].n + 1) * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		*vers[k].v = v;
+	}
+	int rc = build_view(s, &view);
 	if (rc) {
 		view_free(&view);
 		return rc;
@@ -634,14 +655,16 @@ static int push(struct sync *s)
 		clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
 		if (!s->pol)
 			s->pol = pol_ctx_new(); /* NULL: pol_compile_ctx fails, ENOMEM below */
-		/* A change of pods and namespaces only is a pods-only compile
-		 * (polcomp.h): the policy objects are the cache's, unchanged
-		 * while no event of their kinds came (objects are immutable
-		 * there), and pods and namespaces carry their versions. */
+		/* A change of pods and namespaces only is a pods-only compile,
+		 * one of policies only a policy compile (polcomp.h): the
+		 * policy objects are the cache's, unchanged while no event of
+		 * their kinds came (objects are immutable there), and every
+		 * object carries its version. */
 		if (!s->rest_version ||
 		    (s->dirty & ((1u << AG_NETPOL) | (1u << AG_ANP) | (1u << AG_BANP))))
 			s->rest_version++;
-		struct pol_versions v = {s->pod_versions, s->ns_versions, s->rest_version};
+		struct pol_versions v = {s->pod_versions, s->ns_versions, s->rest_version,
+					 s->np_versions, s->anp_versions};
 		struct pol_tables *t = s->pol ? pol_compile_ctx(s->pol, &view, &v, gen) : NULL;
 		clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
 		if (!t || pol_serialize(t, &blob, &len)) {
@@ -651,6 +674,13 @@ static int push(struct sync *s)
 			return -ENOMEM;
 		}
 		atomic_store(&ag_m.policy_compile_ns, ag_now_ns() - t0);
+		atomic_store(&ag_m.policy_compile_cpu_ns,
+			     (uint64_t)((c1.tv_sec - c0.tv_sec) * 1000000000ll + (c1.tv_nsec - c0.tv_nsec)));
+		struct pol_ctx_stats st;
+		pol_ctx_get_stats(s->pol, &st);
+		atomic_store(&ag_m.policy_compiles[0], st.full);
+		atomic_store(&ag_m.policy_compiles[1], st.pods_only);
+		atomic_store(&ag_m.policy_compiles[2], st.policy);
 		ag_log(AG_DEBUG, "sync", "policy: %u rules, %u maps, %zu bytes, compiled in %.1f ms (%.1f ms of CPU)",
 		       t->n_rules, t->n_maps, len, (double)(ag_now_ns() - t0) / 1e6,
 		       (double)(c1.tv_sec - c0.tv_sec) * 1e3 + (double)(c1.tv_nsec - c0.tv_nsec) / 1e6);
@@ -933,6 +963,8 @@ void ag_sync_run(struct ag_queue *q, const struct ag_sync_options *opt)
 	pol_ctx_free(s.pol);
 	free(s.pod_versions);
 	free(s.ns_versions);
+	free(s.np_versions);
+	free(s.anp_versions);
 	free(s.host_rt);
 	free(s.routes);
 	free(s.vteps);

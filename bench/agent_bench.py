@@ -44,7 +44,7 @@ def main():
     ap.add_argument("--policies", type=int, default=1000)
     ap.add_argument("--changes", type=int, default=100)
     ap.add_argument("--change", choices=("policy", "pod"), default="policy",
-                    help="what each change is: a NetworkPolicy's port (a full compile) or "
+                    help="what each change is: a NetworkPolicy's port (a policy compile) or "
                          "a pod's role label, web <-> api (a pods-only compile)")
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
     ap.add_argument("--json")
@@ -141,6 +141,8 @@ def main():
                 if line.startswith("nsdp_agent_sync_latency_seconds_sum") or \
                    line.startswith("nsdp_agent_sync_latency_seconds_count") or \
                    line.startswith("nsdp_agent_policy_compile_seconds") or \
+                   line.startswith("nsdp_agent_policy_compile_cpu_seconds") or \
+                   line.startswith("nsdp_agent_policy_compiles_total") or \
                    line.startswith("nsdp_agent_policy_bytes"):
                     k, v = line.rsplit(" ", 1)
                     m[k] = float(v)
@@ -170,7 +172,8 @@ def main():
                   {"metadata": {"labels": {"role": "web" if i % 2 == 0 else "api"}}})
 
         change = relabel_pod if a.change == "pod" else patch_policy
-        agent_ms, client_ms, compile_ms = [], [], []
+        agent_ms, client_ms, compile_ms, compile_cpu_ms = [], [], [], []
+        paths = {}  # the compile path each change took, counted
         for i in range(a.changes):
             h0 = hist()
             g0 = generation()
@@ -190,6 +193,11 @@ def main():
             ds = h1["nsdp_agent_sync_latency_seconds_sum"] - h0["nsdp_agent_sync_latency_seconds_sum"]
             agent_ms.append(ds / dn * 1000)
             compile_ms.append(h1["nsdp_agent_policy_compile_seconds"] * 1000)
+            compile_cpu_ms.append(h1["nsdp_agent_policy_compile_cpu_seconds"] * 1000)
+            for k in h1:
+                if k.startswith("nsdp_agent_policy_compiles_total"):
+                    p = k.split('"')[1]
+                    paths[p] = paths.get(p, 0) + h1[k] - h0.get(k, 0)
 
         status = {}
         for line in open("/proc/%d/status" % agent.pid):
@@ -212,6 +220,8 @@ def main():
             "client_write_to_enforced_ms": {"p50": pct(client_ms, 50), "p99": pct(client_ms, 99),
                                             "max": pct(client_ms, 100)},
             "compile_ms": {"p50": pct(compile_ms, 50), "max": pct(compile_ms, 100)},
+            "compile_cpu_ms": {"p50": pct(compile_cpu_ms, 50), "max": pct(compile_cpu_ms, 100)},
+            "compile_paths": paths,
             "agent_peak_rss_mib": status.get("VmHWM"), "agent_rss_mib": status.get("VmRSS"),
         }
         print(json.dumps(res, indent=1))

@@ -2,17 +2,19 @@
 /*
  * polcomp-bench: CPU time of the policy compiler on a manifest directory
  * (bench/gen_cluster.py --out DIR): a full compile with a fresh context,
- * then, with one long-lived context, pod versions and a rest version (as
- * agent/sync.c holds and passes them), the recompile after one small
- * change: none, a NetworkPolicy's port, one pod's label, the last pod
- * deleted and then added back as a new pod, one namespace's label (the
- * policy change takes a new rest version: a full compile; the others
- * are pods-only compiles); and the pod relabel once
- * more without versions (every pod read, a full compile). Each change's
- * first and last recompiles are checked against a fresh compile: the
- * wire form for full compiles, the decisions (tests/policy/tables_equiv.h,
- * every pod address when there are at most 2000, else 2000 of them, and
- * the changed pod's) for pods-only ones.
+ * then, with one long-lived context, pod, namespace and policy versions
+ * and a rest version (as agent/sync.c holds and passes them), the
+ * recompile after one small change: none, a NetworkPolicy's port, the
+ * last NetworkPolicy deleted and then added back (policy compiles at a
+ * new rest version), one pod's label, the last pod deleted and then
+ * added back as a new pod, one namespace's label (pods-only compiles);
+ * the port change once more without policy versions (a full compile),
+ * and the pod relabel once more without any versions (every pod read, a
+ * full compile). Each change's first and last recompiles are checked
+ * against a fresh compile: the wire form for full compiles, the
+ * decisions (tests/policy/tables_equiv.h, every pod address when there
+ * are at most 2000, else 2000 of them, and the changed pod's) for the
+ * others.
  *
  *   polcomp-bench DIR [REPS]
  */
@@ -99,12 +101,14 @@ int main(int argc, char **argv)
 	}
 	/* a NetworkPolicy with a numeric port, and a labelled pod */
 	struct k8s_np_port *port = NULL;
+	unsigned port_np = 0;
 	for (unsigned i = 0; i < cl.n_netpols && !port; i++)
 		for (unsigned r = 0; r < cl.netpols[i].n_ingress && !port; r++)
 			for (unsigned k = 0; k < cl.netpols[i].ingress_rules[r].n_ports; k++)
 				if (!cl.netpols[i].ingress_rules[r].ports[k].named &&
 				    cl.netpols[i].ingress_rules[r].ports[k].has_port) {
 					port = &cl.netpols[i].ingress_rules[r].ports[k];
+					port_np = i;
 					break;
 				}
 	/* a labelled pod (its index: its version changes with it), and a
@@ -129,12 +133,15 @@ int main(int argc, char **argv)
 	}
 	/* pod versions as the agent's cache stamps them: a new one per change */
 	uint64_t *ver = calloc(cl.n_pods, sizeof(*ver)), last_ver = 0;
-	enum { FULL, SAME, POLICY, POD, POD_DEL, POD_ADD, NS, POD_PLAIN, N_CASES };
+	enum { FULL, SAME, POLICY, POL_DEL, POL_ADD, POD, POD_DEL, POD_ADD, NS, POLICY_PLAIN,
+	       POD_PLAIN, N_CASES };
 	static const char *const names[N_CASES] = {
 		"full compile (fresh context)", "recompile, nothing changed",
-		"recompile, one policy changed", "recompile, one pod relabelled",
+		"recompile, one policy changed", "recompile, one policy deleted",
+		"recompile, one policy added", "recompile, one pod relabelled",
 		"recompile, one pod deleted", "recompile, one pod added",
-		"recompile, one namespace relabelled", "one pod relabelled, no versions",
+		"recompile, one namespace relabelled", "one policy changed, no policy versions",
+		"one pod relabelled, no versions",
 	};
 	double *t[N_CASES];
 	for (int k = 0; k < N_CASES; k++)
@@ -152,7 +159,17 @@ int main(int argc, char **argv)
 		return 1;
 	for (unsigned i = 0; i < cl.n_namespaces; i++)
 		nsver[i] = ++last_ver;
-	struct pol_versions v = {ver, nsver, 1};
+	/* policy versions likewise (NetworkPolicies; (B)ANPs) */
+	uint64_t *npver = calloc(cl.n_netpols + 1, sizeof(*npver));
+	uint64_t *anpver = calloc(cl.n_anps + 1, sizeof(*anpver));
+	if (!npver || !anpver)
+		return 1;
+	for (unsigned i = 0; i < cl.n_netpols; i++)
+		npver[i] = ++last_ver;
+	for (unsigned i = 0; i < cl.n_anps; i++)
+		anpver[i] = ++last_ver;
+	struct pol_versions v = {ver, nsver, 1, npver, anpver};
+	struct pol_versions v_nopol = {ver, nsver, 1, NULL, NULL};
 	uint32_t probe = cl.pods[lab_pod].n_ips ? cl.pods[lab_pod].ips[0] : 0, probe_ns = 0;
 	for (unsigned i = 0; i < cl.n_pods && !probe_ns; i++) /* a pod of that namespace */
 		if (!strcmp(cl.pods[i].ns, cl.namespaces[nslab_ns].name) && cl.pods[i].n_ips)
@@ -166,8 +183,17 @@ int main(int argc, char **argv)
 		bool check = r == 0 || r == reps - 1;
 		t[SAME][r] = timed(ctx, &cl, &v, check ? DECISIONS : NO_CHECK, probe);
 		port->port = (uint16_t)(port->port + 1);
+		npver[port_np] = ++last_ver;
 		v.rest++;
-		t[POLICY][r] = timed(ctx, &cl, &v, check ? WIRE : NO_CHECK, 0);
+		t[POLICY][r] = timed(ctx, &cl, &v, check ? DECISIONS : NO_CHECK, probe);
+		/* the last NetworkPolicy goes, and comes back */
+		cl.n_netpols--;
+		v.rest++;
+		t[POL_DEL][r] = timed(ctx, &cl, &v, check ? DECISIONS : NO_CHECK, probe);
+		cl.n_netpols++;
+		npver[cl.n_netpols - 1] = ++last_ver;
+		v.rest++;
+		t[POL_ADD][r] = timed(ctx, &cl, &v, check ? DECISIONS : NO_CHECK, probe);
 		snprintf(alt, sizeof(alt), "%s-x%d", orig, r);
 		lab->value = r % 2 ? orig : alt;
 		ver[lab_pod] = ++last_ver;
@@ -184,6 +210,12 @@ int main(int argc, char **argv)
 		nslab->value = r % 2 ? ns_orig : ns_alt;
 		nsver[nslab_ns] = ++last_ver;
 		t[NS][r] = timed(ctx, &cl, &v, check ? DECISIONS : NO_CHECK, probe_ns);
+		/* the port change in the other context, without policy
+		 * versions: a full compile (then the port is back as ctx saw it) */
+		port->port = (uint16_t)(port->port + 1);
+		v_nopol.rest++;
+		t[POLICY_PLAIN][r] = timed(plain, &cl, &v_nopol, check ? WIRE : NO_CHECK, 0);
+		port->port = (uint16_t)(port->port - 1);
 		/* the other context sees the pod change too, then it is back
 		 * as ctx saw it (its version unchanged) */
 		lab->value = r % 2 ? alt : orig;
@@ -202,6 +234,8 @@ int main(int argc, char **argv)
 	pol_ctx_free(plain);
 	free(ver);
 	free(nsver);
+	free(npver);
+	free(anpver);
 	k8s_cluster_free(&cl);
 	return 0;
 }

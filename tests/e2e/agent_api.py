@@ -112,7 +112,7 @@ signal.signal(signal.SIGTERM, on_signal)
 signal.signal(signal.SIGINT, on_signal)
 
 try:
-    print("1..22", flush=True)
+    print("1..23", flush=True)
     # --- the double, preloaded with the demo cluster and its Node objects
     certs = apiserver.make_certs(tmp)
     import ssl
@@ -212,12 +212,20 @@ try:
     allow_stranger = netpol("backend", "allow-stranger", {
         "podSelector": {}, "ingress": [{"from": [{"namespaceSelector": {"matchLabels": {"tier": "none"}}}]}]})
     t0 = time.time()
+    POLICY_PATH = 'nsdp_agent_policy_compiles_total{path="policy"}'
+    p0 = metric(2, POLICY_PATH)
     net.create_namespaced_network_policy("backend", allow_stranger)
     ok = eventually(lambda: reach(PREFIX + "p22", "10.244.2.2", 8080))
     tap(ok, "a NetworkPolicy created through the API is enforced on real traffic (%.2f s)" % (time.time() - t0))
+    p1 = metric(2, POLICY_PATH)
     net.delete_namespaced_network_policy("allow-stranger", "backend")
     tap(eventually(lambda: not reach(PREFIX + "p22", "10.244.2.2", 8080)),
         "its deletion is enforced too")
+    # node-2 holds the backend pod: both changes were policy compiles
+    # there (the kept tables updated, not a full compile; polcomp.h)
+    tap(p1 > p0 and eventually(lambda: metric(2, POLICY_PATH) > p1),
+        "node-2's agent took the policy path for the creation and the deletion (%s -> %s -> %s)"
+        % (p0, p1, metric(2, POLICY_PATH)))
 
     # --- a watch cut mid-event, then a garbage line
     conn_errs = both('nsdp_agent_errors_total{kind="Pod",reason="connection"}')

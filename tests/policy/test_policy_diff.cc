@@ -558,11 +558,11 @@ std::string wire(const pol_tables *t)
 // zero_pct of them are 0 (unknown).
 std::vector<uint64_t> versions_of(Gen &g, const std::vector<std::string> &docs,
 				  const std::string &kind, std::map<std::string, uint64_t> &seen,
-				  unsigned zero_pct)
+				  unsigned zero_pct, const std::string &kind2 = "")
 {
 	std::vector<uint64_t> v;
 	for (const std::string &d : docs) {
-		if (kind_of(d) != kind)
+		if (kind_of(d) != kind && kind_of(d) != kind2)
 			continue;
 		auto it = seen.emplace(d, seen.size() + 1).first;
 		v.push_back(g.coin(zero_pct) ? 0 : it->second);
@@ -601,6 +601,9 @@ TEST(PolicyDiff, IncrementalCompileMatchesFreshCompile)
 	// per kind of change: the compiles that took the pods-only path
 	// (namespace relabels: only those that changed a namespace's version)
 	std::map<std::string, unsigned> pods_only_by;
+	// and those that took the policy path
+	std::map<std::string, unsigned> policy_by;
+	unsigned policy_path = 0;
 	for (unsigned round = 0; round < rounds; round++) {
 		std::vector<std::string> docs = split_docs(make_world(g).yaml);
 		pol_ctx *ctx = pol_ctx_new();
@@ -632,8 +635,19 @@ TEST(PolicyDiff, IncrementalCompileMatchesFreshCompile)
 							       mode % 2 ? 20 : 0);
 			std::vector<uint64_t> nv = versions_of(g, docs, "Namespace", versions_seen,
 							       mode % 2 ? 20 : 0);
+			// policy versions in most rounds with a rest version
+			// (NetworkPolicies; AdminNetworkPolicies and the baseline
+			// together, in cluster order)
+			std::vector<uint64_t> npv = versions_of(g, docs, "NetworkPolicy",
+								versions_seen, mode % 2 ? 10 : 0);
+			std::vector<uint64_t> apv =
+				versions_of(g, docs, "AdminNetworkPolicy", versions_seen,
+					    mode % 2 ? 10 : 0, "BaselineAdminNetworkPolicy");
+			bool pol_versions_given = mode >= 2 && round % 16 != 2;
 			ASSERT_EQ(pv.size(), cl.n_pods);
 			ASSERT_EQ(nv.size(), cl.n_namespaces);
+			ASSERT_EQ(npv.size(), cl.n_netpols);
+			ASSERT_EQ(apv.size(), cl.n_anps);
 			// a new rest version when a policy changed (or, without
 			// namespace versions, a namespace), and now and then for
 			// nothing; a namespace's audit mode makes a full compile
@@ -644,7 +658,9 @@ TEST(PolicyDiff, IncrementalCompileMatchesFreshCompile)
 			if (full)
 				rest++;
 			pol_versions v = {pv.data(), ns_versions ? nv.data() : nullptr,
-					  mode >= 2 ? rest : 0};
+					  mode >= 2 ? rest : 0,
+					  pol_versions_given ? npv.data() : nullptr,
+					  pol_versions_given ? apv.data() : nullptr};
 			pol_ctx_stats before, after;
 			pol_ctx_get_stats(ctx, &before);
 			pol_tables *inc = pol_compile_ctx(ctx, &cl, mode ? &v : nullptr, step + 1);
@@ -652,9 +668,16 @@ TEST(PolicyDiff, IncrementalCompileMatchesFreshCompile)
 			bool no_op = namespace_change(what) && nv == prev_nv;
 			prev_nv = nv;
 			pods_only_by[what] += !no_op && after.pods_only > before.pods_only;
-			// a new rest version (or none) is always a full compile
+			bool took_policy = after.policy > before.policy;
+			policy_by[what] += took_policy;
+			policy_path += took_policy;
+			// a new rest version (or none) is never a pods-only compile,
+			// and only with policy versions a policy one
 			ASSERT_TRUE(!full || after.pods_only == before.pods_only)
 				<< "step " << step << " took the pods-only path at a new rest version";
+			ASSERT_TRUE(pol_versions_given || !took_policy)
+				<< "step " << step << " took the policy path without policy versions";
+			bool byte_equal = after.full > before.full;
 			pol_tables *fresh = pol_compile(&cl, step + 1);
 			ASSERT_NE(inc, nullptr);
 			ASSERT_NE(fresh, nullptr);
@@ -663,7 +686,7 @@ TEST(PolicyDiff, IncrementalCompileMatchesFreshCompile)
 			std::string ctxt = "seed " + std::to_string(seed) + " round " +
 					   std::to_string(round) + " step " + std::to_string(step) +
 					   " (mode " + std::to_string(mode) + "): after \"" + what + "\"";
-			ASSERT_TRUE(!full || a == b)
+			ASSERT_TRUE(!byte_equal || a == b)
 				<< ctxt << " the incremental compile differs from a fresh one\n" << yaml;
 			for (unsigned i = 0; i < cl.n_pods; i++)
 				for (unsigned k = 0; k < cl.pods[i].n_ips; k++)
@@ -680,7 +703,7 @@ TEST(PolicyDiff, IncrementalCompileMatchesFreshCompile)
 					   << why << "\n" << yaml;
 			compiles++;
 			pods_only += !full;
-			renumbered += !full && a != b;
+			renumbered += !byte_equal && a != b;
 			pol_tables_free(inc);
 			pol_tables_free(fresh);
 			k8s_cluster_free(&cl);
@@ -690,10 +713,14 @@ TEST(PolicyDiff, IncrementalCompileMatchesFreshCompile)
 		pol_ctx_free(ctx);
 	}
 	printf("%u incremental compiles checked, %u of them after a change of pods or "
-	       "namespaces only (%u numbered otherwise than a fresh compile)\n",
-	       compiles, pods_only, renumbered);
+	       "namespaces only, %u on the policy path (%u numbered otherwise than a fresh "
+	       "compile)\n",
+	       compiles, pods_only, policy_path, renumbered);
 	printf("pods-only compiles by change:");
 	for (const auto &k : pods_only_by)
+		printf(" %s %u;", k.first.c_str(), k.second);
+	printf("\npolicy compiles by change:");
+	for (const auto &k : policy_by)
 		printf(" %s %u;", k.first.c_str(), k.second);
 	printf("\n");
 	if (rounds >= 8) {
@@ -704,6 +731,9 @@ TEST(PolicyDiff, IncrementalCompileMatchesFreshCompile)
 		EXPECT_EQ(pods_only_by["policy changed"] + pods_only_by["policy added"] +
 				  pods_only_by["policy deleted"],
 			  0u) << "a policy change took the pods-only path";
+		for (const char *k : {"policy added", "policy changed", "policy deleted"})
+			EXPECT_GT(policy_by[k], 0u) << "no \"" << k
+						    << "\" compile took the policy path";
 	}
 	for (const char *k : {"pod added", "pod deleted", "pod relabelled", "pod readdressed",
 			      "namespace relabelled", "policy added", "policy changed",
