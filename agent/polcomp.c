@@ -1471,17 +1471,6 @@ static void tables_sync(struct build *b)
 	b->t->default_map = b->dflt.p;
 }
 
-static int peer_sig_addr(struct comp *c, uint32_t ip_host, u32vec *sig)
-{
-	sig->n = 0;
-	if (!VPUSH(*sig, 0))
-		return -ENOMEM;
-	for (size_t a = 0; a < c->atoms.n; a++)
-		if (atom_has_ip(&c->atoms.p[a], ip_host) && !VPUSH(*sig, (uint32_t)a))
-			return -ENOMEM;
-	return VPUSH(*sig, UINT32_MAX) ? 0 : -ENOMEM;
-}
-
 /* Index of the range containing ip: the last lo[k] <= ip (lo[0] == 0).
  * *hint: the last answer (pods' addresses come in runs), then this one. */
 static size_t range_of(const uint32_t *lo, size_t n, uint32_t ip, size_t *hint)
@@ -2189,17 +2178,14 @@ static int ip_build(struct build *b, const uint32_t *ip0, const uint32_t *slot)
 	return rc;
 }
 
-/* Address ranges split at every ipBlock boundary, each with the ipBlock
- * atoms containing it (b->rng_*). 0 or -ENOMEM. */
-static int address_sets(struct build *b)
+/* Address ranges split at every ipBlock boundary (b->cidr_atoms), each
+ * with the ipBlock atoms containing it (b->rng_*, built anew; set ids
+ * are kept, rsets being interned). 0 or -ENOMEM. */
+static int address_ranges(struct build *b)
 {
 	struct comp *c = &b->c;
-	for (size_t a = 0; a < c->atoms.n; a++) {
-		bool ok = c->atoms.p[a].kind == ATOM_CIDR ? VPUSH(b->cidr_atoms, (uint32_t)a)
-							  : VPUSH(b->sel_atoms, (uint32_t)a);
-		if (!ok)
-			return -ENOMEM;
-	}
+	b->rng_lo.n = b->rng_set.n = 0;
+	b->rng_hint = 0;
 	if (!VPUSH(b->rng_lo, 0))
 		return -ENOMEM;
 	for (size_t k = 0; k < b->cidr_atoms.n; k++) {
@@ -2232,49 +2218,54 @@ static int address_sets(struct build *b)
 	return (b->rng_empty = intern(&b->rsets, NULL, 0)) == UINT32_MAX ? -ENOMEM : 0;
 }
 
-/* Non-pod address ranges, split at every CIDR atom boundary, with their
- * peer classes (t->cidr_*). 0 or -ENOMEM. */
+/* The atoms split into ipBlock and selector ones, and the address
+ * ranges. 0 or -ENOMEM. */
+static int address_sets(struct build *b)
+{
+	struct comp *c = &b->c;
+	for (size_t a = 0; a < c->atoms.n; a++) {
+		bool ok = c->atoms.p[a].kind == ATOM_CIDR ? VPUSH(b->cidr_atoms, (uint32_t)a)
+							  : VPUSH(b->sel_atoms, (uint32_t)a);
+		if (!ok)
+			return -ENOMEM;
+	}
+	return address_ranges(b);
+}
+
+/* Non-pod address ranges (b->rng_lo: address_ranges()) with their peer
+ * classes, a range's being its ipBlock atoms (t->cidr_*, made anew; a
+ * run of ranges with one class is one). 0 or -ENOMEM. */
 static int cidr_classes(struct build *b)
 {
 	struct comp *c = &b->c;
 	struct pol_tables *t = b->t;
-	u32vec bounds = {0};
-	int rc = -ENOMEM;
-	if (!VPUSH(bounds, 0))
-		goto out;
-	for (size_t k = 0; k < b->cidr_atoms.n; k++) {
-		const struct atom *at = &c->atoms.p[b->cidr_atoms.p[k]];
-		for (unsigned e = 0; e <= at->n_except; e++) {
-			const struct k8s_cidr *cd = e ? &at->except[e - 1] : &at->cidr;
-			uint32_t lo = ntohl(cd->addr);
-			uint64_t end = (uint64_t)lo + (cd->len ? 1ull << (32 - cd->len) : 1ull << 32);
-			if (!VPUSH(bounds, lo) || (end < (1ull << 32) && !VPUSH(bounds, (uint32_t)end)))
-				goto out;
-		}
-	}
-	sort_u32(bounds.p, bounds.n);
-	t->cidr_lo = malloc(sizeof(uint32_t) * bounds.n);
-	t->cidr_peer = malloc(sizeof(uint32_t) * bounds.n);
+	size_t n = b->rng_lo.n;
+	free(t->cidr_lo);
+	free(t->cidr_peer);
+	t->n_cidr = 0;
+	t->cidr_lo = malloc(sizeof(uint32_t) * (n + 1));
+	t->cidr_peer = malloc(sizeof(uint32_t) * (n + 1));
 	if (!t->cidr_lo || !t->cidr_peer)
-		goto out;
-	for (size_t k = 0; k < bounds.n; k++) {
-		if (k && bounds.p[k] == bounds.p[k - 1])
-			continue;
-		if (peer_sig_addr(c, bounds.p[k], &b->sig))
-			goto out;
+		return -ENOMEM;
+	for (size_t k = 0; k < n; k++) {
+		uint32_t na;
+		const uint32_t *as = intern_get(&b->rsets, b->rng_set.p[k], &na);
+		b->sig.n = 0;
+		bool ok = VPUSH(b->sig, 0);
+		for (uint32_t x = 0; ok && x < na; x++)
+			ok = VPUSH(b->sig, as[x]);
+		if (!ok || !VPUSH(b->sig, UINT32_MAX))
+			return -ENOMEM;
 		size_t before = c->peers.n;
 		uint32_t pc = intern(&c->peers, b->sig.p, (uint32_t)b->sig.n);
 		if (pc == UINT32_MAX || (c->peers.n != before && !peer_added(c, &b->sig)))
-			goto out;
+			return -ENOMEM;
 		if (t->n_cidr && t->cidr_peer[t->n_cidr - 1] == pc)
 			continue;
-		t->cidr_lo[t->n_cidr] = bounds.p[k];
+		t->cidr_lo[t->n_cidr] = b->rng_lo.p[k];
 		t->cidr_peer[t->n_cidr++] = pc;
 	}
-	rc = 0;
-out:
-	free(bounds.p);
-	return rc;
+	return 0;
 }
 
 /* Rules per policy slot (CSR: anp_first / np_first index pol_rules, NP
@@ -2765,73 +2756,6 @@ out:
 
 /* ---- the policy path ------------------------------------------------------------ */
 
-static bool atom_known(struct comp *c, const struct atom *a)
-{
-	return atom_key(a, &c->tmp) &&
-	       intern_find(&c->atomkeys, c->tmp.p, (uint32_t)c->tmp.n) != UINT32_MAX;
-}
-
-static bool port_name_known(const struct comp *c, const char *name)
-{
-	for (size_t i = 0; i < c->port_names.n; i++)
-		if (!strcmp(c->port_names.p[i], name))
-			return true;
-	return false;
-}
-
-/*
- * Can policy i of c->cl (np: a NetworkPolicy, else a (B)ANP) join the
- * kept compile in place? Every ipBlock or network of it must be an atom
- * already (a new one splits the address ranges) and every named port a
- * name met before (a new one changes the pods' peer classes).
- */
-static bool policy_fits(struct comp *c, bool np, uint32_t i)
-{
-	const struct k8s_cluster *cl = c->cl;
-	struct atom a = {.kind = ATOM_CIDR};
-	for (unsigned d = 0; d < 2; d++) {
-		if (np) {
-			const struct k8s_netpol *p = &cl->netpols[i];
-			const struct k8s_np_rule *rs = d ? p->egress_rules : p->ingress_rules;
-			unsigned n = !(d ? p->egress : p->ingress) ? 0 : d ? p->n_egress : p->n_ingress;
-			for (unsigned r = 0; r < n; r++) {
-				for (unsigned k = 0; k < rs[r].n_peers; k++) {
-					const struct k8s_np_peer *pe = &rs[r].peers[k];
-					a.cidr = pe->cidr;
-					a.n_except = pe->n_except;
-					a.except = pe->except;
-					if (pe->has_ip_block && !atom_known(c, &a))
-						return false;
-				}
-				for (unsigned k = 0; k < rs[r].n_ports; k++)
-					if (rs[r].ports[k].has_port && rs[r].ports[k].named &&
-					    !port_name_known(c, rs[r].ports[k].name))
-						return false;
-			}
-			continue;
-		}
-		const struct k8s_anp *p = &cl->anps[i];
-		const struct k8s_anp_rule *rs = d ? p->egress_rules : p->ingress_rules;
-		unsigned n = d ? p->n_egress : p->n_ingress;
-		for (unsigned r = 0; r < n; r++) {
-			for (unsigned k = 0; k < rs[r].n_peers; k++)
-				for (unsigned j = 0; rs[r].peers[k].kind == K8S_ANP_NETWORKS &&
-						     j < rs[r].peers[k].n_networks;
-				     j++) {
-					a.cidr = rs[r].peers[k].networks[j];
-					a.n_except = 0;
-					if (!atom_known(c, &a))
-						return false;
-				}
-			for (unsigned k = 0; k < rs[r].n_ports; k++)
-				if (rs[r].ports[k].kind == K8S_ANP_PORT_NAMED &&
-				    !port_name_known(c, rs[r].ports[k].name))
-					return false;
-		}
-	}
-	return true;
-}
-
 struct ver_slot {
 	uint64_t ver;
 	uint32_t slot;
@@ -3073,15 +2997,17 @@ static bool subjects_stale(struct build *b, const uint8_t *amark, const uint8_t 
 	return true;
 }
 
-/* Identity id's selector part with the new atoms (c->new_atoms, all
- * above its own) that pod rep holds; *moved when it has any. 0 or -ENOMEM. */
-static int part_extend(struct build *b, uint32_t id, uint32_t rep, bool *moved)
+/* Identity id's selector part with the new selector atoms (sel,
+ * ascending, all above its own) that pod rep holds; *moved when it has
+ * any. 0 or -ENOMEM. */
+static int part_extend(struct build *b, const u32vec *sel, uint32_t id, uint32_t rep,
+		       bool *moved)
 {
 	struct comp *c = &b->c;
 	uint32_t len, k = 0;
 	*moved = false;
-	for (size_t x = 0; x < c->new_atoms.n && !*moved; x++)
-		*moved = atom_has_pod(c, &c->atoms.p[c->new_atoms.p[x]], rep);
+	for (size_t x = 0; x < sel->n && !*moved; x++)
+		*moved = atom_has_pod(c, &c->atoms.p[sel->p[x]], rep);
 	if (!*moved)
 		return 0;
 	const uint32_t *part = intern_get(&b->parts, b->id_part.p[id], &len);
@@ -3089,9 +3015,8 @@ static int part_extend(struct build *b, uint32_t id, uint32_t rep, bool *moved)
 	for (; part[k] != UINT32_MAX; k++)
 		if (!VPUSH(b->redo_sig, part[k]))
 			return -ENOMEM;
-	for (size_t x = 0; x < c->new_atoms.n; x++)
-		if (atom_has_pod(c, &c->atoms.p[c->new_atoms.p[x]], rep) &&
-		    !VPUSH(b->redo_sig, c->new_atoms.p[x]))
+	for (size_t x = 0; x < sel->n; x++)
+		if (atom_has_pod(c, &c->atoms.p[sel->p[x]], rep) && !VPUSH(b->redo_sig, sel->p[x]))
 			return -ENOMEM;
 	for (; k < len; k++)
 		if (!VPUSH(b->redo_sig, part[k]))
@@ -3172,11 +3097,13 @@ static bool slots_identity(struct build *b, const struct k8s_cluster *cl)
  * policies' rules replace their old ones, the subject classes that list
  * them are set up again as new classes, identities whose selection by
  * them moved get new subject classes, and those a new selector atom of
- * them holds new peer classes; everything else, and every map of a class
- * not touched, stays. A new ipBlock or named port, an audit mode turned
- * on or off cluster-wide, or more than an eighth of the policies changed
- * makes it a full compile. 0, -EAGAIN (a full compile, the kept state
- * dropped) or -ENOMEM.
+ * them holds new peer classes; a new ipBlock splits the address ranges
+ * again and gives the pods and ranges it holds new peer classes; a new
+ * named port sets up again the identities with a container port of that
+ * name. Everything else, and every map of a class not touched, stays.
+ * An audit mode turned on or off cluster-wide, or more than 8 plus an
+ * eighth of the policies changed makes it a full compile. 0, -EAGAIN (a
+ * full compile, the kept state dropped) or -ENOMEM.
  */
 static int policy_update(struct pol_ctx *ctx, const struct k8s_cluster *cl,
 			 const struct pol_versions *v)
@@ -3200,7 +3127,7 @@ static int policy_update(struct pol_ctx *ctx, const struct k8s_cluster *cl,
 	if (!rnames_build(b))
 		return -EAGAIN;
 
-	u32vec chg_anp = {0}, chg_np = {0};
+	u32vec chg_anp = {0}, chg_np = {0}, new_sel = {0};
 	uint8_t *amark = NULL, *nmark = NULL, *part_moved = NULL;
 	uint32_t *rep = NULL;
 	uint32_t old_np_slots = b->n_np_slots;
@@ -3227,14 +3154,6 @@ static int policy_update(struct pol_ctx *ctx, const struct k8s_cluster *cl,
 	}
 	if ((n_audit > 0) != c->any_audit)
 		goto out;
-	for (size_t k = 0; k < chg_anp.n; k++)
-		if (b->anp_cl.p[chg_anp.p[k]] != POL_NONE &&
-		    !policy_fits(c, false, b->anp_cl.p[chg_anp.p[k]]))
-			goto out;
-	for (size_t k = 0; k < chg_np.n; k++)
-		if (b->np_cl.p[chg_np.p[k]] != POL_NONE &&
-		    !policy_fits(c, true, b->np_cl.p[chg_np.p[k]]))
-			goto out;
 
 	/* the changed policies' rules */
 	rc = -ENOMEM;
@@ -3289,17 +3208,17 @@ static int policy_update(struct pol_ctx *ctx, const struct k8s_cluster *cl,
 	if (order_update(b, false, &chg_anp, amark) || order_update(b, true, &chg_np, nmark) ||
 	    ranks_apply(b) || rules_by_policy(b))
 		goto names;
-	/* new atoms: selector ones only (policy_fits) */
-	rc = -EAGAIN;
-	if (c->port_names.n != n_names)
-		goto names;
-	for (size_t x = 0; x < c->new_atoms.n; x++)
-		if (c->atoms.p[c->new_atoms.p[x]].kind == ATOM_CIDR)
-			goto names;
+	/* new atoms: ipBlocks split the address ranges (below), selectors
+	 * join the parts of the identities they select (part_extend) */
 	rc = -ENOMEM;
-	for (size_t x = 0; x < c->new_atoms.n; x++)
-		if (!VPUSH(b->sel_atoms, c->new_atoms.p[x]))
+	size_t n_cidr0 = b->cidr_atoms.n;
+	for (size_t x = 0; x < c->new_atoms.n; x++) {
+		uint32_t a = c->new_atoms.p[x];
+		bool cidr = c->atoms.p[a].kind == ATOM_CIDR;
+		if (!VPUSH(*(cidr ? &b->cidr_atoms : &b->sel_atoms), a) ||
+		    (!cidr && !VPUSH(new_sel, a)))
 			goto names;
+	}
 	uint32_t *am = realloc(b->atom_mark, sizeof(uint32_t) * (c->atoms.n + 1));
 	if (!am)
 		goto names;
@@ -3342,13 +3261,20 @@ static int policy_update(struct pol_ctx *ctx, const struct k8s_cluster *cl,
 			b->id_stale.p[id] = 1;
 			continue;
 		}
+		/* a port name policies refer to now: the identities with a
+		 * container port of that name are set up anew (their parts
+		 * and ingress signatures list their named ports) */
+		for (unsigned q = 0; c->port_names.n > n_names && q < cl->pods[i].n_ports; q++)
+			for (size_t x = n_names; cl->pods[i].ports[q].name && x < c->port_names.n; x++)
+				if (!strcmp(cl->pods[i].ports[q].name, c->port_names.p[x]))
+					b->id_stale.p[id] = 1;
 		if (b->id_stale.p[id]) /* set up anew: every atom, every policy */
 			continue;
 		uint32_t ns = b->id_ns.p[id];
 		c->pod_ns[i] = ns;
 		c->pod_ns_labels[i] = ns < cl->n_namespaces ? &cl->namespaces[ns].labels : &empty_labels;
 		bool moved;
-		if ((rc = part_extend(b, id, i, &moved)))
+		if ((rc = part_extend(b, &new_sel, id, i, &moved)))
 			goto fast;
 		part_moved[id] = moved;
 		for (unsigned dir = 0; dir < 2; dir++) {
@@ -3375,21 +3301,33 @@ static int policy_update(struct pol_ctx *ctx, const struct k8s_cluster *cl,
 			b->id_subj.p[2 * id + dir] = s;
 		}
 	}
-	/* the pods: classes of their identities */
+	/* new ipBlocks: the address ranges and the non-pod classes anew (new
+	 * classes get their maps), and the pods they hold new peer classes */
 	rc = -ENOMEM;
+	size_t peers0 = c->peers.n;
+	bool cidr_new = b->cidr_atoms.n > n_cidr0;
+	if (cidr_new && (address_ranges(b) || cidr_classes(b)))
+		goto fast;
+	for (size_t p = peers0; p < c->peers.n; p++)
+		if (peer_project(b, (uint32_t)p))
+			goto fast;
+	/* the pods: classes of their identities */
 	for (uint32_t i = 0; i < g->n_pods; i++) {
 		uint32_t id = g->pod_id[i];
+		bool moved = part_moved[id];
+		for (size_t x = n_cidr0; cidr_new && !moved && x < b->cidr_atoms.n; x++)
+			moved = atom_has_pod(c, &c->atoms.p[b->cidr_atoms.p[x]], i);
 		if (b->id_stale.p[id]) {
 			/* (ns_changes' stale identities have no pods here) */
 			if ((rc = identity_setup(b, i, id)))
 				goto fast;
 			rc = -ENOMEM;
-			part_moved[id] = 1;
+			part_moved[id] = moved = 1;
 		}
 		struct pol_pod *e = &t->pods[g->pod_slot[i]];
 		e->subject[0] = b->id_subj.p[2 * id];
 		e->subject[1] = b->id_subj.p[2 * id + 1];
-		if (part_moved[id] && (e->peer = pod_peer(b, i, id, g->pod_ip[i])) == UINT32_MAX)
+		if (moved && (e->peer = pod_peer(b, i, id, g->pod_ip[i])) == UINT32_MAX)
 			goto fast;
 	}
 	rc = VPUSH(c->map_first, (uint32_t)c->ranges.n) ? 0 : -ENOMEM;
@@ -3411,6 +3349,7 @@ out:
 	c->cl = NULL;
 	free(chg_anp.p);
 	free(chg_np.p);
+	free(new_sel.p);
 	free(amark);
 	free(nmark);
 	free(part_moved);

@@ -64,11 +64,11 @@ struct pol_tables *pol_compile(const struct k8s_cluster *cl, uint64_t generation
  *   *policy* one: the policies whose version is new (changed, added) or
  *   gone replace their rules in the kept tables, the subject classes
  *   that list them are set up again, the pods whose selection by them
- *   moved get new subject classes, and a new label selector among their
- *   peers gives the pods it selects new peer classes; nothing else is
- *   recomputed. A new ipBlock or network, a new named port, audit mode
- *   appearing or going cluster-wide, or more than 8 plus an eighth of
- *   the policies changed make it a full compile.
+ *   moved get new subject classes, and a new label selector or ipBlock
+ *   among their peers gives the pods it holds new peer classes; nothing
+ *   else is recomputed. Audit mode appearing or going cluster-wide, or
+ *   more than 8 plus an eighth of the policies changed make it a full
+ *   compile.
  *
  *   Classes no pod uses any more stay until the next full compile (at a
  *   new rest version the policy path does not take, or once the
