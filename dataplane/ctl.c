@@ -926,13 +926,12 @@ static void do_policy(struct ctl_server *cs, struct ctl_client *c, const struct 
 		struct nsdp_policy_rule *r = (struct nsdp_policy_rule *)(buf + sizeof(sh));
 		unsigned nw = dp->n_workers ? dp->n_workers : 1;
 		for (uint32_t i = 0; i < p->n_rules; i++) {
+			uint64_t tot[3];
 			snprintf(r[i].name, sizeof(r[i].name), "%s", p->t->rules[i]);
-			for (unsigned w = 0; w < nw; w++) {
-				const uint64_t *cnt = dp_policy_counters(p, w, i);
-				r[i].allowed += rd64(&cnt[0]);
-				r[i].denied += rd64(&cnt[1]);
-				r[i].audited += rd64(&cnt[2]);
-			}
+			dp_policy_totals(p, nw, i, tot);
+			r[i].allowed = tot[0];
+			r[i].denied = tot[1];
+			r[i].audited = tot[2];
 		}
 	}
 	memcpy(buf, &sh, sizeof(sh));

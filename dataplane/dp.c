@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <rte_cycles.h>
@@ -43,7 +44,69 @@ static void policy_free(struct dp_policy *p)
 		return;
 	pol_tables_free(p->t);
 	rte_free(p->counters);
+	free(p->base);
 	rte_free(p);
+}
+
+void dp_policy_totals(const struct dp_policy *p, unsigned n_workers, uint32_t rule,
+		      uint64_t out[3])
+{
+	for (unsigned k = 0; k < 3; k++)
+		out[k] = p->base ? p->base[3 * (size_t)rule + k] : 0;
+	for (unsigned w = 0; w < n_workers; w++) {
+		const uint64_t *cnt = dp_policy_counters(p, w, rule);
+		for (unsigned k = 0; k < 3; k++) /* another lcore's counter (stats.h) */
+			out[k] += __atomic_load_n(&cnt[k], __ATOMIC_RELAXED);
+	}
+}
+
+static int cmp_rule_name(const void *a, const void *b, void *arg)
+{
+	const struct pol_tables *t = arg;
+	return strcmp(t->rules[*(const uint32_t *)a], t->rules[*(const uint32_t *)b]);
+}
+
+/* The rule of old named as rule r of p (by its id first, else by name;
+ * *by_name: old's rule ids sorted by name, made at the first miss), or
+ * UINT32_MAX. */
+static uint32_t rule_match(const struct dp_policy *old, const struct dp_policy *p, uint32_t r,
+			   uint32_t **by_name)
+{
+	const struct pol_tables *ot = old->t;
+	const char *name = p->t->rules[r];
+	if (r < old->n_rules && !strcmp(ot->rules[r], name))
+		return r;
+	if (!*by_name && (*by_name = malloc(sizeof(uint32_t) * (old->n_rules + 1)))) {
+		for (uint32_t k = 0; k < old->n_rules; k++)
+			(*by_name)[k] = k;
+		qsort_r(*by_name, old->n_rules, sizeof(uint32_t), cmp_rule_name, (void *)ot);
+	}
+	uint32_t lo = 0, hi = *by_name ? old->n_rules : 0;
+	while (lo < hi) {
+		uint32_t mid = (lo + hi) / 2;
+		int c = strcmp(ot->rules[(*by_name)[mid]], name);
+		if (!c)
+			return (*by_name)[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return UINT32_MAX;
+}
+
+/* p's base: the totals of old's rules by name (old is quiescent). On
+ * ENOMEM p's counts start from 0. */
+static void counters_carry(const struct dp_policy *old, struct dp_policy *p, unsigned nw)
+{
+	uint32_t *by_name = NULL;
+	p->base = calloc(3 * (size_t)p->n_rules + 1, sizeof(uint64_t));
+	for (uint32_t r = 0; p->base && r < p->n_rules; r++) {
+		uint32_t o = rule_match(old, p, r, &by_name);
+		if (o != UINT32_MAX)
+			dp_policy_totals(old, nw, o, &p->base[3 * (size_t)r]);
+	}
+	free(by_name);
 }
 
 int dp_publish_policy(struct dp *dp, struct pol_tables *t, uint64_t generation)
@@ -73,8 +136,11 @@ int dp_publish_policy(struct dp *dp, struct pol_tables *t, uint64_t generation)
 	struct dp_policy *old = atomic_exchange_explicit(&dp->policy, p, memory_order_acq_rel);
 	if (dp->qsv)
 		rte_rcu_qsbr_synchronize(dp->qsv, RTE_QSBR_THRID_INVALID);
-	/* No worker decides with `old` any more: name its records now. */
+	/* No worker decides with `old` any more: name its records now, and
+	 * carry its counts over. */
 	dp_flowlog_drain(dp, old, p);
+	if (old && p)
+		counters_carry(old, p, dp->n_workers ? dp->n_workers : 1);
 	policy_free(old);
 	return 0;
 }

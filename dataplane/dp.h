@@ -89,6 +89,10 @@ struct dp_policy {
 	uint32_t n_rules;
 	uint32_t stride; /* counters per worker: 3 * n_rules, rounded up to a line */
 	uint64_t *counters;
+	/* Per rule, {allowed, denied, audited} counted under the policies
+	 * published before, carried over by rule name (NULL: none). Written
+	 * once, by the control thread, before it reads any. */
+	uint64_t *base;
 };
 
 /* Worker w's {allowed, denied, audited} packet counters of `rule`, indexed
@@ -180,9 +184,17 @@ int dp_publish(struct dp *dp, uint64_t generation);
 /*
  * Make t (owned from now on) the enforced policy at `generation`, wait for
  * every worker to quiesce, free the previous one. NULL t removes policy.
- * Control thread only. Returns 0 or -ENOMEM (t is freed).
+ * The rules' packet counts carry over to the rules of the same name in t
+ * (dp_policy_totals). Control thread only. Returns 0 or -ENOMEM (t is
+ * freed).
  */
 int dp_publish_policy(struct dp *dp, struct pol_tables *t, uint64_t generation);
+
+/* Rule `rule`'s {allowed, denied, audited} packets since the dataplane
+ * started (under this policy and, by name, the ones before it), over
+ * n_workers workers. Control thread only (it reads p->base). */
+void dp_policy_totals(const struct dp_policy *p, unsigned n_workers, uint32_t rule,
+		      uint64_t out[3]);
 
 /* Port-name resolver for dp_state_ep_add / dp_tables_build (arg = dp). */
 int dp_port_by_name(void *dp, const char *name);

@@ -350,6 +350,11 @@ for i in 1 2 3; do # spread over a few seconds, so the flows are measured throug
 done
 t_churn=$(since "$t_churn")
 d1=$(drops)
+# per-rule totals carry over from policy to policy (dp_policy_totals):
+# what the revocation's checks count is the change from here
+for nn in 1 2; do
+	"$CTL" -s "$STATE/n$nn.sock" --json policy show >"$TMP/live-base$nn.json" 2>&1
+done
 apply "$TMP/live-c"
 revoked=$(since "$start")
 sleep 3.5
@@ -429,7 +434,7 @@ fi
 # flow stops.
 if $PY - "$TMP/rev-srv.txt" "$revoked" "$TMP/live-show1.json" "$TMP/live-show2.json" \
 	"$REVOKE_RULE" "$((d3 - d1))" "$DUR" "$TMP/live-pre1.json" "$TMP/live-pre2.json" \
-	>"$TMP/rev.txt" 2>&1 <<'EOF'
+	"$TMP/live-base1.json" "$TMP/live-base2.json" >"$TMP/rev.txt" 2>&1 <<'EOF'
 import json, re, sys
 t_rev = float(sys.argv[2])
 units = {"": 1, "K": 1e3, "M": 1e6, "G": 1e9}
@@ -441,15 +446,17 @@ for line in open(sys.argv[1]):
 before = [b for s, e, b in iv if e <= t_rev - 0.5]
 after = [b for s, e, b in iv if s >= t_rev + 0.5]
 rule, denied = sys.argv[5], int(sys.argv[6])
-def rules(files):
+def rules(files, base=()):
     out = {}
-    for f in files:
-        for r in json.load(open(f))["rules"]:
-            a = out.setdefault(r["rule"], [0, 0])
-            a[0] += r["allowed"]
-            a[1] += r["denied"]
+    for sign, fs in ((1, files), (-1, base)):  # since the base readings
+        for f in fs:
+            for r in json.load(open(f))["rules"]:
+                a = out.setdefault(r["rule"], [0, 0])
+                a[0] += sign * r["allowed"]
+                a[1] += sign * r["denied"]
     return out
-by_rule, pre = rules(sys.argv[3:5]), rules(sys.argv[8:10])
+base = sys.argv[10:12]
+by_rule, pre = rules(sys.argv[3:5], base), rules(sys.argv[8:10], base)
 print("revoked at %.1f s; server received %d bytes before, %d in the %d intervals from %.1f s; "
       "%d packets dropped since, %d denied by the revoking rule, %d isolated; x/allow-x allowed %d" %
       (t_rev, sum(before), sum(after), len(after), t_rev + 0.5, denied,

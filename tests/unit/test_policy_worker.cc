@@ -633,6 +633,40 @@ TEST_F(PolicyWorker, PolicyChangeCutsEstablishedAndAdmitsNew)
 	Deny(POD0, Tcp(kWeb2Mac, kWeb2, kApi, 40009, 80, ACK), "web2 under v1 again");
 }
 
+// What `nsdpctl policy show` and the metrics report: a rule's packets
+// since the dataplane started, carried from one published policy to the
+// next by rule name (dp_policy_totals); the raw counters above stay per
+// policy.
+TEST_F(PolicyWorker, RuleTotalsCarryOverByName)
+{
+	auto total = [this](const char *rule, unsigned verdict) {
+		uint64_t t[3];
+		dp_policy_totals(dp_->policy, kWorkers, Rule(rule), t);
+		return t[verdict];
+	};
+	Enforce(kPolicyV1);
+	Deny(POD0, Tcp(kWeb2Mac, kWeb2, kApi, 40001, 80, SYN), "web2 -> api:80 under v1");
+	Pass(POD0, Tcp(kWebMac, kWeb, kApi, 40000, 80, SYN), POD1, "web -> api:80 under v1");
+	EXPECT_EQ(total(kIsolated, 1), 1u);
+	EXPECT_EQ(total(kAllowWeb, 0), 1u);
+	// the same policy again (an agent's resync): nothing restarts
+	Enforce(kPolicyV1);
+	EXPECT_EQ(Total(), 0u) << "the raw counters are the new policy's";
+	EXPECT_EQ(total(kIsolated, 1), 1u);
+	EXPECT_EQ(total(kAllowWeb, 0), 1u);
+	// v2 numbers its rules otherwise: carried by name
+	Enforce(kPolicyV2);
+	ASSERT_NE(Rule(kIsolated), 0u);
+	EXPECT_EQ(total(kIsolated, 1), 1u);
+	EXPECT_EQ(total(kAllowWeb2, 0), 0u);
+	Deny(POD0, Tcp(kWebMac, kWeb, kApi, 40002, 80, SYN), "web -> api:80 under v2", 1);
+	EXPECT_EQ(total(kIsolated, 1), 2u) << "this policy's worker 1 plus what came before";
+	// back to v1: allow-web was not in v2, so it starts again
+	Enforce(kPolicyV1);
+	EXPECT_EQ(total(kIsolated, 1), 2u);
+	EXPECT_EQ(total(kAllowWeb, 0), 0u);
+}
+
 TEST_F(PolicyWorker, UnrelatedChangeKeepsEstablished)
 {
 	Enforce(kPolicyV1);
