@@ -65,6 +65,7 @@ struct kmap {
 	struct entry **b;
 	size_t nb, n;
 	uint64_t last_version;
+	uint64_t mods; /* changes so far (put, take, replaced whole): the view's stamp */
 };
 
 static uint64_t hash_str(const char *s)
@@ -108,6 +109,7 @@ static int kmap_put(struct kmap *m, struct ag_obj *o)
 	if (m->n + 1 > m->nb && kmap_grow(m))
 		return -ENOMEM;
 	struct entry **s = kmap_slot(m, o->key);
+	m->mods++;
 	if (*s) {
 		ag_obj_free((*s)->obj);
 		(*s)->obj = o;
@@ -137,6 +139,7 @@ static struct ag_obj *kmap_take(struct kmap *m, const char *key)
 	struct ag_obj *o = e->obj;
 	free(e);
 	m->n--;
+	m->mods++;
 	return o;
 }
 
@@ -166,6 +169,10 @@ struct sync {
 	struct ag_queue *q;
 	struct kmap cache[AG_N_KINDS];
 	unsigned dirty; /* kinds changed since the last push (bits) */
+	/* The cache as one k8s_cluster (build_view), kept between pushes:
+	 * per kind, the map's mods + 1 when its array was filled (0: not) */
+	struct k8s_cluster view;
+	uint64_t view_mods[AG_N_KINDS];
 
 	uint64_t last_batch_ns; /* when the last batch closed */
 
@@ -225,7 +232,8 @@ static void set_objects_gauge(struct sync *s, enum ag_kind k)
 static void replace_kind(struct sync *s, enum ag_kind k, struct ag_event *ev)
 {
 	/* versions go on from the old map's: none is given twice */
-	struct kmap fresh = {.last_version = s->cache[k].last_version};
+	struct kmap fresh = {.last_version = s->cache[k].last_version,
+			     .mods = s->cache[k].mods + 1};
 	for (unsigned i = 0; i < ev->n_objs; i++) {
 		struct ag_obj *o = ev->objs[i];
 		if (!o || o->kind != k)
@@ -347,22 +355,51 @@ static struct ag_obj **listed(struct kmap *m, bool sort, uint64_t *versions)
 		free(objs);                                                       \
 	} while (0)
 
-/* The view's objects' cache versions, for the compiler (pol_compile_ctx):
+/* s->view up to date with the cache: the arrays of the kinds changed
+ * since they were filled are filled again (a 100k-pod list costs 10-20 ms
+ * of cache misses: a policy change does not refill the pods), with the
+ * objects' cache versions, for the compiler (pol_compile_ctx), into
  * s->pod_versions, ns_versions, np_versions and anp_versions (one entry
- * per view object, and one more), allocated by the caller. */
-static int build_view(struct sync *s, struct k8s_cluster *view)
+ * per view object, and one more, allocated by the caller; kept for the
+ * kinds not refilled). 0 or -ENOMEM (the kinds not done are redone next
+ * time). */
+static int build_view(struct sync *s)
 {
-	memset(view, 0, sizeof(*view));
-	VIEW_FILL(s, view, AG_NAMESPACE, namespaces, n_namespaces, false, s->ns_versions);
-	VIEW_FILL(s, view, AG_POD, pods, n_pods, false, s->pod_versions);
-	VIEW_FILL(s, view, AG_NETPOL, netpols, n_netpols, true, s->np_versions);
-	VIEW_FILL(s, view, AG_ANP, anps, n_anps, true, s->anp_versions);
-	unsigned n_anp = view->n_anps;
-	VIEW_FILL(s, view, AG_BANP, anps, n_anps, true, s->anp_versions);
-	/* versions are per kind's map: the BANP's kept apart from the ANPs' */
-	for (unsigned i = n_anp; i < view->n_anps; i++)
-		s->anp_versions[i] |= 1ull << 63;
-	VIEW_FILL(s, view, AG_NODE, nodes, n_nodes, false, NULL);
+	struct k8s_cluster *view = &s->view;
+	uint64_t *vm = s->view_mods;
+#define VIEW_STALE(k) (vm[k] != s->cache[k].mods + 1)
+	if (VIEW_STALE(AG_NAMESPACE)) {
+		vm[AG_NAMESPACE] = view->n_namespaces = 0;
+		VIEW_FILL(s, view, AG_NAMESPACE, namespaces, n_namespaces, false, s->ns_versions);
+		vm[AG_NAMESPACE] = s->cache[AG_NAMESPACE].mods + 1;
+	}
+	if (VIEW_STALE(AG_POD)) {
+		vm[AG_POD] = view->n_pods = 0;
+		VIEW_FILL(s, view, AG_POD, pods, n_pods, false, s->pod_versions);
+		vm[AG_POD] = s->cache[AG_POD].mods + 1;
+	}
+	if (VIEW_STALE(AG_NETPOL)) {
+		vm[AG_NETPOL] = view->n_netpols = 0;
+		VIEW_FILL(s, view, AG_NETPOL, netpols, n_netpols, true, s->np_versions);
+		vm[AG_NETPOL] = s->cache[AG_NETPOL].mods + 1;
+	}
+	if (VIEW_STALE(AG_ANP) || VIEW_STALE(AG_BANP)) { /* one array */
+		vm[AG_ANP] = vm[AG_BANP] = view->n_anps = 0;
+		VIEW_FILL(s, view, AG_ANP, anps, n_anps, true, s->anp_versions);
+		unsigned n_anp = view->n_anps;
+		VIEW_FILL(s, view, AG_BANP, anps, n_anps, true, s->anp_versions);
+		/* versions are per kind's map: the BANP's kept apart from the ANPs' */
+		for (unsigned i = n_anp; i < view->n_anps; i++)
+			s->anp_versions[i] |= 1ull << 63;
+		vm[AG_ANP] = s->cache[AG_ANP].mods + 1;
+		vm[AG_BANP] = s->cache[AG_BANP].mods + 1;
+	}
+	if (VIEW_STALE(AG_NODE)) {
+		vm[AG_NODE] = view->n_nodes = 0;
+		VIEW_FILL(s, view, AG_NODE, nodes, n_nodes, false, NULL);
+		vm[AG_NODE] = s->cache[AG_NODE].mods + 1;
+	}
+#undef VIEW_STALE
 	return 0;
 }
 
@@ -618,7 +655,7 @@ static bool dp_alive(struct sync *s)
 
 static int push(struct sync *s)
 {
-	struct k8s_cluster view;
+	struct k8s_cluster *view = &s->view;
 	struct {
 		uint64_t **v;
 		size_t n;
@@ -634,15 +671,13 @@ static int push(struct sync *s)
 			return -ENOMEM;
 		*vers[k].v = v;
 	}
-	int rc = build_view(s, &view);
-	if (rc) {
-		view_free(&view);
+	int rc = build_view(s);
+	if (rc)
 		return rc;
-	}
 	if (s->full || (s->dirty & (1u << AG_POD)))
-		ag_flowlog_pods(&view); /* names for flow-log records */
+		ag_flowlog_pods(view); /* names for flow-log records */
 	if (s->opt->host_route)
-		host_routes(s, &view);
+		host_routes(s, view);
 	uint64_t gen = s->gen + 1;
 	unsigned policy_kinds = (1u << AG_NAMESPACE) | (1u << AG_POD) | (1u << AG_NETPOL) |
 				(1u << AG_ANP) | (1u << AG_BANP);
@@ -665,11 +700,10 @@ static int push(struct sync *s)
 			s->rest_version++;
 		struct pol_versions v = {s->pod_versions, s->ns_versions, s->rest_version,
 					 s->np_versions, s->anp_versions};
-		struct pol_tables *t = s->pol ? pol_compile_ctx(s->pol, &view, &v, gen) : NULL;
+		struct pol_tables *t = s->pol ? pol_compile_ctx(s->pol, view, &v, gen) : NULL;
 		clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
 		if (!t || pol_serialize(t, &blob, &len)) {
 			pol_tables_free(t);
-			view_free(&view);
 			ag_log(AG_ERROR, "sync", "compiling the policy: out of memory");
 			return -ENOMEM;
 		}
@@ -709,11 +743,10 @@ static int push(struct sync *s)
 	s->net_managed |= s->cache[AG_NODE].n > 0;
 	bool manage_net = s->net_managed;
 	if (manage_net && (s->full || (s->dirty & (1u << AG_NODE)))) {
-		if (desired_net(s, &view, &routes, &n_routes, &vteps, &n_vteps)) {
+		if (desired_net(s, view, &routes, &n_routes, &vteps, &n_vteps)) {
 			free(routes);
 			free(vteps);
 			free(blob);
-			view_free(&view);
 			return -ENOMEM;
 		}
 		/* Order: VTEPs before the routes that use them; routes gone
@@ -749,7 +782,6 @@ static int push(struct sync *s)
 				sent++;
 			}
 	}
-	view_free(&view);
 	if (!sent && !s->full) {
 		free(routes);
 		free(vteps);
@@ -840,7 +872,6 @@ io_net:
 	free(vteps);
 io:
 	free(blob);
-	view_free(&view);
 	dp_disconnect(s, nsdp_client_error(&s->c));
 	return -EIO;
 }
@@ -956,6 +987,7 @@ void ag_sync_run(struct ag_queue *q, const struct ag_sync_options *opt)
 		}
 	}
 	nsdp_client_close(&s.c);
+	view_free(&s.view);
 	for (int k = 0; k < AG_N_KINDS; k++)
 		kmap_clear(&s.cache[k]);
 	free(s.lat);
