@@ -265,6 +265,7 @@ int ag_flowlog_start(const struct ag_flowlog_options *o)
 		atomic_store(&enabled, false);
 		return -rc;
 	}
+	pthread_setname_np(thread, "flowlog");
 	return 0;
 }
 

@@ -914,6 +914,9 @@ int kapi_start(struct ag_queue *q, struct kapi_config *cfg, const struct kapi_op
 		int rc = pthread_create(&t, NULL, watch_thread, w);
 		if (rc)
 			return -rc;
+		char name[16]; /* top -H: "watch-Pod", ... (15 characters at most) */
+		snprintf(name, sizeof(name), "watch-%s", ag_kinds[k].kind);
+		pthread_setname_np(t, name);
 		pthread_detach(t);
 	}
 	return 0;

@@ -489,6 +489,7 @@ int ag_metrics_start(const char *addr)
 		close(fd);
 		return -rc;
 	}
+	pthread_setname_np(t, "metrics");
 	pthread_detach(t);
 	ag_log(AG_INFO, "metrics", "serving /metrics, /healthz and /readyz on %s", addr);
 	return 0;

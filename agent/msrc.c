@@ -501,6 +501,7 @@ int ag_manifests_start(struct ag_queue *q, const char *const *dirs, unsigned n_d
 	int rc = pthread_create(&t, NULL, msrc_thread, m);
 	if (rc)
 		return -rc;
+	pthread_setname_np(t, "manifests");
 	pthread_detach(t);
 	ag_log(AG_INFO, "manifests", "watching %u director%s", n_dirs, n_dirs == 1 ? "y" : "ies");
 	return 0;
