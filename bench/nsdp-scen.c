@@ -98,7 +98,7 @@ const char bench_tool[] = "nsdp-scen";
 /* ---- options ----------------------------------------------------------------- */
 
 struct pcase_spec {
-	unsigned policies, pods;
+	unsigned policies, pods, namespaces; /* namespaces 0: scen_namespaces()'s */
 };
 
 struct opts {
@@ -253,7 +253,7 @@ struct pcase {
 static struct pol_tables *compile_one(const struct pcase_spec *sp, unsigned extra, double *load_ms,
 				      double *compile_ms)
 {
-	struct scen_params p = {sp->policies, sp->pods, extra};
+	struct scen_params p = {sp->policies, sp->pods, extra, sp->namespaces};
 	struct k8s_cluster cl;
 	memset(&cl, 0, sizeof(cl));
 	if (scen_load(&p, &cl, load_ms)) {
@@ -1053,7 +1053,9 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: nsdp-scen [options]\n"
 		"  --groups LIST      sweep,flows,sizes,mix,storm,update,mc,obs (default all)\n"
-		"  --cases LIST       policies x pods per sweep case, e.g. 10x10k,1kx10k\n"
+		"  --cases LIST       policies x pods [x namespaces] per sweep case, e.g.\n"
+		"                     10x10k,1kx10k,10kx100kx10k (namespaces: pods / 100,\n"
+		"                     at least 10, unless given)\n"
 		"                     (default 10x10k,100x10k,1kx10k,10kx10k,1kx1k,1kx100k)\n"
 		"  --base PxN         cluster of the other groups (default 1kx10k)\n"
 		"  --flows N          established flows per case (default 100k)\n"
@@ -1084,9 +1086,12 @@ static int parse_case(const char *s, struct pcase_spec *c)
 	char *e;
 	if (bench_parse_count(s, &c->policies, &e) || (*e != 'x' && *e != 'X'))
 		return -1;
-	if (bench_parse_count(e + 1, &c->pods, NULL))
+	c->namespaces = 0;
+	if (bench_parse_count(e + 1, &c->pods, &e))
 		return -1;
-	return 0;
+	if (*e == 'x' || *e == 'X')
+		return bench_parse_count(e + 1, &c->namespaces, NULL) || !c->namespaces ? -1 : 0;
+	return *e ? -1 : 0;
 }
 
 /* each() of bench_parse_list: --cases, --groups */
@@ -1224,8 +1229,9 @@ struct ctx {
 
 static void set_params(struct meas *m, const struct pcase *c, const char *fmt, ...)
 {
-	int n = snprintf(m->params, sizeof(m->params), "\"policies\": %u, \"pods\": %u",
-			 c->spec.policies, c->spec.pods);
+	int n = snprintf(m->params, sizeof(m->params),
+			 "\"policies\": %u, \"pods\": %u, \"namespaces\": %u", c->spec.policies,
+			 c->spec.pods, scen_namespaces(c->spec.pods, c->spec.namespaces));
 	if (fmt && n > 0 && (size_t)n < sizeof(m->params)) {
 		va_list ap;
 		va_start(ap, fmt);
@@ -1425,10 +1431,11 @@ static int group_sweep(struct ctx *x, const struct pcase_spec *spec)
 	struct pcase *c = pcase_make(spec, false);
 	if (!c)
 		return -1;
-	printf("-- case %u policies x %u pods: load %.0f ms, compile %.1f ms, %u subject classes, "
-	       "%u maps, %u ranges, %u rules, blob %zu KB\n",
-	       spec->policies, spec->pods, c->load_ms, c->compile_ms, c->t->n_subjects, c->t->n_maps,
-	       c->t->n_ranges, c->t->n_rules, c->blob_len / 1024);
+	printf("-- case %u policies x %u pods x %u namespaces: load %.0f ms, compile %.1f ms, "
+	       "%u subject classes, %u maps, %u ranges, %u rules, blob %zu KB\n",
+	       spec->policies, spec->pods, scen_namespaces(spec->pods, spec->namespaces), c->load_ms,
+	       c->compile_ms, c->t->n_subjects, c->t->n_maps, c->t->n_ranges, c->t->n_rules,
+	       c->blob_len / 1024);
 	fflush(stdout);
 	if (use_case(x, c))
 		return -1;
@@ -1479,7 +1486,8 @@ static int group_sweep(struct ctx *x, const struct pcase_spec *spec)
 	   ", \"denied\": %" PRIu64 ", \"acl\": {\"rules\": %" PRIu64 ", \"built\": %s, "
 	   "\"expand_ms\": %.1f, \"build_ms\": %.1f, \"classify_cpp\": %s, \"mismatches\": %" PRIu64
 	   ", \"note\": \"%s\"}}",
-	   n_cases_out++ ? "," : "", spec->policies, spec->pods, scen_namespaces(spec->pods),
+	   n_cases_out++ ? "," : "", spec->policies, spec->pods,
+	   scen_namespaces(spec->pods, spec->namespaces),
 	   o->n_local, c->load_ms, c->compile_ms, c->t->n_subjects, c->t->n_maps, c->t->n_ranges,
 	   c->t->n_rules, c->blob_len, allowed_d2, allowed_e, cr.decide_cpp, cr.tuples, cr.denied,
 	   as.rules_needed, acl ? "true" : "false", as.expand_ms, as.build_ms, acl_cpp,

@@ -51,10 +51,11 @@ struct scen_params {
 	unsigned policies; /* NetworkPolicies + 1 ANP + 1 BANP */
 	unsigned pods;
 	unsigned extra;    /* 1: add one more policy (the "update" variant) */
+	unsigned namespaces; /* 0: scen_namespaces(pods) */
 };
 
-/* Namespaces of a cluster of `pods` pods. */
-unsigned scen_namespaces(unsigned pods);
+/* Namespaces of a cluster of `pods` pods, unless given (ns: 0). */
+unsigned scen_namespaces(unsigned pods, unsigned ns);
 
 /*
  * The manifests of a generated cluster, malloc'ed, NUL-terminated; *len

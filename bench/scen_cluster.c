@@ -5,7 +5,8 @@
  * the agent would).
  *
  * A cluster of P policies and N pods:
- *  - max(10, N / 100) namespaces ns<k>, labelled grp=g<k % 8>;
+ *  - max(10, N / 100) namespaces ns<k> (or as many as asked), labelled
+ *    grp=g<k % 8>;
  *  - pod i in namespace ns<i % NS>, label app=a<H(i) % 10>, a named
  *    container port http (8080/TCP), on node i / 100 (100 pods per node);
  *  - P - 2 NetworkPolicies np<j> in ns<j % NS> selecting app=a<(j / NS) % 10>,
@@ -32,9 +33,9 @@
 #include "k8s.h"
 #include "scen.h"
 
-unsigned scen_namespaces(unsigned pods)
+unsigned scen_namespaces(unsigned pods, unsigned ns)
 {
-	return pods / 100 > 10 ? pods / 100 : 10;
+	return ns ? ns : pods / 100 > 10 ? pods / 100 : 10;
 }
 
 static uint32_t H(uint32_t x)
@@ -86,7 +87,7 @@ static void netpol(struct sbuf *b, unsigned j, unsigned ns, const char *name, un
 char *scen_manifests(const struct scen_params *p, size_t *len)
 {
 	struct sbuf b = {0};
-	unsigned NS = scen_namespaces(p->pods);
+	unsigned NS = scen_namespaces(p->pods, p->namespaces);
 	for (unsigned k = 0; k < NS; k++)
 		sb(&b,
 		   "---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: ns%u\n"
