@@ -272,7 +272,8 @@ struct pol_ctx {
 	struct ctx_gen gen[2];
 	unsigned cur;
 	/* The last compile's state and tables, when it kept them (a rest
-	 * version was given): the pods-only path's starting point. */
+	 * version was given): the starting point of the pods-only and
+	 * policy paths. */
 	struct build *keep;
 	struct pol_ctx_stats stats;
 };
@@ -380,16 +381,17 @@ struct comp {
 	u32vec peer_natoms;        /* peer class -> its number of atoms */
 	VEC(struct pol_range) ranges;
 	VEC(uint32_t) map_first;
-	VEC(uint8_t) np_audit;     /* per NetworkPolicy: in audit mode */
-	VEC(uint32_t) np_iso_rule; /* per NetworkPolicy: the rule its isolation denies by */
+	VEC(uint8_t) np_audit;     /* per NetworkPolicy slot: in audit mode */
+	VEC(uint32_t) np_iso_rule; /* per NetworkPolicy slot: the rule its isolation denies by */
 	bool any_audit; /* some policy is audited: maps decide twice */
 	/* The context (struct pol_ctx): what the previous compile
 	 * computed, and what this one used (the next compile's prev). */
 	const struct ctx_gen *prev;
 	struct ctx_gen *next;
 	u32vec mkey;
-	/* Policy slots (policy_update): cl index -> slot; NULL: the same. */
-	const uint32_t *anp_slot, *np_slot;
+	/* Policy slots (policy_update): cl index -> slot, NetworkPolicy slot
+	 * -> cl index; NULL: the same. */
+	const uint32_t *anp_slot, *np_slot, *np_cl;
 	uint32_t cur_rank;        /* catalogue: the policy's rank (crule.ord) */
 	u32vec anp_order, np_order; /* slots in evaluation order (catalogue) */
 	u32vec np_ns;             /* per NP slot: its namespace's string id */
@@ -1344,7 +1346,8 @@ static void atom_index_free(struct atom_index *ix)
 /*
  * One compile's state beyond struct comp. A context that keeps its
  * tables (a rest version given) keeps this too, as the starting point of
- * the pods-only path (pods_only()), which then adds to it.
+ * the pods-only and policy paths (pods_only(), policy_update()), which
+ * then add to it.
  */
 struct build {
 	struct comp c;
@@ -1677,7 +1680,7 @@ static void subject_ports(const struct comp *c, uint32_t s, struct eval_ctx *e)
 
 /*
  * Subject class s (the next one): its rules in evaluation order (those of
- * the policies its signature lists, in c->rules order), its isolation
+ * the policies its signature lists, by crule.ord), its isolation
  * rules (decide()), whether its egress named ports resolve against the
  * peer, the atoms its rules use and its default map, appended to b's
  * per-subject arrays. 0 or -ENOMEM.
@@ -1696,16 +1699,24 @@ static int subject_setup(struct build *b, uint32_t s)
 			if (c->rules.p[b->pol_rules.p[x]].dir == dir &&
 			    !VPUSH(b->s_rules, b->pol_rules.p[x]))
 				return -ENOMEM;
+	/* isolation: by any enforced NetworkPolicy, else (audit) by the
+	 * audited one first in the cluster's order */
+	uint32_t aud_at = UINT32_MAX, aud_rule = POL_NONE;
 	for (k++; k < slen && sg[k] != UINT32_MAX; k++) { /* NetworkPolicies */
-		if (!c->np_audit.p[sg[k]])
+		uint32_t at = c->np_cl ? c->np_cl[sg[k]] : sg[k];
+		if (!c->np_audit.p[sg[k]]) {
 			iso_all = iso_enf = POL_RULE_ISOLATED;
-		else if (iso_all == POL_NONE)
-			iso_all = c->np_iso_rule.p[sg[k]];
+		} else if (at < aud_at) {
+			aud_at = at;
+			aud_rule = c->np_iso_rule.p[sg[k]];
+		}
 		for (uint32_t x = b->np_first.p[sg[k]]; x < b->np_first.p[sg[k] + 1]; x++)
 			if (c->rules.p[b->pol_rules.p[x]].dir == dir &&
 			    !VPUSH(b->s_rules, b->pol_rules.p[x]))
 				return -ENOMEM;
 	}
+	if (iso_all == POL_NONE)
+		iso_all = aud_rule;
 	uint32_t *rules = b->s_rules.p + r0, n_rules = (uint32_t)b->s_rules.n - r0;
 	if (n_rules > 1)
 		qsort_r(rules, n_rules, sizeof(uint32_t), cmp_rule_ord, c);
@@ -1964,9 +1975,10 @@ out:
 }
 
 /*
- * A peer class the pods-only path added: its map entries, for every
- * subject class whose rules use one of its atoms, or whose egress named
- * ports resolve against the peer. 0 or -ENOMEM.
+ * A peer class added after the full compile (pods-only and policy
+ * paths): its map entries, for every current subject class whose rules
+ * use one of its atoms, or whose egress named ports resolve against the
+ * peer. 0 or -ENOMEM.
  */
 static int peer_project(struct build *b, uint32_t p)
 {
@@ -2025,10 +2037,11 @@ out:
 }
 
 /*
- * Identity id, met as pod i (a new identity, or in the pods-only path one
- * whose namespace's labels changed): its namespace, its part of a peer
- * signature ([selector atoms ascending, UINT32_MAX, named ports],
- * interned in parts) and its subject classes; in the pods-only path a new
+ * Identity id, met as pod i (a new identity, or after the full compile one
+ * set up again: stale, its namespace's labels changed, a port name met
+ * for the first time): its namespace, its part of a peer signature
+ * ([selector atoms ascending, UINT32_MAX, named ports], interned in
+ * parts) and its current subject classes; after the full compile a new
  * subject class gets its maps at once. 0 or -ENOMEM.
  */
 static int identity_setup(struct build *b, uint32_t i, uint32_t id)
@@ -2086,7 +2099,7 @@ static int identity_setup(struct build *b, uint32_t i, uint32_t id)
 /*
  * Pod i's peer class (identity id, first address ip0): its identity's
  * part plus the ipBlock atoms of its addresses, once per (part, address
- * set); in the pods-only path a new class gets its maps at once.
+ * set); after the full compile a new class gets its maps at once.
  * UINT32_MAX on ENOMEM.
  */
 static uint32_t pod_peer(struct build *b, uint32_t i, uint32_t id, uint32_t ip0)
@@ -2684,7 +2697,7 @@ static int ns_apply(struct build *b, struct ctx_gen *g)
 
 /*
  * A compile after a change of pods only (namespaces and policies as at
- * the kept full compile): the kept tables get the changed pods' classes,
+ * the kept compile): the kept tables get the changed pods' classes,
  * new classes get their maps, and nothing else is recomputed. When the
  * pod count is unchanged and few pods changed, they are updated where
  * they are; otherwise pods_reorder() follows the new order (every pod
@@ -2756,6 +2769,13 @@ out:
 
 /* ---- the policy path ------------------------------------------------------------ */
 
+/* Does (B)ANP a make c->any_audit true? (Its rules carry the mode: one
+ * without rules does not.) */
+static bool anp_audited(const struct k8s_anp *a)
+{
+	return a->mode == K8S_MODE_AUDIT && a->n_ingress + a->n_egress > 0;
+}
+
 struct ver_slot {
 	uint64_t ver;
 	uint32_t slot;
@@ -2771,8 +2791,8 @@ static int cmp_ver_slot(const void *a, const void *b)
  * The slots of the n policies of one kind in the new cluster (versions
  * ver) after the kept compile's (old_n of them, old_ver, *slot_of per
  * policy, *slot_cl per slot, *n_slots): a policy whose version is known
- * keeps its slot; a new or changed one takes the slot of one gone, else a
- * new slot. *slot_of and *slot_cl become the new cluster's; chg gets the
+ * keeps its slot; a new or changed one takes the slot of one gone, else
+ * one empty since an earlier compile, else a new slot. *slot_of and *slot_cl become the new cluster's; chg gets the
  * slots whose content changed (new, taken over or emptied). 0 or -ENOMEM.
  */
 static int slots_match(uint32_t n, const uint64_t *ver, uint32_t old_n, const uint64_t *old_ver,
@@ -2819,9 +2839,17 @@ static int slots_match(uint32_t n, const uint64_t *ver, uint32_t old_n, const ui
 			now[i] = f->slot;
 		}
 	}
-	for (uint32_t sl = 0; sl < *n_slots; sl++)
-		if (!used[sl] && slot_cl->p[sl] != POL_NONE && !VPUSH(gone, sl))
-			goto out;
+	/* the slots whose policy went, then those empty since before */
+	size_t n_gone = 0;
+	for (int pass = 0; pass < 2; pass++) {
+		for (uint32_t sl = 0; sl < *n_slots; sl++) {
+			bool held = slot_cl->p[sl] != POL_NONE;
+			if (!used[sl] && held == !pass && !VPUSH(gone, sl))
+				goto out;
+		}
+		if (!pass)
+			n_gone = gone.n;
+	}
 	size_t g = 0;
 	for (uint32_t i = 0; i < n; i++) {
 		if (now[i] != POL_NONE)
@@ -2830,7 +2858,7 @@ static int slots_match(uint32_t n, const uint64_t *ver, uint32_t old_n, const ui
 		if (!VPUSH(*chg, now[i]))
 			goto out;
 	}
-	for (; g < gone.n; g++)
+	for (; g < n_gone; g++) /* emptied now */
 		if (!VPUSH(*chg, gone.p[g]))
 			goto out;
 	if (!grow((void **)&slot_cl->p, &slot_cl->cap, *n_slots + 1, sizeof(uint32_t)) ||
@@ -3075,7 +3103,7 @@ static bool slots_identity(struct build *b, const struct k8s_cluster *cl)
 		return false;
 	b->n_audit = 0;
 	for (uint32_t i = 0; i < cl->n_anps; i++)
-		b->n_audit += b->anp_audit.p[i] = cl->anps[i].mode == K8S_MODE_AUDIT;
+		b->n_audit += b->anp_audit.p[i] = anp_audited(&cl->anps[i]);
 	b->anp_audit.n = cl->n_anps;
 	for (uint32_t i = 0; i < cl->n_netpols; i++)
 		b->n_audit += b->c.np_audit.p[i];
@@ -3150,7 +3178,7 @@ static int policy_update(struct pol_ctx *ctx, const struct k8s_cluster *cl,
 	for (size_t k = 0; k < chg_anp.n; k++) {
 		uint32_t sl = chg_anp.p[k], i = b->anp_cl.p[sl];
 		n_audit -= sl < b->anp_audit.n && b->anp_audit.p[sl];
-		n_audit += i != POL_NONE && cl->anps[i].mode == K8S_MODE_AUDIT;
+		n_audit += i != POL_NONE && anp_audited(&cl->anps[i]);
 	}
 	if ((n_audit > 0) != c->any_audit)
 		goto out;
@@ -3172,6 +3200,7 @@ static int policy_update(struct pol_ctx *ctx, const struct k8s_cluster *cl,
 	rules_kill(b, true, &chg_np);
 	c->anp_slot = b->anp_slot.p;
 	c->np_slot = b->np_slot.p;
+	c->np_cl = b->np_cl.p;
 	c->rnames = &b->rnames;
 	c->rule_names.p = t->rules;
 	c->rule_names.n = t->n_rules;
@@ -3190,7 +3219,7 @@ static int policy_update(struct pol_ctx *ctx, const struct k8s_cluster *cl,
 	b->anp_audit.n = b->n_anp_slots;
 	for (size_t k = 0; k < chg_anp.n; k++) {
 		uint32_t sl = chg_anp.p[k], i = b->anp_cl.p[sl];
-		b->anp_audit.p[sl] = i != POL_NONE && cl->anps[i].mode == K8S_MODE_AUDIT;
+		b->anp_audit.p[sl] = i != POL_NONE && anp_audited(&cl->anps[i]);
 	}
 	b->n_audit = n_audit;
 	for (size_t k = 0; k < chg_np.n; k++) {

@@ -59,14 +59,17 @@ struct pol_tables *pol_compile(const struct k8s_cluster *cl, uint64_t generation
  *
  * - netpols, anps: with rest, per NetworkPolicy and per entry of
  *   cl->anps (AdminNetworkPolicies and the BaselineAdminNetworkPolicy), a
- *   version as for pods (NULL: unknown). With them a compile at a new
+ *   version as for pods (NULL: unknown); the versions in anps must be
+ *   distinct across ANPs and the BANP together (the agent tags the
+ *   BANP's), and so must those in netpols. With them a compile at a new
  *   rest version, where pods and namespaces kept their versions, is a
  *   *policy* one: the policies whose version is new (changed, added) or
  *   gone replace their rules in the kept tables, the subject classes
  *   that list them are set up again, the pods whose selection by them
- *   moved get new subject classes, and a new label selector or ipBlock
- *   among their peers gives the pods it holds new peer classes; nothing
- *   else is recomputed. Audit mode appearing or going cluster-wide, or
+ *   moved get new subject classes, a new label selector or ipBlock among
+ *   their peers gives the pods it holds new peer classes, and a port name
+ *   met for the first time sets up again the pods' identities that have
+ *   a container port of that name; nothing else is recomputed. Audit mode appearing or going cluster-wide, or
  *   more than 8 plus an eighth of the policies changed make it a full
  *   compile.
  *

@@ -66,7 +66,27 @@ struct kmap {
 	size_t nb, n;
 	uint64_t last_version;
 	uint64_t mods; /* changes so far (put, take, replaced whole): the view's stamp */
+	/* The entries by key (listed() with sort), kept up to date by puts
+	 * and takes once made: an edit moves nothing, an insert or a delete
+	 * one memmove, instead of a sort of every policy per push. */
+	struct entry **sorted;
+	size_t sorted_cap;
+	bool sorted_ok;
 };
+
+/* Where key goes in m->sorted (the first entry not below it). */
+static size_t sorted_pos(const struct kmap *m, const char *key)
+{
+	size_t lo = 0, hi = m->n;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (strcmp(m->sorted[mid]->obj->key, key) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
 
 static uint64_t hash_str(const char *s)
 {
@@ -123,6 +143,23 @@ static int kmap_put(struct kmap *m, struct ag_obj *o)
 	e->next = NULL;
 	e->version = ++m->last_version;
 	*s = e;
+	if (m->sorted_ok) {
+		if (m->n + 1 > m->sorted_cap) {
+			size_t cap = m->sorted_cap * 2 + 16;
+			struct entry **a = realloc(m->sorted, cap * sizeof(*a));
+			if (a) {
+				m->sorted = a;
+				m->sorted_cap = cap;
+			}
+		}
+		if (m->n + 1 > m->sorted_cap) {
+			m->sorted_ok = false; /* sorted again when listed */
+		} else {
+			size_t at = sorted_pos(m, o->key);
+			memmove(m->sorted + at + 1, m->sorted + at, (m->n - at) * sizeof(*m->sorted));
+			m->sorted[at] = e;
+		}
+	}
 	m->n++;
 	return 1;
 }
@@ -137,6 +174,10 @@ static struct ag_obj *kmap_take(struct kmap *m, const char *key)
 		return NULL;
 	*s = e->next;
 	struct ag_obj *o = e->obj;
+	if (m->sorted_ok) {
+		size_t at = sorted_pos(m, key);
+		memmove(m->sorted + at, m->sorted + at + 1, (m->n - at - 1) * sizeof(*m->sorted));
+	}
 	free(e);
 	m->n--;
 	m->mods++;
@@ -159,6 +200,7 @@ static void kmap_clear(struct kmap *m)
 			free(e);
 		}
 	free(m->b);
+	free(m->sorted);
 	memset(m, 0, sizeof(*m));
 }
 
@@ -300,9 +342,10 @@ static void apply_event(struct sync *s, struct ag_event *ev)
 }
 
 /* A shallow view of the whole cache as one k8s_cluster (arrays only are
- * owned by the view). Policies are sorted by key so rule numbering (and the
- * per-rule counters) is stable from one compile to the next; the other
- * kinds keep the cache's order (stable while an object exists). */
+ * owned by the view). Policies are sorted by key so that the order, and a
+ * full compile's rule numbering, is stable from one compile to the next
+ * (the compiler's policy slots follow unchanged policies in step); the
+ * other kinds keep the cache's order (stable while an object exists). */
 static int cmp_entry_key(const void *a, const void *b)
 {
 	return strcmp((*(struct entry *const *)a)->obj->key, (*(struct entry *const *)b)->obj->key);
@@ -312,25 +355,38 @@ static int cmp_entry_key(const void *a, const void *b)
  * each one's version into versions[i]. */
 static struct ag_obj **listed(struct kmap *m, bool sort, uint64_t *versions)
 {
-	struct entry **e = malloc((m->n ? m->n : 1) * sizeof(*e));
 	struct ag_obj **a = malloc((m->n ? m->n : 1) * sizeof(*a));
+	struct entry **e = sort ? m->sorted : malloc((m->n ? m->n : 1) * sizeof(*e));
+	if (sort && !m->sorted_ok && m->n + 1 > m->sorted_cap) {
+		free(m->sorted);
+		m->sorted_cap = m->n + 16;
+		e = m->sorted = malloc(m->sorted_cap * sizeof(*e));
+		if (!e)
+			m->sorted_cap = 0;
+	}
 	if (!a || !e) {
 		free(a);
-		free(e);
+		if (!sort)
+			free(e);
 		return NULL;
 	}
-	size_t n = 0;
-	for (size_t i = 0; i < m->nb; i++)
-		for (struct entry *x = m->b[i]; x; x = x->next)
-			e[n++] = x;
-	if (sort)
-		qsort(e, n, sizeof(*e), cmp_entry_key);
-	for (size_t i = 0; i < n; i++) {
+	if (!sort || !m->sorted_ok) {
+		size_t n = 0;
+		for (size_t i = 0; i < m->nb; i++)
+			for (struct entry *x = m->b[i]; x; x = x->next)
+				e[n++] = x;
+		if (sort) {
+			qsort(e, n, sizeof(*e), cmp_entry_key);
+			m->sorted_ok = true;
+		}
+	}
+	for (size_t i = 0; i < m->n; i++) {
 		if (versions)
 			versions[i] = e[i]->version;
 		a[i] = e[i]->obj;
 	}
-	free(e);
+	if (!sort)
+		free(e);
 	return a;
 }
 

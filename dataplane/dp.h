@@ -190,9 +190,10 @@ int dp_publish(struct dp *dp, uint64_t generation);
  */
 int dp_publish_policy(struct dp *dp, struct pol_tables *t, uint64_t generation);
 
-/* Rule `rule`'s {allowed, denied, audited} packets since the dataplane
- * started (under this policy and, by name, the ones before it), over
- * n_workers workers. Control thread only (it reads p->base). */
+/* Rule `rule`'s {allowed, denied, audited} packets under this policy and,
+ * by name, the ones published before it without a gap (no policy at all
+ * in between restarts the counts), over n_workers workers. Control thread
+ * only (it reads p->base). */
 void dp_policy_totals(const struct dp_policy *p, unsigned n_workers, uint32_t rule,
 		      uint64_t out[3]);
 

@@ -570,6 +570,14 @@ std::vector<uint64_t> versions_of(Gen &g, const std::vector<std::string> &docs,
 	return v;
 }
 
+// A version array for pol_versions: NULL means "unknown" there, so an
+// empty one (no policies of that kind) must still be a pointer.
+const uint64_t *known(const std::vector<uint64_t> &v)
+{
+	static const uint64_t none = 0;
+	return v.empty() ? &none : v.data();
+}
+
 bool pods_only_change(const std::string &what)
 {
 	return what == "pod added" || what == "pod deleted" || what == "pod relabelled" ||
@@ -659,8 +667,8 @@ TEST(PolicyDiff, IncrementalCompileMatchesFreshCompile)
 				rest++;
 			pol_versions v = {pv.data(), ns_versions ? nv.data() : nullptr,
 					  mode >= 2 ? rest : 0,
-					  pol_versions_given ? npv.data() : nullptr,
-					  pol_versions_given ? apv.data() : nullptr};
+					  pol_versions_given ? known(npv) : nullptr,
+					  pol_versions_given ? known(apv) : nullptr};
 			pol_ctx_stats before, after;
 			pol_ctx_get_stats(ctx, &before);
 			pol_tables *inc = pol_compile_ctx(ctx, &cl, mode ? &v : nullptr, step + 1);
@@ -827,6 +835,113 @@ TEST(PolicyDiff, IdentityWithoutPodsFollowsItsNamespaceRelabel)
 {
 	identity_across_relabel(false);
 	identity_across_relabel(true);
+}
+
+// A context with policy versions through a sequence of clusters that
+// differ in their policies only (documents in the agent's order: each
+// kind sorted by namespace/name): every step after the first must take
+// the policy path and decide as a fresh compile does.
+void policy_sequence(const char *what, const std::vector<std::vector<std::string>> &steps)
+{
+	SCOPED_TRACE(what);
+	pol_ctx *ctx = pol_ctx_new();
+	ASSERT_NE(ctx, nullptr);
+	Gen g(1);
+	std::map<std::string, uint64_t> seen;
+	for (size_t k = 0; k < steps.size(); k++) {
+		std::string yaml;
+		for (const std::string &d : steps[k])
+			yaml += d;
+		k8s_cluster cl = {};
+		std::vector<std::string> errs;
+		ASSERT_EQ(k8s_load_buffer("seq.yaml", yaml.data(), yaml.size(), &cl, collect, &errs), 0)
+			<< (errs.empty() ? "" : errs[0]);
+		std::vector<std::string> docs = split_docs(yaml);
+		std::vector<uint64_t> pv = versions_of(g, docs, "Pod", seen, 0);
+		std::vector<uint64_t> nv = versions_of(g, docs, "Namespace", seen, 0);
+		std::vector<uint64_t> npv = versions_of(g, docs, "NetworkPolicy", seen, 0);
+		std::vector<uint64_t> apv = versions_of(g, docs, "AdminNetworkPolicy", seen, 0,
+							"BaselineAdminNetworkPolicy");
+		ASSERT_EQ(pv.size(), cl.n_pods);
+		ASSERT_EQ(npv.size(), cl.n_netpols);
+		ASSERT_EQ(apv.size(), cl.n_anps);
+		pol_versions v = {pv.data(), nv.data(), k + 1, known(npv), known(apv)};
+		pol_ctx_stats before, after;
+		pol_ctx_get_stats(ctx, &before);
+		pol_tables *inc = pol_compile_ctx(ctx, &cl, &v, k + 1);
+		pol_ctx_get_stats(ctx, &after);
+		pol_tables *fresh = pol_compile(&cl, k + 1);
+		ASSERT_NE(inc, nullptr);
+		ASSERT_NE(fresh, nullptr);
+		if (k) {
+			EXPECT_EQ(after.policy, before.policy + 1) << "step " << k << ": not a policy compile";
+		}
+		size_t n = 0;
+		uint32_t *addrs = pol_probe_addrs(inc, fresh, &cl, 0, nullptr, 0, &n);
+		ASSERT_NE(addrs, nullptr);
+		char why[512] = "";
+		EXPECT_EQ(pol_tables_equiv(inc, fresh, addrs, n, why, sizeof(why)), 0)
+			<< "step " << k << ": " << why;
+		free(addrs);
+		pol_tables_free(inc);
+		pol_tables_free(fresh);
+		k8s_cluster_free(&cl);
+	}
+	pol_ctx_free(ctx);
+}
+
+const std::string kSeqNs = "---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: a\n"
+			   "  labels: {env: prod}\n---\napiVersion: v1\nkind: Namespace\n"
+			   "metadata:\n  name: b\n  labels: {env: dev}\n";
+const std::string kSeqPods =
+	"---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: web\n  namespace: a\n"
+	"  labels: {app: web}\nspec:\n  containers: [{name: c}]\nstatus:\n  podIP: 10.244.1.2\n"
+	"---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: cli\n  namespace: b\n"
+	"  labels: {app: cli}\nspec:\n  containers: [{name: c}]\nstatus:\n  podIP: 10.244.1.3\n";
+
+// An ingress NetworkPolicy a/NAME on every pod of a, from namespace b on
+// PORT/TCP; audited or enforced.
+std::string seq_np(const std::string &name, int port, bool audit)
+{
+	return "---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: " +
+	       name + "\n  namespace: a\n" +
+	       (audit ? "  annotations: {nsdp.io/policy-mode: audit}\n" : "") +
+	       "spec:\n  podSelector: {}\n  ingress:\n  - from:\n    - namespaceSelector:\n"
+	       "        matchLabels: {env: dev}\n    ports:\n    - {port: " +
+	       std::to_string(port) + "}\n";
+}
+
+// An audited NetworkPolicy added before an audited one already there (a
+// later slot, an earlier place in the cluster): the isolation the audit
+// names is the first one's in the cluster's order, as in a full compile.
+TEST(PolicyDiff, AuditedIsolationFollowsTheClusterOrder)
+{
+	policy_sequence("audit", {{kSeqNs, kSeqPods, seq_np("zz", 80, true)},
+				  {kSeqNs, kSeqPods, seq_np("aa", 81, true), seq_np("zz", 80, true)},
+				  {kSeqNs, kSeqPods, seq_np("aa", 81, true)}});
+}
+
+// An audited AdminNetworkPolicy without rules sets no audit anywhere: it
+// must not make every later policy change a full compile.
+TEST(PolicyDiff, RulelessAuditedAnpKeepsThePolicyPath)
+{
+	const std::string anp = "---\napiVersion: policy.networking.k8s.io/v1alpha1\n"
+				"kind: AdminNetworkPolicy\nmetadata:\n  name: empty\n"
+				"  annotations: {nsdp.io/policy-mode: audit}\nspec:\n  priority: 3\n"
+				"  subject:\n    namespaces: {}\n";
+	policy_sequence("ruleless", {{kSeqNs, kSeqPods, anp, seq_np("p", 80, false)},
+				     {kSeqNs, kSeqPods, anp, seq_np("p", 81, false)},
+				     {kSeqNs, kSeqPods, anp, seq_np("p", 82, false)}});
+}
+
+// A slot emptied by a deletion is taken by a policy added in a later
+// compile (and the policies around it keep theirs).
+TEST(PolicyDiff, EmptiedSlotTakenByALaterPolicy)
+{
+	policy_sequence("slots", {{kSeqNs, kSeqPods, seq_np("p1", 80, false), seq_np("p2", 81, false)},
+				  {kSeqNs, kSeqPods, seq_np("p2", 81, false)},
+				  {kSeqNs, kSeqPods, seq_np("p0", 82, false), seq_np("p2", 81, false)},
+				  {kSeqNs, kSeqPods, seq_np("p0", 82, false)}});
 }
 
 } // namespace
