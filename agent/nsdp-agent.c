@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <net/if.h>
 #include <signal.h>
 #include <stdio.h>
@@ -111,6 +112,17 @@ static void on_signal(int sig)
 
 int main(int argc, char **argv)
 {
+	/*
+	 * Every push serializes the whole policy into a new buffer (6-8 MB
+	 * at 100k pods). From mmap, each would be faulted in and zeroed
+	 * again (a third of the sync thread's CPU per push at that size);
+	 * from the heap, the last one's pages are reused. glibc raises its
+	 * mmap threshold only when an mmapped block is freed, which the
+	 * agent's long-lived arrays no longer do: fix it, and keep freed
+	 * memory instead of trimming it back.
+	 */
+	mallopt(M_MMAP_THRESHOLD, 64 << 20);
+	mallopt(M_TRIM_THRESHOLD, 128 << 20);
 	enum { O_MANIFESTS = 256, O_KUBECONFIG, O_INCLUSTER, O_NODE, O_METRICS, O_GWMAC, O_BATCH,
 	       O_BATCHMAX, O_STALL, O_BACKOFF, O_PAGE, O_LOGFMT, O_LOGLVL, O_PCACHE, O_COMPILE,
 	       O_FLOWLOG, O_FLOWLOG_MS, O_HOSTROUTE, O_HOSTVIA, O_HOSTIP };
