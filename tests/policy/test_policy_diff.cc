@@ -753,6 +753,18 @@ TEST(PolicyDiff, IncrementalCompileMatchesFreshCompile)
 
 namespace {
 
+// One step's documents loaded into cl (zeroed); their text into *yaml.
+bool load_step(const std::vector<std::string> &step, k8s_cluster *cl, std::string *yaml)
+{
+	yaml->clear();
+	for (const std::string &d : step)
+		*yaml += d;
+	std::vector<std::string> errs;
+	int rc = k8s_load_buffer("seq.yaml", yaml->data(), yaml->size(), cl, collect, &errs);
+	EXPECT_EQ(rc, 0) << (errs.empty() ? "" : errs[0]);
+	return rc == 0;
+}
+
 // A pods-only context against fresh compiles through one sequence: the
 // only pod of an identity goes, its namespace is relabelled (a policy
 // selects the namespace by that label), and a pod of the same identity
@@ -795,13 +807,9 @@ void identity_across_relabel(bool together)
 	Gen g(1);
 	std::map<std::string, uint64_t> seen;
 	for (size_t k = 0; k < steps.size(); k++) {
-		std::string yaml;
-		for (const std::string &d : steps[k])
-			yaml += d;
 		k8s_cluster cl = {};
-		std::vector<std::string> errs;
-		ASSERT_EQ(k8s_load_buffer("seq.yaml", yaml.data(), yaml.size(), &cl, collect, &errs), 0)
-			<< (errs.empty() ? "" : errs[0]);
+		std::string yaml;
+		ASSERT_TRUE(load_step(steps[k], &cl, &yaml));
 		std::vector<uint64_t> pv = versions_of(g, steps[k], "Pod", seen, 0);
 		std::vector<uint64_t> nv = versions_of(g, steps[k], "Namespace", seen, 0);
 		pol_versions v = {pv.data(), nv.data(), 1}; // no policy changes: pods-only after step 0
@@ -849,13 +857,9 @@ void policy_sequence(const char *what, const std::vector<std::vector<std::string
 	Gen g(1);
 	std::map<std::string, uint64_t> seen;
 	for (size_t k = 0; k < steps.size(); k++) {
-		std::string yaml;
-		for (const std::string &d : steps[k])
-			yaml += d;
 		k8s_cluster cl = {};
-		std::vector<std::string> errs;
-		ASSERT_EQ(k8s_load_buffer("seq.yaml", yaml.data(), yaml.size(), &cl, collect, &errs), 0)
-			<< (errs.empty() ? "" : errs[0]);
+		std::string yaml;
+		ASSERT_TRUE(load_step(steps[k], &cl, &yaml));
 		std::vector<std::string> docs = split_docs(yaml);
 		std::vector<uint64_t> pv = versions_of(g, docs, "Pod", seen, 0);
 		std::vector<uint64_t> nv = versions_of(g, docs, "Namespace", seen, 0);
