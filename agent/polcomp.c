@@ -3475,6 +3475,11 @@ struct pol_tables *pol_compile_ctx(struct pol_ctx *ctx, const struct k8s_cluster
 		errno = ENOMEM;
 		return NULL;
 	}
+	/* the rule names interned now, not in the first policy compile's
+	 * time (a few ms at 10k policies); policy_update tries again if this
+	 * fails */
+	if (v->anps && v->netpols)
+		rnames_build(b);
 	ctx->keep = b;
 	struct pol_tables *s = borrow(t, generation);
 	if (!s) {
