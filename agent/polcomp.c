@@ -1428,7 +1428,8 @@ static void build_free(struct build *b)
 		       &b->id_part, &b->id_subj, &b->id_ns, &b->anp_first, &b->np_first,
 		       &b->pol_rules, &b->s_rules_first, &b->s_rules, &b->s_used_first,
 		       &b->s_used, &b->s_iso, &b->dflt, &b->named_subj, &b->mvals, &b->sig,
-		       &b->proj, &b->cand, &b->free_slots, &b->subj_fwd, &b->redo_sig};
+		       &b->proj, &b->cand, &b->free_slots, &b->subj_fwd, &b->redo_sig,
+		       &b->anp_slot, &b->np_slot, &b->anp_cl, &b->np_cl};
 	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
 		free(v[i]->p);
 	free(b->s_named.p);
@@ -1446,10 +1447,6 @@ static void build_free(struct build *b)
 	free(b->id_stale.p);
 	free(b->anp_ver);
 	free(b->np_ver);
-	free(b->anp_slot.p);
-	free(b->np_slot.p);
-	free(b->anp_cl.p);
-	free(b->np_cl.p);
 	free(b->anp_audit.p);
 	intern_free(&b->rnames);
 	free(b);

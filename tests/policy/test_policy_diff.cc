@@ -12,6 +12,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <map>
 #include <random>
 #include <set>
@@ -765,6 +766,65 @@ bool load_step(const std::vector<std::string> &step, k8s_cluster *cl, std::strin
 	return rc == 0;
 }
 
+// A context with every version given through a sequence of clusters
+// (each kind's documents in the agent's order: sorted by namespace/name),
+// against a fresh compile at every step. After the first step each must
+// take the path its change calls for (policies: the policy path, else the
+// pods-only one) and decide as the fresh compile does, on every pod
+// address and `extra`; check, if given, looks at each step's tables.
+void sequence(const char *what, const std::vector<std::vector<std::string>> &steps, bool policies,
+	      std::vector<uint32_t> extra = {},
+	      const std::function<void(const pol_tables *, size_t)> &check = nullptr)
+{
+	SCOPED_TRACE(what);
+	pol_ctx *ctx = pol_ctx_new();
+	ASSERT_NE(ctx, nullptr);
+	Gen g(1);
+	std::map<std::string, uint64_t> seen;
+	for (size_t k = 0; k < steps.size(); k++) {
+		k8s_cluster cl = {};
+		std::string yaml;
+		ASSERT_TRUE(load_step(steps[k], &cl, &yaml));
+		std::vector<std::string> docs = split_docs(yaml);
+		std::vector<uint64_t> pv = versions_of(g, docs, "Pod", seen, 0);
+		std::vector<uint64_t> nv = versions_of(g, docs, "Namespace", seen, 0);
+		std::vector<uint64_t> npv = versions_of(g, docs, "NetworkPolicy", seen, 0);
+		std::vector<uint64_t> apv = versions_of(g, docs, "AdminNetworkPolicy", seen, 0,
+							"BaselineAdminNetworkPolicy");
+		ASSERT_EQ(pv.size(), cl.n_pods);
+		ASSERT_EQ(npv.size(), cl.n_netpols);
+		ASSERT_EQ(apv.size(), cl.n_anps);
+		pol_versions v = {pv.data(), nv.data(), policies ? k + 1 : 1, known(npv), known(apv)};
+		pol_ctx_stats before, after;
+		pol_ctx_get_stats(ctx, &before);
+		pol_tables *inc = pol_compile_ctx(ctx, &cl, &v, k + 1);
+		pol_ctx_get_stats(ctx, &after);
+		pol_tables *fresh = pol_compile(&cl, k + 1);
+		ASSERT_NE(inc, nullptr);
+		ASSERT_NE(fresh, nullptr);
+		if (k) {
+			EXPECT_EQ(policies ? after.policy - before.policy
+					   : after.pods_only - before.pods_only,
+				  1u)
+				<< "step " << k << ": not a " << (policies ? "policy" : "pods-only")
+				<< " compile";
+		}
+		size_t n = 0;
+		uint32_t *addrs = pol_probe_addrs(inc, fresh, &cl, 0, extra.data(), extra.size(), &n);
+		ASSERT_NE(addrs, nullptr);
+		char why[512] = "";
+		EXPECT_EQ(pol_tables_equiv(inc, fresh, addrs, n, why, sizeof(why)), 0)
+			<< "step " << k << ": " << why;
+		free(addrs);
+		if (check)
+			check(inc, k);
+		pol_tables_free(inc);
+		pol_tables_free(fresh);
+		k8s_cluster_free(&cl);
+	}
+	pol_ctx_free(ctx);
+}
+
 // A pods-only context against fresh compiles through one sequence: the
 // only pod of an identity goes, its namespace is relabelled (a policy
 // selects the namespace by that label), and a pod of the same identity
@@ -802,96 +862,24 @@ void identity_across_relabel(bool together)
 	};
 	if (together)
 		steps.erase(steps.begin() + 1);
-	pol_ctx *ctx = pol_ctx_new();
-	ASSERT_NE(ctx, nullptr);
-	Gen g(1);
-	std::map<std::string, uint64_t> seen;
-	for (size_t k = 0; k < steps.size(); k++) {
-		k8s_cluster cl = {};
-		std::string yaml;
-		ASSERT_TRUE(load_step(steps[k], &cl, &yaml));
-		std::vector<uint64_t> pv = versions_of(g, steps[k], "Pod", seen, 0);
-		std::vector<uint64_t> nv = versions_of(g, steps[k], "Namespace", seen, 0);
-		pol_versions v = {pv.data(), nv.data(), 1}; // no policy changes: pods-only after step 0
-		pol_tables *inc = pol_compile_ctx(ctx, &cl, &v, k + 1);
-		pol_tables *fresh = pol_compile(&cl, k + 1);
-		ASSERT_NE(inc, nullptr);
-		ASSERT_NE(fresh, nullptr);
-		uint32_t extra[] = {inet_addr("10.244.1.2")};
-		size_t n = 0;
-		uint32_t *addrs = pol_probe_addrs(inc, fresh, &cl, 0, extra, 1, &n);
-		ASSERT_NE(addrs, nullptr);
-		char why[512] = "";
-		EXPECT_EQ(pol_tables_equiv(inc, fresh, addrs, n, why, sizeof(why)), 0)
-			<< "step " << k << (together ? " (deletion and relabel together)" : "") << ": "
-			<< why;
-		free(addrs);
-		if (k + 1 == steps.size()) { // client -> web:80, as a fresh compile says: allowed
-			pol_result r;
-			pol_decide(inc, inet_addr("10.244.1.9"), inet_addr("10.244.1.2"), 6, 80, &r);
-			EXPECT_EQ(r.verdict, POL_ALLOW) << "client -> web after the relabel: rule "
-							<< (r.rule < inc->n_rules ? inc->rules[r.rule] : "?");
-		}
-		pol_tables_free(inc);
-		pol_tables_free(fresh);
-		k8s_cluster_free(&cl);
-	}
-	pol_ctx_free(ctx);
+	uint32_t web_ip = inet_addr("10.244.1.2");
+	sequence(together ? "deletion and relabel together" : "deletion, then relabel", steps,
+		 false, {web_ip}, [&](const pol_tables *inc, size_t k) {
+			 if (k + 1 != steps.size())
+				 return;
+			 // client -> web:80, as a fresh compile says: allowed
+			 pol_result r;
+			 pol_decide(inc, inet_addr("10.244.1.9"), web_ip, 6, 80, &r);
+			 EXPECT_EQ(r.verdict, POL_ALLOW)
+				 << "client -> web after the relabel: rule "
+				 << (r.rule < inc->n_rules ? inc->rules[r.rule] : "?");
+		 });
 }
 
 TEST(PolicyDiff, IdentityWithoutPodsFollowsItsNamespaceRelabel)
 {
 	identity_across_relabel(false);
 	identity_across_relabel(true);
-}
-
-// A context with policy versions through a sequence of clusters that
-// differ in their policies only (documents in the agent's order: each
-// kind sorted by namespace/name): every step after the first must take
-// the policy path and decide as a fresh compile does.
-void policy_sequence(const char *what, const std::vector<std::vector<std::string>> &steps)
-{
-	SCOPED_TRACE(what);
-	pol_ctx *ctx = pol_ctx_new();
-	ASSERT_NE(ctx, nullptr);
-	Gen g(1);
-	std::map<std::string, uint64_t> seen;
-	for (size_t k = 0; k < steps.size(); k++) {
-		k8s_cluster cl = {};
-		std::string yaml;
-		ASSERT_TRUE(load_step(steps[k], &cl, &yaml));
-		std::vector<std::string> docs = split_docs(yaml);
-		std::vector<uint64_t> pv = versions_of(g, docs, "Pod", seen, 0);
-		std::vector<uint64_t> nv = versions_of(g, docs, "Namespace", seen, 0);
-		std::vector<uint64_t> npv = versions_of(g, docs, "NetworkPolicy", seen, 0);
-		std::vector<uint64_t> apv = versions_of(g, docs, "AdminNetworkPolicy", seen, 0,
-							"BaselineAdminNetworkPolicy");
-		ASSERT_EQ(pv.size(), cl.n_pods);
-		ASSERT_EQ(npv.size(), cl.n_netpols);
-		ASSERT_EQ(apv.size(), cl.n_anps);
-		pol_versions v = {pv.data(), nv.data(), k + 1, known(npv), known(apv)};
-		pol_ctx_stats before, after;
-		pol_ctx_get_stats(ctx, &before);
-		pol_tables *inc = pol_compile_ctx(ctx, &cl, &v, k + 1);
-		pol_ctx_get_stats(ctx, &after);
-		pol_tables *fresh = pol_compile(&cl, k + 1);
-		ASSERT_NE(inc, nullptr);
-		ASSERT_NE(fresh, nullptr);
-		if (k) {
-			EXPECT_EQ(after.policy, before.policy + 1) << "step " << k << ": not a policy compile";
-		}
-		size_t n = 0;
-		uint32_t *addrs = pol_probe_addrs(inc, fresh, &cl, 0, nullptr, 0, &n);
-		ASSERT_NE(addrs, nullptr);
-		char why[512] = "";
-		EXPECT_EQ(pol_tables_equiv(inc, fresh, addrs, n, why, sizeof(why)), 0)
-			<< "step " << k << ": " << why;
-		free(addrs);
-		pol_tables_free(inc);
-		pol_tables_free(fresh);
-		k8s_cluster_free(&cl);
-	}
-	pol_ctx_free(ctx);
 }
 
 const std::string kSeqNs = "---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: a\n"
@@ -920,9 +908,9 @@ std::string seq_np(const std::string &name, int port, bool audit)
 // names is the first one's in the cluster's order, as in a full compile.
 TEST(PolicyDiff, AuditedIsolationFollowsTheClusterOrder)
 {
-	policy_sequence("audit", {{kSeqNs, kSeqPods, seq_np("zz", 80, true)},
+	sequence("audit", {{kSeqNs, kSeqPods, seq_np("zz", 80, true)},
 				  {kSeqNs, kSeqPods, seq_np("aa", 81, true), seq_np("zz", 80, true)},
-				  {kSeqNs, kSeqPods, seq_np("aa", 81, true)}});
+				  {kSeqNs, kSeqPods, seq_np("aa", 81, true)}}, true);
 }
 
 // An audited AdminNetworkPolicy without rules sets no audit anywhere: it
@@ -933,19 +921,19 @@ TEST(PolicyDiff, RulelessAuditedAnpKeepsThePolicyPath)
 				"kind: AdminNetworkPolicy\nmetadata:\n  name: empty\n"
 				"  annotations: {nsdp.io/policy-mode: audit}\nspec:\n  priority: 3\n"
 				"  subject:\n    namespaces: {}\n";
-	policy_sequence("ruleless", {{kSeqNs, kSeqPods, anp, seq_np("p", 80, false)},
+	sequence("ruleless", {{kSeqNs, kSeqPods, anp, seq_np("p", 80, false)},
 				     {kSeqNs, kSeqPods, anp, seq_np("p", 81, false)},
-				     {kSeqNs, kSeqPods, anp, seq_np("p", 82, false)}});
+				     {kSeqNs, kSeqPods, anp, seq_np("p", 82, false)}}, true);
 }
 
 // A slot emptied by a deletion is taken by a policy added in a later
 // compile (and the policies around it keep theirs).
 TEST(PolicyDiff, EmptiedSlotTakenByALaterPolicy)
 {
-	policy_sequence("slots", {{kSeqNs, kSeqPods, seq_np("p1", 80, false), seq_np("p2", 81, false)},
+	sequence("slots", {{kSeqNs, kSeqPods, seq_np("p1", 80, false), seq_np("p2", 81, false)},
 				  {kSeqNs, kSeqPods, seq_np("p2", 81, false)},
 				  {kSeqNs, kSeqPods, seq_np("p0", 82, false), seq_np("p2", 81, false)},
-				  {kSeqNs, kSeqPods, seq_np("p0", 82, false)}});
+				  {kSeqNs, kSeqPods, seq_np("p0", 82, false)}}, true);
 }
 
 } // namespace
