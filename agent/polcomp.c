@@ -338,12 +338,6 @@ struct crule {
 	VEC(struct cport) ports;
 };
 
-struct named_port {
-	uint32_t name; /* index into referenced names */
-	uint8_t proto;
-	uint16_t port;
-};
-
 /* Bump allocation for the atoms' own copies of what they match (a
  * context's atoms outlive the cluster they were made from). */
 struct arena {
@@ -396,7 +390,6 @@ struct comp {
 	u32vec anp_order, np_order; /* slots in evaluation order (catalogue) */
 	u32vec np_ns;             /* per NP slot: its namespace's string id */
 	struct interner *rnames;  /* non-NULL: rule names interned (rule_name) */
-	u32vec new_atoms;         /* atoms atom_add made (policy_update) */
 };
 
 static const struct k8s_labels empty_labels;
@@ -511,7 +504,7 @@ static bool atom_own(struct arena *ar, struct atom *a)
 }
 
 /* Add (or find) an atom; returns its index or UINT32_MAX. A new one is
- * recorded in c->new_atoms, and copied into c->own when that is set. */
+ * appended (atom ids only grow), and copied into c->own when that is set. */
 static bool atom_key(const struct atom *a, u32vec *k)
 {
 	k->n = 0;
@@ -531,7 +524,7 @@ static uint32_t atom_add(struct comp *c, const struct atom *a)
 	uint32_t id = ok ? intern(&c->atomkeys, k->p, (uint32_t)k->n) : UINT32_MAX;
 	if (id == UINT32_MAX || c->atomkeys.n == before)
 		return id; /* an existing atom (ids are atom indices) */
-	if (!VPUSH(c->atoms, *a) || !VPUSH(c->new_atoms, (uint32_t)c->atoms.n - 1) ||
+	if (!VPUSH(c->atoms, *a) ||
 	    (c->own && !atom_own(c->own, &c->atoms.p[c->atoms.n - 1])))
 		return UINT32_MAX;
 	return (uint32_t)c->atoms.n - 1;
@@ -854,7 +847,6 @@ static int catalogue(struct comp *c)
 	for (uint32_t k = nb; k < cl->n_anps; k++, c->cur_rank++)
 		if ((rc = catalogue_policy(c, false, c->anp_order.p[k], c->anp_order.p[k])))
 			return rc;
-	c->new_atoms.n = 0;
 	return 0;
 }
 
@@ -990,19 +982,25 @@ struct eval_ctx {
 	uint32_t n_dst_ports;
 };
 
-static bool has_atom(const struct eval_ctx *e, uint32_t a)
+/* Does v[0..n) (ascending) hold x? */
+static bool u32_has(const uint32_t *v, uint32_t n, uint32_t x)
 {
-	uint32_t lo = 0, hi = e->n_atoms;
+	uint32_t lo = 0, hi = n;
 	while (lo < hi) {
 		uint32_t mid = (lo + hi) / 2;
-		if (e->atoms[mid] == a)
+		if (v[mid] == x)
 			return true;
-		if (e->atoms[mid] < a)
+		if (v[mid] < x)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
 	return false;
+}
+
+static bool has_atom(const struct eval_ctx *e, uint32_t a)
+{
+	return u32_has(e->atoms, e->n_atoms, a);
 }
 
 static bool peer_matches(const struct crule *r, const struct eval_ctx *e)
@@ -1324,7 +1322,6 @@ static void comp_free(struct comp *c)
 	arena_free(c->own);
 	free(c->anp_order.p);
 	free(c->np_order.p);
-	free(c->new_atoms.p);
 	free(c->np_ns.p);
 	memset(c, 0, sizeof(*c));
 }
@@ -1384,7 +1381,6 @@ struct build {
 	uint32_t *atom_mark, stamp; /* mark_used() */
 	uint32_t atoms_indexed; /* atoms when atom_peers / atom_subj were built */
 	u32vec subj_fwd, redo_sig; /* subj_current() */
-	uint32_t redo_seq;
 	uint32_t *peer_mark, pstamp;
 	size_t peer_mark_n;
 	u32vec free_slots;   /* entries of t->pods no pod holds (pods-only compiles) */
@@ -1410,8 +1406,7 @@ struct build {
 	u32vec anp_slot, np_slot, anp_cl, np_cl;
 	VEC(uint8_t) anp_audit; /* per (B)ANP slot: in audit mode */
 	size_t n_audit;         /* policies in audit mode (c->any_audit) */
-	struct interner rnames;
-	bool rnames_built;
+	struct interner rnames; /* slots NULL: not built */
 	size_t added, budget; /* classes and map entries added since the full compile */
 };
 
@@ -1764,9 +1759,8 @@ static uint32_t project(struct build *b, uint32_t s, uint32_t p, struct interner
 	 * rules few). */
 	b->proj.n = 0;
 	if (nu * 8 < na) {
-		struct eval_ctx pa = {.atoms = atoms, .n_atoms = na};
 		for (uint32_t k = 0; k < nu; k++)
-			if (has_atom(&pa, used[k]) && !VPUSH(b->proj, used[k]))
+			if (u32_has(atoms, na, used[k]) && !VPUSH(b->proj, used[k]))
 				return UINT32_MAX;
 	} else {
 		for (uint32_t k = 0; k < na; k++)
@@ -1856,7 +1850,7 @@ static uint32_t subj_redo(struct build *b, uint32_t s)
 	for (uint32_t k = 0; k < len; k++)
 		if (!VPUSH(b->redo_sig, sg[k]))
 			return UINT32_MAX;
-	b->redo_sig.p[0] = dir | ++b->redo_seq << 1;
+	b->redo_sig.p[0] = dir | (s + 1) << 1; /* unique: a class is redone once */
 	size_t before = c->subjects.n;
 	uint32_t s2 = intern(&c->subjects, b->redo_sig.p, len);
 	if (s2 == UINT32_MAX || c->subjects.n == before || subject_new(b, s2, dir) ||
@@ -1882,7 +1876,7 @@ static uint32_t subj_current(struct build *b, uint32_t s)
 /* (s, p) -> map m, where m is not s's default. 0 or -ENOMEM. */
 static int map_entry(struct build *b, uint32_t s, uint32_t p, uint32_t m)
 {
-	uint64_t key = (uint64_t)s << 33 | (uint64_t)b->c.subject_dir.p[s] << 32 | p;
+	uint64_t key = pol_map_key(s, b->c.subject_dir.p[s], p);
 	if (b->fast) {
 		b->added++;
 		return pol_hash_insert(&b->t->maps, key, m);
@@ -1988,9 +1982,6 @@ static int peer_project(struct build *b, uint32_t p)
 		return -ENOMEM;
 	b->cand.n = 0;
 	peer_parts(c, p, &atoms, &na, &ports, &np);
-	/* (replaced classes are left out: marked as met) */
-	for (uint32_t s = 0; s < b->subj_fwd.n; s++)
-		mark[s] = b->subj_fwd.p[s] != SUBJ_CUR;
 	for (uint32_t k = 0; k < na; k++) {
 		if (atoms[k] >= b->atoms_indexed) /* newer: only newer classes use it */
 			continue;
@@ -2012,9 +2003,8 @@ static int peer_project(struct build *b, uint32_t p)
 	for (uint32_t s = b->subj_indexed; s < c->subjects.n; s++) {
 		if (mark[s])
 			continue;
-		struct eval_ctx pa = {.atoms = atoms, .n_atoms = na};
 		for (uint32_t k = b->s_used_first.p[s]; k < b->s_used_first.p[s + 1]; k++)
-			if (has_atom(&pa, b->s_used.p[k])) {
+			if (u32_has(atoms, na, b->s_used.p[k])) {
 				if (!VPUSH(b->cand, s))
 					goto out;
 				break;
@@ -2022,6 +2012,8 @@ static int peer_project(struct build *b, uint32_t p)
 	}
 	for (size_t k = 0; k < b->cand.n; k++) {
 		uint32_t s = b->cand.p[k];
+		if (subj_fwd_of(b, s) != SUBJ_CUR) /* replaced: no pod has it */
+			continue;
 		mark_used(b, s);
 		uint32_t m = project(b, s, p, NULL, NULL);
 		if (m == UINT32_MAX || (m != b->dflt.p[s] && map_entry(b, s, p, m)))
@@ -2963,13 +2955,6 @@ static void rules_kill(struct build *b, bool np, const u32vec *chg)
 	}
 }
 
-/* Does the subject signature part sg[0..n) (ascending) hold slot x? */
-static bool sig_has(const uint32_t *sg, uint32_t n, uint32_t x)
-{
-	struct eval_ctx e = {.atoms = sg, .n_atoms = n};
-	return has_atom(&e, x);
-}
-
 /*
  * Did any changed slot's selection of identity id (pod rep) in direction
  * dir change, against its class s's signature?
@@ -2989,13 +2974,13 @@ static bool selection_moved(struct build *b, uint32_t s, uint32_t rep, unsigned 
 	for (size_t k = 0; k < chg_anp->n; k++) {
 		uint32_t sl = chg_anp->p[k], i = b->anp_cl.p[sl];
 		bool now = i != POL_NONE && anp_selects(c, &cl->anps[i], rep);
-		if (now != sig_has(sg + a0, a1 - a0, sl))
+		if (now != u32_has(sg + a0, a1 - a0, sl))
 			return true;
 	}
 	for (size_t k = 0; k < chg_np->n; k++) {
 		uint32_t sl = chg_np->p[k], i = b->np_cl.p[sl];
 		bool now = i != POL_NONE && np_selects(c, &cl->netpols[i], rep, dir);
-		if (now != sig_has(sg + n0, n1 - n0, sl))
+		if (now != u32_has(sg + n0, n1 - n0, sl))
 			return true;
 	}
 	return false;
@@ -3058,7 +3043,7 @@ static int part_extend(struct build *b, const u32vec *sel, uint32_t id, uint32_t
 static bool rnames_build(struct build *b)
 {
 	struct comp *c = &b->c;
-	if (b->rnames_built)
+	if (b->rnames.slots) /* built */
 		return true;
 	if (!intern_init(&b->rnames))
 		return false;
@@ -3071,7 +3056,7 @@ static bool rnames_build(struct build *b)
 			return false;
 		}
 	}
-	return b->rnames_built = true;
+	return true;
 }
 
 /* The policies' versions, for the next policy_update (NULL: unknown). */
@@ -3202,7 +3187,7 @@ static int policy_update(struct pol_ctx *ctx, const struct k8s_cluster *cl,
 	c->rule_names.p = t->rules;
 	c->rule_names.n = t->n_rules;
 	c->rule_names.cap = b->rules_cap;
-	c->new_atoms.n = 0;
+	size_t atoms0 = c->atoms.n; /* the atoms from here on are new */
 	size_t n_names = c->port_names.n;
 	for (size_t k = 0; k < chg_np.n; k++) { /* (set again below if it holds one) */
 		c->np_audit.p[chg_np.p[k]] = 0;
@@ -3238,8 +3223,7 @@ static int policy_update(struct pol_ctx *ctx, const struct k8s_cluster *cl,
 	 * join the parts of the identities they select (part_extend) */
 	rc = -ENOMEM;
 	size_t n_cidr0 = b->cidr_atoms.n;
-	for (size_t x = 0; x < c->new_atoms.n; x++) {
-		uint32_t a = c->new_atoms.p[x];
+	for (uint32_t a = (uint32_t)atoms0; a < c->atoms.n; a++) {
 		bool cidr = c->atoms.p[a].kind == ATOM_CIDR;
 		if (!VPUSH(*(cidr ? &b->cidr_atoms : &b->sel_atoms), a) ||
 		    (!cidr && !VPUSH(new_sel, a)))
@@ -3249,7 +3233,7 @@ static int policy_update(struct pol_ctx *ctx, const struct k8s_cluster *cl,
 	if (!am)
 		goto names;
 	b->atom_mark = am;
-	for (size_t a = c->atoms.n - c->new_atoms.n; a <= c->atoms.n; a++)
+	for (size_t a = atoms0; a <= c->atoms.n; a++)
 		am[a] = 0;
 	/* NetworkPolicies by namespace, from their slots' namespaces */
 	if (!grow((void **)&c->np_ns.p, &c->np_ns.cap, b->n_np_slots + 1, sizeof(uint32_t)))

@@ -64,7 +64,7 @@ struct piece {
 
 static uint32_t map_of(const struct pol_tables *t, uint32_t subject, unsigned dir, uint32_t peer)
 {
-	uint64_t key = (uint64_t)subject << 33 | (uint64_t)dir << 32 | peer;
+	uint64_t key = pol_map_key(subject, dir, peer);
 	uint32_t m = pol_hash_get(&t->maps, key);
 	return m == POL_NONE ? t->default_map[subject] : m;
 }

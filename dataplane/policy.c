@@ -143,11 +143,6 @@ uint32_t pol_peer_class(const struct pol_tables *t, uint32_t ip)
 	return peer_of(t, pol_pod_index(t, ip), ip);
 }
 
-static inline uint64_t map_key(uint32_t subject, unsigned dir, uint32_t peer)
-{
-	return (uint64_t)subject << 33 | (uint64_t)dir << 32 | peer;
-}
-
 /* Port maps distinguish TCP, UDP and SCTP ports; anything else is one range. */
 static inline void norm_proto(uint8_t *proto, uint16_t *port)
 {
@@ -161,7 +156,7 @@ const struct pol_range *pol_side(const struct pol_tables *t, uint32_t subject,
 				 unsigned dir, uint32_t peer, uint8_t proto,
 				 uint16_t port)
 {
-	uint32_t m = pol_hash_get(&t->maps, map_key(subject, dir, peer));
+	uint32_t m = pol_hash_get(&t->maps, pol_map_key(subject, dir, peer));
 	if (m == POL_NONE)
 		m = t->default_map[subject];
 	norm_proto(&proto, &port);
@@ -230,7 +225,7 @@ static inline const struct pol_ix_addr *ix_addr(const struct pol_ix *x, uint32_t
 static inline struct pol_ix_ref ix_map(const struct pol_ix *x, uint32_t i, uint32_t subject,
 				       unsigned dir, uint32_t peer)
 {
-	uint64_t key = map_key(subject, dir, peer);
+	uint64_t key = pol_map_key(subject, dir, peer);
 	for (;; i = (i + 1) & x->map_mask) {
 		const struct pol_ix_map *m = &x->maps[i];
 		if (m->key == key)
@@ -284,7 +279,7 @@ static inline uint32_t addr_slot(const struct pol_ix *x, uint32_t ip)
 static inline uint32_t map_slot(const struct pol_ix *x, uint32_t subject, unsigned dir,
 				uint32_t peer)
 {
-	return (uint32_t)pol_mix(map_key(subject, dir, peer)) & x->map_mask;
+	return (uint32_t)pol_mix(pol_map_key(subject, dir, peer)) & x->map_mask;
 }
 
 /*

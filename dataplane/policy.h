@@ -214,6 +214,13 @@ static inline uint64_t pol_mix(uint64_t k)
  */
 int pol_index(struct pol_tables *t);
 
+/* The key of the port map of (subject class, direction, peer class) in
+ * pol_tables.maps: what the compiler inserts and the lookups ask for. */
+static inline uint64_t pol_map_key(uint32_t subject, unsigned dir, uint32_t peer)
+{
+	return (uint64_t)subject << 33 | (uint64_t)dir << 32 | peer;
+}
+
 /* The last k < n with lo[k] <= v (lo ascending, lo[0] <= v): which of
  * the ranges starting at lo[] holds v (t->cidr_lo, the compiler's address
  * sets). */

@@ -48,7 +48,7 @@ static const struct pol_range *side(const struct pol_tables *t, uint32_t x, unsi
 	if (pi == POL_NONE)
 		return NULL;
 	uint32_t s = t->pods[pi].subject[dir];
-	uint64_t key = (uint64_t)s << 33 | (uint64_t)dir << 32 | pol_peer_class(t, y);
+	uint64_t key = pol_map_key(s, dir, pol_peer_class(t, y));
 	uint32_t m = pol_hash_get(&t->maps, key);
 	if (m == POL_NONE)
 		m = t->default_map[s];
