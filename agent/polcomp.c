@@ -1803,8 +1803,8 @@ static uint32_t project(struct build *b, uint32_t s, uint32_t p, struct interner
 /*
  * Subject classes replaced by policy_update() (b->subj_fwd): a class
  * whose policies changed is marked stale; the first to need it sets it up
- * again as a new class (same signature, but for a unique first word),
- * which it then forwards to. Identities and pods hold current classes
+ * again as a new class (same signature but for its first word, made from
+ * the old class's id: unique), which it then forwards to. Identities and pods hold current classes
  * only; a signature interned later may meet a replaced class and follows
  * it.
  */

@@ -14,7 +14,8 @@
  * against a fresh compile: the wire form for full compiles, the
  * decisions (tests/policy/tables_equiv.h, every pod address when there
  * are at most 2000, else 2000 of them, and the changed pod's) for the
- * others.
+ * others; every compile's path (full, pods-only, policy) is checked too,
+ * so that no figure times another path than its name says.
  *
  *   polcomp-bench DIR [REPS]
  */
@@ -48,6 +49,28 @@ static double median(double *v, int n)
 }
 
 enum check { NO_CHECK, WIRE, DECISIONS };
+
+enum path { FULL_PATH, PODS_PATH, POLICY_PATH };
+
+/* The compile ctx just made took path `want` (pol_ctx_get_stats against
+ * *last, which it updates); otherwise the figure would time another
+ * path: exit. */
+static void took(struct pol_ctx *ctx, struct pol_ctx_stats *last, enum path want,
+		 const char *what)
+{
+	struct pol_ctx_stats now;
+	pol_ctx_get_stats(ctx, &now);
+	uint64_t d[3] = {now.full - last->full, now.pods_only - last->pods_only,
+			 now.policy - last->policy};
+	*last = now;
+	if (d[want] != 1 || d[0] + d[1] + d[2] != 1) {
+		fprintf(stderr, "%s: not the expected compile path (full %llu, pods-only %llu, "
+				"policy %llu)\n",
+			what, (unsigned long long)d[0], (unsigned long long)d[1],
+			(unsigned long long)d[2]);
+		exit(1);
+	}
+}
 
 /* Compile with ctx (NULL: pol_compile) and versions v, time it, and check
  * it against a fresh compile; probe: an address to check besides. */
@@ -176,50 +199,63 @@ int main(int argc, char **argv)
 			probe_ns = cl.pods[i].ips[0];
 	for (int r = 0; r < reps; r++)
 		t[FULL][r] = timed(NULL, &cl, NULL, NO_CHECK, 0);
+	struct pol_ctx_stats st = {0}, pst = {0};
 	timed(ctx, &cl, &v, WIRE, 0);
+	took(ctx, &st, FULL_PATH, "first compile");
 	timed(plain, &cl, NULL, NO_CHECK, 0);
+	took(plain, &pst, FULL_PATH, "first compile, no versions");
 	char *orig = lab->value, *ns_orig = nslab->value, alt[64], ns_alt[64];
 	for (int r = 0; r < reps; r++) {
 		bool check = r == 0 || r == reps - 1;
 		t[SAME][r] = timed(ctx, &cl, &v, check ? DECISIONS : NO_CHECK, probe);
+		took(ctx, &st, PODS_PATH, names[SAME]);
 		port->port = (uint16_t)(port->port + 1);
 		npver[port_np] = ++last_ver;
 		v.rest++;
 		t[POLICY][r] = timed(ctx, &cl, &v, check ? DECISIONS : NO_CHECK, probe);
+		took(ctx, &st, POLICY_PATH, names[POLICY]);
 		/* the last NetworkPolicy goes, and comes back */
 		cl.n_netpols--;
 		v.rest++;
 		t[POL_DEL][r] = timed(ctx, &cl, &v, check ? DECISIONS : NO_CHECK, probe);
+		took(ctx, &st, POLICY_PATH, names[POL_DEL]);
 		cl.n_netpols++;
 		npver[cl.n_netpols - 1] = ++last_ver;
 		v.rest++;
 		t[POL_ADD][r] = timed(ctx, &cl, &v, check ? DECISIONS : NO_CHECK, probe);
+		took(ctx, &st, POLICY_PATH, names[POL_ADD]);
 		snprintf(alt, sizeof(alt), "%s-x%d", orig, r);
 		lab->value = r % 2 ? orig : alt;
 		ver[lab_pod] = ++last_ver;
 		t[POD][r] = timed(ctx, &cl, &v, check ? DECISIONS : NO_CHECK, probe);
+		took(ctx, &st, PODS_PATH, names[POD]);
 		/* the last pod goes, and comes back as a new one: its address
 		 * is what the check must probe */
 		uint32_t last_ip = cl.pods[cl.n_pods - 1].n_ips ? cl.pods[cl.n_pods - 1].ips[0] : 0;
 		cl.n_pods--;
 		t[POD_DEL][r] = timed(ctx, &cl, &v, check ? DECISIONS : NO_CHECK, last_ip);
+		took(ctx, &st, PODS_PATH, names[POD_DEL]);
 		cl.n_pods++;
 		ver[cl.n_pods - 1] = ++last_ver;
 		t[POD_ADD][r] = timed(ctx, &cl, &v, check ? DECISIONS : NO_CHECK, last_ip);
+		took(ctx, &st, PODS_PATH, names[POD_ADD]);
 		snprintf(ns_alt, sizeof(ns_alt), "%s-x%d", ns_orig, r);
 		nslab->value = r % 2 ? ns_orig : ns_alt;
 		nsver[nslab_ns] = ++last_ver;
 		t[NS][r] = timed(ctx, &cl, &v, check ? DECISIONS : NO_CHECK, probe_ns);
+		took(ctx, &st, PODS_PATH, names[NS]);
 		/* the port change in the other context, without policy
 		 * versions: a full compile (then the port is back as ctx saw it) */
 		port->port = (uint16_t)(port->port + 1);
 		v_nopol.rest++;
 		t[POLICY_PLAIN][r] = timed(plain, &cl, &v_nopol, check ? WIRE : NO_CHECK, 0);
+		took(plain, &pst, FULL_PATH, names[POLICY_PLAIN]);
 		port->port = (uint16_t)(port->port - 1);
 		/* the other context sees the pod change too, then it is back
 		 * as ctx saw it (its version unchanged) */
 		lab->value = r % 2 ? alt : orig;
 		t[POD_PLAIN][r] = timed(plain, &cl, NULL, check ? WIRE : NO_CHECK, 0);
+		took(plain, &pst, FULL_PATH, names[POD_PLAIN]);
 		lab->value = r % 2 ? orig : alt;
 	}
 	lab->value = orig;

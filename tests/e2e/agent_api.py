@@ -273,9 +273,13 @@ try:
 
     # --- a namespace relabelled: no policy changed, so the agent's compile
     # is a pods-only one (namespace versions from its cache); real traffic
+    PODS_ONLY = 'nsdp_agent_policy_compiles_total{path="pods_only"}'
+    q0 = metric(2, PODS_ONLY)
     core.patch_namespace("stranger", {"metadata": {"labels": {"tier": "other"}}})
-    tap(eventually(lambda: not reach(PREFIX + "p22", "10.244.2.2", 8080)),
-        "namespace stranger relabelled tier=other: stranger -> backend denied")
+    tap(eventually(lambda: not reach(PREFIX + "p22", "10.244.2.2", 8080)) and
+        metric(2, PODS_ONLY) > q0,
+        "namespace stranger relabelled tier=other: stranger -> backend denied "
+        "(node-2's compile a pods-only one: %s -> %s)" % (q0, metric(2, PODS_ONLY)))
     core.patch_namespace("stranger", {"metadata": {"labels": {"tier": "none"}}})
     tap(eventually(lambda: reach(PREFIX + "p22", "10.244.2.2", 8080)),
         "and back to tier=none: stranger -> backend allowed again")
