@@ -13,6 +13,10 @@
  *          PORT_ADD (net_af_packet on the host end) + EP_ADD + COMMIT on
  *          the dataplane, waiting for the ACK (the pod is reachable when
  *          ADD returns).
+ *          "driver": "tap" instead: CNI_IFNAME is a persistent multi-queue
+ *          tap with the virtio-net header (no veth, no host end), its
+ *          offloads left on, and the port is "vnet,netns=CNI_NETNS,
+ *          iface=CNI_IFNAME" (dataplane/vnet.h); DEL deletes the tap.
  *   DEL    EP_DEL + PORT_DEL + COMMIT, delete the host veth, IPAM DEL. Every
  *          missing piece is fine: DEL is idempotent.
  *   CHECK  the interface and its address exist in the netns, the dataplane
@@ -36,6 +40,7 @@
 #include <inttypes.h>
 #include <linux/ethtool.h>
 #include <linux/if_link.h>
+#include <linux/if_tun.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <linux/sockios.h>
@@ -70,6 +75,7 @@ struct conf {
 	const char *raw;
 	size_t raw_len;
 	const char *cni_version, *name, *socket, *driver;
+	bool tap; /* driver "tap": the pod's interface is a tap, no veth */
 	unsigned mtu;
 	struct in_addr gw;
 	int timeout_ms;
@@ -202,6 +208,40 @@ static int link_del(const char *name)
 	struct ifinfomsg *ifi = NLMSG_DATA(&r.h);
 	ifi->ifi_index = (int)idx;
 	return nl_talk(NLH(&r));
+}
+
+/*
+ * The pod's interface for driver "tap": a persistent multi-queue tap with
+ * the virtio-net header, in the current namespace, that the dataplane
+ * attaches its queues to (dataplane/vnet.h); its largest GSO packet is
+ * kept below the dataplane's 65000-byte frames.
+ */
+static int tap_create(const char *name, unsigned mtu)
+{
+	int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	struct ifreq ifr;
+	memset(&ifr, 0, sizeof(ifr));
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+	ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR | IFF_MULTI_QUEUE;
+	int rc = ioctl(fd, TUNSETIFF, &ifr) || ioctl(fd, TUNSETPERSIST, 1) ? -errno : 0;
+	close(fd);
+	if (rc)
+		return rc;
+	struct nlreq r;
+	memset(&r, 0, sizeof(r));
+	r.h.nlmsg_len = NLMSG_LENGTH(sizeof(struct ifinfomsg));
+	r.h.nlmsg_type = RTM_NEWLINK;
+	struct ifinfomsg *ifi = NLMSG_DATA(&r.h);
+	ifi->ifi_index = (int)if_nametoindex(name);
+	uint32_t gso = 64000;
+	nl_attr(NLH(&r), IFLA_MTU, &mtu, sizeof(mtu));
+	nl_attr(NLH(&r), IFLA_GSO_MAX_SIZE, &gso, sizeof(gso));
+	rc = nl_talk(NLH(&r));
+	if (rc)
+		link_del(name);
+	return rc;
 }
 
 static int addr_add(unsigned idx, struct in_addr a, unsigned plen)
@@ -422,10 +462,12 @@ static int parse_conf(const char *raw, size_t len, struct conf *c)
 		return fail(ERR_CONFIG, NULL, "network configuration: socket: expected a path");
 	v = json_object_get(c->root, "driver");
 	c->driver = json_is_string(v) ? json_string_value(v) : "af_packet";
-	if (strcmp(c->driver, "af_packet") && strcmp(c->driver, "af_xdp"))
+	if (strcmp(c->driver, "af_packet") && strcmp(c->driver, "af_xdp") &&
+	    strcmp(c->driver, "tap"))
 		return fail(ERR_CONFIG, NULL,
-			    "network configuration: driver: \"%s\" (allowed: af_packet, af_xdp)",
+			    "network configuration: driver: \"%s\" (allowed: af_packet, af_xdp, tap)",
 			    c->driver);
+	c->tap = !strcmp(c->driver, "tap");
 	v = json_object_get(c->root, "mtu");
 	c->mtu = 1450;
 	if (v) {
@@ -605,6 +647,24 @@ static void ipam_release(const struct conf *c, const struct env *e)
 	free(out);
 }
 
+/* Remove the interface ADD made: the veth (deleting the host end takes the
+ * pair) or the pod's tap. -ENODEV when there is none. */
+static int link_undo(const struct conf *c, const struct env *e)
+{
+	if (!c->tap)
+		return link_del(e->host_if);
+	int ns = open_netns(e->netns);
+	if (ns < 0)
+		return -ENODEV; /* the netns is gone, and the tap with it */
+	int rc = enter_ns(ns);
+	if (!rc) {
+		rc = link_del(e->ifname);
+		enter_ns(host_ns);
+	}
+	close(ns);
+	return rc;
+}
+
 static int cmd_add(const struct conf *c, const struct env *e)
 {
 	struct nsdp_client cl;
@@ -634,12 +694,16 @@ static int cmd_add(const struct conf *c, const struct env *e)
 			return fail(ERR_PLUGIN, NULL, "interface %s exists already in %s", e->ifname,
 				    e->netns);
 		}
-		rc = veth_create(e->ifname, e->host_if, host_ns, c->mtu);
+		rc = c->tap ? tap_create(e->ifname, c->mtu)
+			    : veth_create(e->ifname, e->host_if, host_ns, c->mtu);
 		enter_ns(host_ns);
 	}
 	if (rc < 0) {
 		nsdp_client_close(&cl);
 		close(ns);
+		if (c->tap)
+			return fail(ERR_PLUGIN, strerror(-rc), "creating tap %s in %s", e->ifname,
+				    e->netns);
 		return fail(ERR_PLUGIN, strerror(-rc), "creating veth %s/%s", e->host_if, e->ifname);
 	}
 
@@ -658,7 +722,7 @@ static int cmd_add(const struct conf *c, const struct env *e)
 		json_decref(ej);
 		json_decref(ires);
 		free(out);
-		link_del(e->host_if);
+		link_undo(c, e);
 		if (st == 0)
 			ipam_release(c, e);
 		nsdp_client_close(&cl);
@@ -679,7 +743,10 @@ static int cmd_add(const struct conf *c, const struct env *e)
 		rc = addr_add(pod_idx, ip, 32);
 		if (!rc) {
 			step = "link up";
-			offloads_off(e->ifname);
+			/* A tap keeps its offloads: the dataplane takes 64 KB
+			 * segments from it (vnet.h). */
+			if (!c->tap)
+				offloads_off(e->ifname);
 			rc = link_up(e->ifname);
 		}
 		if (!rc) {
@@ -715,7 +782,7 @@ static int cmd_add(const struct conf *c, const struct env *e)
 			link_mac(e->ifname, pod_mac);
 		enter_ns(host_ns);
 	}
-	if (!rc) {
+	if (!rc && !c->tap) {
 		step = "host end up";
 		offloads_off(e->host_if);
 		rc = link_up(e->host_if);
@@ -723,7 +790,7 @@ static int cmd_add(const struct conf *c, const struct env *e)
 	}
 	close(ns);
 	if (rc < 0) {
-		link_del(e->host_if);
+		link_undo(c, e);
 		ipam_release(c, e);
 		json_decref(ires);
 		nsdp_client_close(&cl);
@@ -735,7 +802,10 @@ static int cmd_add(const struct conf *c, const struct env *e)
 	memset(&pr, 0, sizeof(pr));
 	snprintf(pr.name, sizeof(pr.name), "%s", e->host_if);
 	pr.role = NSDP_ROLE_POD;
-	if (!strcmp(c->driver, "af_xdp"))
+	if (c->tap)
+		snprintf(pr.devargs, sizeof(pr.devargs), "vnet,netns=%s,iface=%s", e->netns,
+			 e->ifname);
+	else if (!strcmp(c->driver, "af_xdp"))
 		snprintf(pr.devargs, sizeof(pr.devargs),
 			 "net_af_xdp_%s,iface=%s,start_queue=0,queue_count=1", e->host_if + 4,
 			 e->host_if);
@@ -766,7 +836,7 @@ static int cmd_add(const struct conf *c, const struct env *e)
 		if (rc == 0)
 			dp_detach(&cl, e->host_if, e2, sizeof(e2));
 		nsdp_client_close(&cl);
-		link_del(e->host_if);
+		link_undo(c, e);
 		ipam_release(c, e);
 		json_decref(ires);
 		return fail(rc < 0 ? ERR_RETRY : ERR_PLUGIN, err,
@@ -786,6 +856,12 @@ static int cmd_add(const struct conf *c, const struct env *e)
 		"cniVersion", c->cni_version, "interfaces", "name", e->host_if, "mac", hm, "name",
 		e->ifname, "mac", pm, "sandbox", e->netns, "ips", "address", addr, "gateway", gw,
 		"interface", 1, "routes", "dst", "0.0.0.0/0", "gw", gw);
+	if (c->tap) {
+		/* No host interface: the pod's tap is the only one. */
+		json_array_remove(json_object_get(res, "interfaces"), 0);
+		json_object_set_new(json_array_get(json_object_get(res, "ips"), 0), "interface",
+				    json_integer(0));
+	}
 	json_t *dns = json_object_get(ires, "dns");
 	json_object_set(res, "dns", dns ? dns : json_object());
 	json_dumpf(res, stdout, JSON_INDENT(2));
@@ -808,9 +884,10 @@ static int cmd_del(const struct conf *c, const struct env *e)
 	if (rc < 0)
 		return fail(ERR_PLUGIN, err, "removing port %s from the dataplane", e->host_if);
 	/* Deleting the host end deletes the pair (a gone netns took both). */
-	rc = link_del(e->host_if);
+	rc = link_undo(c, e);
 	if (rc < 0 && rc != -ENODEV)
-		return fail(ERR_PLUGIN, strerror(-rc), "deleting %s", e->host_if);
+		return fail(ERR_PLUGIN, strerror(-rc), "deleting %s",
+			    c->tap ? e->ifname : e->host_if);
 	char *out = NULL;
 	const char *itype =
 		json_string_value(json_object_get(json_object_get(c->root, "ipam"), "type"));
@@ -851,7 +928,7 @@ static int cmd_check(const struct conf *c, const struct env *e)
 	if (have.s_addr != want.s_addr)
 		return fail(ERR_PLUGIN, NULL, "CHECK: %s in %s has %s, not the address of the "
 			    "previous result", e->ifname, e->netns, inet_ntoa(have));
-	if (!if_nametoindex(e->host_if))
+	if (!c->tap && !if_nametoindex(e->host_if))
 		return fail(ERR_PLUGIN, NULL, "CHECK: host interface %s is missing", e->host_if);
 
 	struct nsdp_client cl;

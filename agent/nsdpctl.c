@@ -485,7 +485,8 @@ static int cmd_ports(struct nsdp_client *c)
 		if (!p[i].role)
 			continue;
 		char *v[] = {
-			fmt("%u", p[i].port_id), fmt("%s", p[i].name),
+			p[i].port_id == NSDP_PORT_ID_NONE ? fmt("-") : fmt("%u", p[i].port_id),
+			fmt("%s", p[i].name),
 			fmt("%s", role_label(&p[i])),
 			fmt("%s", p[i].driver[0] ? p[i].driver : "-"), macstr(p[i].mac),
 			fmt("%s", p[i].link_up ? "up" : "down"),

@@ -31,6 +31,18 @@
 #   nsdp-af_packet-split the af_packet cluster with node-2's worker thread
 #                        moved to CPU 0 (cluster.sh puts both nodes' workers
 #                        on lcore 1 = CPU 1): shows what sharing one CPU costs
+#   nsdp-tap             a third nsdp cluster whose pods are attached by
+#                        nsdp-cni with "driver": "tap" (a tap with the
+#                        virtio-net header, offloads on: 64 KB TCP segments
+#                        between pod and dataplane, dataplane/vnet.h)
+#   nsdp-tap-uplink      tap pods, and each node's uplink a tap port of the
+#                        underlay bridge (NSDP_UPLINK_DRIVER=tap) with UDP
+#                        tunnel GSO: encapsulated 64 KB segments cross the
+#                        bridge whole, as the kernel-on twin's do
+#
+# The nsdp clusters' af_packet ports (uplink, host, af_packet pods) have
+# rings of NSDP_AF_PACKET_FRAMES frames per queue (default here 4096; the
+# PMD's own default, 512, overflows under a TCP stream's bursts).
 #
 # The kernel twin (prefix kk<pid>): node namespaces kk<pid>n1/n2 whose
 # underlay veths "ul" (MTU 1500, 192.168.100.n/24, the nsdp cluster's MACs)
@@ -81,7 +93,7 @@ CLUSTER=$ROOT/scripts/cluster.sh
 PROBE=$ROOT/scripts/tcp_probe.py
 
 REPS=3 SECONDS_=5 OMIT=1 STREAMS="1 4" NICE=-10 PERF=0
-VARIANTS="kernel-off,nsdp-af_packet,kernel-on,nsdp-af_xdp,nsdp-af_packet-split"
+VARIANTS="kernel-off,nsdp-af_packet,kernel-on,nsdp-tap,nsdp-tap-uplink,nsdp-af_xdp,nsdp-af_packet-split"
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--reps) REPS=$2; shift 2 ;;
@@ -98,7 +110,7 @@ done
 IFS=, read -r -a VLIST <<<"$VARIANTS"
 for v in "${VLIST[@]}"; do
 	case "$v" in
-	kernel-off | kernel-on | nsdp-af_packet | nsdp-af_xdp | nsdp-af_packet-split) ;;
+	kernel-off | kernel-on | nsdp-af_packet | nsdp-af_xdp | nsdp-af_packet-split | nsdp-tap | nsdp-tap-uplink) ;;
 	*) echo "kernel_path: unknown variant $v" >&2; exit 2 ;;
 	esac
 done
@@ -115,12 +127,15 @@ done
 K=kk$$    # kernel twin
 NA=ka$$   # nsdp, af_packet
 NX=kx$$   # nsdp, af_xdp
+NT=kt$$   # nsdp, tap pods (virtio-net header, offloads on)
+NU=ku$$   # nsdp, tap pods and tap uplinks (UDP tunnel GSO)
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 OUT=$ROOT/bench/results/$STAMP
 TMP=$(mktemp -d /tmp/kernel_path.XXXXXX)
 export NSDP_POD_NAMES="frontend/web db/postgres backend/api stranger/intruder"
 export BUILD NSDP_OVERLAY=vxlan
-unset NSDP_AGENT NSDP_WORKERS NSDP_STATE NSDP_NODES NSDP_CNI NSDP_PORT_DRIVER NSDP_IDLE_US
+unset NSDP_AGENT NSDP_WORKERS NSDP_STATE NSDP_NODES NSDP_CNI NSDP_PORT_DRIVER NSDP_IDLE_US NSDP_POD_DRIVER NSDP_UPLINK_DRIVER
+export NSDP_AF_PACKET_FRAMES=${NSDP_AF_PACKET_FRAMES:-4096}
 
 log() { echo "kernel_path: $*" >&2; }
 
@@ -273,14 +288,16 @@ ensure_hugepages() { # ensure_hugepages PAGES: at least PAGES + 256 free 2 MiB p
 	fi
 	grep -q ' /dev/hugepages hugetlbfs' /proc/mounts || bash "$ROOT/scripts/hugepages.sh" "$orig_pages" >/dev/null
 }
-nsdp_up() { # nsdp_up PREFIX DRIVER
-	local c=$1 n try
+nsdp_up() { # nsdp_up PREFIX DRIVER [POD_DRIVER [UPLINK_DRIVER]]
+	local c=$1 n try cni=0
+	[ -n "${3:-}" ] && cni=1
 	CLUSTERS+=("$c")
 	# Two dataplanes x 256 MB. Other users' DPDK processes may take free
 	# hugepages meanwhile: one more try after raising the reservation.
 	for try in 1 2; do
 		ensure_hugepages 256 || return 1
-		NSDP_PREFIX=$c NSDP_PORT_DRIVER=$2 bash "$CLUSTER" up 2 >"$TMP/up-$c.log" 2>&1 && break
+		NSDP_PREFIX=$c NSDP_PORT_DRIVER=$2 NSDP_CNI=$cni NSDP_POD_DRIVER=${3:-af_packet} \
+			NSDP_UPLINK_DRIVER=${4:-af_packet} bash "$CLUSTER" up 2 >"$TMP/up-$c.log" 2>&1 && break
 		NSDP_PREFIX=$c bash "$CLUSTER" down >/dev/null 2>&1
 		if [ $try = 2 ] || ! grep -q "Not enough memory" "$TMP/up-$c.log"; then
 			log "cluster.sh up ($2) failed:"; cat "$TMP/up-$c.log" >&2; return 1
@@ -382,7 +399,7 @@ perf_summary() { # perf_summary VARIANT: $TMP/perf-VARIANT.{txt,json}
 
 # ---- one measurement -------------------------------------------------------
 prefix_of() {
-	case "$1" in kernel-*) echo "$K" ;; nsdp-af_xdp) echo "$NX" ;; *) echo "$NA" ;; esac
+	case "$1" in kernel-*) echo "$K" ;; nsdp-af_xdp) echo "$NX" ;; nsdp-tap) echo "$NT" ;; nsdp-tap-uplink) echo "$NU" ;; *) echo "$NA" ;; esac
 }
 measure() { # measure VARIANT STREAMS REP
 	local v=$1 s=$2 rep=$3 p snap=() pid tid moved="" tids="" perf_pid=""
@@ -403,7 +420,9 @@ measure() { # measure VARIANT STREAMS REP
 		fi
 		;;
 	esac
-	snap+=(--self $$ --if "n1pod=${p}p11/eth0" --if "n2pod=${p}p21/eth0" --if "n1ul=${p}n1/ul" --if "n2ul=${p}n2/ul")
+	snap+=(--self $$ --if "n1pod=${p}p11/eth0" --if "n2pod=${p}p21/eth0")
+	# (tap uplinks are ports of the bridge: no "ul")
+	[ "$v" = nsdp-tap-uplink ] || snap+=(--if "n1ul=${p}n1/ul" --if "n2ul=${p}n2/ul")
 	local base="$TMP/$v-P$s-r$rep"
 	$PY "$HELPER" snap "$base.before" --ctl "$CTL" "${snap[@]}"
 	ip netns exec "${p}p11" timeout $((SECONDS_ + OMIT + 20)) \
@@ -450,6 +469,22 @@ if want nsdp-af_packet || want nsdp-af_packet-split; then
 	check_policy nsdp-af_packet "$NA" || { log "nsdp af_packet: policy check failed"; exit 1; }
 	start_server "$NA" || { log "nsdp af_packet: iperf3 server did not start"; exit 1; }
 	nsdp_pause "$NA"
+fi
+if want nsdp-tap; then
+	log "nsdp cluster ($NT, tap pods through nsdp-cni), demo policies v1"
+	nsdp_up "$NT" af_packet tap || exit 1
+	nsdp_renice "$NT"
+	check_policy nsdp-tap "$NT" || { log "nsdp tap: policy check failed"; exit 1; }
+	start_server "$NT" || { log "nsdp tap: iperf3 server did not start"; exit 1; }
+	nsdp_pause "$NT"
+fi
+if want nsdp-tap-uplink; then
+	log "nsdp cluster ($NU, tap pods and tap uplinks on the bridge), demo policies v1"
+	nsdp_up "$NU" af_packet tap tap || exit 1
+	nsdp_renice "$NU"
+	check_policy nsdp-tap-uplink "$NU" || { log "nsdp tap-uplink: policy check failed"; exit 1; }
+	start_server "$NU" || { log "nsdp tap-uplink: iperf3 server did not start"; exit 1; }
+	nsdp_pause "$NU"
 fi
 if want nsdp-af_xdp; then
 	log "nsdp cluster ($NX, af_xdp), demo policies v1"

@@ -72,6 +72,7 @@
 #include "statefile.h"
 #include "stats.h"
 #include "tables.h"
+#include "vnet.h"
 
 #define CTL_LOG(level, fmt, ...) \
 	RTE_LOG(level, USER1, "ctl: " fmt "\n", ##__VA_ARGS__)
@@ -696,6 +697,13 @@ static void port_info(struct dp_port *p, struct nsdp_port_info *r)
 	r->mtu = p->mtu;
 	memcpy(r->mac, p->mac.addr_bytes, sizeof(r->mac));
 	snprintf(r->name, sizeof(r->name), "%s", p->name);
+	if (p->vnet) {
+		r->port_id = NSDP_PORT_ID_NONE;
+		snprintf(r->driver, sizeof(r->driver), "%s",
+			 p->vnet->tnl ? "vnet+tunnel-gso" : "vnet");
+		r->link_up = p->vnet->n_fds > 0;
+		return;
+	}
 	/* Tests describe ports that have no ethdev behind them. */
 	if (!rte_eth_dev_is_valid_port(p->port_id))
 		return;

@@ -72,6 +72,9 @@ struct dp_port {
 	int xdp_fds[DP_PORT_XDP_FDS];
 	unsigned n_xdp_fds;
 	uint64_t ring_drops;
+	/* A pod tap with the virtio-net header (vnet.h), not an ethdev
+	 * (port_id is then RTE_MAX_ETHPORTS); NULL for DPDK ports. */
+	struct dp_vnet *vnet;
 };
 
 /*
@@ -137,6 +140,9 @@ struct dp_worker {
 struct dp {
 	struct dp_config cfg;
 	struct rte_mempool *pool;
+	/* Mbufs for frames of up to DP_VNET_MAX_FRAME bytes: made by the first
+	 * vnet port (control thread, before the port is published). */
+	struct rte_mempool *big;
 	unsigned n_ports; /* slots in use or freed: ports[0..n_ports-1] */
 	struct dp_port ports[DP_MAX_PORT_SLOTS];
 	int uplink; /* index in ports of the uplink, -1 when none */

@@ -24,6 +24,7 @@
 #include "dp.h"
 #include "overlay.h"
 #include "port.h"
+#include "vnet.h"
 
 /* Symmetric RSS key: both directions of a flow hash alike (RSS on one port). */
 static uint8_t rss_key[40] = {
@@ -42,6 +43,8 @@ int dp_port_eal_args(const struct dp *dp, char **argv, int argc, int max)
 {
 	for (unsigned i = 0; i < dp->cfg.n_ports; i++) {
 		const struct dp_port_cfg *pc = &dp->cfg.ports[i];
+		if (dp_vnet_devargs(pc->devargs))
+			continue; /* not an EAL device */
 		if (argc + 2 >= max)
 			return -E2BIG;
 		argv[argc++] = (char *)(is_vdev(pc->devargs) ? "--vdev" : "-a");
@@ -256,6 +259,9 @@ qfail:
 	return rc;
 }
 
+static int vnet_port(struct dp *dp, unsigned slot, const char *name, uint8_t role,
+		     const char *devargs, unsigned queues, char *err, size_t errlen);
+
 static int port_start(struct dp *dp, unsigned idx)
 {
 	const struct dp_port_cfg *pc = &dp->cfg.ports[idx];
@@ -263,6 +269,15 @@ static int port_start(struct dp *dp, unsigned idx)
 	uint16_t pid;
 	int rc;
 
+	if (dp_vnet_devargs(pc->devargs)) {
+		rc = vnet_port(dp, idx, pc->name, pc->role, pc->devargs, pc->queues, err,
+			       sizeof(err));
+		if (rc) {
+			RTE_LOG(ERR, USER1, "%s\n", err);
+			return rc;
+		}
+		goto roles;
+	}
 	dev_name(pc->devargs, name, sizeof(name));
 	rc = rte_eth_dev_get_port_by_name(name, &pid);
 	if (rc) {
@@ -275,6 +290,7 @@ static int port_start(struct dp *dp, unsigned idx)
 		RTE_LOG(ERR, USER1, "%s\n", err);
 		return rc;
 	}
+roles:
 	if (pc->role == NSDP_ROLE_UPLINK)
 		dp->uplink = (int)idx;
 	if (pc->role == NSDP_ROLE_HOST)
@@ -363,6 +379,88 @@ static bool printable(const char *s)
 	return true;
 }
 
+/* The large mbufs vnet ports read 64 KB segments into and coalesce into
+ * (65 KB each). A worker holds a few bursts of them until its TX buffers
+ * are flushed at the end of a poll; when they run out, reads wait in the
+ * taps and segments are written unmerged, nothing is lost. */
+static int big_pool(struct dp *dp)
+{
+	if (dp->big)
+		return 0;
+	unsigned n = dp->n_workers * 2 * (dp->cfg.burst + DP_TX_BUF) + 128;
+	dp->big = rte_pktmbuf_pool_create("dp_big", n, 16, 0,
+					  (uint16_t)(DP_VNET_MAX_FRAME + RTE_PKTMBUF_HEADROOM),
+					  (int)rte_socket_id());
+	return dp->big ? 0 : -rte_errno;
+}
+
+/* Slot `slot` becomes vnet port `name` (one queue per worker, capped by
+ * `queues` when not 0). The caller sets hotplug/req. */
+static int vnet_port(struct dp *dp, unsigned slot, const char *name, uint8_t role,
+		     const char *devargs, unsigned queues, char *err, size_t errlen)
+{
+	char e2[400];
+	int rc = big_pool(dp);
+	if (rc) {
+		snprintf(err, errlen, "port %s: large mbufs for a vnet port: %s", name,
+			 rte_strerror(-rc));
+		return rc;
+	}
+	struct dp_vnet *v = calloc(1, sizeof(*v));
+	if (!v) {
+		snprintf(err, errlen, "port %s: out of memory", name);
+		return -ENOMEM;
+	}
+	unsigned q = queues && queues < dp->n_workers ? queues : dp->n_workers;
+	rc = dp_vnet_open(v, devargs, RTE_MIN(q, (unsigned)DP_VNET_MAX_QUEUES),
+			  role == NSDP_ROLE_UPLINK, e2, sizeof(e2));
+	for (unsigned i = 0; !rc && i < dp->n_ports; i++) {
+		const struct dp_vnet *o = dp->ports[i].vnet;
+		if (o && !strcmp(o->netns, v->netns) && !strcmp(o->ifname, v->ifname)) {
+			snprintf(e2, sizeof(e2), "devargs: %s in %s is port %s's already", v->ifname,
+				 v->netns, dp->ports[i].name);
+			dp_vnet_close(v);
+			rc = -EEXIST;
+		}
+	}
+	if (rc) {
+		snprintf(err, errlen, "port %s: %s", name, e2);
+		free(v);
+		return rc;
+	}
+	struct dp_port *p = &dp->ports[slot];
+	memset(p, 0, sizeof(*p));
+	snprintf(p->name, sizeof(p->name), "%s", name);
+	p->role = role;
+	p->port_id = RTE_MAX_ETHPORTS;
+	p->vnet = v;
+	p->n_rxq = (uint16_t)v->n_fds;
+	p->n_txq = (uint16_t)dp->n_workers;
+	p->mtu = role == NSDP_ROLE_UPLINK ? dp->cfg.mtu : dp->cfg.mtu - OVERLAY_OVERHEAD;
+	/* mac= of the devargs; for a pod, the gateway's MAC as the pod sees it
+	 * (every tap is a link of its own). */
+	if (v->has_mac)
+		p->mac = v->mac;
+	else
+		memset(p->mac.addr_bytes, 0xee, sizeof(p->mac.addr_bytes));
+	RTE_LOG(INFO, USER1, "port %s: %s, %u queues%s, slot %u\n", name, devargs, v->n_fds,
+		v->tnl ? ", UDP tunnel GSO" : "", slot);
+	return 0;
+}
+
+static int vnet_add(struct dp *dp, unsigned slot, const struct nsdp_port_req *req,
+		    const char *devargs, char *err, size_t errlen)
+{
+	int rc = vnet_port(dp, slot, req->name, NSDP_ROLE_POD, devargs, req->queues, err, errlen);
+	if (rc)
+		return rc;
+	dp->ports[slot].hotplug = true;
+	dp->ports[slot].req = *req;
+	if (slot == dp->n_ports)
+		dp->n_ports++;
+	return (int)slot;
+}
+
 int dp_port_hotplug_add(struct dp *dp, const struct nsdp_port_req *req, char *err,
 			size_t errlen)
 {
@@ -415,6 +513,8 @@ int dp_port_hotplug_add(struct dp *dp, const struct nsdp_port_req *req, char *er
 			 DP_MAX_PORT_SLOTS);
 		return -ENOSPC;
 	}
+	if (dp_vnet_devargs(devargs))
+		return vnet_add(dp, slot, req, devargs, err, errlen);
 
 	rc = rte_dev_probe(devargs);
 	if (rc < 0) {
@@ -479,7 +579,10 @@ void dp_port_remove(struct dp *dp, unsigned slot)
 	struct dp_port *p = &dp->ports[slot];
 	uint16_t pid = p->port_id;
 
-	if (rte_eth_dev_is_valid_port(pid)) {
+	if (p->vnet) {
+		dp_vnet_close(p->vnet);
+		free(p->vnet);
+	} else if (rte_eth_dev_is_valid_port(pid)) {
 		char dev[RTE_ETH_NAME_MAX_LEN] = "";
 		rte_eth_dev_get_name_by_port(pid, dev);
 		struct rte_eth_dev_info info;
@@ -539,6 +642,12 @@ void dp_ports_stop(struct dp *dp)
 	for (unsigned i = 0; i < dp->n_ports; i++) {
 		if (!dp->ports[i].role)
 			continue;
+		if (dp->ports[i].vnet) {
+			dp_vnet_close(dp->ports[i].vnet);
+			free(dp->ports[i].vnet);
+			dp->ports[i].vnet = NULL;
+			continue;
+		}
 		rte_eth_dev_stop(dp->ports[i].port_id);
 		xdp_fds_forget(&dp->ports[i]);
 		rte_eth_dev_close(dp->ports[i].port_id);

@@ -42,8 +42,10 @@
 #include <nsdp/drop.h>
 
 #include "dp.h"
+#include "gso.h"
 #include "overlay.h"
 #include "pkt.h"
+#include "vnet.h"
 
 #define GROUP 64
 _Static_assert(GROUP <= 64, "a group's packets fit a 64-bit mask");
@@ -71,11 +73,19 @@ static inline void dp_drop(struct dp_worker *w, struct rte_mbuf *m, unsigned rea
 static void tx_flush_port(struct dp *dp, struct dp_worker *w, unsigned p)
 {
 	struct dp_txbuf *tb = &w->tx[p];
+	struct dp_vnet *vnet = dp->ports[p].vnet;
 	uint64_t bytes = 0;
+	uint16_t sent;
+	/* A pod tap takes what the uplink brought as the 64 KB segments its
+	 * sender made (segments of a flow in this burst, merged). */
+	if (vnet && dp->ports[p].role == NSDP_ROLE_POD)
+		tb->n = gso_coalesce(tb->pkts, tb->n, dp->big, DP_VNET_MAX_FRAME);
 	for (unsigned i = 0; i < tb->n; i++)
 		bytes += rte_pktmbuf_pkt_len(tb->pkts[i]);
-	uint16_t sent = rte_eth_tx_burst(dp->ports[p].port_id, (uint16_t)w->idx, tb->pkts,
-					  tb->n);
+	if (vnet)
+		sent = dp_vnet_tx(vnet, w->idx, tb->pkts, tb->n);
+	else
+		sent = rte_eth_tx_burst(dp->ports[p].port_id, (uint16_t)w->idx, tb->pkts, tb->n);
 	for (unsigned i = sent; i < tb->n; i++) {
 		bytes -= rte_pktmbuf_pkt_len(tb->pkts[i]);
 		dp_drop(w, tb->pkts[i], NSDP_DROP_TX_FULL);
@@ -85,13 +95,50 @@ static void tx_flush_port(struct dp *dp, struct dp_worker *w, unsigned p)
 	tb->n = 0;
 }
 
+static void tx_segment(struct dp *dp, struct dp_worker *w, unsigned port,
+		       struct rte_mbuf *m);
+
 static inline void dp_txq(struct dp *dp, struct dp_worker *w, unsigned port,
 			  struct rte_mbuf *m)
 {
+	/* A 64 KB segment from a tap, for a port that cannot take it whole. */
+	if (unlikely(m->ol_flags & RTE_MBUF_F_TX_TCP_SEG) &&
+	    !dp_vnet_takes_gso(dp->ports[port].vnet, m->ol_flags)) {
+		tx_segment(dp, w, port, m);
+		return;
+	}
 	struct dp_txbuf *tb = &w->tx[port];
 	tb->pkts[tb->n++] = m;
 	if (tb->n == DP_TX_BUF)
 		tx_flush_port(dp, w, port);
+}
+
+/* Cut a GSO frame (vnet.h) into MTU-sized frames for `port`. Tunnel
+ * offsets as DPDK's TSO has them: outer_l2/l3_len, then l2_len up to the
+ * inner IPv4 header. */
+static __rte_noinline void tx_segment(struct dp *dp, struct dp_worker *w, unsigned port,
+				      struct rte_mbuf *m)
+{
+	struct gso_layout lay;
+	struct rte_mbuf *seg[160];
+
+	if (m->ol_flags & RTE_MBUF_F_TX_TUNNEL_MASK) {
+		lay.outer_l3 = m->outer_l2_len;
+		lay.l3 = (uint16_t)(m->outer_l2_len + m->outer_l3_len + m->l2_len);
+	} else {
+		lay.outer_l3 = 0;
+		lay.l3 = m->l2_len;
+	}
+	lay.l4 = (uint16_t)(lay.l3 + m->l3_len);
+	lay.mss = m->tso_segsz;
+	int n = gso_segment(m, &lay, dp->pool, seg, RTE_DIM(seg));
+	if (n < 0) {
+		dp_drop(w, m, NSDP_DROP_GSO_FAILED);
+		return;
+	}
+	rte_pktmbuf_free(m);
+	for (int i = 0; i < n; i++)
+		dp_txq(dp, w, port, seg[i]);
 }
 
 void dp_tx_flush(struct dp *dp, struct dp_worker *w)
@@ -391,6 +438,15 @@ static ALWAYS_INLINE int uplink_decap(struct dp *dp, const struct dp_tables *t,
 	rc = pkt_parse(rte_pktmbuf_mtod(m, const uint8_t *), ilen, pi);
 	if (rc)
 		return rc;
+	if (unlikely(m->ol_flags & RTE_MBUF_F_TX_TCP_SEG)) {
+		/* A tunnel GSO frame (vnet.h): the inner frame is the segment now. */
+		m->ol_flags &= ~(RTE_MBUF_F_TX_TUNNEL_MASK | RTE_MBUF_F_TX_OUTER_IPV4);
+		m->outer_l2_len = 0;
+		m->outer_l3_len = 0;
+		m->l2_len = RTE_ETHER_HDR_LEN;
+		if (pi->proto != IPPROTO_TCP || pi->l4_off != RTE_ETHER_HDR_LEN + m->l3_len)
+			return NSDP_DROP_VNET_BAD;
+	}
 	if (pi->family == 0) /* ARP inside the tunnel: we never flood it */
 		return NSDP_DROP_ARP_INVALID;
 	/* RFC 7348 6.1: VLAN-tagged inner frames are discarded. */
@@ -881,10 +937,14 @@ static ALWAYS_INLINE void forward(struct dp *dp, struct dp_worker *w, const stru
 					   trace_route(dp, pi->dst4, tc, sizeof(tc)),
 					   ip4s(vtep->ip, ta), trace_vtep_name(dp, vtep->ip))
 					->value = vtep->ip;
-			if (pi->l3_len > c->mtu - OVERLAY_OVERHEAD) {
+			/* A GSO frame leaves as segments of tso_segsz payload. */
+			uint32_t l3len = m->ol_flags & RTE_MBUF_F_TX_TCP_SEG
+						 ? m->l3_len + m->l4_len + m->tso_segsz
+						 : pi->l3_len;
+			if (l3len > c->mtu - OVERLAY_OVERHEAD) {
 				if (tr)
 					trace_step(tr, NSDP_TRACE_ROUTE, "%u bytes exceed MTU %u - %u",
-						   pi->l3_len, c->mtu, OVERLAY_OVERHEAD);
+						   l3len, c->mtu, OVERLAY_OVERHEAD);
 				pkt_drop(w, tr, m, NSDP_DROP_MTU_EXCEEDED);
 				return;
 			}
@@ -1018,6 +1078,14 @@ static ALWAYS_INLINE void forward(struct dp *dp, struct dp_worker *w, const stru
 		pkt_drop(w, tr, m, NSDP_DROP_MTU_EXCEEDED);
 		return;
 	}
+	if (m->ol_flags & RTE_MBUF_F_TX_TCP_SEG) {
+		m->ol_flags |= RTE_MBUF_F_TX_OUTER_IPV4 |
+			       (c->overlay == NSDP_OVERLAY_GENEVE ? RTE_MBUF_F_TX_TUNNEL_GENEVE
+								  : RTE_MBUF_F_TX_TUNNEL_VXLAN);
+		m->outer_l2_len = RTE_ETHER_HDR_LEN;
+		m->outer_l3_len = 20;
+		m->l2_len = 8 + OVERLAY_HDR_LEN + RTE_ETHER_HDR_LEN;
+	}
 	if (tr) {
 		/* Outer UDP source port: Ethernet 14 + IPv4 20, first field. */
 		const uint8_t *udp = rte_pktmbuf_mtod_offset(m, const uint8_t *, 14 + 20);
@@ -1137,8 +1205,17 @@ int dp_worker_main(void *arg)
 		w->now = ct_now();
 		for (unsigned q = 0; q < nq; q++) {
 			const struct dp_rxq *rq = &rl->q[q];
-			uint16_t nb = rte_eth_rx_burst(dp->ports[rq->port].port_id, rq->queue,
-						       pkts, (uint16_t)burst);
+			struct dp_vnet *vnet = dp->ports[rq->port].vnet;
+			uint16_t nb;
+			if (vnet) {
+				uint64_t bad = 0;
+				nb = dp_vnet_rx(vnet, rq->queue, dp->pool, dp->big, pkts,
+						(uint16_t)burst, &bad);
+				w->stats->drops[NSDP_DROP_VNET_BAD] += bad;
+			} else {
+				nb = rte_eth_rx_burst(dp->ports[rq->port].port_id, rq->queue,
+						      pkts, (uint16_t)burst);
+			}
 			if (!nb)
 				continue;
 			uint64_t bytes = 0;

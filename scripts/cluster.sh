@@ -10,6 +10,12 @@
 # real CNI plugin (nsdp-cni, with Debian's host-local IPAM, data in
 # $STATE/ipam-nN) in the pod's namespace and hot-plugged into the running
 # dataplane (veth + af_packet); `down` runs CNI DEL for each pod.
+# NSDP_POD_DRIVER=tap (with NSDP_CNI=1) makes each pod's interface a tap
+# with the virtio-net header instead of a veth (nsdp-cni "driver": "tap",
+# docs/architecture.md): the pods keep TSO/GSO and checksum offload.
+# NSDP_UPLINK_DRIVER=tap makes each node's uplink a tap port of the
+# underlay bridge instead of the veth "ul" (devargs vnet,...,mac=): with
+# Linux 6.17+ (UDP tunnel GSO) encapsulated 64 KB segments cross whole.
 #
 # NSDP_FLOWLOG=1 (with NSDP_AGENT=1): each agent writes its node's flow logs
 # to $STATE/n<n>.flows.jsonl.
@@ -91,6 +97,8 @@ devargs() {
 	*)
 		local q=""
 		[ "$nw" -gt 1 ] && q=",qpairs=$nw"
+		# NSDP_AF_PACKET_FRAMES: ring frames per queue (the PMD's default 512)
+		[ -n "${NSDP_AF_PACKET_FRAMES:-}" ] && q="$q,framecnt=$NSDP_AF_PACKET_FRAMES"
 		echo "net_af_packet$n$k,iface=$ifc,qdisc_bypass=1$q"
 		;;
 	esac
@@ -115,7 +123,11 @@ write_config() {
 		echo "state_file = \"$STATE/n$n.state\";"
 		echo "tables = { conntrack = 65536; };"
 		echo "ports = ("
-		echo "  { name = \"uplink\"; devargs = \"$(devargs "$n" 0 ul "$nw")\"; role = \"uplink\"; }"
+		local up_dev
+		up_dev=$(devargs "$n" 0 ul "$nw")
+		[ "$(cat "$STATE/uplink_driver")" = tap ] &&
+			up_dev="vnet,netns=/var/run/netns/${P}b,iface=${P}t$n,mac=$(ul_mac "$n")"
+		echo "  { name = \"uplink\"; devargs = \"$up_dev\"; role = \"uplink\"; }"
 		# the node's own stack (kubelet probes, pods to the node): see up()
 		echo " ,{ name = \"host\"; devargs = \"$(devargs "$n" _host nsdph-d "$nw")\"; role = \"host\"; }"
 		# NSDP_CNI=1: pods come later, through nsdp-cni (no static pod ports)
@@ -236,7 +248,7 @@ stop_pidfile() {
 cni_conf() {
 	cat <<-EOF
 	{"cniVersion": "1.0.0", "name": "nsdp", "type": "nsdp", "socket": "$(sock "$1")",
-	 "driver": "af_packet", "mtu": 1450, "gateway": "169.254.1.1",
+	 "driver": "$(cat "$STATE/pod_driver")", "mtu": 1450, "gateway": "169.254.1.1",
 	 "ipam": {"type": "host-local", "dataDir": "$STATE/ipam-n$1",
 	          "ranges": [[{"subnet": "10.244.$1.0/24", "rangeStart": "10.244.$1.2"}]]}}
 	EOF
@@ -270,8 +282,14 @@ cni_add_pod() {
 
 up() {
 	local pods=${1:-2}
+	if [ "${NSDP_POD_DRIVER:-af_packet}" != af_packet ] && [ "${NSDP_CNI:-0}" != 1 ]; then
+		echo "cluster: NSDP_POD_DRIVER=$NSDP_POD_DRIVER needs NSDP_CNI=1 (pods through nsdp-cni)" >&2
+		return 2
+	fi
 	mkdir -p "$STATE"
 	echo "$pods" >"$STATE/pods"
+	echo "${NSDP_POD_DRIVER:-af_packet}" >"$STATE/pod_driver"
+	echo "${NSDP_UPLINK_DRIVER:-af_packet}" >"$STATE/uplink_driver"
 	for n in $(seq 1 $NODES); do
 		ip netns add "$(node_ns "$n")"
 		ip -n "$(node_ns "$n")" link set lo up
@@ -286,6 +304,13 @@ up() {
 	ip -n "${P}b" link add br0 type bridge
 	ip -n "${P}b" link set br0 up
 	for n in $(seq 1 $NODES); do
+		if [ "$(cat "$STATE/uplink_driver")" = tap ]; then
+			# the node's uplink is a tap port of the bridge itself
+			# (attached from ${P}b by the dataplane, dataplane/vnet.h)
+			ip -n "${P}b" tuntap add dev "${P}t$n" mode tap vnet_hdr multi_queue
+			ip -n "${P}b" link set "${P}t$n" mtu 1500 master br0 up
+			continue
+		fi
 		ip link add "${P}u$n" type veth peer name "${P}v$n"
 		ip link set "${P}v$n" netns "${P}b"
 		ip -n "${P}b" link set "${P}v$n" mtu 1500 master br0 up

@@ -41,7 +41,9 @@
 	X(CT_INVALID, "ct-invalid", "packet invalid for its connection state")    \
 	X(POLICY_DENY, "policy-deny", "denied by network policy")                 \
 	X(TX_FULL, "tx-full", "transmit queue full")                              \
-	X(HAIRPIN, "hairpin", "packet would leave on the port it came from")
+	X(HAIRPIN, "hairpin", "packet would leave on the port it came from")       \
+	X(VNET_BAD, "vnet-bad", "tap frame cut short, GSO other than TCP/IPv4, or a partial checksum outside it") \
+	X(GSO_FAILED, "gso-failed", "large TCP segment that could not be cut for its egress port")
 
 /* 0 means "not dropped", so packet-path functions return 0 or a reason. */
 enum nsdp_drop_reason {

@@ -201,6 +201,7 @@ struct nsdp_port_req {
 };
 
 #define NSDP_PORT_F_HOTPLUG 0x1 /* nsdp_port_info.flags: added by PORT_ADD */
+#define NSDP_PORT_ID_NONE 0xffff /* nsdp_port_info.port_id: not a DPDK port (vnet) */
 
 /*
  * GET_PORTS reply: one entry per port slot; the slot index is the port's

@@ -9,12 +9,18 @@
 # state_file, no CNI call), CHECK, DEL twice, no leftovers, CNI errors with
 # the right codes, ADD with the dataplane down (code 11). Prints TAP. Needs
 # root.
+#
+#   cni.sh [DRIVER]   the pods' "driver": af_packet (default: a veth pair,
+#                     the host end an af_packet port) or tap (the pod's
+#                     eth0 is a tap with the virtio-net header, a "vnet"
+#                     port: TCP crosses as 64 KB segments)
 set -uo pipefail
 
 . "$(dirname "$0")/lib.sh"
 
 CNI=${NSDP_CNI:-$BUILD/nsdp-cni}
 IPAM_DIR=${NSDP_CNI_IPAM_DIR:-/usr/lib/cni}
+DRIVER=${1:-af_packet}
 P="cn$$"
 NODE="${P}n"
 SOCK="$TMP/dp.sock"
@@ -27,7 +33,7 @@ if [ ! -x "$IPAM_DIR/host-local" ]; then
 	echo "1..0 # SKIP no host-local IPAM plugin in $IPAM_DIR (containernetworking-plugins)"
 	exit 0
 fi
-plan 20
+[ "$DRIVER" = tap ] && plan 22 || plan 20
 
 mkdir -p "$CNIBIN"
 ln -s "$CNI" "$CNIBIN/nsdp"
@@ -40,7 +46,7 @@ conf() { # conf [SOCKET]: the network configuration (a .conflist entry)
   "name": "nsdp",
   "type": "nsdp",
   "socket": "${1:-$SOCK}",
-  "driver": "af_packet",
+  "driver": "$DRIVER",
   "mtu": 1450,
   "gateway": "169.254.1.1",
   "ipam": {
@@ -94,17 +100,20 @@ done
 [ $bad = 0 ] && ok "ADD for 3 pods" || not_ok "ADD for 3 pods"
 IP1=$(ip_of "$TMP/add1.json" 2>/dev/null); IP2=$(ip_of "$TMP/add2.json" 2>/dev/null); IP3=$(ip_of "$TMP/add3.json" 2>/dev/null)
 echo "# pod IPs: $IP1 $IP2 $IP3"
-check "results: CNI 1.0.0 shape, addresses from host-local's range" $PY - "$TMP" <<'PYEOF'
+check "results: CNI 1.0.0 shape, addresses from host-local's range" $PY - "$TMP" "$DRIVER" <<'PYEOF'
 import ipaddress, json, sys
 ips = set()
 for k in (1, 2, 3):
     r = json.load(open(f"{sys.argv[1]}/add{k}.json"))
     assert r["cniVersion"] == "1.0.0", r
-    host, pod = r["interfaces"]
-    assert host["name"].startswith("nsdpc0ffee0") and "sandbox" not in host, r
+    if sys.argv[2] == "tap":  # the pod's tap is the only interface
+        (pod,) = r["interfaces"]
+    else:
+        host, pod = r["interfaces"]
+        assert host["name"].startswith("nsdpc0ffee0") and "sandbox" not in host, r
     assert pod["name"] == "eth0" and pod["sandbox"].endswith(f"p{k}"), r
     ip = r["ips"][0]
-    assert ip["interface"] == 1 and ip["gateway"] == "169.254.1.1", r
+    assert ip["interface"] == len(r["interfaces"]) - 1 and ip["gateway"] == "169.254.1.1", r
     a = ipaddress.ip_interface(ip["address"])
     assert a.network.prefixlen == 32 and a.ip in ipaddress.ip_network("10.244.1.0/24"), r
     assert int(str(a.ip).split(".")[3]) >= 10, r
@@ -142,11 +151,22 @@ r = c.recv(100); assert r == b"1000000", r' "$IP2"
 	return $rc
 }
 check "TCP pod1 -> pod2: 1 MB through the dataplane" tcp_probe
+if [ "$DRIVER" = tap ]; then
+	# The pod's kernel hands its TCP data over in large segments (GSO).
+	check "tap: pod1's port received the 1 MB in frames of more than 3000 bytes on average" \
+		bash -c "'$CTL' -s '$SOCK' --json stats | $PY -c '
+import json, sys
+p = [v for k, v in json.load(sys.stdin)[\"ports\"].items() if k.startswith(\"nsdpc0ffee01\")][0]
+print(\"# pod1 port:\", p)
+assert p[\"rx_bytes\"] > 1000000 and p[\"rx_bytes\"] / p[\"rx_pkts\"] > 3000, p'"
+fi
 
 # The dataplane restarts: the pods' ports and endpoints come back from its
 # state_file, without the CNI plugin being called again.
 kill -TERM "$(cat "$TMP/dp.pid")"
 for _ in $(seq 1 50); do kill -0 "$(cat "$TMP/dp.pid")" 2>/dev/null || break; sleep 0.1; done
+[ "$DRIVER" = tap ] && check "tap: with the dataplane stopped, pod1's eth0 is still there, without carrier" \
+	bash -c "ip -n ${P}p1 link show eth0 | grep -q NO-CARRIER"
 dp_start "$TMP/dp.conf" >/dev/null
 check "dataplane restarted: its 3 pod ports and endpoints are back from the state file" bash -c \
 	"'$CTL' -s '$SOCK' endpoints | grep -c 'ns[123]/pod[123]' | grep -qx 3 && '$CTL' -s '$SOCK' --json ports | grep -o '\"hotplug\":true' | grep -c . | grep -qx 3"
@@ -195,14 +215,14 @@ check "no leftovers: links, host-local state, dataplane endpoints and ports" lef
 # DEL after the pod's namespace is gone (runtime deleted it first).
 cni 1 ADD >"$TMP/add1b.json" 2>"$TMP/add1b.err"
 ip netns del "${P}p1"
-check "DEL after the netns vanished" bash -c "$(declare -f cni cid conf); P=$P NODE=$NODE TMP=$TMP CNIBIN=$CNIBIN SOCK=$SOCK; cni 1 DEL"
+check "DEL after the netns vanished" bash -c "$(declare -f cni cid conf); P=$P NODE=$NODE TMP=$TMP CNIBIN=$CNIBIN SOCK=$SOCK DRIVER=$DRIVER; cni 1 DEL"
 ip netns add "${P}p1"
 check "no leftovers after that" leftovers
 
 # Bad input: the CNI error object with the spec's codes.
 echo '{"cniVersion": "1.0.0", "name": ' >"$TMP/bad1.json"
 conf | sed 's/"type": "nsdp"/"type": "other"/' >"$TMP/bad2.json"
-conf | sed 's/"driver": "af_packet"/"driver": "tap"/' >"$TMP/bad3.json"
+conf | sed "s/\"driver\": \"$DRIVER\"/\"driver\": \"virtio\"/" >"$TMP/bad3.json"
 cni 2 ADD "$TMP/bad1.json" >"$TMP/e1.json" 2>/dev/null; r1=$?
 cni 2 ADD "$TMP/bad2.json" >"$TMP/e2.json" 2>/dev/null; r2=$?
 cni 2 ADD "$TMP/bad3.json" >"$TMP/e3.json" 2>/dev/null; r3=$?

@@ -1,0 +1,326 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Pod ports on a tap with the virtio-net header: see vnet.h. */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if_tun.h>
+#include <linux/virtio_net.h>
+#include <sched.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <rte_ether.h>
+#include <rte_mbuf.h>
+
+#include "gso.h"
+#include "vnet.h"
+
+/*
+ * The virtio-net header as the tap reads and writes it: virtio_net_hdr_v1
+ * with the hash and UDP tunnel fields (virtio_net_hdr_v1_hash_tunnel,
+ * Linux 6.17; older kernels read the first 10 bytes and skip the rest).
+ * Spelled out here: Debian 12's headers predate the tunnel fields.
+ */
+struct vnet_hdr {
+	uint8_t flags;
+	uint8_t gso_type;
+	uint16_t hdr_len;
+	uint16_t gso_size;
+	uint16_t csum_start;
+	uint16_t csum_offset;
+	uint16_t num_buffers;
+	uint32_t hash_value;
+	uint16_t hash_report;
+	uint16_t padding;
+	uint16_t outer_th_offset; /* the outer UDP header */
+	uint16_t inner_nh_offset; /* the inner IPv4 header */
+};
+_Static_assert(sizeof(struct vnet_hdr) == 24, "virtio_net_hdr_v1_hash_tunnel is 24 bytes");
+
+#define VNET_GSO_UDP_TUNNEL_IPV4 0x20
+#ifndef TUN_F_UDP_TUNNEL_GSO
+#define TUN_F_UDP_TUNNEL_GSO 0x080
+#endif
+
+bool dp_vnet_takes_gso(const struct dp_vnet *v, uint64_t ol_flags)
+{
+	return v && (!(ol_flags & RTE_MBUF_F_TX_TUNNEL_MASK) || v->tnl);
+}
+
+int dp_vnet_devargs(const char *devargs)
+{
+	return !strncmp(devargs, "vnet", 4) && (devargs[4] == ',' || !devargs[4]);
+}
+
+/* The value of `key=` in a comma-separated list, copied into out. */
+static int devarg(const char *devargs, const char *key, char *out, size_t outlen)
+{
+	size_t kl = strlen(key);
+	for (const char *s = strchr(devargs, ','); s; s = strchr(s + 1, ',')) {
+		if (strncmp(s + 1, key, kl) || s[1 + kl] != '=')
+			continue;
+		const char *v = s + 2 + kl, *e = strchr(v, ',');
+		size_t n = e ? (size_t)(e - v) : strlen(v);
+		if (!n || n >= outlen)
+			return -EINVAL;
+		memcpy(out, v, n);
+		out[n] = '\0';
+		return 0;
+	}
+	return -ENOENT;
+}
+
+void dp_vnet_close(struct dp_vnet *v)
+{
+	for (unsigned i = 0; i < v->n_fds; i++)
+		close(v->fds[i]);
+	v->n_fds = 0;
+}
+
+int dp_vnet_open(struct dp_vnet *v, const char *devargs, unsigned queues, bool uplink,
+		 char *err, size_t errlen)
+{
+	memset(v, 0, sizeof(*v));
+	if (devarg(devargs, "netns", v->netns, sizeof(v->netns))) {
+		snprintf(err, errlen, "devargs: netns: missing or longer than %zu characters",
+			 sizeof(v->netns) - 1);
+		return -EINVAL;
+	}
+	if (devarg(devargs, "iface", v->ifname, sizeof(v->ifname))) {
+		snprintf(err, errlen, "devargs: iface: missing or longer than %d characters",
+			 IF_NAMESIZE - 1);
+		return -EINVAL;
+	}
+	char mac[32];
+	int mrc = devarg(devargs, "mac", mac, sizeof(mac));
+	if (mrc == 0 && rte_ether_unformat_addr(mac, &v->mac))
+		mrc = -EINVAL;
+	if (mrc == -EINVAL) {
+		snprintf(err, errlen, "devargs: mac: not a MAC address (aa:bb:cc:dd:ee:ff)");
+		return -EINVAL;
+	}
+	v->has_mac = mrc == 0;
+	if (queues < 1 || queues > DP_VNET_MAX_QUEUES) {
+		snprintf(err, errlen, "queues: %u is out of range (1..%d)", queues,
+			 DP_VNET_MAX_QUEUES);
+		return -EINVAL;
+	}
+	int target = open(v->netns, O_RDONLY | O_CLOEXEC);
+	if (target < 0) {
+		int e = errno;
+		snprintf(err, errlen, "devargs: netns: %s: %s", v->netns, strerror(e));
+		return -e;
+	}
+	int self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (self < 0 || setns(target, CLONE_NEWNET)) {
+		int e = errno;
+		snprintf(err, errlen, "devargs: netns: entering %s: %s", v->netns, strerror(e));
+		if (self >= 0)
+			close(self);
+		close(target);
+		return -e;
+	}
+	int rc = 0;
+	/* TUNSETIFF would create a tap that is not there: the pod's must be. */
+	if (!if_nametoindex(v->ifname)) {
+		rc = -ENODEV;
+		snprintf(err, errlen, "devargs: iface: no interface %s in %s", v->ifname, v->netns);
+	}
+	for (unsigned q = 0; !rc && q < queues; q++) {
+		struct ifreq ifr;
+		int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+		if (fd < 0) {
+			rc = -errno;
+			snprintf(err, errlen, "opening /dev/net/tun: %s", strerror(-rc));
+			break;
+		}
+		memset(&ifr, 0, sizeof(ifr));
+		snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", v->ifname);
+		ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR | IFF_MULTI_QUEUE;
+		if (ioctl(fd, TUNSETIFF, &ifr)) {
+			rc = -errno;
+			snprintf(err, errlen,
+				 "devargs: iface: attaching queue %u of %s in %s: %s (a multi-queue "
+				 "tap with vnet_hdr is needed)",
+				 q, v->ifname, v->netns, strerror(-rc));
+			close(fd);
+			break;
+		}
+		v->fds[v->n_fds++] = fd;
+		int hl = (int)sizeof(struct vnet_hdr);
+		unsigned off = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO_ECN;
+		/* Every queue as the first: with the tunnel offload or without. */
+		if (uplink && (q == 0 || v->tnl))
+			v->tnl = ioctl(fd, TUNSETVNETHDRSZ, &hl) == 0 &&
+				 ioctl(fd, TUNSETOFFLOAD, off | TUN_F_UDP_TUNNEL_GSO) == 0;
+		if (!v->tnl && (ioctl(fd, TUNSETVNETHDRSZ, &hl) || ioctl(fd, TUNSETOFFLOAD, off))) {
+			rc = -errno;
+			snprintf(err, errlen, "%s: setting the virtio-net header and offloads: %s",
+				 v->ifname, strerror(-rc));
+		}
+	}
+	if (setns(self, CLONE_NEWNET) && !rc) {
+		rc = -errno;
+		snprintf(err, errlen, "returning from %s: %s", v->netns, strerror(-rc));
+	}
+	close(self);
+	close(target);
+	if (rc)
+		dp_vnet_close(v);
+	return rc;
+}
+
+/* A tunnel GSO frame (tunnel uplinks only): VXLAN/Geneve over IPv4 around
+ * Ethernet + IPv4 + TCP, the offsets from the header checked against the
+ * frame. 0, or -1 for a frame to drop. */
+static int rx_tunnel(struct rte_mbuf *m, const struct vnet_hdr *h)
+{
+	const uint8_t *d = rte_pktmbuf_mtod(m, const uint8_t *);
+	uint32_t len = rte_pktmbuf_data_len(m);
+	unsigned oth = h->outer_th_offset, inh = h->inner_nh_offset, cs = h->csum_start;
+
+	if (!(h->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) || h->csum_offset != 16 || !h->gso_size ||
+	    d[12] != 0x08 || d[13] != 0x00 || oth < RTE_ETHER_HDR_LEN + 20 ||
+	    inh < oth + 8 + RTE_ETHER_HDR_LEN || cs < inh + 20 || (uint32_t)cs + 20 > len ||
+	    d[inh - 2] != 0x08 || d[inh - 1] != 0x00)
+		return -1;
+	unsigned l4 = (unsigned)(d[cs + 12] >> 4) * 4;
+	if (l4 < 20 || cs + l4 > len)
+		return -1;
+	m->ol_flags |= RTE_MBUF_F_TX_TCP_SEG | RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_TCP_CKSUM |
+		       RTE_MBUF_F_TX_OUTER_IPV4 | RTE_MBUF_F_TX_TUNNEL_VXLAN;
+	m->tso_segsz = h->gso_size;
+	m->outer_l2_len = RTE_ETHER_HDR_LEN;
+	m->outer_l3_len = oth - RTE_ETHER_HDR_LEN;
+	m->l2_len = inh - oth;
+	m->l3_len = cs - inh;
+	m->l4_len = l4;
+	return 0;
+}
+
+/* The frame's header, the GSO fields of a TCP/IPv4 segment into the mbuf.
+ * 0, or -1 for a frame to drop. */
+static int rx_offload(const struct dp_vnet *v, struct rte_mbuf *m, const struct vnet_hdr *h)
+{
+	uint8_t *d = rte_pktmbuf_mtod(m, uint8_t *);
+	uint32_t len = rte_pktmbuf_data_len(m);
+
+	if (h->gso_type == VIRTIO_NET_HDR_GSO_NONE) {
+		if (!(h->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM))
+			return 0;
+		/* The sum ends with the IPv4 payload (a frame may be padded). */
+		uint32_t end = len;
+		if (len >= RTE_ETHER_HDR_LEN + 20 && d[12] == 0x08 && d[13] == 0x00) {
+			uint32_t ip = RTE_ETHER_HDR_LEN + ((uint32_t)d[16] << 8 | d[17]);
+			end = ip < len ? ip : len;
+		}
+		return gso_csum_complete(d, end, h->csum_start, h->csum_offset) ? -1 : 0;
+	}
+	if (v->tnl && (h->gso_type & ~VIRTIO_NET_HDR_GSO_ECN) ==
+			      (VIRTIO_NET_HDR_GSO_TCPV4 | VNET_GSO_UDP_TUNNEL_IPV4))
+		return rx_tunnel(m, h);
+	/* Ethernet + IPv4 without a tag, TCP at csum_start. */
+	if ((h->gso_type & ~VIRTIO_NET_HDR_GSO_ECN) != VIRTIO_NET_HDR_GSO_TCPV4 ||
+	    !h->gso_size || !(h->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) || h->csum_offset != 16 ||
+	    len < RTE_ETHER_HDR_LEN + 20 || d[12] != 0x08 || d[13] != 0x00 ||
+	    h->csum_start < RTE_ETHER_HDR_LEN + 20 || (uint32_t)h->csum_start + 20 > len)
+		return -1;
+	unsigned l4 = (unsigned)(d[h->csum_start + 12] >> 4) * 4;
+	if (l4 < 20 || h->csum_start + l4 > len)
+		return -1;
+	m->ol_flags |= RTE_MBUF_F_TX_TCP_SEG | RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_TCP_CKSUM;
+	m->tso_segsz = h->gso_size;
+	m->l2_len = RTE_ETHER_HDR_LEN;
+	m->l3_len = h->csum_start - RTE_ETHER_HDR_LEN;
+	m->l4_len = l4;
+	return 0;
+}
+
+uint16_t dp_vnet_rx(struct dp_vnet *v, unsigned q, struct rte_mempool *pool,
+		    struct rte_mempool *big, struct rte_mbuf **pkts, uint16_t n, uint64_t *bad)
+{
+	const int fd = v->fds[q];
+	const uint32_t small = rte_pktmbuf_data_room_size(pool) - RTE_PKTMBUF_HEADROOM;
+	uint16_t got = 0;
+
+	while (got < n) {
+		struct rte_mbuf *m = rte_pktmbuf_alloc(big);
+		if (!m)
+			break;
+		struct vnet_hdr h;
+		uint32_t room = rte_pktmbuf_tailroom(m);
+		struct iovec iov[2] = { { &h, sizeof(h) },
+					{ rte_pktmbuf_mtod(m, void *), room } };
+		ssize_t r = readv(fd, iov, 2);
+		if (r < (ssize_t)sizeof(h)) {
+			rte_pktmbuf_free(m);
+			if (r >= 0)
+				(*bad)++;
+			break; /* EAGAIN: nothing more now */
+		}
+		uint32_t len = (uint32_t)r - sizeof(h);
+		/* A frame that filled the buffer may have been cut. */
+		if (len >= room || len < RTE_ETHER_HDR_LEN) {
+			rte_pktmbuf_free(m);
+			(*bad)++;
+			continue;
+		}
+		m->data_len = (uint16_t)len;
+		m->pkt_len = len;
+		if (rx_offload(v, m, &h)) {
+			rte_pktmbuf_free(m);
+			(*bad)++;
+			continue;
+		}
+		if (!(m->ol_flags & RTE_MBUF_F_TX_TCP_SEG) && len <= small) {
+			/* Keep the large buffers for large frames. */
+			struct rte_mbuf *s = rte_pktmbuf_alloc(pool);
+			if (!s) {
+				rte_pktmbuf_free(m);
+				break;
+			}
+			rte_memcpy(rte_pktmbuf_mtod(s, void *), rte_pktmbuf_mtod(m, void *), len);
+			s->data_len = (uint16_t)len;
+			s->pkt_len = len;
+			rte_pktmbuf_free(m);
+			m = s;
+		}
+		pkts[got++] = m;
+	}
+	return got;
+}
+
+uint16_t dp_vnet_tx(struct dp_vnet *v, unsigned q, struct rte_mbuf **pkts, uint16_t n)
+{
+	const int fd = v->fds[q % v->n_fds];
+	uint16_t i;
+
+	for (i = 0; i < n; i++) {
+		struct rte_mbuf *m = pkts[i];
+		struct vnet_hdr h;
+		memset(&h, 0, sizeof(h));
+		if (m->ol_flags & RTE_MBUF_F_TX_TCP_SEG) {
+			unsigned outer = 0;
+			h.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+			h.gso_type = VIRTIO_NET_HDR_GSO_TCPV4;
+			if (m->ol_flags & RTE_MBUF_F_TX_TUNNEL_MASK) {
+				outer = m->outer_l2_len + m->outer_l3_len;
+				h.gso_type |= VNET_GSO_UDP_TUNNEL_IPV4;
+				h.outer_th_offset = (uint16_t)outer;
+				h.inner_nh_offset = (uint16_t)(outer + m->l2_len);
+			}
+			h.gso_size = m->tso_segsz;
+			h.csum_start = (uint16_t)(outer + m->l2_len + m->l3_len);
+			h.csum_offset = 16;
+			h.hdr_len = (uint16_t)(h.csum_start + m->l4_len);
+		}
+		struct iovec iov[2] = { { &h, sizeof(h) },
+					{ rte_pktmbuf_mtod(m, void *), rte_pktmbuf_data_len(m) } };
+		if (writev(fd, iov, 2) < 0)
+			break; /* the tap is down or gone: the caller drops the rest */
+		rte_pktmbuf_free(m);
+	}
+	return i;
+}

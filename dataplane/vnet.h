@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Pod ports on a tap device with the virtio-net header (port devargs
+ * "vnet,netns=PATH,iface=NAME").
+ *
+ * The pod's interface is a persistent, multi-queue tap that nsdp-cni
+ * creates in the pod's network namespace; the dataplane attaches one queue
+ * (file descriptor) per worker to it, from that namespace, with the
+ * virtio-net header and checksum + TCP/IPv4 segmentation offload. So the
+ * pod's kernel hands over TCP segments of up to 64 KB with a partial
+ * checksum (one read per segment instead of one per 1.4 KB frame), and the
+ * dataplane writes segments of that size back, which the pod's stack
+ * receives as one packet. The tap outlives the dataplane: while no queue is
+ * attached the pod sees its link without carrier, and a restarted
+ * dataplane attaches again (the port request is in the state file).
+ *
+ * What crosses the port boundary, in the mbuf:
+ *  - RX: a frame without GSO arrives with its checksums complete (a partial
+ *    one is completed here); a TCP/IPv4 GSO frame is one single-segment
+ *    mbuf from the large pool with RTE_MBUF_F_TX_TCP_SEG | TX_IPV4 |
+ *    TX_TCP_CKSUM, tso_segsz = MSS, l2_len/l3_len/l4_len set and the TCP
+ *    checksum field holding the pseudo-header sum (what the kernel left).
+ *    On a tunnel uplink the frame may be encapsulated: then also
+ *    TX_TUNNEL_VXLAN | TX_OUTER_IPV4 and outer_l2/l3_len, l2_len from the
+ *    outer UDP header to the inner IPv4 header (DPDK's TSO layout).
+ *  - TX: a frame with RTE_MBUF_F_TX_TCP_SEG is written with a GSO header
+ *    (csum_start = the TCP header; for a tunnel one the outer UDP and
+ *    inner IPv4 offsets too); any other frame as it is.
+ * Frames with RTE_MBUF_F_TX_TCP_SEG bound for a port that cannot take them
+ * (not vnet, or a tunnel frame for a vnet port without tunnel GSO) are cut
+ * by gso_segment() in the worker (gso.h).
+ *
+ * The uplink variant ("vnet,...,mac=MAC" as the uplink port) is a tap on
+ * the underlay, e.g. a port of the underlay's Linux bridge; with Linux's
+ * UDP tunnel GSO the encapsulated 64 KB segments cross the bridge whole.
+ *
+ * Every queue is read by exactly one worker (the RX-queue lists); writes
+ * from several workers to one queue are whole-packet writes, which the tap
+ * keeps apart.
+ */
+#ifndef NSDP_DP_VNET_H
+#define NSDP_DP_VNET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <net/if.h>
+#include <stdbool.h>
+
+#include <rte_ether.h>
+
+#define DP_VNET_MAX_QUEUES 16
+/* Largest frame a vnet port reads or writes: nsdp-cni sets the pod tap's
+ * gso_max_size below it, and the large mbufs hold it plus the headroom the
+ * overlay headers need. */
+#define DP_VNET_MAX_FRAME 65000u
+
+struct rte_mbuf;
+struct rte_mempool;
+
+struct dp_vnet {
+	int fds[DP_VNET_MAX_QUEUES];
+	unsigned n_fds;
+	/* An uplink whose kernel takes and gives VXLAN/Geneve-encapsulated
+	 * TCP segments of 64 KB (TUN_F_UDP_TUNNEL_GSO, Linux 6.17 and later) */
+	bool tnl;
+	bool has_mac; /* mac= given: the port's own MAC */
+	struct rte_ether_addr mac;
+	char ifname[IF_NAMESIZE];
+	char netns[192];
+};
+
+/* True if `devargs` names a vnet port ("vnet" up to the first comma). */
+int dp_vnet_devargs(const char *devargs);
+/* Can port v take frame m as it is (m has RTE_MBUF_F_TX_TCP_SEG)? */
+bool dp_vnet_takes_gso(const struct dp_vnet *v, uint64_t ol_flags);
+
+/*
+ * Attach `queues` queues (1..DP_VNET_MAX_QUEUES) to the tap of `devargs`
+ * ("vnet,netns=PATH,iface=NAME[,mac=MAC]") from its network namespace.
+ * An uplink also asks for UDP tunnel GSO (v->tnl when the kernel has it).
+ * Returns 0 or -errno with a message in err naming the field (netns,
+ * iface, mac) or the step that failed. The calling thread is back in its
+ * own namespace on return.
+ */
+int dp_vnet_open(struct dp_vnet *v, const char *devargs, unsigned queues, bool uplink,
+		 char *err, size_t errlen);
+void dp_vnet_close(struct dp_vnet *v);
+
+/*
+ * Read up to n frames from queue q. Small frames are copied into mbufs of
+ * `pool`, large ones stay in the mbuf of `big` they were read into.
+ * *bad counts frames dropped here (truncated, a GSO type other than
+ * TCP/IPv4, a partial checksum outside the frame).
+ */
+uint16_t dp_vnet_rx(struct dp_vnet *v, unsigned q, struct rte_mempool *pool,
+		    struct rte_mempool *big, struct rte_mbuf **pkts, uint16_t n, uint64_t *bad);
+
+/* Write n frames to queue q (of the worker's choosing); the mbufs are
+ * freed. Returns how many the tap took. */
+uint16_t dp_vnet_tx(struct dp_vnet *v, unsigned q, struct rte_mbuf **pkts, uint16_t n);
+
+#endif
