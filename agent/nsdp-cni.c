@@ -214,7 +214,7 @@ static int link_del(const char *name)
  * The pod's interface for driver "tap": a persistent multi-queue tap with
  * the virtio-net header, in the current namespace, that the dataplane
  * attaches its queues to (dataplane/vnet.h); its largest GSO packet is
- * kept below the dataplane's 65000-byte frames.
+ * kept below the dataplane's 65000-byte frames and 128 segments.
  */
 static int tap_create(const char *name, unsigned mtu)
 {
@@ -235,9 +235,11 @@ static int tap_create(const char *name, unsigned mtu)
 	r.h.nlmsg_type = RTM_NEWLINK;
 	struct ifinfomsg *ifi = NLMSG_DATA(&r.h);
 	ifi->ifi_index = (int)if_nametoindex(name);
-	uint32_t gso = 64000;
+	/* dataplane/vnet.h DP_VNET_MAX_FRAME and gso.h GSO_MAX_SEGS */
+	uint32_t gso = 64000, segs = 128;
 	nl_attr(NLH(&r), IFLA_MTU, &mtu, sizeof(mtu));
 	nl_attr(NLH(&r), IFLA_GSO_MAX_SIZE, &gso, sizeof(gso));
+	nl_attr(NLH(&r), IFLA_GSO_MAX_SEGS, &segs, sizeof(segs));
 	rc = nl_talk(NLH(&r));
 	if (rc)
 		link_del(name);

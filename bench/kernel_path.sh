@@ -481,6 +481,8 @@ fi
 if want nsdp-tap-uplink; then
 	log "nsdp cluster ($NU, tap pods and tap uplinks on the bridge), demo policies v1"
 	nsdp_up "$NU" af_packet tap tap || exit 1
+	# vnet+tunnel-gso, or vnet where the kernel (before 6.17) cuts instead
+	log "tap uplink driver: $("$CTL" -s "/tmp/nsdp-cluster-$NU/n1.sock" ports | awk '$2 == "uplink" {print $4}')"
 	nsdp_renice "$NU"
 	check_policy nsdp-tap-uplink "$NU" || { log "nsdp tap-uplink: policy check failed"; exit 1; }
 	start_server "$NU" || { log "nsdp tap-uplink: iperf3 server did not start"; exit 1; }

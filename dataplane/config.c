@@ -723,7 +723,9 @@ static int parse_ports(struct ctx *c, const config_setting_t *ports, struct dp_c
 					    "names must be unique)",
 					    port->name, j);
 			}
-			if (devname_len(o->devargs) == l &&
+			/* (vnet ports are taps, not DPDK devices: the dataplane
+			 * refuses two on one tap when it attaches them) */
+			if (devname_len(o->devargs) == l && strncmp(port->devargs, "vnet,", 5) &&
 			    !strncmp(o->devargs, port->devargs, l)) {
 				snprintf(path, sizeof(path), "%s.devargs", gpath);
 				return fail(c, config_setting_get_member(p, "devargs"), path,

@@ -701,7 +701,7 @@ static void port_info(struct dp_port *p, struct nsdp_port_info *r)
 		r->port_id = NSDP_PORT_ID_NONE;
 		snprintf(r->driver, sizeof(r->driver), "%s",
 			 p->vnet->tnl ? "vnet+tunnel-gso" : "vnet");
-		r->link_up = p->vnet->n_fds > 0;
+		r->link_up = dp_vnet_up(p->vnet);
 		return;
 	}
 	/* Tests describe ports that have no ethdev behind them. */

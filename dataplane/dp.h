@@ -119,6 +119,11 @@ struct dp_rxq {
 /* The RX queues one worker polls; immutable once published. */
 struct dp_rxq_list {
 	unsigned n;
+	/* An epoll set of the list's vnet queues (event data: the index in
+	 * q[]), or -1 when it has none: the worker asks it which taps have
+	 * frames instead of reading each, and waits on it when idle. Closed
+	 * with the list. */
+	int ep;
 	struct dp_rxq q[];
 };
 

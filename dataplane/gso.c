@@ -243,6 +243,8 @@ static int parse(struct rte_mbuf *m, struct seg *s)
 	uint8_t *t = ip + ihl;
 	s->tcp = t;
 	memcpy(&s->ports, t, 4);
+	if (m->ol_flags & RTE_MBUF_F_TX_TCP_SEG)
+		return TCP; /* a 64 KB segment already (from another tap) */
 	s->tl = rd16(ip + 2);
 	s->thl = (uint16_t)((t[12] >> 4) * 4u);
 	if (ihl != 20 || (frag & 0x2000) || s->tl > len - ETH_HLEN || s->thl < 20 ||

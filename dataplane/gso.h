@@ -31,6 +31,12 @@ struct gso_layout {
 	uint16_t mss;      /* TCP payload bytes per segment */
 };
 
+/* The dataplane cuts a large frame into at most GSO_MAX_SEGS segments of at
+ * least GSO_MIN_MSS payload bytes; frames outside that are refused
+ * (nsdp-cni sets the pod tap's gso_max_segs to GSO_MAX_SEGS). */
+#define GSO_MAX_SEGS 128
+#define GSO_MIN_MSS 64
+
 /* Most flows gso_coalesce() keeps open at once in a burst. */
 #define GSO_COALESCE_FLOWS 8
 

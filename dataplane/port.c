@@ -8,8 +8,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <unistd.h>
 #include <linux/if_packet.h>
 #include <linux/if_xdp.h>
 
@@ -325,6 +327,7 @@ int dp_rxqs_build(const struct dp *dp, struct dp_rxq_list **lists)
 			dp_rxqs_free(lists, w);
 			return -ENOMEM;
 		}
+		lists[w]->ep = -1;
 	}
 	for (unsigned s = 0; s < dp->n_ports; s++) {
 		const struct dp_port *p = &dp->ports[s];
@@ -334,6 +337,16 @@ int dp_rxqs_build(const struct dp *dp, struct dp_rxq_list **lists)
 			struct dp_rxq_list *l = lists[(s + q) % nw];
 			l->q[l->n].port = (uint16_t)s;
 			l->q[l->n].queue = (uint16_t)q;
+			if (p->vnet) {
+				struct epoll_event ev = { .events = EPOLLIN, .data.u32 = l->n };
+				if (l->ep < 0)
+					l->ep = epoll_create1(EPOLL_CLOEXEC);
+				if (l->ep < 0 || epoll_ctl(l->ep, EPOLL_CTL_ADD, p->vnet->fds[q], &ev)) {
+					int rc = -errno;
+					dp_rxqs_free(lists, nw);
+					return rc;
+				}
+			}
 			l->n++;
 		}
 	}
@@ -343,6 +356,8 @@ int dp_rxqs_build(const struct dp *dp, struct dp_rxq_list **lists)
 void dp_rxqs_free(struct dp_rxq_list **lists, unsigned n)
 {
 	for (unsigned w = 0; w < n; w++) {
+		if (lists[w] && lists[w]->ep >= 0)
+			close(lists[w]->ep);
 		rte_free(lists[w]);
 		lists[w] = NULL;
 	}
@@ -379,6 +394,13 @@ static bool printable(const char *s)
 	return true;
 }
 
+static void vnet_free(struct dp_port *p)
+{
+	dp_vnet_close(p->vnet);
+	free(p->vnet);
+	p->vnet = NULL;
+}
+
 /* The large mbufs vnet ports read 64 KB segments into and coalesce into
  * (65 KB each). A worker holds a few bursts of them until its TX buffers
  * are flushed at the end of a poll; when they run out, reads wait in the
@@ -411,18 +433,26 @@ static int vnet_port(struct dp *dp, unsigned slot, const char *name, uint8_t rol
 		snprintf(err, errlen, "port %s: out of memory", name);
 		return -ENOMEM;
 	}
-	unsigned q = queues && queues < dp->n_workers ? queues : dp->n_workers;
-	rc = dp_vnet_open(v, devargs, RTE_MIN(q, (unsigned)DP_VNET_MAX_QUEUES),
-			  role == NSDP_ROLE_UPLINK, e2, sizeof(e2));
+	rc = dp_vnet_parse(v, devargs, e2, sizeof(e2));
+	if (!rc && role == NSDP_ROLE_UPLINK && !v->has_mac) {
+		snprintf(e2, sizeof(e2), "devargs: mac: an uplink needs its MAC (the other nodes' "
+			 "VTEP entries name it)");
+		rc = -EINVAL;
+	}
+	/* Before attaching: a second port on one tap would take its traffic. */
 	for (unsigned i = 0; !rc && i < dp->n_ports; i++) {
 		const struct dp_vnet *o = dp->ports[i].vnet;
-		if (o && !strcmp(o->netns, v->netns) && !strcmp(o->ifname, v->ifname)) {
+		if (o && o->ns_dev == v->ns_dev && o->ns_ino == v->ns_ino &&
+		    !strcmp(o->ifname, v->ifname)) {
 			snprintf(e2, sizeof(e2), "devargs: %s in %s is port %s's already", v->ifname,
 				 v->netns, dp->ports[i].name);
-			dp_vnet_close(v);
 			rc = -EEXIST;
 		}
 	}
+	unsigned q = queues && queues < dp->n_workers ? queues : dp->n_workers;
+	if (!rc)
+		rc = dp_vnet_attach(v, RTE_MIN(q, (unsigned)DP_VNET_MAX_QUEUES),
+				    role == NSDP_ROLE_UPLINK, e2, sizeof(e2));
 	if (rc) {
 		snprintf(err, errlen, "port %s: %s", name, e2);
 		free(v);
@@ -437,12 +467,12 @@ static int vnet_port(struct dp *dp, unsigned slot, const char *name, uint8_t rol
 	p->n_rxq = (uint16_t)v->n_fds;
 	p->n_txq = (uint16_t)dp->n_workers;
 	p->mtu = role == NSDP_ROLE_UPLINK ? dp->cfg.mtu : dp->cfg.mtu - OVERLAY_OVERHEAD;
-	/* mac= of the devargs; for a pod, the gateway's MAC as the pod sees it
-	 * (every tap is a link of its own). */
+	/* mac= of the devargs (an uplink's own); for a pod, the gateway's MAC,
+	 * which is what the pod sees (ARP replies, frames delivered to it). */
 	if (v->has_mac)
 		p->mac = v->mac;
 	else
-		memset(p->mac.addr_bytes, 0xee, sizeof(p->mac.addr_bytes));
+		memcpy(p->mac.addr_bytes, dp->cfg.gateway_mac, RTE_ETHER_ADDR_LEN);
 	RTE_LOG(INFO, USER1, "port %s: %s, %u queues%s, slot %u\n", name, devargs, v->n_fds,
 		v->tnl ? ", UDP tunnel GSO" : "", slot);
 	return 0;
@@ -580,8 +610,7 @@ void dp_port_remove(struct dp *dp, unsigned slot)
 	uint16_t pid = p->port_id;
 
 	if (p->vnet) {
-		dp_vnet_close(p->vnet);
-		free(p->vnet);
+		vnet_free(p);
 	} else if (rte_eth_dev_is_valid_port(pid)) {
 		char dev[RTE_ETH_NAME_MAX_LEN] = "";
 		rte_eth_dev_get_name_by_port(pid, dev);
@@ -643,9 +672,7 @@ void dp_ports_stop(struct dp *dp)
 		if (!dp->ports[i].role)
 			continue;
 		if (dp->ports[i].vnet) {
-			dp_vnet_close(dp->ports[i].vnet);
-			free(dp->ports[i].vnet);
-			dp->ports[i].vnet = NULL;
+			vnet_free(&dp->ports[i]);
 			continue;
 		}
 		rte_eth_dev_stop(dp->ports[i].port_id);

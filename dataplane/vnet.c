@@ -8,9 +8,11 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <rte_debug.h>
 #include <rte_ether.h>
 #include <rte_mbuf.h>
 
@@ -79,8 +81,7 @@ void dp_vnet_close(struct dp_vnet *v)
 	v->n_fds = 0;
 }
 
-int dp_vnet_open(struct dp_vnet *v, const char *devargs, unsigned queues, bool uplink,
-		 char *err, size_t errlen)
+int dp_vnet_parse(struct dp_vnet *v, const char *devargs, char *err, size_t errlen)
 {
 	memset(v, 0, sizeof(*v));
 	if (devarg(devargs, "netns", v->netns, sizeof(v->netns))) {
@@ -94,33 +95,82 @@ int dp_vnet_open(struct dp_vnet *v, const char *devargs, unsigned queues, bool u
 		return -EINVAL;
 	}
 	char mac[32];
-	int mrc = devarg(devargs, "mac", mac, sizeof(mac));
-	if (mrc == 0 && rte_ether_unformat_addr(mac, &v->mac))
-		mrc = -EINVAL;
-	if (mrc == -EINVAL) {
+	int rc = devarg(devargs, "mac", mac, sizeof(mac));
+	if (rc == 0 && rte_ether_unformat_addr(mac, &v->mac))
+		rc = -EINVAL;
+	if (rc == -EINVAL) {
 		snprintf(err, errlen, "devargs: mac: not a MAC address (aa:bb:cc:dd:ee:ff)");
 		return -EINVAL;
 	}
-	v->has_mac = mrc == 0;
+	v->has_mac = rc == 0;
+	struct stat st;
+	if (stat(v->netns, &st)) {
+		rc = -errno;
+		snprintf(err, errlen, "devargs: netns: %s: %s", v->netns, strerror(-rc));
+		return rc;
+	}
+	v->ns_dev = st.st_dev;
+	v->ns_ino = st.st_ino;
+	return 0;
+}
+
+/* One queue of the tap, in the current namespace: its fd or -errno. */
+static int attach_queue(struct dp_vnet *v, bool uplink, bool first, char *err, size_t errlen)
+{
+	struct ifreq ifr;
+	int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0) {
+		int rc = -errno;
+		snprintf(err, errlen, "opening /dev/net/tun: %s", strerror(-rc));
+		return rc;
+	}
+	memset(&ifr, 0, sizeof(ifr));
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", v->ifname);
+	ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR | IFF_MULTI_QUEUE;
+	int hl = (int)sizeof(struct vnet_hdr);
+	unsigned off = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO_ECN;
+	if (ioctl(fd, TUNSETIFF, &ifr)) {
+		int rc = -errno;
+		snprintf(err, errlen,
+			 "devargs: iface: attaching a queue to %s in %s: %s (a multi-queue tap "
+			 "with vnet_hdr is needed)",
+			 v->ifname, v->netns, strerror(-rc));
+		close(fd);
+		return rc;
+	}
+	/* An uplink asks for the tunnel offload with its first queue (the
+	 * kernel wants the 24-byte header first); the others follow what the
+	 * first got. */
+	int rc = ioctl(fd, TUNSETVNETHDRSZ, &hl);
+	if (!rc && uplink && first)
+		v->tnl = ioctl(fd, TUNSETOFFLOAD, off | TUN_F_UDP_TUNNEL_GSO) == 0;
+	if (rc || ioctl(fd, TUNSETOFFLOAD, off | (v->tnl ? TUN_F_UDP_TUNNEL_GSO : 0))) {
+		int rc = -errno;
+		snprintf(err, errlen, "%s: setting the virtio-net header and offloads: %s",
+			 v->ifname, strerror(-rc));
+		close(fd);
+		return rc;
+	}
+	return fd;
+}
+
+int dp_vnet_attach(struct dp_vnet *v, unsigned queues, bool uplink, char *err, size_t errlen)
+{
 	if (queues < 1 || queues > DP_VNET_MAX_QUEUES) {
 		snprintf(err, errlen, "queues: %u is out of range (1..%d)", queues,
 			 DP_VNET_MAX_QUEUES);
 		return -EINVAL;
 	}
 	int target = open(v->netns, O_RDONLY | O_CLOEXEC);
-	if (target < 0) {
-		int e = errno;
-		snprintf(err, errlen, "devargs: netns: %s: %s", v->netns, strerror(e));
-		return -e;
-	}
 	int self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-	if (self < 0 || setns(target, CLONE_NEWNET)) {
-		int e = errno;
-		snprintf(err, errlen, "devargs: netns: entering %s: %s", v->netns, strerror(e));
+	if (target < 0 || self < 0 || setns(target, CLONE_NEWNET)) {
+		int rc = -errno;
+		snprintf(err, errlen, "devargs: netns: entering %s: %s", v->netns, strerror(-rc));
 		if (self >= 0)
 			close(self);
-		close(target);
-		return -e;
+		if (target >= 0)
+			close(target);
+		return rc;
 	}
 	int rc = 0;
 	/* TUNSETIFF would create a tap that is not there: the pod's must be. */
@@ -129,47 +179,29 @@ int dp_vnet_open(struct dp_vnet *v, const char *devargs, unsigned queues, bool u
 		snprintf(err, errlen, "devargs: iface: no interface %s in %s", v->ifname, v->netns);
 	}
 	for (unsigned q = 0; !rc && q < queues; q++) {
-		struct ifreq ifr;
-		int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
-		if (fd < 0) {
-			rc = -errno;
-			snprintf(err, errlen, "opening /dev/net/tun: %s", strerror(-rc));
-			break;
-		}
-		memset(&ifr, 0, sizeof(ifr));
-		snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", v->ifname);
-		ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR | IFF_MULTI_QUEUE;
-		if (ioctl(fd, TUNSETIFF, &ifr)) {
-			rc = -errno;
-			snprintf(err, errlen,
-				 "devargs: iface: attaching queue %u of %s in %s: %s (a multi-queue "
-				 "tap with vnet_hdr is needed)",
-				 q, v->ifname, v->netns, strerror(-rc));
-			close(fd);
-			break;
-		}
-		v->fds[v->n_fds++] = fd;
-		int hl = (int)sizeof(struct vnet_hdr);
-		unsigned off = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO_ECN;
-		/* Every queue as the first: with the tunnel offload or without. */
-		if (uplink && (q == 0 || v->tnl))
-			v->tnl = ioctl(fd, TUNSETVNETHDRSZ, &hl) == 0 &&
-				 ioctl(fd, TUNSETOFFLOAD, off | TUN_F_UDP_TUNNEL_GSO) == 0;
-		if (!v->tnl && (ioctl(fd, TUNSETVNETHDRSZ, &hl) || ioctl(fd, TUNSETOFFLOAD, off))) {
-			rc = -errno;
-			snprintf(err, errlen, "%s: setting the virtio-net header and offloads: %s",
-				 v->ifname, strerror(-rc));
-		}
+		int fd = attach_queue(v, uplink, q == 0, err, errlen);
+		if (fd < 0)
+			rc = fd;
+		else
+			v->fds[v->n_fds++] = fd;
 	}
-	if (setns(self, CLONE_NEWNET) && !rc) {
-		rc = -errno;
-		snprintf(err, errlen, "returning from %s: %s", v->netns, strerror(-rc));
-	}
+	/* Staying in the pod's namespace would put every later port and
+	 * socket of this thread there. */
+	if (setns(self, CLONE_NEWNET))
+		rte_panic("vnet: cannot return from %s to the dataplane's namespace: %s\n",
+			  v->netns, strerror(errno));
 	close(self);
 	close(target);
 	if (rc)
 		dp_vnet_close(v);
 	return rc;
+}
+
+bool dp_vnet_up(const struct dp_vnet *v)
+{
+	struct ifreq ifr;
+	/* A queue of a tap that was deleted (its namespace gone) is detached. */
+	return v->n_fds && ioctl(v->fds[0], TUNGETIFF, &ifr) == 0;
 }
 
 /* A tunnel GSO frame (tunnel uplinks only): VXLAN/Geneve over IPv4 around
@@ -183,7 +215,8 @@ static int rx_tunnel(struct rte_mbuf *m, const struct vnet_hdr *h)
 
 	if (!(h->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) || h->csum_offset != 16 || !h->gso_size ||
 	    d[12] != 0x08 || d[13] != 0x00 || oth < RTE_ETHER_HDR_LEN + 20 ||
-	    inh < oth + 8 + RTE_ETHER_HDR_LEN || cs < inh + 20 || (uint32_t)cs + 20 > len ||
+	    oth > RTE_ETHER_HDR_LEN + 60 || inh < oth + 8 + RTE_ETHER_HDR_LEN ||
+	    inh > oth + 127 || cs < inh + 20 || cs > inh + 60 || (uint32_t)cs + 20 > len ||
 	    d[inh - 2] != 0x08 || d[inh - 1] != 0x00)
 		return -1;
 	unsigned l4 = (unsigned)(d[cs + 12] >> 4) * 4;
@@ -225,7 +258,8 @@ static int rx_offload(const struct dp_vnet *v, struct rte_mbuf *m, const struct 
 	if ((h->gso_type & ~VIRTIO_NET_HDR_GSO_ECN) != VIRTIO_NET_HDR_GSO_TCPV4 ||
 	    !h->gso_size || !(h->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) || h->csum_offset != 16 ||
 	    len < RTE_ETHER_HDR_LEN + 20 || d[12] != 0x08 || d[13] != 0x00 ||
-	    h->csum_start < RTE_ETHER_HDR_LEN + 20 || (uint32_t)h->csum_start + 20 > len)
+	    h->csum_start < RTE_ETHER_HDR_LEN + 20 || h->csum_start > RTE_ETHER_HDR_LEN + 60 ||
+	    (uint32_t)h->csum_start + 20 > len)
 		return -1;
 	unsigned l4 = (unsigned)(d[h->csum_start + 12] >> 4) * 4;
 	if (l4 < 20 || h->csum_start + l4 > len)
@@ -278,8 +312,8 @@ uint16_t dp_vnet_rx(struct dp_vnet *v, unsigned q, struct rte_mempool *pool,
 			/* Keep the large buffers for large frames. */
 			struct rte_mbuf *s = rte_pktmbuf_alloc(pool);
 			if (!s) {
-				rte_pktmbuf_free(m);
-				break;
+				pkts[got++] = m; /* read already: keep it where it is */
+				continue;
 			}
 			rte_memcpy(rte_pktmbuf_mtod(s, void *), rte_pktmbuf_mtod(m, void *), len);
 			s->data_len = (uint16_t)len;
@@ -292,7 +326,8 @@ uint16_t dp_vnet_rx(struct dp_vnet *v, unsigned q, struct rte_mempool *pool,
 	return got;
 }
 
-uint16_t dp_vnet_tx(struct dp_vnet *v, unsigned q, struct rte_mbuf **pkts, uint16_t n)
+uint16_t dp_vnet_tx(struct dp_vnet *v, unsigned q, struct rte_mbuf **pkts, uint16_t n,
+		    uint64_t *bytes, uint64_t *bad)
 {
 	const int fd = v->fds[q % v->n_fds];
 	uint16_t i;
@@ -315,11 +350,21 @@ uint16_t dp_vnet_tx(struct dp_vnet *v, unsigned q, struct rte_mbuf **pkts, uint1
 			h.csum_start = (uint16_t)(outer + m->l2_len + m->l3_len);
 			h.csum_offset = 16;
 			h.hdr_len = (uint16_t)(h.csum_start + m->l4_len);
+			/* CWR on the first segment only (tcp_gso_segment does it) */
+			if (rte_pktmbuf_mtod(m, const uint8_t *)[h.csum_start + 13] & 0x80)
+				h.gso_type |= VIRTIO_NET_HDR_GSO_ECN;
 		}
 		struct iovec iov[2] = { { &h, sizeof(h) },
 					{ rte_pktmbuf_mtod(m, void *), rte_pktmbuf_data_len(m) } };
-		if (writev(fd, iov, 2) < 0)
-			break; /* the tap is down or gone: the caller drops the rest */
+		if (writev(fd, iov, 2) < 0) {
+			/* The tap is down or gone: the caller drops the rest. A
+			 * frame the kernel refused goes alone. */
+			if (errno == EIO || errno == EBADFD || errno == EAGAIN || errno == ENXIO)
+				break;
+			(*bad)++;
+		} else {
+			*bytes += rte_pktmbuf_data_len(m);
+		}
 		rte_pktmbuf_free(m);
 	}
 	return i;

@@ -46,6 +46,7 @@
 
 #include <net/if.h>
 #include <stdbool.h>
+#include <sys/types.h>
 
 #include <rte_ether.h>
 
@@ -68,6 +69,8 @@ struct dp_vnet {
 	struct rte_ether_addr mac;
 	char ifname[IF_NAMESIZE];
 	char netns[192];
+	dev_t ns_dev; /* the namespace file's identity */
+	ino_t ns_ino;
 };
 
 /* True if `devargs` names a vnet port ("vnet" up to the first comma). */
@@ -76,15 +79,21 @@ int dp_vnet_devargs(const char *devargs);
 bool dp_vnet_takes_gso(const struct dp_vnet *v, uint64_t ol_flags);
 
 /*
- * Attach `queues` queues (1..DP_VNET_MAX_QUEUES) to the tap of `devargs`
- * ("vnet,netns=PATH,iface=NAME[,mac=MAC]") from its network namespace.
- * An uplink also asks for UDP tunnel GSO (v->tnl when the kernel has it).
- * Returns 0 or -errno with a message in err naming the field (netns,
- * iface, mac) or the step that failed. The calling thread is back in its
- * own namespace on return.
+ * Parse `devargs` ("vnet,netns=PATH,iface=NAME[,mac=MAC]") into v and
+ * identify the namespace (ns_dev, ns_ino: one namespace reached by two
+ * paths is the same). 0 or -errno with a message in err naming the field.
  */
-int dp_vnet_open(struct dp_vnet *v, const char *devargs, unsigned queues, bool uplink,
-		 char *err, size_t errlen);
+int dp_vnet_parse(struct dp_vnet *v, const char *devargs, char *err, size_t errlen);
+/*
+ * Attach `queues` queues (1..DP_VNET_MAX_QUEUES) to the parsed tap from its
+ * namespace; an uplink also asks for UDP tunnel GSO (v->tnl when the
+ * kernel has it). 0 or -errno with a message in err. The calling thread is
+ * back in its own namespace on return (or the process panics).
+ */
+int dp_vnet_attach(struct dp_vnet *v, unsigned queues, bool uplink, char *err,
+		   size_t errlen);
+/* The tap still exists and the queues are attached to it. */
+bool dp_vnet_up(const struct dp_vnet *v);
 void dp_vnet_close(struct dp_vnet *v);
 
 /*
@@ -96,8 +105,11 @@ void dp_vnet_close(struct dp_vnet *v);
 uint16_t dp_vnet_rx(struct dp_vnet *v, unsigned q, struct rte_mempool *pool,
 		    struct rte_mempool *big, struct rte_mbuf **pkts, uint16_t n, uint64_t *bad);
 
-/* Write n frames to queue q (of the worker's choosing); the mbufs are
- * freed. Returns how many the tap took. */
-uint16_t dp_vnet_tx(struct dp_vnet *v, unsigned q, struct rte_mbuf **pkts, uint16_t n);
+/* Write n frames to queue q (of the worker's choosing). Returns how many
+ * it handled (freed): written (their bytes added to *bytes) or refused by
+ * the kernel one by one (*bad). It stops at the first frame the tap cannot
+ * take at all (down or gone); the caller drops that one and the rest. */
+uint16_t dp_vnet_tx(struct dp_vnet *v, unsigned q, struct rte_mbuf **pkts, uint16_t n,
+		    uint64_t *bytes, uint64_t *bad);
 
 #endif

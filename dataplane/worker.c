@@ -28,6 +28,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -78,19 +79,22 @@ static void tx_flush_port(struct dp *dp, struct dp_worker *w, unsigned p)
 	uint16_t sent;
 	/* A pod tap takes what the uplink brought as the 64 KB segments its
 	 * sender made (segments of a flow in this burst, merged). */
-	if (vnet && dp->ports[p].role == NSDP_ROLE_POD)
-		tb->n = gso_coalesce(tb->pkts, tb->n, dp->big, DP_VNET_MAX_FRAME);
-	for (unsigned i = 0; i < tb->n; i++)
-		bytes += rte_pktmbuf_pkt_len(tb->pkts[i]);
-	if (vnet)
-		sent = dp_vnet_tx(vnet, w->idx, tb->pkts, tb->n);
-	else
+	uint64_t bad = 0;
+	if (vnet) {
+		if (dp->ports[p].role == NSDP_ROLE_POD)
+			tb->n = gso_coalesce(tb->pkts, tb->n, dp->big, DP_VNET_MAX_FRAME);
+		sent = dp_vnet_tx(vnet, w->idx, tb->pkts, tb->n, &bytes, &bad);
+		w->stats->drops[NSDP_DROP_VNET_BAD] += bad;
+	} else {
+		for (unsigned i = 0; i < tb->n; i++)
+			bytes += rte_pktmbuf_pkt_len(tb->pkts[i]);
 		sent = rte_eth_tx_burst(dp->ports[p].port_id, (uint16_t)w->idx, tb->pkts, tb->n);
-	for (unsigned i = sent; i < tb->n; i++) {
-		bytes -= rte_pktmbuf_pkt_len(tb->pkts[i]);
-		dp_drop(w, tb->pkts[i], NSDP_DROP_TX_FULL);
+		for (unsigned i = sent; i < tb->n; i++)
+			bytes -= rte_pktmbuf_pkt_len(tb->pkts[i]);
 	}
-	w->stats->port[p].tx_pkts += sent;
+	for (unsigned i = sent; i < tb->n; i++)
+		dp_drop(w, tb->pkts[i], NSDP_DROP_TX_FULL);
+	w->stats->port[p].tx_pkts += sent - bad;
 	w->stats->port[p].tx_bytes += bytes;
 	tb->n = 0;
 }
@@ -120,7 +124,7 @@ static __rte_noinline void tx_segment(struct dp *dp, struct dp_worker *w, unsign
 				      struct rte_mbuf *m)
 {
 	struct gso_layout lay;
-	struct rte_mbuf *seg[160];
+	struct rte_mbuf *seg[GSO_MAX_SEGS];
 
 	if (m->ol_flags & RTE_MBUF_F_TX_TUNNEL_MASK) {
 		lay.outer_l3 = m->outer_l2_len;
@@ -439,13 +443,12 @@ static ALWAYS_INLINE int uplink_decap(struct dp *dp, const struct dp_tables *t,
 	if (rc)
 		return rc;
 	if (unlikely(m->ol_flags & RTE_MBUF_F_TX_TCP_SEG)) {
-		/* A tunnel GSO frame (vnet.h): the inner frame is the segment now. */
+		/* A tunnel GSO frame (vnet.h): the inner frame is the segment now
+		 * (classify() checks it against the inner headers). */
 		m->ol_flags &= ~(RTE_MBUF_F_TX_TUNNEL_MASK | RTE_MBUF_F_TX_OUTER_IPV4);
 		m->outer_l2_len = 0;
 		m->outer_l3_len = 0;
 		m->l2_len = RTE_ETHER_HDR_LEN;
-		if (pi->proto != IPPROTO_TCP || pi->l4_off != RTE_ETHER_HDR_LEN + m->l3_len)
-			return NSDP_DROP_VNET_BAD;
 	}
 	if (pi->family == 0) /* ARP inside the tunnel: we never flood it */
 		return NSDP_DROP_ARP_INVALID;
@@ -453,6 +456,20 @@ static ALWAYS_INLINE int uplink_decap(struct dp *dp, const struct dp_tables *t,
 	if (pi->l3_off != RTE_ETHER_HDR_LEN)
 		return NSDP_DROP_OVERLAY_INNER;
 	return 0;
+}
+
+/* Do the TSO fields of a GSO frame match its parsed IPv4/TCP headers, with
+ * an MSS and a segment count the dataplane can cut? Sets l4_len from the
+ * TCP header. */
+static bool gso_frame_ok(struct rte_mbuf *m, const struct pkt_info *pi)
+{
+	if (pi->proto != IPPROTO_TCP || pi->l3_off != RTE_ETHER_HDR_LEN ||
+	    m->l2_len != RTE_ETHER_HDR_LEN || RTE_ETHER_HDR_LEN + m->l3_len != pi->l4_off)
+		return false;
+	const uint8_t *tcp = rte_pktmbuf_mtod_offset(m, const uint8_t *, pi->l4_off);
+	m->l4_len = (uint64_t)(tcp[12] >> 4) * 4;
+	uint32_t payload = (uint32_t)pi->l3_len - m->l3_len - m->l4_len; /* wraps: refused */
+	return m->tso_segsz >= GSO_MIN_MSS && payload <= (uint32_t)m->tso_segsz * GSO_MAX_SEGS;
 }
 
 /* A packet leaves: queued for TX, or (tracing) recorded as the output. */
@@ -572,6 +589,12 @@ static ALWAYS_INLINE void classify(struct dp *dp, struct dp_worker *w,
 		x->drop = NSDP_DROP_IPV6_UNSUPPORTED;
 		if (tr)
 			trace_step(tr, NSDP_TRACE_PARSE, "IPv6 is not enabled on this node");
+		return;
+	}
+	/* A 64 KB segment (vnet.h): its TSO fields must describe this very
+	 * frame, whoever wrote them (a pod's virtio-net header). */
+	if (unlikely(m->ol_flags & RTE_MBUF_F_TX_TCP_SEG) && !gso_frame_ok(m, pi)) {
+		x->drop = NSDP_DROP_VNET_BAD;
 		return;
 	}
 	if (pi->ttl <= 1) {
@@ -1201,6 +1224,16 @@ int dp_worker_main(void *arg)
 		const struct dp_rxq_list *rl =
 			atomic_load_explicit(&w->rxqs, memory_order_acquire);
 		unsigned nq = rl ? rl->n : 0;
+		/* Which taps have frames: one system call instead of a read
+		 * per tap (queues past the 64th are read anyway). */
+		const int ep = rl ? rl->ep : -1;
+		uint64_t ready = 0;
+		if (ep >= 0) {
+			struct epoll_event ev[64];
+			int k = epoll_wait(ep, ev, 64, 0);
+			for (int i = 0; i < k; i++)
+				ready |= ev[i].data.u32 < 64 ? 1ull << ev[i].data.u32 : 0;
+		}
 
 		w->now = ct_now();
 		for (unsigned q = 0; q < nq; q++) {
@@ -1208,6 +1241,8 @@ int dp_worker_main(void *arg)
 			struct dp_vnet *vnet = dp->ports[rq->port].vnet;
 			uint16_t nb;
 			if (vnet) {
+				if (q < 64 && !(ready >> q & 1))
+					continue;
 				uint64_t bad = 0;
 				nb = dp_vnet_rx(vnet, rq->queue, dp->pool, dp->big, pkts,
 						(uint16_t)burst, &bad);
@@ -1235,8 +1270,17 @@ int dp_worker_main(void *arg)
 			w->stats->lc.busy_packets += total;
 		} else {
 			w->stats->lc.idle_polls++;
-			if (sleep_us)
+			/* Taps wake the worker as soon as a frame comes (the other
+			 * ports are polled after the sleep, as without taps). The
+			 * list may be gone by now: at worst ep is closed and the
+			 * wait returns at once. */
+			if (sleep_us && ep >= 0) {
+				struct epoll_event ev;
+				struct timespec ts = { 0, (long)sleep_us * 1000 };
+				epoll_pwait2(ep, &ev, 1, &ts, NULL);
+			} else if (sleep_us) {
 				usleep(sleep_us);
+			}
 		}
 	}
 	rte_rcu_qsbr_thread_offline(dp->qsv, w->idx);

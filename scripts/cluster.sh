@@ -89,6 +89,8 @@ no_offload() {
 		>/dev/null 2>&1 || true
 }
 
+tap_uplink() { [ "$(cat "$STATE/uplink_driver")" = tap ]; }
+
 # DPDK device for a veth: NSDP_PORT_DRIVER=af_packet (default) or af_xdp.
 devargs() {
 	local n=$1 k=$2 ifc=$3 nw=$4
@@ -125,7 +127,7 @@ write_config() {
 		echo "ports = ("
 		local up_dev
 		up_dev=$(devargs "$n" 0 ul "$nw")
-		[ "$(cat "$STATE/uplink_driver")" = tap ] &&
+		tap_uplink &&
 			up_dev="vnet,netns=/var/run/netns/${P}b,iface=${P}t$n,mac=$(ul_mac "$n")"
 		echo "  { name = \"uplink\"; devargs = \"$up_dev\"; role = \"uplink\"; }"
 		# the node's own stack (kubelet probes, pods to the node): see up()
@@ -304,7 +306,7 @@ up() {
 	ip -n "${P}b" link add br0 type bridge
 	ip -n "${P}b" link set br0 up
 	for n in $(seq 1 $NODES); do
-		if [ "$(cat "$STATE/uplink_driver")" = tap ]; then
+		if tap_uplink; then
 			# the node's uplink is a tap port of the bridge itself
 			# (attached from ${P}b by the dataplane, dataplane/vnet.h)
 			ip -n "${P}b" tuntap add dev "${P}t$n" mode tap vnet_hdr multi_queue

@@ -42,7 +42,7 @@
 	X(POLICY_DENY, "policy-deny", "denied by network policy")                 \
 	X(TX_FULL, "tx-full", "transmit queue full")                              \
 	X(HAIRPIN, "hairpin", "packet would leave on the port it came from")       \
-	X(VNET_BAD, "vnet-bad", "tap frame cut short, GSO other than TCP/IPv4, or a partial checksum outside it") \
+	X(VNET_BAD, "vnet-bad", "tap frame cut short, refused by the tap, or GSO/checksum fields that do not fit it") \
 	X(GSO_FAILED, "gso-failed", "large TCP segment that could not be cut for its egress port")
 
 /* 0 means "not dropped", so packet-path functions return 0 or a reason. */

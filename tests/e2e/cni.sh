@@ -29,6 +29,10 @@ CNIBIN="$TMP/bin" # CNI_PATH: nsdp-cni and host-local side by side
 cleanup() { dp_node_down "$NODE" "${P}p1" "${P}p2" "${P}p3" "${P}p4"; }
 
 need_root
+if [ "$DRIVER" = tap ] && [ ! -c /dev/net/tun ]; then
+	echo "1..0 # SKIP no /dev/net/tun"
+	exit 0
+fi
 if [ ! -x "$IPAM_DIR/host-local" ]; then
 	echo "1..0 # SKIP no host-local IPAM plugin in $IPAM_DIR (containernetworking-plugins)"
 	exit 0
