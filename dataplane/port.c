@@ -394,6 +394,16 @@ static bool printable(const char *s)
 	return true;
 }
 
+/* Slot `slot`, emptied, named and given its role. */
+static struct dp_port *slot_claim(struct dp *dp, unsigned slot, const char *name, uint8_t role)
+{
+	struct dp_port *p = &dp->ports[slot];
+	memset(p, 0, sizeof(*p));
+	snprintf(p->name, sizeof(p->name), "%s", name);
+	p->role = role;
+	return p;
+}
+
 static void vnet_free(struct dp_port *p)
 {
 	dp_vnet_close(p->vnet);
@@ -458,10 +468,7 @@ static int vnet_port(struct dp *dp, unsigned slot, const char *name, uint8_t rol
 		free(v);
 		return rc;
 	}
-	struct dp_port *p = &dp->ports[slot];
-	memset(p, 0, sizeof(*p));
-	snprintf(p->name, sizeof(p->name), "%s", name);
-	p->role = role;
+	struct dp_port *p = slot_claim(dp, slot, name, role);
 	p->port_id = RTE_MAX_ETHPORTS;
 	p->vnet = v;
 	p->n_rxq = (uint16_t)v->n_fds;
@@ -560,10 +567,7 @@ int dp_port_hotplug_add(struct dp *dp, const struct nsdp_port_req *req, char *er
 		return -ENODEV;
 	}
 
-	struct dp_port *p = &dp->ports[slot];
-	memset(p, 0, sizeof(*p));
-	snprintf(p->name, sizeof(p->name), "%s", name);
-	p->role = NSDP_ROLE_POD;
+	struct dp_port *p = slot_claim(dp, slot, name, NSDP_ROLE_POD);
 	p->hotplug = true;
 	p->port_id = pid;
 	p->req = *req;
