@@ -798,4 +798,137 @@ TEST_F(Worker, EveryPacketAccounted)
 	EXPECT_EQ(queued, 4u * 4);
 }
 
+// ---- 64 KB segments (vnet.h's TSO fields on the mbuf) -----------------------
+
+struct rte_mempool *BigPool()
+{
+	static struct rte_mempool *p =
+		rte_pktmbuf_pool_create("worker_big", 31, 0, 0, 65535, SOCKET_ID_ANY);
+	return p;
+}
+
+// Frame f in a large mbuf, marked as a tap marks a GSO frame (plain, or
+// encapsulated as a tunnel uplink marks it).
+struct rte_mbuf *GsoMbuf(const Bytes &f, uint16_t mss, bool tunnel = false)
+{
+	struct rte_mbuf *m = rte_pktmbuf_alloc(BigPool());
+	if (!m)
+		return nullptr;
+	memcpy(rte_pktmbuf_append(m, (uint16_t)f.size()), f.data(), f.size());
+	m->ol_flags = RTE_MBUF_F_TX_TCP_SEG | RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_TCP_CKSUM;
+	m->l2_len = 14;
+	m->l3_len = 20;
+	m->l4_len = 20;
+	m->tso_segsz = mss;
+	if (tunnel) {
+		m->ol_flags |= RTE_MBUF_F_TX_TUNNEL_VXLAN | RTE_MBUF_F_TX_OUTER_IPV4;
+		m->outer_l2_len = 14;
+		m->outer_l3_len = 20;
+		m->l2_len = 8 + 8 + 14;
+	}
+	return m;
+}
+
+// The TCP checksum of the IPv4 packet at ip is right (pseudo header included).
+bool TcpSumOk(const uint8_t *ip)
+{
+	uint16_t tl = rd16(ip + 2);
+	Bytes p(ip + 12, ip + 20);
+	p.push_back(0);
+	p.push_back(IPPROTO_TCP);
+	put16(p, (uint16_t)(tl - 20));
+	append(p, ip + 20, tl - 20u);
+	if (p.size() & 1)
+		p.push_back(0); /* ref_csum sums whole words */
+	return ref_csum(p.data(), p.size()) == 0;
+}
+
+// The frames queued on `port`, inner IPv4 header at `ip_off`: each a valid
+// segment of at most `mss` payload bytes; their payloads in order == pay.
+void ExpectSegments(const struct dp_worker *w, unsigned port, unsigned ip_off, size_t n,
+		    uint16_t mss, const Bytes &sent)
+{
+	ASSERT_EQ(w->tx[port].n, n);
+	Bytes pay;
+	uint32_t seq0 = 0;
+	for (unsigned i = 0; i < n; i++) {
+		const uint8_t *d;
+		unsigned len = shim_mbuf_data(w->tx[port].pkts[i], &d);
+		const uint8_t *ip = d + ip_off, *tcp = ip + 20;
+		ASSERT_EQ(ip_off + rd16(ip + 2), len) << "segment " << i;
+		EXPECT_LE(rd16(ip + 2) - 40u, mss);
+		EXPECT_EQ(ref_csum(ip, 20), 0) << "IPv4 checksum, segment " << i;
+		EXPECT_TRUE(TcpSumOk(ip)) << "TCP checksum, segment " << i;
+		uint32_t seq = (uint32_t)tcp[4] << 24 | tcp[5] << 16 | tcp[6] << 8 | tcp[7];
+		if (!i)
+			seq0 = seq;
+		EXPECT_EQ(seq - seq0, pay.size()) << "segment " << i;
+		EXPECT_EQ(tcp[13] & 0x08, i + 1 == n ? 0x08 : 0) << "PSH on the last only";
+		pay.insert(pay.end(), tcp + 20, d + len);
+	}
+	EXPECT_EQ(pay, Bytes(sent.begin() + 54, sent.end())) << "payloads in order";
+}
+
+TEST_F(Worker, GsoFramesAreCutOrRefused)
+{
+	ASSERT_NE(BigPool(), nullptr);
+	unsigned big0 = rte_mempool_avail_count(BigPool());
+	// An established connection pod0 -> remote.
+	Feed(POD0, pod_tcp(kPod0Mac, kPod0, kRemote, 7000, 80, SYN));
+	Feed(UPLINK, FromPeer(Inner(kRemote, kPod0, 64, 80, 7000, SYNACK)));
+	FreeTx();
+
+	// From the pod's tap: 10000 bytes with an MSS of 1400 leave the
+	// uplink as 8 encapsulated frames of at most 1500 bytes.
+	Bytes big = pod_tcp(kPod0Mac, kPod0, kRemote, 7000, 80, PSHACK, 64, 10000);
+	struct rte_mbuf *m = GsoMbuf(big, 1400);
+	ASSERT_NE(m, nullptr);
+	Mark();
+	dp_process_burst(dp_, w_, t_, POD0, &m, 1);
+	EXPECT_TRUE(DropsSinceMark().empty()) << ::testing::PrintToString(DropsSinceMark());
+	ExpectSegments(w_, UPLINK, 50 + 14, 8, 1400, big);
+	for (unsigned i = 0; i < w_->tx[UPLINK].n; i++)
+		EXPECT_LE(Tx(UPLINK, i).size(), 1514u);
+	FreeTx();
+
+	// TSO fields that do not describe the frame are refused.
+	struct {
+		const char *what;
+		Bytes frame;
+		uint16_t mss, l3_len;
+	} bad[] = {
+		{"MSS below 64", big, 10, 20},
+		{"more than 128 segments", big, 64, 20},
+		{"l3_len not the IPv4 header's", big, 1400, 24},
+		{"not TCP", pod_udp(kPod0Mac, kPod0, kRemote, 7000, 80, 3000), 1400, 20},
+	};
+	for (auto &b : bad) {
+		SCOPED_TRACE(b.what);
+		m = GsoMbuf(b.frame, b.mss);
+		ASSERT_NE(m, nullptr);
+		m->l3_len = b.l3_len;
+		Mark();
+		dp_process_burst(dp_, w_, t_, POD0, &m, 1);
+		EXPECT_EQ(Queued(), 0u);
+		std::map<std::string, uint64_t> want = {{"vnet-bad", 1}};
+		EXPECT_EQ(DropsSinceMark(), want);
+	}
+
+	// From a tunnel uplink: the encapsulated segment is decapsulated and cut
+	// for pod0's port (not a tap here), with pod0's MAC.
+	Bytes inner = eth(kGwMac, kGwMac, 0x0800,
+			  ipv4(kRemote, kPod0, IPPROTO_TCP, tcp(80, 7000, PSHACK, 6000)));
+	Bytes outer = FromPeer(inner);
+	m = GsoMbuf(outer, 1000, true);
+	ASSERT_NE(m, nullptr);
+	Mark();
+	dp_process_burst(dp_, w_, t_, UPLINK, &m, 1);
+	EXPECT_TRUE(DropsSinceMark().empty()) << ::testing::PrintToString(DropsSinceMark());
+	ExpectSegments(w_, POD0, 14, 6, 1000, inner);
+	Bytes first = Tx(POD0, 0);
+	EXPECT_EQ(Bytes(first.begin(), first.begin() + 6), Bytes(kPod0Mac.b, kPod0Mac.b + 6));
+	FreeTx();
+	EXPECT_EQ(rte_mempool_avail_count(BigPool()), big0) << "large mbufs leaked";
+}
+
 } // namespace
