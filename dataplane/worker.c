@@ -1276,7 +1276,8 @@ int dp_worker_main(void *arg)
 			 * wait returns at once. */
 			if (sleep_us && ep >= 0) {
 				struct epoll_event ev;
-				struct timespec ts = { 0, (long)sleep_us * 1000 };
+				struct timespec ts = { (time_t)(sleep_us / 1000000),
+						       (long)(sleep_us % 1000000) * 1000 };
 				epoll_pwait2(ep, &ev, 1, &ts, NULL);
 			} else if (sleep_us) {
 				usleep(sleep_us);
