@@ -245,8 +245,14 @@ def record(argv):
         # the port: lost in the PMD's ring (the PMD does not count these).
         if node + "pod" in ifd and "p1" in hw:
             nd["pod_port_ring_loss"] = ifd[node + "pod"]["tx"] - hw["p1"]
+        elif node + "pod" in ifd:
+            # a tap pod (no static port p1): the frames its queues held no
+            # room for are the tap's TX drops
+            nd["pod_port_ring_loss"] = ifd[node + "pod"]["tx_dropped"]
         if node + "ul" in ifd and "uplink" in hw:
             nd["uplink_ring_loss"] = ifd[node + "ul"]["rx"] - hw["uplink"]
+        elif node + "ultap" in ifd:  # a tap uplink, a port of the bridge
+            nd["uplink_ring_loss"] = ifd[node + "ultap"]["tx_dropped"]
         nodes.append(nd)
     if nodes:
         r["nsdp_nodes"] = nodes
@@ -292,8 +298,11 @@ def report(argv):
                     e["%s_cycles_per_packet_median" % nm] = med([x["cycles_per_packet"] for x in vals])
                     e["%s_busy_pct_median" % nm] = med([x["busy_pct"] for x in vals])
                     e["%s_drops_total" % nm] = sum(x["drops"] for x in vals)
-                    e["%s_ring_loss_median" % nm] = med([x.get("pod_port_ring_loss", 0) + x.get("uplink_ring_loss", 0)
-                                                         for x in vals])
+                    # None (shown "-") where neither side was measured
+                    e["%s_ring_loss_median" % nm] = med([
+                        x.get("pod_port_ring_loss", 0) + x.get("uplink_ring_loss", 0)
+                        if "pod_port_ring_loss" in x or "uplink_ring_loss" in x else None
+                        for x in vals])
             summary.append(e)
     # Ratios: each nsdp variant over each kernel variant, per repetition
     # (they ran back to back), then the median; and the ratio of medians.

@@ -422,7 +422,11 @@ measure() { # measure VARIANT STREAMS REP
 	esac
 	snap+=(--self $$ --if "n1pod=${p}p11/eth0" --if "n2pod=${p}p21/eth0")
 	# (tap uplinks are ports of the bridge: no "ul")
-	[ "$v" = nsdp-tap-uplink ] || snap+=(--if "n1ul=${p}n1/ul" --if "n2ul=${p}n2/ul")
+	if [ "$v" = nsdp-tap-uplink ]; then
+		snap+=(--if "n1ultap=${p}b/${p}t1" --if "n2ultap=${p}b/${p}t2")
+	else
+		snap+=(--if "n1ul=${p}n1/ul" --if "n2ul=${p}n2/ul")
+	fi
 	local base="$TMP/$v-P$s-r$rep"
 	$PY "$HELPER" snap "$base.before" --ctl "$CTL" "${snap[@]}"
 	ip netns exec "${p}p11" timeout $((SECONDS_ + OMIT + 20)) \
@@ -445,7 +449,8 @@ import json, sys
 r = json.loads(sys.stdin.read())
 g = r.get("gbps")
 n = "  ".join("%s %s cyc/pkt busy %s%% ring loss %s" % (x["node"], x["cycles_per_packet"], x["busy_pct"],
-              x.get("pod_port_ring_loss", 0) + x.get("uplink_ring_loss", 0)) for x in r.get("nsdp_nodes", []))
+              x.get("pod_port_ring_loss", 0) + x.get("uplink_ring_loss", 0)
+              if "pod_port_ring_loss" in x or "uplink_ring_loss" in x else "-") for x in r.get("nsdp_nodes", []))
 print("  rep %d  P=%d  %-21s %s Gbps  retr %-6s idle %3.0f%%  other %3.0f%%  %s%s" % (r["rep"], r["streams"], r["variant"],
       "%.2f" % g if g else "FAILED", r.get("retransmits"), r["sys_cpu_pct"]["idle"], r["other_processes_cpu_pct"],
       n, ("  " + r["error"]) if r.get("error") else ""))' >&2

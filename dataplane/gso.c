@@ -10,6 +10,7 @@
 
 #include "gso.h"
 #include "overlay.h"
+#include "pkt.h"
 
 #define ETH_HLEN 14
 #define ETH_P_IPV4 0x0800
@@ -62,10 +63,12 @@ static inline uint32_t phdr_sum(const uint8_t *ip, uint16_t l4_len)
 	       rte_cpu_to_be_16(l4_len);
 }
 
-static inline void ipv4_fix_csum(uint8_t *ip, unsigned ihl)
+/* The header checksum of the IPv4 header at ip, as overlay.c writes it. */
+static inline void ipv4_fix_csum(uint8_t *ip)
 {
-	ip[10] = ip[11] = 0;
-	put_sum(ip + 10, (uint16_t)~rte_raw_cksum(ip, ihl));
+	struct rte_ipv4_hdr *h = (struct rte_ipv4_hdr *)ip;
+	h->hdr_checksum = 0;
+	h->hdr_checksum = rte_ipv4_cksum(h);
 }
 
 /* ---- segmentation --------------------------------------------------- */
@@ -154,13 +157,13 @@ int gso_segment(const struct rte_mbuf *m, const struct gso_layout *lay,
 		put_sum(t + 16, tcsum);
 		wr16(ip + 2, (uint16_t)(slen - l3));
 		wr16(ip + 4, (uint16_t)(id + n));
-		ipv4_fix_csum(ip, ihl);
+		ipv4_fix_csum(ip);
 
 		if (o3) {
 			uint8_t *oip = d + o3, *u = d + ol4;
 			wr16(oip + 2, (uint16_t)(slen - o3));
 			wr16(oip + 4, (uint16_t)(oid + n));
-			ipv4_fix_csum(oip, ol4 - o3);
+			ipv4_fix_csum(oip);
 			wr16(u + 4, (uint16_t)(slen - ol4));
 			if (udp_csum) {
 				u[6] = u[7] = 0;
@@ -249,7 +252,7 @@ static int parse(struct rte_mbuf *m, struct seg *s)
 	s->thl = (uint16_t)((t[12] >> 4) * 4u);
 	if (ihl != 20 || (frag & 0x2000) || s->tl > len - ETH_HLEN || s->thl < 20 ||
 	    s->tl <= 20 + s->thl || (t[13] != TCP_ACK && t[13] != (TCP_ACK | TCP_PSH)) ||
-	    rte_raw_cksum(ip, 20) != 0xffff)
+	    pkt_ipv4_hdr_csum(ip, 20) != 0)
 		return TCP;
 	s->plen = (uint16_t)(s->tl - 20 - s->thl);
 	return CANDIDATE;
@@ -313,7 +316,7 @@ static void finish(struct flow *f)
 	b->data_len = (uint16_t)(ETH_HLEN + f->s.tl);
 	b->pkt_len = b->data_len;
 	wr16(ip + 2, f->s.tl);
-	ipv4_fix_csum(ip, 20);
+	ipv4_fix_csum(ip);
 	t[13] = f->flags;
 	put_sum(t + 16, fold(phdr_sum(ip, (uint16_t)(f->s.tl - 20))));
 	b->ol_flags = RTE_MBUF_F_TX_TCP_SEG | RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_TCP_CKSUM;

@@ -14,6 +14,7 @@
 
 #include <rte_debug.h>
 #include <rte_ether.h>
+#include <rte_kvargs.h>
 #include <rte_mbuf.h>
 
 #include "gso.h"
@@ -56,24 +57,6 @@ int dp_vnet_devargs(const char *devargs)
 	return !strncmp(devargs, "vnet", 4) && (devargs[4] == ',' || !devargs[4]);
 }
 
-/* The value of `key=` in a comma-separated list, copied into out. */
-static int devarg(const char *devargs, const char *key, char *out, size_t outlen)
-{
-	size_t kl = strlen(key);
-	for (const char *s = strchr(devargs, ','); s; s = strchr(s + 1, ',')) {
-		if (strncmp(s + 1, key, kl) || s[1 + kl] != '=')
-			continue;
-		const char *v = s + 2 + kl, *e = strchr(v, ',');
-		size_t n = e ? (size_t)(e - v) : strlen(v);
-		if (!n || n >= outlen)
-			return -EINVAL;
-		memcpy(out, v, n);
-		out[n] = '\0';
-		return 0;
-	}
-	return -ENOENT;
-}
-
 void dp_vnet_close(struct dp_vnet *v)
 {
 	for (unsigned i = 0; i < v->n_fds; i++)
@@ -81,28 +64,47 @@ void dp_vnet_close(struct dp_vnet *v)
 	v->n_fds = 0;
 }
 
+/* kvargs' value of key, copied into out (outlen with the NUL). */
+static int kv_copy(const struct rte_kvargs *kv, const char *key, char *out, size_t outlen)
+{
+	const char *val = rte_kvargs_get(kv, key);
+	if (!val)
+		return -ENOENT;
+	if (!val[0] || strlen(val) >= outlen)
+		return -EINVAL;
+	strcpy(out, val);
+	return 0;
+}
+
 int dp_vnet_parse(struct dp_vnet *v, const char *devargs, char *err, size_t errlen)
 {
+	static const char *const keys[] = { "netns", "iface", "mac", NULL };
 	memset(v, 0, sizeof(*v));
-	if (devarg(devargs, "netns", v->netns, sizeof(v->netns))) {
+	/* "vnet,k=v,...": DPDK's own devargs syntax, parsed by rte_kvargs */
+	struct rte_kvargs *kv = rte_kvargs_parse(devargs[4] ? devargs + 5 : "", keys);
+	if (!kv) {
+		snprintf(err, errlen, "devargs: expected vnet,netns=PATH,iface=NAME[,mac=MAC] "
+			 "(no other keys, each once)");
+		return -EINVAL;
+	}
+	char mac[RTE_ETHER_ADDR_FMT_SIZE];
+	int rc = 0, mrc = kv_copy(kv, "mac", mac, sizeof(mac));
+	if (kv_copy(kv, "netns", v->netns, sizeof(v->netns))) {
 		snprintf(err, errlen, "devargs: netns: missing or longer than %zu characters",
 			 sizeof(v->netns) - 1);
-		return -EINVAL;
-	}
-	if (devarg(devargs, "iface", v->ifname, sizeof(v->ifname))) {
+		rc = -EINVAL;
+	} else if (kv_copy(kv, "iface", v->ifname, sizeof(v->ifname))) {
 		snprintf(err, errlen, "devargs: iface: missing or longer than %d characters",
 			 IF_NAMESIZE - 1);
-		return -EINVAL;
-	}
-	char mac[32];
-	int rc = devarg(devargs, "mac", mac, sizeof(mac));
-	if (rc == 0 && rte_ether_unformat_addr(mac, &v->mac))
 		rc = -EINVAL;
-	if (rc == -EINVAL) {
+	} else if (mrc == -EINVAL || (mrc == 0 && rte_ether_unformat_addr(mac, &v->mac))) {
 		snprintf(err, errlen, "devargs: mac: not a MAC address (aa:bb:cc:dd:ee:ff)");
-		return -EINVAL;
+		rc = -EINVAL;
 	}
-	v->has_mac = rc == 0;
+	rte_kvargs_free(kv);
+	if (rc)
+		return rc;
+	v->has_mac = mrc == 0;
 	struct stat st;
 	if (stat(v->netns, &st)) {
 		rc = -errno;
@@ -204,72 +206,64 @@ bool dp_vnet_up(const struct dp_vnet *v)
 	return v->n_fds && ioctl(v->fds[0], TUNGETIFF, &ifr) == 0;
 }
 
-/* A tunnel GSO frame (tunnel uplinks only): VXLAN/Geneve over IPv4 around
- * Ethernet + IPv4 + TCP, the offsets from the header checked against the
- * frame. 0, or -1 for a frame to drop. */
-static int rx_tunnel(struct rte_mbuf *m, const struct vnet_hdr *h)
+/*
+ * The GSO fields of a TCP/IPv4 segment into the mbuf, plain or (tunnel
+ * uplinks only) inside VXLAN/Geneve over IPv4. The header's offsets are
+ * checked against the frame and bounded for the mbuf's bit fields;
+ * classify() checks the rest against the parsed headers (gso_frame_ok).
+ * 0, or -1 for a frame to drop.
+ */
+static int rx_gso(const struct dp_vnet *v, struct rte_mbuf *m, const struct vnet_hdr *h)
 {
 	const uint8_t *d = rte_pktmbuf_mtod(m, const uint8_t *);
 	uint32_t len = rte_pktmbuf_data_len(m);
-	unsigned oth = h->outer_th_offset, inh = h->inner_nh_offset, cs = h->csum_start;
+	unsigned type = h->gso_type & ~VIRTIO_NET_HDR_GSO_ECN;
+	bool tnl = v->tnl && type == (VIRTIO_NET_HDR_GSO_TCPV4 | VNET_GSO_UDP_TUNNEL_IPV4);
+	/* the (inner) IPv4 header, the outer UDP header of a tunnel frame */
+	unsigned nh = tnl ? h->inner_nh_offset : RTE_ETHER_HDR_LEN, th = h->outer_th_offset;
+	unsigned cs = h->csum_start;
 
-	if (!(h->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) || h->csum_offset != 16 || !h->gso_size ||
-	    d[12] != 0x08 || d[13] != 0x00 || oth < RTE_ETHER_HDR_LEN + 20 ||
-	    oth > RTE_ETHER_HDR_LEN + 60 || inh < oth + 8 + RTE_ETHER_HDR_LEN ||
-	    inh > oth + 127 || cs < inh + 20 || cs > inh + 60 || (uint32_t)cs + 20 > len ||
-	    d[inh - 2] != 0x08 || d[inh - 1] != 0x00)
+	if ((type != VIRTIO_NET_HDR_GSO_TCPV4 && !tnl) || !h->gso_size ||
+	    !(h->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) || h->csum_offset != 16 ||
+	    nh < RTE_ETHER_HDR_LEN || cs < nh + 20 || cs > nh + 60 || cs + 20u > len ||
+	    d[nh - 2] != 0x08 || d[nh - 1] != 0x00)
 		return -1;
-	unsigned l4 = (unsigned)(d[cs + 12] >> 4) * 4;
-	if (l4 < 20 || cs + l4 > len)
+	if (tnl && (d[12] != 0x08 || d[13] != 0x00 || th < RTE_ETHER_HDR_LEN + 20 ||
+		    th > RTE_ETHER_HDR_LEN + 60 || nh < th + 8 + RTE_ETHER_HDR_LEN ||
+		    nh > th + 127))
 		return -1;
-	m->ol_flags |= RTE_MBUF_F_TX_TCP_SEG | RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_TCP_CKSUM |
-		       RTE_MBUF_F_TX_OUTER_IPV4 | RTE_MBUF_F_TX_TUNNEL_VXLAN;
+	m->ol_flags |= RTE_MBUF_F_TX_TCP_SEG | RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_TCP_CKSUM;
 	m->tso_segsz = h->gso_size;
-	m->outer_l2_len = RTE_ETHER_HDR_LEN;
-	m->outer_l3_len = oth - RTE_ETHER_HDR_LEN;
-	m->l2_len = inh - oth;
-	m->l3_len = cs - inh;
-	m->l4_len = l4;
+	m->l3_len = cs - nh;
+	if (tnl) {
+		m->ol_flags |= RTE_MBUF_F_TX_OUTER_IPV4 | RTE_MBUF_F_TX_TUNNEL_VXLAN;
+		m->outer_l2_len = RTE_ETHER_HDR_LEN;
+		m->outer_l3_len = th - RTE_ETHER_HDR_LEN;
+		m->l2_len = nh - th;
+	} else {
+		m->l2_len = RTE_ETHER_HDR_LEN;
+	}
 	return 0;
 }
 
-/* The frame's header, the GSO fields of a TCP/IPv4 segment into the mbuf.
- * 0, or -1 for a frame to drop. */
+/* The frame's virtio-net header into the mbuf: 0, or -1 for a frame to
+ * drop. */
 static int rx_offload(const struct dp_vnet *v, struct rte_mbuf *m, const struct vnet_hdr *h)
 {
 	uint8_t *d = rte_pktmbuf_mtod(m, uint8_t *);
 	uint32_t len = rte_pktmbuf_data_len(m);
 
-	if (h->gso_type == VIRTIO_NET_HDR_GSO_NONE) {
-		if (!(h->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM))
-			return 0;
-		/* The sum ends with the IPv4 payload (a frame may be padded). */
-		uint32_t end = len;
-		if (len >= RTE_ETHER_HDR_LEN + 20 && d[12] == 0x08 && d[13] == 0x00) {
-			uint32_t ip = RTE_ETHER_HDR_LEN + ((uint32_t)d[16] << 8 | d[17]);
-			end = ip < len ? ip : len;
-		}
-		return gso_csum_complete(d, end, h->csum_start, h->csum_offset) ? -1 : 0;
+	if (h->gso_type != VIRTIO_NET_HDR_GSO_NONE)
+		return rx_gso(v, m, h);
+	if (!(h->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM))
+		return 0;
+	/* The sum ends with the IPv4 payload (a frame may be padded). */
+	uint32_t end = len;
+	if (len >= RTE_ETHER_HDR_LEN + 20 && d[12] == 0x08 && d[13] == 0x00) {
+		uint32_t ip = RTE_ETHER_HDR_LEN + ((uint32_t)d[16] << 8 | d[17]);
+		end = ip < len ? ip : len;
 	}
-	if (v->tnl && (h->gso_type & ~VIRTIO_NET_HDR_GSO_ECN) ==
-			      (VIRTIO_NET_HDR_GSO_TCPV4 | VNET_GSO_UDP_TUNNEL_IPV4))
-		return rx_tunnel(m, h);
-	/* Ethernet + IPv4 without a tag, TCP at csum_start. */
-	if ((h->gso_type & ~VIRTIO_NET_HDR_GSO_ECN) != VIRTIO_NET_HDR_GSO_TCPV4 ||
-	    !h->gso_size || !(h->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) || h->csum_offset != 16 ||
-	    len < RTE_ETHER_HDR_LEN + 20 || d[12] != 0x08 || d[13] != 0x00 ||
-	    h->csum_start < RTE_ETHER_HDR_LEN + 20 || h->csum_start > RTE_ETHER_HDR_LEN + 60 ||
-	    (uint32_t)h->csum_start + 20 > len)
-		return -1;
-	unsigned l4 = (unsigned)(d[h->csum_start + 12] >> 4) * 4;
-	if (l4 < 20 || h->csum_start + l4 > len)
-		return -1;
-	m->ol_flags |= RTE_MBUF_F_TX_TCP_SEG | RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_TCP_CKSUM;
-	m->tso_segsz = h->gso_size;
-	m->l2_len = RTE_ETHER_HDR_LEN;
-	m->l3_len = h->csum_start - RTE_ETHER_HDR_LEN;
-	m->l4_len = l4;
-	return 0;
+	return gso_csum_complete(d, end, h->csum_start, h->csum_offset) ? -1 : 0;
 }
 
 uint16_t dp_vnet_rx(struct dp_vnet *v, unsigned q, struct rte_mempool *pool,

@@ -1203,6 +1203,20 @@ void dp_process_burst(struct dp *dp, struct dp_worker *w, const struct dp_tables
 	}
 }
 
+/* The taps of an RX-queue list's epoll set that have frames, as a mask of
+ * their indexes in the list (under 64), waiting up to wait_us. A stale
+ * answer costs at most a read that finds nothing, or a poll's delay. */
+static uint64_t taps_ready(int ep, unsigned wait_us)
+{
+	struct epoll_event ev[64];
+	struct timespec ts = { (time_t)(wait_us / 1000000), (long)(wait_us % 1000000) * 1000 };
+	int k = epoll_pwait2(ep, ev, 64, &ts, NULL);
+	uint64_t ready = 0;
+	for (int i = 0; i < k; i++)
+		ready |= ev[i].data.u32 < 64 ? 1ull << ev[i].data.u32 : 0;
+	return ready;
+}
+
 int dp_worker_main(void *arg)
 {
 	struct dp_worker *w = arg;
@@ -1213,6 +1227,7 @@ int dp_worker_main(void *arg)
 
 	rte_rcu_qsbr_thread_register(dp->qsv, w->idx);
 	rte_rcu_qsbr_thread_online(dp->qsv, w->idx);
+	uint64_t woke = 0; /* taps with frames, as the last idle wait found them */
 
 	while (!dp->quit) {
 		uint64_t t0 = rte_rdtsc();
@@ -1225,15 +1240,13 @@ int dp_worker_main(void *arg)
 			atomic_load_explicit(&w->rxqs, memory_order_acquire);
 		unsigned nq = rl ? rl->n : 0;
 		/* Which taps have frames: one system call instead of a read
-		 * per tap (queues past the 64th are read anyway). */
+		 * per tap (queues past the 64th are read anyway), none when the
+		 * idle wait just said. */
 		const int ep = rl ? rl->ep : -1;
-		uint64_t ready = 0;
-		if (ep >= 0) {
-			struct epoll_event ev[64];
-			int k = epoll_wait(ep, ev, 64, 0);
-			for (int i = 0; i < k; i++)
-				ready |= ev[i].data.u32 < 64 ? 1ull << ev[i].data.u32 : 0;
-		}
+		uint64_t ready = woke;
+		if (ep >= 0 && !woke)
+			ready = taps_ready(ep, 0);
+		woke = 0;
 
 		w->now = ct_now();
 		for (unsigned q = 0; q < nq; q++) {
@@ -1275,10 +1288,7 @@ int dp_worker_main(void *arg)
 			 * list may be gone by now: at worst ep is closed and the
 			 * wait returns at once. */
 			if (sleep_us && ep >= 0) {
-				struct epoll_event ev;
-				struct timespec ts = { (time_t)(sleep_us / 1000000),
-						       (long)(sleep_us % 1000000) * 1000 };
-				epoll_pwait2(ep, &ev, 1, &ts, NULL);
+				woke = taps_ready(ep, sleep_us);
 			} else if (sleep_us) {
 				usleep(sleep_us);
 			}
