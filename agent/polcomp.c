@@ -3483,6 +3483,8 @@ struct pol_ctx *pol_ctx_new(void)
 void pol_ctx_get_stats(const struct pol_ctx *ctx, struct pol_ctx_stats *out)
 {
 	*out = ctx->stats;
+	out->np_slots = ctx->keep ? ctx->keep->n_np_slots : 0;
+	out->anp_slots = ctx->keep ? ctx->keep->n_anp_slots : 0;
 }
 
 void pol_ctx_free(struct pol_ctx *ctx)

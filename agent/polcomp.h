@@ -106,6 +106,9 @@ void pol_ctx_free(struct pol_ctx *ctx);
 /* The successful compiles with ctx so far, by the path they took. */
 struct pol_ctx_stats {
 	uint64_t full, pods_only, policy;
+	/* policy slots of the kept tables (NetworkPolicies; ANPs and the
+	 * BANP): emptied slots are taken before new ones are added */
+	uint32_t np_slots, anp_slots;
 };
 void pol_ctx_get_stats(const struct pol_ctx *ctx, struct pol_ctx_stats *out);
 

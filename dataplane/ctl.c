@@ -734,11 +734,6 @@ static void do_ports(struct ctl_server *cs, struct ctl_client *c, const struct n
 	      dp->n_ports * sizeof(r[0]));
 }
 
-/* Read a counter another lcore writes (see stats.h). */
-static inline uint64_t rd64(const uint64_t *p)
-{
-	return __atomic_load_n(p, __ATOMIC_RELAXED);
-}
 
 static void lcore_stats_read(const struct dp *dp, unsigned w, struct nsdp_lcore_stats *lc)
 {

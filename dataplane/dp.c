@@ -56,7 +56,7 @@ void dp_policy_totals(const struct dp_policy *p, unsigned n_workers, uint32_t ru
 	for (unsigned w = 0; w < n_workers; w++) {
 		const uint64_t *cnt = dp_policy_counters(p, w, rule);
 		for (unsigned k = 0; k < 3; k++) /* another lcore's counter (stats.h) */
-			out[k] += __atomic_load_n(&cnt[k], __ATOMIC_RELAXED);
+			out[k] += rd64(&cnt[k]);
 	}
 }
 

@@ -39,4 +39,10 @@ static inline void dp_count_drop(struct dp_lcore_stats *s, unsigned reason)
 	s->drops[reason]++;
 }
 
+/* Read a counter another lcore writes (a whole 64-bit value). */
+static inline uint64_t rd64(const uint64_t *p)
+{
+	return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
+
 #endif

@@ -775,10 +775,12 @@ bool load_step(const std::vector<std::string> &step, k8s_cluster *cl, std::strin
 // against a fresh compile at every step. After the first step each must
 // take the path its change calls for (policies: the policy path, else the
 // pods-only one) and decide as the fresh compile does, on every pod
-// address and `extra`; check, if given, looks at each step's tables.
+// address and `extra`; check, if given, looks at each step's tables;
+// last, if given, gets the context's stats at the end.
 void sequence(const char *what, const std::vector<std::vector<std::string>> &steps, bool policies,
 	      std::vector<uint32_t> extra = {},
-	      const std::function<void(const pol_tables *, size_t)> &check = nullptr)
+	      const std::function<void(const pol_tables *, size_t)> &check = nullptr,
+	      pol_ctx_stats *last = nullptr)
 {
 	SCOPED_TRACE(what);
 	pol_ctx *ctx = pol_ctx_new();
@@ -826,6 +828,8 @@ void sequence(const char *what, const std::vector<std::vector<std::string>> &ste
 		pol_tables_free(fresh);
 		k8s_cluster_free(&cl);
 	}
+	if (last)
+		pol_ctx_get_stats(ctx, last);
 	pol_ctx_free(ctx);
 }
 
@@ -934,10 +938,13 @@ TEST(PolicyDiff, RulelessAuditedAnpKeepsThePolicyPath)
 // compile (and the policies around it keep theirs).
 TEST(PolicyDiff, EmptiedSlotTakenByALaterPolicy)
 {
+	pol_ctx_stats st = {};
 	sequence("slots", {{kSeqNs, kSeqPods, seq_np("p1", 80, false), seq_np("p2", 81, false)},
 				  {kSeqNs, kSeqPods, seq_np("p2", 81, false)},
 				  {kSeqNs, kSeqPods, seq_np("p0", 82, false), seq_np("p2", 81, false)},
-				  {kSeqNs, kSeqPods, seq_np("p0", 82, false)}}, true);
+				  {kSeqNs, kSeqPods, seq_np("p0", 82, false)}}, true, {}, nullptr, &st);
+	// p1's slot, emptied in step 1, is p0's in step 2: still two slots.
+	EXPECT_EQ(st.np_slots, 2u);
 }
 
 } // namespace

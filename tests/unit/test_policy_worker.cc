@@ -1487,7 +1487,7 @@ TEST_F(PolicyWorker, PolicyVersion1BlobsStillLoad)
 struct RandomPolicy {
 	std::map<uint32_t, pol_pod> pods;   // address -> pod
 	std::vector<uint32_t> cidr_lo, cidr_peer;
-	std::map<uint64_t, uint32_t> maps;  // (subject << 33 | dir << 32 | peer) -> map
+	std::map<uint64_t, uint32_t> maps;  // pol_map_key(subject, dir, peer) -> map
 	std::vector<uint32_t> dflt;         // subject -> map
 	std::vector<std::vector<pol_range>> ranges; // map -> its ranges, sorted
 	uint32_t n_rules = 0;
@@ -1528,7 +1528,7 @@ struct RandomPolicy {
 		if (p == pods.end())
 			return nullptr;
 		uint32_t s = p->second.subject[dir];
-		auto m = maps.find((uint64_t)s << 33 | (uint64_t)dir << 32 | Peer(peer_ip));
+		auto m = maps.find(pol_map_key(s, dir, Peer(peer_ip)));
 		return &Lookup(ranges[m == maps.end() ? dflt[s] : m->second], proto, port);
 	}
 
@@ -1588,9 +1588,10 @@ struct RandomPolicy {
 		for (uint32_t s = 0; s < n_subjects; s++)
 			dflt.push_back(rnd(n_maps));
 		uint32_t n_keys = rnd(n_subjects * n_peers + 1);
-		for (uint32_t i = 0; i < n_keys; i++)
-			maps[(uint64_t)rnd(n_subjects) << 33 | (uint64_t)rnd(2) << 32 |
-			     peers[rnd(n_peers)]] = rnd(n_maps);
+		for (uint32_t i = 0; i < n_keys; i++) {
+			uint32_t s = rnd(n_subjects), dir = rnd(2), peer = peers[rnd(n_peers)];
+			maps[pol_map_key(s, dir, peer)] = rnd(n_maps);
+		}
 		uint32_t n_pods = rnd(400);
 		for (uint32_t i = 0; i < n_pods; i++) {
 			uint32_t ip = htonl(0x0a000000u | rnd(1u << 12));
