@@ -1499,25 +1499,31 @@ static bool identity_content(const struct k8s_pod *p, u32vec *out)
 }
 
 /*
- * Where the pod of version ver, now pod pi, was in the previous compile,
- * or SIZE_MAX. The caller's order is stable but for the pods added
- * and removed, so the pod is looked for where it was, pi + ver_shift,
- * and one off either way (which then becomes the shift): a walk in step
- * with the previous compile's pods, no random lookups. A pod not found
- * (new, changed, or moved further) is read.
+ * Where the object of version ver (not 0), now at index i, was among the
+ * previous compile's old[0..n), or SIZE_MAX. The caller's order is stable
+ * but for the objects added and removed, so it is looked for where it was,
+ * i + *shift, and one off either way (which then becomes the shift): a walk
+ * in step with the previous compile, no random lookups.
  */
-static size_t prev_pod(struct comp *c, uint32_t pi, uint64_t ver)
+static size_t near_ver(const uint64_t *old, size_t n, size_t i, uint64_t ver, ptrdiff_t *shift)
 {
 	static const ptrdiff_t step[] = {0, 1, -1};
-	const struct ctx_gen *g = c->prev;
 	for (unsigned k = 0; ver && k < 3; k++) {
-		ptrdiff_t j = (ptrdiff_t)pi + c->ver_shift + step[k];
-		if (j >= 0 && (size_t)j < g->n_pods && g->pod_ver[j] == ver) {
-			c->ver_shift += step[k];
+		ptrdiff_t j = (ptrdiff_t)i + *shift + step[k];
+		if (j >= 0 && (size_t)j < n && old[j] == ver) {
+			*shift += step[k];
 			return (size_t)j;
 		}
 	}
 	return SIZE_MAX;
+}
+
+/* Where the pod of version ver, now pod pi, was in the previous compile,
+ * or SIZE_MAX: a pod not found near (new, changed, or moved further) is
+ * read. */
+static size_t prev_pod(struct comp *c, uint32_t pi, uint64_t ver)
+{
+	return near_ver(c->prev->pod_ver, c->prev->n_pods, pi, ver, &c->ver_shift);
 }
 
 static uint8_t n_addrs(const struct k8s_pod *p)
@@ -2794,23 +2800,16 @@ static int slots_match(uint32_t n, const uint64_t *ver, uint32_t old_n, const ui
 	int rc = -ENOMEM;
 	if (!vs || !now || !used)
 		goto out;
-	/* the caller's order is stable but for policies added and removed:
-	 * each is looked for where it was, and one off either way (as
-	 * prev_pod does); then the rest among the old ones not met */
+	/* each policy where it was (near_ver), then the rest among the old
+	 * ones not met (versions are unique: an old one matches once) */
 	ptrdiff_t shift = 0;
 	bool missed = false;
 	for (uint32_t i = 0; i < n; i++) {
-		static const ptrdiff_t step[] = {0, 1, -1};
+		size_t j = near_ver(old_ver, old_n, i, ver[i], &shift);
 		now[i] = POL_NONE;
-		for (unsigned k = 0; ver[i] && k < 3; k++) {
-			ptrdiff_t j = (ptrdiff_t)i + shift + step[k];
-			if (j >= 0 && (size_t)j < old_n && old_ver[j] == ver[i] &&
-			    !used[slot_of->p[j]]) {
-				shift += step[k];
-				now[i] = slot_of->p[j];
-				used[now[i]] = 1;
-				break;
-			}
+		if (j != SIZE_MAX && !used[slot_of->p[j]]) {
+			now[i] = slot_of->p[j];
+			used[now[i]] = 1;
 		}
 		missed |= ver[i] && now[i] == POL_NONE;
 	}
