@@ -230,7 +230,20 @@ uint32_t ct_hash(const struct ct_key *k)
 {
 	/* CRC alone is linear: structured keys (pod CIDRs, sequential ports)
 	 * pile into some buckets. The finaliser spreads them. */
-	return ct_mix(rte_hash_crc(k, sizeof(*k), CT_HASH_SEED));
+	if (k->family != AF_INET)
+		return ct_mix(rte_hash_crc(k, sizeof(*k), CT_HASH_SEED));
+	/* An IPv4 key is 16 bytes that can differ (ct_key_make zeroes the
+	 * rest): two 8-byte CRC steps instead of five. */
+	uint32_t a0, a1;
+	uint64_t rest;
+	memcpy(&a0, k->addr[0], 4);
+	memcpy(&a1, k->addr[1], 4);
+	memcpy(&rest, k->port, sizeof(rest));
+	_Static_assert(offsetof(struct ct_key, zone) + sizeof(k->zone) ==
+			       offsetof(struct ct_key, port) + sizeof(rest),
+		       "ports, proto, family and zone are the key's last 8 bytes");
+	uint32_t h = rte_hash_crc_8byte((uint64_t)a1 << 32 | a0, CT_HASH_SEED);
+	return ct_mix(rte_hash_crc_8byte(rest, h));
 }
 
 void ct_prefetch(const struct conntrack *ct, uint32_t hash)

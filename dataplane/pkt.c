@@ -21,12 +21,9 @@ static inline uint16_t rd16(const uint8_t *p)
 
 uint16_t pkt_ipv4_hdr_csum(const uint8_t *ip, unsigned ihl_bytes)
 {
-	uint32_t sum = 0;
-	for (unsigned i = 0; i < ihl_bytes; i += 2)
-		sum += rd16(ip + i);
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)~sum;
+	/* DPDK's sum of native-order words (the one's complement sum is
+	 * byte-order independent), returned in network order as read. */
+	return rte_be_to_cpu_16((uint16_t)~rte_raw_cksum(ip, ihl_bytes));
 }
 
 void pkt_ipv4_dec_ttl(uint8_t *ip)
