@@ -63,6 +63,10 @@ struct pkt_ctx {
 	uint8_t track;
 	uint8_t related; /* ICMP error: key is the quoted packet's connection */
 	struct pol_result pre; /* decided ahead for a probable new connection (verdict 0: not) */
+	/* Decided ahead for a connection decided under an older policy, in
+	 * its original direction, originator redo_side (verdict 0: not). */
+	struct pol_result redo;
+	uint8_t redo_side;
 };
 
 static inline void dp_drop(struct dp_worker *w, struct rte_mbuf *m, unsigned reason)
@@ -509,6 +513,7 @@ static ALWAYS_INLINE void classify(struct dp *dp, struct dp_worker *w,
 	x->track = 0;
 	x->related = 0;
 	x->pre.verdict = 0;
+	x->redo.verdict = 0;
 
 	if (unlikely(m->nb_segs > 1) && rte_pktmbuf_linearize(m) < 0) {
 		x->drop = NSDP_DROP_L2_TRUNCATED;
@@ -806,6 +811,8 @@ static ALWAYS_INLINE int policy(const struct dp_policy *pol, struct dp_worker *w
 		 * connection (the other direction) won the insert. */
 		if (pre->verdict && fwd)
 			res = *pre;
+		else if (x->redo.verdict && x->redo_side == e->orig_side)
+			res = x->redo; /* decided with the group's (redecide_bulk) */
 		else
 			pol_decide(t, a, b, pi->proto, port, &res);
 		if (!fwd)
@@ -823,6 +830,8 @@ static ALWAYS_INLINE int policy(const struct dp_policy *pol, struct dp_worker *w
 			}
 		}
 		logged = e->policy_gen ? NSDP_FLOWLOG_REDECIDED : NSDP_FLOWLOG_NEW;
+		if (e->policy_gen)
+			w->redeciding = true;
 		e->verdict = res.verdict;
 		e->rule = res.rule;
 		__atomic_store_n(&e->policy_gen, gen, __ATOMIC_RELEASE);
@@ -1127,6 +1136,45 @@ static ALWAYS_INLINE void forward(struct dp *dp, struct dp_worker *w, const stru
 	pkt_tx(dp, w, tr, (unsigned)dp->uplink, m);
 }
 
+/*
+ * After a policy publication every established connection is decided again
+ * at its next packet, one at a time in policy(). While that goes on (the
+ * previous group re-decided some), the group's connections that a bucket
+ * names are looked up here first, and those decided under an older policy
+ * are decided together (pol_decide_bulk), in their original direction, as
+ * new ones are; policy() takes that decision (x->redo). Returns whether
+ * any was found: once none is, the look-ahead stops until policy()
+ * re-decides one again.
+ */
+static bool redecide_bulk(struct dp *dp, const struct dp_policy *pol, struct pkt_ctx *ctx,
+			  unsigned k, uint64_t fresh)
+{
+	struct pol_query q[GROUP];
+	struct pol_result res[GROUP];
+	unsigned at[GROUP], nq = 0;
+	for (unsigned j = 0; j < k; j++) {
+		struct pkt_ctx *x = &ctx[j];
+		if (!x->track || (fresh >> j & 1))
+			continue;
+		const struct ct_entry *e = ct_lookup(dp->ct, &x->key, x->hash);
+		uint32_t gen = e ? __atomic_load_n(&e->policy_gen, __ATOMIC_ACQUIRE) : pol->epoch;
+		if (gen == pol->epoch || gen == 0)
+			continue;
+		const struct pkt_info *pi = &x->pi;
+		bool fwd = x->side == e->orig_side;
+		x->redo_side = e->orig_side;
+		at[nq] = j;
+		q[nq++] = (struct pol_query){fwd ? pi->src4 : pi->dst4, fwd ? pi->dst4 : pi->src4,
+					     pi->proto, rte_be_to_cpu_16(fwd ? pi->dport : pi->sport)};
+	}
+	if (!nq)
+		return false;
+	pol_decide_bulk(pol->t, q, nq, res);
+	for (unsigned i = 0; i < nq; i++)
+		ctx[at[i]].redo = res[i];
+	return true;
+}
+
 void dp_process_burst(struct dp *dp, struct dp_worker *w, const struct dp_tables *t,
 		      unsigned in_idx, struct rte_mbuf **pkts, unsigned n)
 {
@@ -1197,6 +1245,8 @@ void dp_process_burst(struct dp *dp, struct dp_worker *w, const struct dp_tables
 			for (unsigned i = 0; i < nq; i++)
 				ctx[at[i]].pre = res[i];
 		}
+		if (pol && w->redeciding)
+			w->redeciding = redecide_bulk(dp, pol, ctx, k, fresh);
 		for (unsigned j = 0; j < k; j++)
 			forward(dp, w, t, pol, in, in_idx, pkts[idx[j]], &ctx[j], src_ep[j],
 				dst_ep[j], NULL);

@@ -633,6 +633,58 @@ TEST_F(PolicyWorker, PolicyChangeCutsEstablishedAndAdmitsNew)
 	Deny(POD0, Tcp(kWeb2Mac, kWeb2, kApi, 40009, 80, ACK), "web2 under v1 again");
 }
 
+// After a publication the worker decides a group's connections that were
+// decided under an older policy together (redecide_bulk), once the group
+// before it had one: the decision must be the one policy() makes alone, in
+// each connection's original direction. Here the first packet after the
+// publication is the reply, whose own direction decides otherwise: web2
+// opened to api:80 (allowed under v2); api -> web2 would be denied (client
+// pods are isolated).
+TEST_F(PolicyWorker, ConnectionsDecidedAgainTogetherAsAlone)
+{
+	const unsigned kWebConns = 8, kWeb2Conns = 40;
+	Enforce(kPolicyV1);
+	for (unsigned i = 0; i < kWebConns; i++)
+		Pass(POD0, Tcp(kWebMac, kWeb, kApi, (uint16_t)(42000 + i), 80, SYN), POD1, "web SYN, v1");
+	FreeTx();
+	Enforce(kPolicyV2);
+	for (unsigned i = 0; i < kWeb2Conns; i++)
+		Pass(POD0, Tcp(kWeb2Mac, kWeb2, kApi, (uint16_t)(43000 + i), 80, SYN), POD1,
+		     "web2 SYN, v2");
+	FreeTx();
+	Enforce(kPolicyV2); // a new generation: every connection is decided again
+	std::vector<Bytes> replies;
+	for (unsigned i = 1; i < kWeb2Conns; i++)
+		replies.push_back(Tcp(kApiMac, kApi, kWeb2, 80, (uint16_t)(43000 + i), SYNACK));
+	for (unsigned i = 0; i < kWebConns; i++)
+		replies.push_back(Tcp(kApiMac, kApi, kWeb, 80, (uint16_t)(42000 + i), SYNACK));
+
+	EXPECT_FALSE(w_[0].redeciding);
+	Pass(POD1, Tcp(kApiMac, kApi, kWeb2, 80, 43000, SYNACK), POD0, "the first reply, alone");
+	EXPECT_TRUE(w_[0].redeciding) << "policy() re-decided a connection";
+	const uint64_t deny0 = Drops(NSDP_DROP_POLICY_DENY);
+	Feed(POD1, replies);
+	EXPECT_EQ(w_[0].tx[POD0].n, kWeb2Conns) << "web2's connections are allowed in v2";
+	EXPECT_EQ(Drops(NSDP_DROP_POLICY_DENY) - deny0, kWebConns) << "web's are not";
+	EXPECT_TRUE(w_[0].redeciding) << "the group's were decided ahead";
+	for (unsigned i = 0; i < kWeb2Conns; i++) {
+		const struct ct_entry *e = Ct(kWeb2, kApi, (uint16_t)(43000 + i), 80, IPPROTO_TCP);
+		ASSERT_NE(e, nullptr);
+		EXPECT_EQ(e->verdict, POL_ALLOW) << i;
+		EXPECT_EQ(e->rule, Rule(kAllowWeb2)) << i;
+		EXPECT_EQ(e->policy_gen, dp_->policy->epoch) << i;
+	}
+	EXPECT_EQ(Count(kAllowWeb2, false), kWeb2Conns);
+	EXPECT_EQ(Count(kIsolated, true), kWebConns);
+	FreeTx();
+
+	// Decided now: the same packets again find nothing to decide ahead.
+	Feed(POD1, replies);
+	EXPECT_EQ(w_[0].tx[POD0].n, kWeb2Conns - 1);
+	EXPECT_FALSE(w_[0].redeciding);
+	FreeTx();
+}
+
 // What `nsdpctl policy show` and the metrics report: a rule's packets
 // since the dataplane started, carried from one published policy to the
 // next by rule name (dp_policy_totals); the raw counters above stay per
