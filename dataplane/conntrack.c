@@ -238,7 +238,7 @@ uint32_t ct_hash(const struct ct_key *k)
 	uint64_t rest;
 	memcpy(&a0, k->addr[0], 4);
 	memcpy(&a1, k->addr[1], 4);
-	memcpy(&rest, k->port, sizeof(rest));
+	memcpy(&rest, (const uint8_t *)k + offsetof(struct ct_key, port), sizeof(rest));
 	_Static_assert(offsetof(struct ct_key, zone) + sizeof(k->zone) ==
 			       offsetof(struct ct_key, port) + sizeof(rest),
 		       "ports, proto, family and zone are the key's last 8 bytes");

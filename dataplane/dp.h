@@ -136,9 +136,10 @@ struct dp_worker {
 	uint64_t tsc; /* rte_rdtsc() at the start of the burst (rate limits, flow-log times) */
 	bool rule_counters;     /* cfg.rule_counters */
 	bool cache_denied;      /* tables.denied_entries > 0 */
-	/* The last group re-decided connections decided under an older
-	 * policy: look the next group's up ahead and decide them together. */
+	/* policy() re-decided a connection decided under an older policy in
+	 * the last group: decide the next group's ahead (decide_ahead). */
 	bool redeciding;
+	uint64_t decided_ahead; /* decisions policy() took from decide_ahead */
 	struct dp_gcra denied;  /* conntrack entries for denied connections */
 	struct dp_gcra host_arp; /* ARP requests for the node's MAC while it is unknown */
 	struct dp_flowlog_w fl; /* flow-log ring and rate limit (flowlog.h) */

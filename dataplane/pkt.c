@@ -22,7 +22,8 @@ static inline uint16_t rd16(const uint8_t *p)
 uint16_t pkt_ipv4_hdr_csum(const uint8_t *ip, unsigned ihl_bytes)
 {
 	/* DPDK's sum of native-order words (the one's complement sum is
-	 * byte-order independent), returned in network order as read. */
+	 * byte-order independent), byte-swapped to the value the checksum
+	 * field holds when read as a big-endian number. */
 	return rte_be_to_cpu_16((uint16_t)~rte_raw_cksum(ip, ihl_bytes));
 }
 

@@ -9,7 +9,9 @@
  *  2. one bulk endpoint lookup for all destinations (and, from pod ports,
  *     one for all sources: anti-spoofing and, later, source identity);
  *     the conntrack entries prefetched, and the policy decisions of the
- *     probable new connections made in bulk (pol_decide_bulk);
+ *     probable new connections (and, after a policy publication, of the
+ *     connections decided under the older one) made in bulk
+ *     (decide_ahead, pol_decide_bulk);
  *  3. per packet: route, conntrack, TTL, rewrite or encapsulate, queue TX.
  * Every packet leaves through dp_txq() or dp_drop(): nothing is lost
  * uncounted.
@@ -697,6 +699,20 @@ trace_conntrack(const struct dp *dp, struct dp_worker *w, const struct pkt_ctx *
 
 _Static_assert(CT_VERDICT_DENY == POL_DENY, "conntrack's deny is the policy's");
 
+/* The policy query of the packet's connection in the packet's direction
+ * (fwd) or the other one. */
+static ALWAYS_INLINE struct pol_query dir_query(const struct pkt_info *pi, bool fwd)
+{
+	return (struct pol_query){fwd ? pi->src4 : pi->dst4, fwd ? pi->dst4 : pi->src4,
+				  pi->proto, rte_be_to_cpu_16(fwd ? pi->dport : pi->sport)};
+}
+
+static ALWAYS_INLINE void decide(const struct pol_tables *t, struct pol_query q,
+				 struct pol_result *res)
+{
+	pol_decide(t, q.src, q.dst, q.proto, q.dport, res);
+}
+
 /*
  * A new connection (conntrack miss) is decided before it gets an entry
  * (*pre). An allowed one gets its entry. A denied one gets one (its
@@ -711,10 +727,10 @@ static ALWAYS_INLINE bool admit(const struct dp_policy *pol, struct dp_worker *w
 				const struct pkt_ctx *x, struct pol_result *pre)
 {
 	const struct pkt_info *pi = &x->pi;
-	if (x->pre.verdict) /* the same decision, made with the group's (pol_decide_bulk) */
+	if (x->pre.verdict) /* the same decision, made with the group's (decide_ahead) */
 		*pre = x->pre;
 	else
-		pol_decide(pol->t, pi->src4, pi->dst4, pi->proto, rte_be_to_cpu_16(pi->dport), pre);
+		decide(pol->t, dir_query(pi, true), pre);
 	if (likely(pre->verdict != POL_DENY))
 		return true;
 	if (pi->proto == IPPROTO_TCP && !(pi->tcp_flags & RTE_TCP_SYN_FLAG))
@@ -804,17 +820,17 @@ static ALWAYS_INLINE int policy(const struct dp_policy *pol, struct dp_worker *w
 		how = "cached in conntrack for this policy";
 	} else if (e) {
 		bool fwd = x->side == e->orig_side;
-		uint32_t a = fwd ? pi->src4 : pi->dst4, b = fwd ? pi->dst4 : pi->src4;
-		uint16_t port = rte_be_to_cpu_16(fwd ? pi->dport : pi->sport);
 		/* A new entry: admit() decided this packet's direction, which
 		 * is the original one unless another worker's copy of the
 		 * connection (the other direction) won the insert. */
-		if (pre->verdict && fwd)
+		if (pre->verdict && fwd) {
 			res = *pre;
-		else if (x->redo.verdict && x->redo_side == e->orig_side)
-			res = x->redo; /* decided with the group's (redecide_bulk) */
-		else
-			pol_decide(t, a, b, pi->proto, port, &res);
+		} else if (x->redo.verdict && x->redo_side == e->orig_side) {
+			res = x->redo; /* decided with the group's (decide_ahead) */
+			w->decided_ahead++;
+		} else {
+			decide(t, dir_query(pi, fwd), &res);
+		}
 		if (!fwd)
 			how = "for the connection's original direction";
 		if (res.verdict == POL_DENY &&
@@ -822,8 +838,7 @@ static ALWAYS_INLINE int policy(const struct dp_policy *pol, struct dp_worker *w
 			/* Picked up mid-stream (e.g. after a restart): who opened it
 			 * is unknown, so either direction being allowed keeps it. */
 			struct pol_result rev;
-			pol_decide(t, b, a, pi->proto,
-				   rte_be_to_cpu_16(fwd ? pi->sport : pi->dport), &rev);
+			decide(t, dir_query(pi, !fwd), &rev);
 			if (rev.verdict != POL_DENY) {
 				res = rev;
 				how = "mid-stream pickup, allowed in the reverse direction";
@@ -839,7 +854,7 @@ static ALWAYS_INLINE int policy(const struct dp_policy *pol, struct dp_worker *w
 		res = *pre; /* denied beyond the admission limit: no entry */
 		logged = NSDP_FLOWLOG_NEW;
 	} else {
-		pol_decide(t, pi->src4, pi->dst4, pi->proto, rte_be_to_cpu_16(pi->dport), &res);
+		decide(t, dir_query(pi, true), &res);
 		how = "untracked: per packet";
 		logged = NSDP_FLOWLOG_UNTRACKED;
 	}
@@ -1137,42 +1152,50 @@ static ALWAYS_INLINE void forward(struct dp *dp, struct dp_worker *w, const stru
 }
 
 /*
- * After a policy publication every established connection is decided again
- * at its next packet, one at a time in policy(). While that goes on (the
- * previous group re-decided some), the group's connections that a bucket
- * names are looked up here first, and those decided under an older policy
- * are decided together (pol_decide_bulk), in their original direction, as
- * new ones are; policy() takes that decision (x->redo). Returns whether
- * any was found: once none is, the look-ahead stops until policy()
- * re-decides one again.
+ * Policy decisions made for a group before pass 3, all in one
+ * pol_decide_bulk() so that their cache misses overlap:
+ *  - a probable new connection's (its bucket names no entry: fresh), in
+ *    the packet's direction; admit() takes it (x->pre);
+ *  - while connections decided under an older policy are being decided
+ *    again (after a publication, policy() re-decided one in the previous
+ *    group: w->redeciding), each such connection's, in its original
+ *    direction; policy() takes it (x->redo). The look-ahead stops with the
+ *    first group in which policy() re-decides none.
  */
-static bool redecide_bulk(struct dp *dp, const struct dp_policy *pol, struct pkt_ctx *ctx,
-			  unsigned k, uint64_t fresh)
+static void decide_ahead(struct dp *dp, struct dp_worker *w, const struct dp_policy *pol,
+			 struct pkt_ctx *ctx, unsigned k, uint64_t fresh)
 {
 	struct pol_query q[GROUP];
 	struct pol_result res[GROUP];
 	unsigned at[GROUP], nq = 0;
+	const bool stale = w->redeciding;
+	w->redeciding = false;
 	for (unsigned j = 0; j < k; j++) {
 		struct pkt_ctx *x = &ctx[j];
-		if (!x->track || (fresh >> j & 1))
-			continue;
-		const struct ct_entry *e = ct_lookup(dp->ct, &x->key, x->hash);
-		uint32_t gen = e ? __atomic_load_n(&e->policy_gen, __ATOMIC_ACQUIRE) : pol->epoch;
-		if (gen == pol->epoch || gen == 0)
-			continue;
-		const struct pkt_info *pi = &x->pi;
-		bool fwd = x->side == e->orig_side;
-		x->redo_side = e->orig_side;
+		bool fwd = true;
+		if (!(fresh >> j & 1)) {
+			if (!stale || !x->track)
+				continue;
+			const struct ct_entry *e = ct_lookup(dp->ct, &x->key, x->hash);
+			uint32_t gen = e ? __atomic_load_n(&e->policy_gen, __ATOMIC_ACQUIRE) : 0;
+			if (gen == pol->epoch || gen == 0)
+				continue;
+			fwd = x->side == e->orig_side;
+			x->redo_side = e->orig_side;
+		}
 		at[nq] = j;
-		q[nq++] = (struct pol_query){fwd ? pi->src4 : pi->dst4, fwd ? pi->dst4 : pi->src4,
-					     pi->proto, rte_be_to_cpu_16(fwd ? pi->dport : pi->sport)};
+		q[nq++] = dir_query(&x->pi, fwd);
 	}
 	if (!nq)
-		return false;
+		return;
 	pol_decide_bulk(pol->t, q, nq, res);
-	for (unsigned i = 0; i < nq; i++)
-		ctx[at[i]].redo = res[i];
-	return true;
+	for (unsigned i = 0; i < nq; i++) {
+		struct pkt_ctx *x = &ctx[at[i]];
+		if (fresh >> at[i] & 1)
+			x->pre = res[i];
+		else
+			x->redo = res[i];
+	}
 }
 
 void dp_process_burst(struct dp *dp, struct dp_worker *w, const struct dp_tables *t,
@@ -1222,31 +1245,15 @@ void dp_process_burst(struct dp *dp, struct dp_worker *w, const struct dp_tables
 		 * Buckets were prefetched in pass 1; now the entries they name.
 		 * A packet whose bucket names none probably opens a connection:
 		 * the entry it will fill is prefetched instead, and admit()'s
-		 * policy decision is made now for all of them at once
-		 * (pol_decide_bulk overlaps their cache misses), while those
-		 * entry lines arrive.
+		 * policy decision is made now (decide_ahead), while those entry
+		 * lines arrive.
 		 */
 		uint64_t fresh = 0;
 		for (unsigned j = 0; j < k; j++)
 			if (ctx[j].track && !ct_prefetch_entry(dp->ct, ctx[j].hash))
 				fresh |= 1ull << j;
-		if (pol && fresh) {
-			struct pol_query q[GROUP];
-			struct pol_result res[GROUP];
-			unsigned at[GROUP], nq = 0;
-			for (uint64_t f = fresh; f; f &= f - 1) {
-				unsigned j = (unsigned)__builtin_ctzll(f);
-				const struct pkt_info *pi = &ctx[j].pi;
-				at[nq] = j;
-				q[nq++] = (struct pol_query){pi->src4, pi->dst4, pi->proto,
-							     rte_be_to_cpu_16(pi->dport)};
-			}
-			pol_decide_bulk(pol->t, q, nq, res);
-			for (unsigned i = 0; i < nq; i++)
-				ctx[at[i]].pre = res[i];
-		}
-		if (pol && w->redeciding)
-			w->redeciding = redecide_bulk(dp, pol, ctx, k, fresh);
+		if (pol && (fresh || w->redeciding))
+			decide_ahead(dp, w, pol, ctx, k, fresh);
 		for (unsigned j = 0; j < k; j++)
 			forward(dp, w, t, pol, in, in_idx, pkts[idx[j]], &ctx[j], src_ep[j],
 				dst_ep[j], NULL);

@@ -634,9 +634,9 @@ TEST_F(PolicyWorker, PolicyChangeCutsEstablishedAndAdmitsNew)
 }
 
 // After a publication the worker decides a group's connections that were
-// decided under an older policy together (redecide_bulk), once the group
-// before it had one: the decision must be the one policy() makes alone, in
-// each connection's original direction. Here the first packet after the
+// decided under an older policy ahead, in one bulk call (decide_ahead), once
+// policy() re-decided one in the group before: the decision must be the one
+// policy() makes alone, in each connection's original direction. Here the first packet after the
 // publication is the reply, whose own direction decides otherwise: web2
 // opened to api:80 (allowed under v2); api -> web2 would be denied (client
 // pods are isolated).
@@ -662,11 +662,13 @@ TEST_F(PolicyWorker, ConnectionsDecidedAgainTogetherAsAlone)
 	EXPECT_FALSE(w_[0].redeciding);
 	Pass(POD1, Tcp(kApiMac, kApi, kWeb2, 80, 43000, SYNACK), POD0, "the first reply, alone");
 	EXPECT_TRUE(w_[0].redeciding) << "policy() re-decided a connection";
+	EXPECT_EQ(w_[0].decided_ahead, 0u);
 	const uint64_t deny0 = Drops(NSDP_DROP_POLICY_DENY);
 	Feed(POD1, replies);
 	EXPECT_EQ(w_[0].tx[POD0].n, kWeb2Conns) << "web2's connections are allowed in v2";
 	EXPECT_EQ(Drops(NSDP_DROP_POLICY_DENY) - deny0, kWebConns) << "web's are not";
-	EXPECT_TRUE(w_[0].redeciding) << "the group's were decided ahead";
+	EXPECT_EQ(w_[0].decided_ahead, replies.size()) << "every one was decided ahead";
+	EXPECT_TRUE(w_[0].redeciding);
 	for (unsigned i = 0; i < kWeb2Conns; i++) {
 		const struct ct_entry *e = Ct(kWeb2, kApi, (uint16_t)(43000 + i), 80, IPPROTO_TCP);
 		ASSERT_NE(e, nullptr);
@@ -681,6 +683,7 @@ TEST_F(PolicyWorker, ConnectionsDecidedAgainTogetherAsAlone)
 	// Decided now: the same packets again find nothing to decide ahead.
 	Feed(POD1, replies);
 	EXPECT_EQ(w_[0].tx[POD0].n, kWeb2Conns - 1);
+	EXPECT_EQ(w_[0].decided_ahead, replies.size());
 	EXPECT_FALSE(w_[0].redeciding);
 	FreeTx();
 }
