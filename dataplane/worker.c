@@ -69,6 +69,10 @@ struct pkt_ctx {
 	 * its original direction, originator redo_side (verdict 0: not). */
 	struct pol_result redo;
 	uint8_t redo_side;
+	/* The entry decide_ahead() found, taken by conntrack() instead of a
+	 * second lookup (NULL: look it up). Valid until the worker's next
+	 * quiescent state, like any entry a lookup returns. */
+	struct ct_entry *ent;
 };
 
 static inline void dp_drop(struct dp_worker *w, struct rte_mbuf *m, unsigned reason)
@@ -516,6 +520,7 @@ static ALWAYS_INLINE void classify(struct dp *dp, struct dp_worker *w,
 	x->related = 0;
 	x->pre.verdict = 0;
 	x->redo.verdict = 0;
+	x->ent = NULL;
 
 	if (unlikely(m->nb_segs > 1) && rte_pktmbuf_linearize(m) < 0) {
 		x->drop = NSDP_DROP_L2_TRUNCATED;
@@ -750,7 +755,7 @@ static ALWAYS_INLINE int conntrack(struct dp *dp, struct dp_worker *w, struct pk
 				   const struct dp_policy *pol, struct ct_entry **ep,
 				   struct pol_result *pre, struct dp_trace *tr)
 {
-	struct ct_entry *e = ct_lookup(dp->ct, &x->key, x->hash);
+	struct ct_entry *e = x->ent ? x->ent : ct_lookup(dp->ct, &x->key, x->hash);
 	if (tr)
 		return trace_conntrack(dp, w, x, e, ep, tr);
 	if (!e) {
@@ -1176,7 +1181,8 @@ static void decide_ahead(struct dp *dp, struct dp_worker *w, const struct dp_pol
 		if (!(fresh >> j & 1)) {
 			if (!stale || !x->track)
 				continue;
-			const struct ct_entry *e = ct_lookup(dp->ct, &x->key, x->hash);
+			struct ct_entry *e = ct_lookup(dp->ct, &x->key, x->hash);
+			x->ent = e; /* conntrack() takes it instead of a second lookup */
 			uint32_t gen = e ? __atomic_load_n(&e->policy_gen, __ATOMIC_ACQUIRE) : 0;
 			if (gen == pol->epoch || gen == 0)
 				continue;
