@@ -19,11 +19,6 @@
 #define TCP_ACK 0x10
 #define TCP_CWR 0x80
 
-static inline uint16_t rd16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
 static inline void wr16(uint8_t *p, uint16_t v)
 {
 	p[0] = (uint8_t)(v >> 8);
@@ -77,9 +72,9 @@ static inline void ipv4_fix_csum(uint8_t *ip)
 static unsigned ipv4_hdr(const uint8_t *f, uint32_t len, uint32_t off, uint8_t proto)
 {
 	const uint8_t *ip = f + off;
-	if (off < ETH_HLEN || off + 20 > len || rd16(ip - 2) != ETH_P_IPV4 ||
+	if (off < ETH_HLEN || off + 20 > len || pkt_rd16(ip - 2) != ETH_P_IPV4 ||
 	    (ip[0] >> 4) != 4 || ip[9] != proto ||
-	    (rd16(ip + 6) & 0x3fff) /* MF or an offset: a fragment */)
+	    (pkt_rd16(ip + 6) & 0x3fff) /* MF or an offset: a fragment */)
 		return 0;
 	unsigned ihl = (ip[0] & 0xfu) * 4u;
 	return ihl >= 20 ? ihl : 0;
@@ -97,7 +92,7 @@ int gso_segment(const struct rte_mbuf *m, const struct gso_layout *lay,
 	unsigned ihl = ipv4_hdr(f, len, l3, IPPROTO_TCP);
 	if (!ihl || l4 != l3 + ihl || l4 + 20 > len)
 		return -EINVAL;
-	uint32_t end = l3 + rd16(f + l3 + 2);
+	uint32_t end = l3 + pkt_rd16(f + l3 + 2);
 	uint32_t hlen = l4 + (f[l4 + 12] >> 4) * 4u; /* all headers */
 	if (hlen < l4 + 20 || hlen > end || end > len)
 		return -EINVAL;
@@ -108,7 +103,7 @@ int gso_segment(const struct rte_mbuf *m, const struct gso_layout *lay,
 		unsigned oihl = o3 + 20 <= l3 ? ipv4_hdr(f, len, o3, IPPROTO_UDP) : 0;
 		ol4 = o3 + oihl;
 		if (!oihl || ol4 + 8 + OVERLAY_HDR_LEN + ETH_HLEN > l3 || ((l3 - ol4) & 1) ||
-		    o3 + rd16(f + o3 + 2) != end || ol4 + rd16(f + ol4 + 4) != end)
+		    o3 + pkt_rd16(f + o3 + 2) != end || ol4 + pkt_rd16(f + ol4 + 4) != end)
 			return -EINVAL;
 	}
 	uint32_t room = rte_pktmbuf_data_room_size(mp);
@@ -119,9 +114,9 @@ int gso_segment(const struct rte_mbuf *m, const struct gso_layout *lay,
 
 	const uint8_t *tcp = f + l4;
 	uint16_t thl = (uint16_t)(hlen - l4);
-	uint16_t oid = o3 ? rd16(f + o3 + 4) : 0, id = rd16(f + l3 + 4);
+	uint16_t oid = o3 ? pkt_rd16(f + o3 + 4) : 0, id = pkt_rd16(f + l3 + 4);
 	uint32_t seq = rd32(tcp + 4), addr_sum = phdr_sum(f + l3, 0);
-	int udp_csum = o3 && rd16(f + ol4 + 6) != 0;
+	int udp_csum = o3 && pkt_rd16(f + ol4 + 6) != 0;
 	unsigned n = 0;
 	uint32_t off = hlen; /* of the next segment's payload in m */
 
@@ -226,7 +221,7 @@ static int parse(struct rte_mbuf *m, struct seg *s)
 {
 	uint8_t *e = rte_pktmbuf_mtod(m, uint8_t *);
 	uint32_t len = m->data_len;
-	if (m->nb_segs != 1 || len < ETH_HLEN + 20 || rd16(e + 12) != ETH_P_IPV4)
+	if (m->nb_segs != 1 || len < ETH_HLEN + 20 || pkt_rd16(e + 12) != ETH_P_IPV4)
 		return OTHER;
 	uint8_t *ip = e + ETH_HLEN;
 	unsigned ihl = (ip[0] & 0xfu) * 4u;
@@ -236,7 +231,7 @@ static int parse(struct rte_mbuf *m, struct seg *s)
 	s->eth = e;
 	s->ip = ip;
 	memcpy(&s->addrs, ip + 12, 8);
-	uint16_t frag = rd16(ip + 6);
+	uint16_t frag = pkt_rd16(ip + 6);
 	if (frag & 0x1fff) {
 		s->tcp = NULL;
 		return TCP;
@@ -248,7 +243,7 @@ static int parse(struct rte_mbuf *m, struct seg *s)
 	memcpy(&s->ports, t, 4);
 	if (m->ol_flags & RTE_MBUF_F_TX_TCP_SEG)
 		return TCP; /* a 64 KB segment already (from another tap) */
-	s->tl = rd16(ip + 2);
+	s->tl = pkt_rd16(ip + 2);
 	s->thl = (uint16_t)((t[12] >> 4) * 4u);
 	if (ihl != 20 || (frag & 0x2000) || s->tl > len - ETH_HLEN || s->thl < 20 ||
 	    s->tl <= 20 + s->thl || (t[13] != TCP_ACK && t[13] != (TCP_ACK | TCP_PSH)) ||

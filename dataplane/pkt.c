@@ -14,11 +14,6 @@
 #define ETH_HLEN 14
 #define VLAN_HLEN 4
 
-static inline uint16_t rd16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
 uint16_t pkt_ipv4_hdr_csum(const uint8_t *ip, unsigned ihl_bytes)
 {
 	/* DPDK's sum of native-order words (the one's complement sum is
@@ -30,10 +25,10 @@ uint16_t pkt_ipv4_hdr_csum(const uint8_t *ip, unsigned ihl_bytes)
 void pkt_ipv4_dec_ttl(uint8_t *ip)
 {
 	/* RFC 1624: HC' = ~(~HC + ~m + m'); the TTL is the high byte of word 4. */
-	uint16_t old = rd16(ip + 8);
+	uint16_t old = pkt_rd16(ip + 8);
 	ip[8]--;
-	uint16_t new = rd16(ip + 8);
-	uint32_t sum = (uint16_t)~rd16(ip + 10) + (uint16_t)~old + new;
+	uint16_t new = pkt_rd16(ip + 8);
+	uint32_t sum = (uint16_t)~pkt_rd16(ip + 10) + (uint16_t)~old + new;
 	while (sum >> 16)
 		sum = (sum & 0xffff) + (sum >> 16);
 	sum = (uint16_t)~sum;
@@ -96,7 +91,7 @@ static int parse_l4(const uint8_t *frame, uint32_t end, struct pkt_info *pi)
 	case IPPROTO_UDP:
 		if (avail < 8)
 			return NSDP_DROP_L4_TRUNCATED;
-		if (rd16(l4 + 4) < 8 || rd16(l4 + 4) > avail)
+		if (pkt_rd16(l4 + 4) < 8 || pkt_rd16(l4 + 4) > avail)
 			return NSDP_DROP_L4_BAD_LEN;
 		memcpy(&pi->sport, l4, 2);
 		memcpy(&pi->dport, l4 + 2, 2);
@@ -155,13 +150,13 @@ int pkt_parse_l3(const uint8_t *frame, uint32_t len, uint16_t l3_off,
 			return NSDP_DROP_IP_BAD_IHL;
 		if (ihl > avail)
 			return NSDP_DROP_IP_TRUNCATED;
-		uint16_t tot = rd16(ip + 2);
+		uint16_t tot = pkt_rd16(ip + 2);
 		if (tot < ihl || tot > avail)
 			return NSDP_DROP_IP_BAD_LEN;
 		if (pkt_ipv4_hdr_csum(ip, ihl) != 0)
 			return NSDP_DROP_IP_BAD_CSUM;
 		/* MF set or a non-zero offset: a fragment. */
-		if (rd16(ip + 6) & 0x3fff)
+		if (pkt_rd16(ip + 6) & 0x3fff)
 			return NSDP_DROP_IP_FRAGMENT;
 		pi->family = AF_INET;
 		pi->l3_len = tot;
@@ -179,7 +174,7 @@ int pkt_parse_l3(const uint8_t *frame, uint32_t len, uint16_t l3_off,
 			return NSDP_DROP_IP_TRUNCATED;
 		if ((ip[0] >> 4) != 6)
 			return NSDP_DROP_IP_VERSION;
-		uint32_t tot = 40u + rd16(ip + 4);
+		uint32_t tot = 40u + pkt_rd16(ip + 4);
 		if (tot > avail)
 			return NSDP_DROP_IP_BAD_LEN;
 		pi->family = AF_INET6;
@@ -200,12 +195,12 @@ int pkt_parse(const uint8_t *frame, uint32_t len, struct pkt_info *pi)
 {
 	if (len < ETH_HLEN)
 		return NSDP_DROP_L2_TRUNCATED;
-	uint16_t et = rd16(frame + 12);
+	uint16_t et = pkt_rd16(frame + 12);
 	uint16_t off = ETH_HLEN;
 	if (et == RTE_ETHER_TYPE_VLAN) {
 		if (len < ETH_HLEN + VLAN_HLEN)
 			return NSDP_DROP_L2_TRUNCATED;
-		et = rd16(frame + 16);
+		et = pkt_rd16(frame + 16);
 		off += VLAN_HLEN;
 	}
 	return pkt_parse_l3(frame, len, off, et, pi);

@@ -50,6 +50,12 @@ int pkt_parse(const uint8_t *frame, uint32_t len, struct pkt_info *pi);
 int pkt_parse_l3(const uint8_t *frame, uint32_t len, uint16_t l3_off,
 		 uint16_t ethertype, struct pkt_info *pi);
 
+/* A big-endian 16-bit field of a frame, at any alignment. */
+static inline uint16_t pkt_rd16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
 /* RFC 1071 checksum of an IPv4 header as it is in memory (0 when valid). */
 uint16_t pkt_ipv4_hdr_csum(const uint8_t *ip, unsigned ihl_bytes);
 
