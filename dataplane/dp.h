@@ -140,6 +140,7 @@ struct dp_worker {
 	 * the last group: decide the next group's ahead (decide_ahead). */
 	bool redeciding;
 	uint64_t decided_ahead; /* decisions policy() took from decide_ahead */
+	struct rte_mbuf *vnet_spare; /* a large mbuf for the next tap read (dp_vnet_rx) */
 	struct dp_gcra denied;  /* conntrack entries for denied connections */
 	struct dp_gcra host_arp; /* ARP requests for the node's MAC while it is unknown */
 	struct dp_flowlog_w fl; /* flow-log ring and rate limit (flowlog.h) */

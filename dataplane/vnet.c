@@ -267,33 +267,50 @@ static int rx_offload(const struct dp_vnet *v, struct rte_mbuf *m, const struct 
 }
 
 uint16_t dp_vnet_rx(struct dp_vnet *v, unsigned q, struct rte_mempool *pool,
-		    struct rte_mempool *big, struct rte_mbuf **pkts, uint16_t n, uint64_t *bad)
+		    struct rte_mempool *big, struct rte_mbuf **spare, struct rte_mbuf **pkts,
+		    uint16_t n, uint64_t *bad)
 {
 	const int fd = v->fds[q];
-	const uint32_t small = rte_pktmbuf_data_room_size(pool) - RTE_PKTMBUF_HEADROOM;
 	uint16_t got = 0;
 
 	while (got < n) {
-		struct rte_mbuf *m = rte_pktmbuf_alloc(big);
-		if (!m)
-			break;
+		/* A frame's first bytes land in a small mbuf and the rest in a
+		 * large one, after as many bytes: a small frame is ready where
+		 * it was read and the large mbuf waits for the next read; a
+		 * large frame (or a GSO one) gets its first bytes copied in. */
+		struct rte_mbuf *s = rte_pktmbuf_alloc(pool);
+		struct rte_mbuf *b = *spare ? *spare : rte_pktmbuf_alloc(big);
+		*spare = b;
+		if (!s || !b) {
+			rte_pktmbuf_free(s);
+			break; /* frames wait in the tap */
+		}
 		struct vnet_hdr h;
-		uint32_t room = rte_pktmbuf_tailroom(m);
-		struct iovec iov[2] = { { &h, sizeof(h) },
-					{ rte_pktmbuf_mtod(m, void *), room } };
-		ssize_t r = readv(fd, iov, 2);
+		uint32_t head = rte_pktmbuf_tailroom(s), room = rte_pktmbuf_tailroom(b);
+		uint8_t *bd = rte_pktmbuf_mtod(b, uint8_t *);
+		struct iovec iov[3] = { { &h, sizeof(h) },
+					{ rte_pktmbuf_mtod(s, void *), head },
+					{ bd + head, room - head } };
+		ssize_t r = readv(fd, iov, 3);
 		if (r < (ssize_t)sizeof(h)) {
-			rte_pktmbuf_free(m);
+			rte_pktmbuf_free(s);
 			if (r >= 0)
 				(*bad)++;
 			break; /* EAGAIN: nothing more now */
 		}
 		uint32_t len = (uint32_t)r - sizeof(h);
-		/* A frame that filled the buffer may have been cut. */
+		/* A frame that filled the buffers may have been cut. */
 		if (len >= room || len < RTE_ETHER_HDR_LEN) {
-			rte_pktmbuf_free(m);
+			rte_pktmbuf_free(s);
 			(*bad)++;
 			continue;
+		}
+		struct rte_mbuf *m = s;
+		if (len > head || h.gso_type != VIRTIO_NET_HDR_GSO_NONE) {
+			rte_memcpy(bd, rte_pktmbuf_mtod(s, void *), RTE_MIN(len, head));
+			rte_pktmbuf_free(s);
+			m = b;
+			*spare = NULL;
 		}
 		m->data_len = (uint16_t)len;
 		m->pkt_len = len;
@@ -301,19 +318,6 @@ uint16_t dp_vnet_rx(struct dp_vnet *v, unsigned q, struct rte_mempool *pool,
 			rte_pktmbuf_free(m);
 			(*bad)++;
 			continue;
-		}
-		if (!(m->ol_flags & RTE_MBUF_F_TX_TCP_SEG) && len <= small) {
-			/* Keep the large buffers for large frames. */
-			struct rte_mbuf *s = rte_pktmbuf_alloc(pool);
-			if (!s) {
-				pkts[got++] = m; /* read already: keep it where it is */
-				continue;
-			}
-			rte_memcpy(rte_pktmbuf_mtod(s, void *), rte_pktmbuf_mtod(m, void *), len);
-			s->data_len = (uint16_t)len;
-			s->pkt_len = len;
-			rte_pktmbuf_free(m);
-			m = s;
 		}
 		pkts[got++] = m;
 	}

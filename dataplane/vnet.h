@@ -97,13 +97,17 @@ bool dp_vnet_up(const struct dp_vnet *v);
 void dp_vnet_close(struct dp_vnet *v);
 
 /*
- * Read up to n frames from queue q. Small frames are copied into mbufs of
- * `pool`, large ones stay in the mbuf of `big` they were read into.
- * *bad counts frames dropped here (truncated, a GSO type other than
- * TCP/IPv4, a partial checksum outside the frame).
+ * Read up to n frames from queue q. A small frame is read into an mbuf of
+ * `pool`; a large or GSO one ends in an mbuf of `big`. *spare is the
+ * caller's large mbuf kept from one read to the next (NULL or one mbuf of
+ * `big`; the caller frees it when it stops). Reading stops, the frames
+ * waiting in the tap, when either pool is empty. *bad counts frames
+ * dropped here (truncated, a GSO type other than TCP/IPv4, a partial
+ * checksum outside the frame).
  */
 uint16_t dp_vnet_rx(struct dp_vnet *v, unsigned q, struct rte_mempool *pool,
-		    struct rte_mempool *big, struct rte_mbuf **pkts, uint16_t n, uint64_t *bad);
+		    struct rte_mempool *big, struct rte_mbuf **spare, struct rte_mbuf **pkts,
+		    uint16_t n, uint64_t *bad);
 
 /* Write n frames to queue q (of the worker's choosing). Returns how many
  * it handled (freed): written (their bytes added to *bytes) or refused by

@@ -1320,8 +1320,8 @@ int dp_worker_main(void *arg)
 				if (q < 64 && !(ready >> q & 1))
 					continue;
 				uint64_t bad = 0;
-				nb = dp_vnet_rx(vnet, rq->queue, dp->pool, dp->big, pkts,
-						(uint16_t)burst, &bad);
+				nb = dp_vnet_rx(vnet, rq->queue, dp->pool, dp->big, &w->vnet_spare,
+						pkts, (uint16_t)burst, &bad);
 				w->stats->drops[NSDP_DROP_VNET_BAD] += bad;
 			} else {
 				nb = rte_eth_rx_burst(dp->ports[rq->port].port_id, rq->queue,
@@ -1357,6 +1357,8 @@ int dp_worker_main(void *arg)
 			}
 		}
 	}
+	rte_pktmbuf_free(w->vnet_spare);
+	w->vnet_spare = NULL;
 	rte_rcu_qsbr_thread_offline(dp->qsv, w->idx);
 	rte_rcu_qsbr_thread_unregister(dp->qsv, w->idx);
 	return 0;
